@@ -1,0 +1,111 @@
+"""Command line over the same API the app uses: `python -m resnet_core run --depth 20,56 --out run.json`.
+
+Every ExperimentConfig field is an option (help text from config.FIELDS); a comma list of
+depths runs a sweep; progress goes to stderr; bad options exit 2 with one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any, NoReturn
+
+import pandas as pd
+from tqdm import tqdm
+
+from resnet_core.config import FIELDS, ExperimentConfig, describe_range, parse_value
+from resnet_core.results import RunLog
+from resnet_core.train import train
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad option in one line (no usage dump) and exits 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="python -m resnet_core", description="Train plain and residual nets side by side and record gradient flow.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    run = commands.add_parser("run", help="train one config, or a depth sweep, and write JSON / CSV")
+    defaults = ExperimentConfig()
+    for name, spec in FIELDS.items():
+        default = getattr(defaults, name)
+        extra = f" ({describe_range(name)}; default {default!r})"
+        if name == "depth":
+            run.add_argument("--depth", default=str(default), help="comma list for a sweep, e.g. 20,56; " + spec.help + extra)
+        else:
+            run.add_argument("--" + name.replace("_", "-"), dest=name, default=str(default), help=spec.help + extra)
+    run.add_argument("--out", help="write the JSON result here (default: stdout)")
+    run.add_argument("--csv", help="also write the per-layer records as a long CSV table")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def configs_from_args(args: argparse.Namespace) -> list[ExperimentConfig]:
+    values: dict[str, Any] = {name: parse_value(name, getattr(args, name)) for name in FIELDS if name != "depth"}
+    depths = [parse_value("depth", d) for d in str(args.depth).split(",") if d.strip()]
+    if not depths:
+        raise ValueError("depth: empty; give one depth or a comma list such as 20,56")
+    return [ExperimentConfig(depth=d, **values) for d in depths]
+
+
+def json_safe(value: Any) -> Any:
+    """NaN/inf become null so the file is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def run_sweep(configs: list[ExperimentConfig], quiet: bool = False) -> list[RunLog]:
+    logs = []
+    for config in configs:
+        log = RunLog(config)
+        with tqdm(total=config.steps, desc=f"depth {config.depth}", unit="step", file=sys.stderr, disable=quiet) as bar:
+            for record in train(config):
+                log.add(record)
+                if record["kind"] == "step" and record["variant"] == "residual":
+                    bar.update(record["step"] + 1 - bar.n)
+            bar.update(config.steps - bar.n)
+        logs.append(log)
+    return logs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        configs = configs_from_args(args)
+        logs = run_sweep(configs, args.quiet)
+    except (ValueError, FileNotFoundError) as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    result = json_safe({"config": logs[0].to_json()["config"] | {"depth": [c.depth for c in configs]},
+                        "runs": [run for log in logs for run in log.to_json()["runs"]]})
+    text = json.dumps(result, indent=1)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+    else:
+        print(text)
+    if args.csv:
+        frames = [log.export_frame().assign(depth=log.config.depth) for log in logs]
+        table = pd.concat(frames, ignore_index=True)
+        table[["depth", *[c for c in table.columns if c != "depth"]]].to_csv(args.csv, index=False)
+    for log in logs:
+        for v in ("plain", "residual"):
+            final = log.final[v]
+            print(f"depth {log.config.depth:>4} {v:>8}: grad ratio first/last at init {log.ratio(v):.3g}, "
+                  f"final train error {final['train_error']:.3f}" + (f" (diverged at step {final['diverged_at']})" if final["diverged"] else ""),
+                  file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,194 @@
+"""ExperimentConfig: one frozen, hashable description of a plain-vs-residual experiment.
+
+A single declarative table (`FIELDS`) drives validation, the URL round-trip
+(`to_params` / `from_params`), the CLI options and the UI's help text, so the four
+can never disagree (the TensorFlow Playground pattern).
+
+Depth means what the paper means by it:
+- ``cnn``: weight layers of the He et al. CIFAR layout, ``6n + 2`` (8, 20, 32, 44, 56, 110, 1202).
+- ``mlp``: hidden ``width x width`` layers between the input and output layers; even,
+  because hidden layers pair up into blocks of two.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+ARCHS = ("mlp", "cnn")
+SYNTHETIC_DATASETS = ("spirals", "moons", "circles", "xor", "gaussians")
+IMAGE_DATASETS = ("digits", "cifar10")
+DATASETS = SYNTHETIC_DATASETS + IMAGE_DATASETS
+SHORTCUTS = ("A", "B", "C")
+NORMS = ("batch", "none")
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu")
+INITS = ("he", "xavier", "zero_residual")
+OPTIMIZERS = ("sgd", "adam")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+MAX_CNN_DEPTH = 1202
+MAX_MLP_DEPTH = 1000
+
+
+@dataclass(frozen=True)
+class Field:
+    """One row of the parameter table: type, allowed values and a one-line help."""
+
+    kind: type
+    choices: tuple[str, ...] | None = None
+    low: float | None = None
+    high: float | None = None
+    help: str = ""
+
+
+FIELDS: dict[str, Field] = {
+    "arch": Field(str, ARCHS, help="mlp: fully connected stack; cnn: He et al. CIFAR layout"),
+    "dataset": Field(str, DATASETS, help="2-D sets (mlp only), digits (8x8, ships with scikit-learn) or a local cifar10"),
+    "depth": Field(int, low=2, high=MAX_CNN_DEPTH, help="cnn: weight layers, 6n+2 (20, 56, 110, 1202); mlp: hidden layers, even, up to 1000"),
+    "width": Field(int, low=1, high=512, help="mlp: hidden units; cnn: filters of the first stage (paper: 16)"),
+    "shortcut": Field(str, SHORTCUTS, help="A: identity, zero-padded where shapes change; B: 1x1 projection where shapes change; C: projection on every shortcut"),
+    "l2": Field(float, low=0.0, high=1.0, help="L2 strength, applied as coupled weight decay (added to the gradient)"),
+    "norm": Field(str, NORMS, help="batch: BatchNorm after every weight layer; none: no normalisation"),
+    "activation": Field(str, ACTIVATIONS, help="the nonlinearity g"),
+    "init": Field(str, INITS, help="he / xavier weights; zero_residual also zeroes the last layer of every block"),
+    "optimizer": Field(str, OPTIMIZERS, help="sgd (momentum) or adam"),
+    "lr": Field(float, low=1e-6, high=10.0, help="learning rate"),
+    "momentum": Field(float, low=0.0, high=0.999, help="SGD momentum"),
+    "steps": Field(int, low=0, high=100_000, help="training steps (minibatches)"),
+    "batch_size": Field(int, low=1, high=4096, help="minibatch size"),
+    "seed": Field(int, low=0, high=2**31 - 1, help="seeds weights, data and minibatch order"),
+    "measure_every": Field(int, low=1, high=100_000, help="record per-layer gradient measurements every k steps"),
+    "eval_every": Field(int, low=1, high=100_000, help="evaluate full train and test error every k steps"),
+    "n_samples": Field(int, low=20, high=100_000, help="points in a 2-D synthetic set"),
+    "noise": Field(float, low=0.0, high=5.0, help="noise of a 2-D synthetic set"),
+    "test_fraction": Field(float, low=0.05, high=0.9, help="share of the data held out for testing"),
+    "device": Field(str, DEVICES, help="auto picks CUDA, then Apple MPS, then CPU"),
+    "data_path": Field(str, help="cifar10 only: cifar-10-python.tar.gz or its extracted folder"),
+}
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Every knob of one paired experiment. Defaults show degradation in seconds on 2 cores (SCIENCE.md 5)."""
+
+    arch: str = "cnn"
+    dataset: str = "digits"
+    depth: int = 20
+    width: int = 8
+    shortcut: str = "A"
+    l2: float = 1e-4
+    norm: str = "batch"
+    activation: str = "relu"
+    init: str = "he"
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    steps: int = 150
+    batch_size: int = 64
+    seed: int = 0
+    measure_every: int = 5
+    eval_every: int = 25
+    n_samples: int = 1000
+    noise: float = 0.1
+    test_fraction: float = 0.2
+    device: str = "auto"
+    data_path: str = ""
+
+    def __post_init__(self) -> None:
+        for name, spec in FIELDS.items():
+            value = getattr(self, name)
+            if spec.kind is float and isinstance(value, int) and not isinstance(value, bool):
+                object.__setattr__(self, name, float(value))
+                value = float(value)
+            _check_field(name, value, spec)
+        self._check_combination()
+
+    def _check_combination(self) -> None:
+        if self.arch == "cnn":
+            if self.dataset in SYNTHETIC_DATASETS:
+                raise ValueError(f"dataset: {self.dataset!r} is 2-D; arch 'cnn' needs an image set ({', '.join(IMAGE_DATASETS)})")
+            if (self.depth - 2) % 6 != 0 or self.depth < 8:
+                raise ValueError(f"depth: {self.depth} is not 6n+2 for arch 'cnn'; allowed 8, 14, 20, ... {MAX_CNN_DEPTH}")
+        else:
+            if self.depth % 2 != 0 or self.depth > MAX_MLP_DEPTH:
+                raise ValueError(f"depth: {self.depth} for arch 'mlp' must be even, from 2 to {MAX_MLP_DEPTH}")
+        if self.dataset == "cifar10" and not self.data_path:
+            raise ValueError("data_path: empty; dataset 'cifar10' needs the path of cifar-10-python.tar.gz or its folder")
+
+    @property
+    def blocks(self) -> int:
+        """Residual (or plain) blocks in the stack: n per stage for the CNN, depth/2 for the MLP."""
+        return 3 * ((self.depth - 2) // 6) if self.arch == "cnn" else self.depth // 2
+
+    def replace(self, **changes: Any) -> ExperimentConfig:
+        """A validated copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def to_params(self, *, include_defaults: bool = False) -> dict[str, str]:
+        """Flat dict of strings (the URL query); defaults omitted unless asked for."""
+        out: dict[str, str] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if include_defaults or value != f.default:
+                out[f.name] = format_value(value)
+        return out
+
+    @classmethod
+    def from_params(cls, params: dict[str, str]) -> ExperimentConfig:
+        """Parse a flat dict of strings; unknown keys are ignored, bad values raise ValueError."""
+        return cls(**parse_params(params))
+
+
+def format_value(value: Any) -> str:
+    """A string that parses back to exactly the same value (repr round-trips floats)."""
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def parse_value(name: str, raw: str) -> Any:
+    """Convert one URL/CLI string to the field's type, or raise ValueError naming the field."""
+    spec = FIELDS[name]
+    text = str(raw).strip()
+    try:
+        if spec.kind is int:
+            number = float(text)
+            if not number.is_integer():
+                raise ValueError
+            return int(number)
+        if spec.kind is float:
+            return float(text)
+    except ValueError:
+        raise ValueError(f"{name}: {raw!r} is not a number; {describe_range(name)}") from None
+    return text
+
+
+def parse_params(params: dict[str, str]) -> dict[str, Any]:
+    """Typed values of the known keys of a flat string dict."""
+    return {k: parse_value(k, v) for k, v in params.items() if k in FIELDS}
+
+
+def describe_range(name: str) -> str:
+    spec = FIELDS[name]
+    if spec.choices is not None:
+        return "allowed: " + ", ".join(spec.choices)
+    if spec.low is not None:
+        cast = float if spec.kind is float else int
+        return f"allowed: {cast(spec.low):g} to {cast(spec.high):g}"
+    return "any text"
+
+
+def _check_field(name: str, value: Any, spec: Field) -> None:
+    if spec.kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValueError(f"{name}: {value!r} is not an integer; {describe_range(name)}")
+    if spec.kind is float and (isinstance(value, bool) or not isinstance(value, float)):
+        raise ValueError(f"{name}: {value!r} is not a number; {describe_range(name)}")
+    if spec.kind is str and not isinstance(value, str):
+        raise ValueError(f"{name}: {value!r} is not text; {describe_range(name)}")
+    if spec.choices is not None and value not in spec.choices:
+        raise ValueError(f"{name}: {value!r} is not recognised; {describe_range(name)}")
+    if spec.low is not None:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{name}: {value!r} is not finite; {describe_range(name)}")
+        if not spec.low <= value <= spec.high:
+            raise ValueError(f"{name}: {value!r} is out of range; {describe_range(name)}")
