@@ -1,0 +1,267 @@
+"""Datasets of the lab: five synthetic 2-D sets, the 8x8 digits and a local CIFAR-10 archive.
+
+Nothing is downloaded: the 2-D sets are generated, the digits ship with scikit-learn and
+CIFAR-10 is read from a path the user gives (``cifar-10-python.tar.gz`` or its folder).
+
+``load_dataset(config)`` returns ``(x_train, y_train, x_test, y_test)`` on the CPU: float32
+inputs shaped for ``config.arch`` (mlp: ``(N, features)``; cnn: ``(N, C, H, W)``) and int64
+labels. Inputs are standardised with statistics of the training split only, so the test
+split stays unseen:
+
+=========  =======  ========================  =====================================
+dataset    classes  mlp / cnn sample shape    standardisation
+=========  =======  ========================  =====================================
+2-D sets   2 (3*)   (2,) / --                 per feature
+digits     10       (64,) / (1, 8, 8)         one global mean and std (some pixels
+                                              are constant, per-pixel would divide by 0)
+cifar10    10       (3072,) / (3, 32, 32)     per channel
+=========  =======  ========================  =====================================
+
+(*) ``gaussians`` has three blobs, so the 2-D boundary plots show more than one frontier.
+
+Splits are stratified and seeded by ``config.seed``; CIFAR-10 keeps the archive's own
+50,000 / 10,000 split and ignores ``test_fraction``.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import math
+import pickle
+import tarfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits, make_blobs, make_circles, make_moons
+from sklearn.model_selection import train_test_split
+
+from resnet_core.config import SYNTHETIC_DATASETS, ExperimentConfig
+
+DATASET_LABELS: dict[str, str] = {
+    "spirals": "Two spirals",
+    "moons": "Two moons",
+    "circles": "Concentric circles",
+    "xor": "XOR quadrants",
+    "gaussians": "Three Gaussian blobs",
+    "digits": "Handwritten digits (8x8)",
+    "cifar10": "CIFAR-10 (local archive)",
+}
+N_CLASSES: dict[str, int] = {"spirals": 2, "moons": 2, "circles": 2, "xor": 2, "gaussians": 3, "digits": 10, "cifar10": 10}
+IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {"digits": (1, 8, 8), "cifar10": (3, 32, 32)}
+CIFAR_FOLDER = "cifar-10-batches-py"
+CIFAR_FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch")
+
+
+class DatasetNotFoundError(FileNotFoundError, ValueError):
+    """The data path is missing or holds no CIFAR-10; a ValueError too, so the app's usual handler shows it."""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a model builder and the UI need to know about a dataset, without loading it."""
+
+    in_shape: tuple[int, ...]
+    n_classes: int
+    name: str
+    is_2d: bool
+
+
+def dataset_info(config: ExperimentConfig) -> DatasetInfo:
+    """Per-sample input shape, class count and label; never touches the disk."""
+    name = config.dataset
+    shape = (2,) if name in SYNTHETIC_DATASETS else IMAGE_SHAPES[name]
+    in_shape = shape if config.arch == "cnn" else (math.prod(shape),)
+    return DatasetInfo(in_shape, N_CLASSES[name], DATASET_LABELS[name], name in SYNTHETIC_DATASETS)
+
+
+def load_dataset(config: ExperimentConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Standardised ``(x_train, y_train, x_test, y_test)``; fresh tensors each call, so callers may mutate them."""
+    split = _load_split(*_cache_key(config))
+    # Standardising here (not in the cache) creates new tensors every call and keeps the cache
+    # at the raw size: CIFAR-10 stays 180 MB of uint8 instead of 740 MB of float32.
+    x_train = split.x_train.to(torch.float32, copy=True).sub_(split.mean).div_(split.std)
+    x_test = split.x_test.to(torch.float32, copy=True).sub_(split.mean).div_(split.std)
+    if config.arch == "mlp":
+        x_train, x_test = x_train.flatten(1), x_test.flatten(1)
+    return x_train, split.y_train.clone(), x_test, split.y_test.clone()
+
+
+@dataclass(frozen=True)
+class _Split:
+    """Raw inputs (canonical shape) and labels, plus training-split statistics that broadcast over them."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
+
+
+def _cache_key(config: ExperimentConfig) -> tuple[str, int, float, float, int, str]:
+    """The data-relevant fields, with those a dataset ignores zeroed so they cannot miss the cache.
+
+    arch is absent on purpose: it only reshapes, which happens after the cache.
+    """
+    c = config
+    if c.dataset == "cifar10":
+        return (c.dataset, 0, 0.0, 0.0, 0, str(Path(c.data_path).expanduser().resolve()))
+    if c.dataset == "digits":
+        return (c.dataset, 0, 0.0, c.test_fraction, c.seed, "")
+    return (c.dataset, c.n_samples, c.noise, c.test_fraction, c.seed, "")
+
+
+@functools.lru_cache(maxsize=16)
+def _load_split(dataset: str, n_samples: int, noise: float, test_fraction: float, seed: int, data_path: str) -> _Split:
+    if dataset == "cifar10":
+        x_train, y_train, x_test, y_test = read_cifar10(data_path)
+        # Per-channel statistics from a 256-bin histogram: exact, and no float copy of 150 MB of pixels
+        # (torch's bincount counts uint8 as is; numpy's would first widen them to int64, 10x slower).
+        pixels = torch.from_numpy(x_train)
+        counts = torch.stack([torch.bincount(pixels[:, c].flatten(), minlength=256) for c in range(3)]).double().numpy()
+        values = np.arange(256, dtype=np.float64)
+        mean = counts @ values / counts.sum(1)
+        std = np.sqrt(counts @ values**2 / counts.sum(1) - mean**2)
+        mean, std = mean.reshape(1, 3, 1, 1), std.reshape(1, 3, 1, 1)
+    else:
+        if dataset == "digits":
+            x, y = load_digits(return_X_y=True)
+            x = x.reshape(-1, *IMAGE_SHAPES["digits"])
+        else:
+            x, y = _make_2d(dataset, n_samples, noise, seed)
+        x_train, x_test, y_train, y_test = _stratified_split(x, y, test_fraction, seed)
+        axis = (0,) if dataset in SYNTHETIC_DATASETS else None  # 2-D: per feature; digits: one global value
+        mean = x_train.mean(axis=axis, keepdims=True, dtype=np.float64)
+        std = x_train.std(axis=axis, keepdims=True, dtype=np.float64)
+    std = np.where(std > 0, std, 1.0)  # a constant feature (noise 0) stays 0 instead of NaN
+    t = torch.from_numpy
+    return _Split(t(x_train), t(y_train).long(), t(x_test), t(y_test).long(), t(np.float32(mean)), t(np.float32(std)))
+
+
+def _make_2d(dataset: str, n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Points (n, 2) and labels of one synthetic set; noise is the std of a Gaussian jitter (blob spread for gaussians)."""
+    rng = np.random.default_rng(seed)
+    if dataset == "spirals":
+        y = np.arange(n) % 2
+        t = rng.uniform(0.05, 1.0, n)  # radius; starting off-centre keeps the two arms apart at the middle
+        angle = 1.75 * 2 * np.pi * t + np.pi * y  # 1.75 turns, second arm rotated by half a turn
+        x = t[:, None] * np.stack([np.cos(angle), np.sin(angle)], axis=1) + noise * rng.standard_normal((n, 2))
+    elif dataset == "xor":
+        # Uniform on the square with label = x*y > 0, drawn class-balanced (alternating labels pick the quadrant
+        # signs) so even n = 20 splits stratified; the label is the clean point's, then noise blurs the axes.
+        y = np.arange(n) % 2
+        sign = rng.choice([-1.0, 1.0], n)
+        clean = rng.uniform(0.0, 1.0, (n, 2)) * np.stack([sign, np.where(y == 1, sign, -sign)], axis=1)
+        x = clean + noise * rng.standard_normal((n, 2))
+    elif dataset == "moons":
+        x, y = make_moons(n, noise=noise, random_state=seed)
+    elif dataset == "circles":
+        x, y = make_circles(n, noise=noise, factor=0.5, random_state=seed)
+    elif dataset == "gaussians":
+        centres = [[np.cos(a), np.sin(a)] for a in np.pi / 2 + 2 * np.pi / 3 * np.arange(3)]  # unit triangle
+        x, y = make_blobs(n, centers=np.array(centres), cluster_std=noise, random_state=seed)
+    else:
+        raise ValueError(f"dataset: {dataset!r} is not a 2-D set; allowed: {', '.join(SYNTHETIC_DATASETS)}")
+    return x.astype(np.float32), y.astype(np.int64)
+
+
+def _stratified_split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, ...]:
+    """Seeded stratified split; the test size is clamped so both sides can hold every class (tiny n)."""
+    n, k = len(y), len(np.unique(y))
+    n_test = min(max(math.ceil(n * test_fraction), k), n - k)
+    return train_test_split(x.astype(np.float32), y, test_size=n_test, random_state=seed, stratify=y)
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles dicts, lists, bytes and numpy arrays only.
+
+    Pickle can run arbitrary code; CIFAR-10 needs nothing beyond numpy's array rebuilders, so
+    anything else is refused. Still read only the user's own local archive: a hosted deployment
+    must take data_path from its host configuration, never from a visitor (enforced elsewhere).
+    """
+
+    # numpy 1 and 2 spell the rebuilders differently; _codecs.encode is how protocol 2 stores bytes.
+    ALLOWED = frozenset({
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+        ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+    })  # fmt: skip
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}; a CIFAR-10 batch holds only arrays and lists")
+        return super().find_class(module, name)
+
+
+# What corrupt or foreign pickles raise (garbage opcodes, truncation, a refused global, a non-dict).
+_BAD_PICKLE = (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, KeyError, TypeError, ValueError)
+
+
+def _parse_batch(raw: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 3, 32, 32) uint8 and labels of one pickled batch, or ValueError saying what is wrong."""
+    try:
+        batch = _ArrayUnpickler(io.BytesIO(raw), encoding="bytes").load()
+        data, labels = np.array(batch[b"data"]), np.array(batch[b"labels"], dtype=np.int64)  # copies: writable
+    except _BAD_PICKLE as err:  # however unpickling fails, it means "not a CIFAR-10 batch"
+        raise ValueError(f"{where} is not a CIFAR-10 python batch (a pickled dict with b'data' and b'labels'): {err}") from None
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or labels.shape != (len(data),):
+        raise ValueError(
+            f"{where}: expected b'data' uint8 of shape (N, 3072) and N labels, got {data.dtype} {data.shape}, {labels.shape}"
+        )
+    if len(labels) and (labels.min() < 0 or labels.max() > 9):
+        raise ValueError(f"{where}: labels must lie in 0..9")
+    # Rows are channel-major (1024 red, 1024 green, 1024 blue; each row-major 32x32), so a plain reshape is C, H, W.
+    return data.reshape(-1, 3, 32, 32), labels
+
+
+def _missing(path: Path, detail: str) -> DatasetNotFoundError:
+    return DatasetNotFoundError(
+        f"data_path: {str(path)!r} {detail}; expected cifar-10-python.tar.gz, its extracted {CIFAR_FOLDER} folder, "
+        f"or a folder containing either (files {', '.join(CIFAR_FILES)})"
+    )
+
+
+def _read_cifar_files(path: Path) -> dict[str, bytes]:
+    """The six batch files' bytes from a .tar.gz (read in one pass, nothing extracted) or a folder."""
+    if not path.exists():
+        raise _missing(path, "does not exist")
+    if path.is_dir():
+        for folder in (path, path / CIFAR_FOLDER):
+            if (folder / CIFAR_FILES[0]).is_file():
+                found = {n: (folder / n).read_bytes() for n in CIFAR_FILES if (folder / n).is_file()}
+                break
+        else:
+            if (path / "cifar-10-python.tar.gz").is_file():
+                return _read_cifar_files(path / "cifar-10-python.tar.gz")
+            raise _missing(path, "holds no CIFAR-10 batches")
+    else:
+        found = {}
+        try:
+            with tarfile.open(path, "r|*") as archive:  # stream mode: one sequential pass over the gzip
+                for member in archive:
+                    name = member.name.rsplit("/", 1)[-1]
+                    if member.isfile() and name in CIFAR_FILES:
+                        found[name] = archive.extractfile(member).read()
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
+            raise ValueError(
+                f"data_path: {str(path)!r} is not a readable tar archive ({err}); expected cifar-10-python.tar.gz"
+            ) from None
+    missing = [n for n in CIFAR_FILES if n not in found]
+    if missing:
+        raise ValueError(
+            f"data_path: {str(path)!r} lacks {', '.join(missing)}; a CIFAR-10 python archive has {', '.join(CIFAR_FILES)}"
+        )
+    return found
+
+
+def read_cifar10(data_path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Raw uint8 images (N, 3, 32, 32) and int64 labels: data_batch_1..5 (in order) and test_batch."""
+    path = Path(data_path).expanduser()
+    files = _read_cifar_files(path)
+    train = [_parse_batch(files[n], f"{path}: {n}") for n in CIFAR_FILES[:5]]
+    x_test, y_test = _parse_batch(files["test_batch"], f"{path}: test_batch")
+    return np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train]), x_test, y_test
