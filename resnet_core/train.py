@@ -113,9 +113,15 @@ def measure_init(config: ExperimentConfig) -> Iterator[dict[str, Any]]:
                **Measurement.unflatten(values[1:], n_layers, n_blocks)}
 
 
-def train(config: ExperimentConfig) -> Iterator[dict[str, Any]]:
-    """Train the pair side by side; a diverging net stops alone and the other goes on."""
+def train(config: ExperimentConfig, keep_models: dict[str, Stack] | None = None) -> Iterator[dict[str, Any]]:
+    """Train the pair side by side; a diverging net stops alone and the other goes on.
+
+    `keep_models`, if given, is filled with the two live models, so a caller can evaluate the
+    trained nets (e.g. a decision boundary) without training them again.
+    """
     device, (x_train, y_train, x_test, y_test), models, metas = _setup(config)
+    if keep_models is not None:
+        keep_models.update(models)
     optimizers = {v: make_optimizer(config, m) for v, m in models.items()}
     params = {v: [p for _, p in weight_layers(m)] for v, m in models.items()}
     sizes = {v: (len(params[v]), len(m.block_list())) for v, m in models.items()}
