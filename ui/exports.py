@@ -1,0 +1,82 @@
+"""Getting a view out of the lab: share link, CSV / JSON downloads, named PNGs, the device line.
+
+A teacher pastes the link into the class chat; a student downloads the numbers behind a
+chart. Both come from the validated config and the RunLog, never from widget text.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from resnet_core.__main__ import json_safe
+from resnet_core.config import ExperimentConfig
+from resnet_core.results import RunLog
+
+
+def short_number(value: float) -> str:
+    """1e-4 rather than 0.0001: file names and captions stay short."""
+    if value == 0:
+        return "0"
+    text = f"{value:.0e}" if value < 0.01 else f"{value:g}"
+    return text.replace("e-0", "e-").replace("e+0", "e")
+
+
+def view_name(page: str, config: ExperimentConfig) -> str:
+    """A file name that says what the view shows, e.g. gradient-flow_cnn-56_A_l2-1e-4."""
+    return f"{page}_{config.arch}-{config.depth}_{config.shortcut}_l2-{short_number(config.l2)}"
+
+
+def share_params(config: ExperimentConfig, defaults: ExperimentConfig, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Only what differs from the page's defaults, so links stay short and the defaults can evolve."""
+    base = defaults.to_params(include_defaults=True)
+    params = {k: v for k, v in config.to_params(include_defaults=True).items() if base[k] != v}
+    return params | (extra or {})
+
+
+def share_link(config: ExperimentConfig, defaults: ExperimentConfig, extra: dict[str, str] | None = None) -> str:
+    """The URL of this view; relative ("?...") when the browser's address is not known (tests, first run)."""
+    query = urlencode(share_params(config, defaults, extra))
+    base = st.context.url or ""
+    return f"{base}?{query}" if query else (base or "?")
+
+
+def share_box(config: ExperimentConfig, defaults: ExperimentConfig, extra: dict[str, str] | None = None) -> None:
+    """"Share this view": the link as copyable text (st.code has a copy button)."""
+    st.markdown("**Share this view**")
+    st.code(share_link(config, defaults, extra), language=None, wrap_lines=True)
+    st.caption("Opening this link reproduces every setting on this page.")
+
+
+def plotly_config(filename: str) -> dict[str, Any]:
+    """Plotly toolbar settings: the PNG download gets a file name that says what it shows."""
+    return {"toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2}, "displaylogo": False}
+
+
+def show_figure(fig: go.Figure, filename: str, key: str) -> None:
+    """st.plotly_chart with the named PNG download; `key` keeps repeated live redraws distinct."""
+    st.plotly_chart(fig, config=plotly_config(filename), key=key, width="stretch")
+
+
+def run_json_text(log: RunLog) -> str:
+    """The whole run as strict JSON (NaN -> null), the same document the CLI writes."""
+    return json.dumps(json_safe(log.to_json()), indent=1)
+
+
+def download_buttons(log: RunLog, name: str, key: str) -> None:
+    """CSV of the per-layer/per-block records (long format) and JSON of the whole run."""
+    csv_col, json_col = st.columns(2)
+    csv_col.download_button("Download CSV (per-layer records)", log.export_frame().to_csv(index=False),
+                            file_name=f"{name}.csv", mime="text/csv", icon="⬇️", key=f"{key}_csv", on_click="ignore")
+    json_col.download_button("Download JSON (whole run)", run_json_text(log), file_name=f"{name}.json",
+                             mime="application/json", icon="⬇️", key=f"{key}_json", on_click="ignore")
+
+
+def device_line(log: RunLog) -> str:
+    """Which device ran the numbers on screen, from the run's own meta record."""
+    devices = sorted({meta.get("device", "?") for meta in log.meta.values()})
+    return "computed on " + ", ".join(devices) if devices else ""

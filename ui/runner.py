@@ -1,0 +1,141 @@
+"""The live training runner: `train(config)` in the script thread, drawn while it runs, cached when done.
+
+Why the script thread and not a background thread: a Stop click or any widget change makes
+Streamlit rerun the script, and the rerun interrupts the running script at its next element
+update (every progress tick here). The generator is then dropped mid-step and nothing keeps
+burning CPU, with no thread to track or kill.
+
+Shared results: a finished run goes to `resnet_core.cache` (kind "train"), so the same link
+later, in any session or process, redraws instantly. While one session trains a config,
+another asking for the same config waits for that result instead of training it again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+from resnet_core import cache
+from resnet_core.config import ExperimentConfig
+from resnet_core.models import Stack
+from resnet_core.results import RunLog
+from resnet_core.train import train
+
+REFRESH_SECONDS = 0.5  # charts redraw at least twice a second while training
+TICK_SECONDS = 0.1  # progress bar updates
+RUNS_KEY = "_runs"  # session_state: {cache key: RunLog}, finished or stopped runs of this session
+MAX_SESSION_RUNS = 6
+Draw = Callable[[RunLog, str], None]  # draw(log, key_prefix): key_prefix keeps element keys unique per redraw
+OnFinish = Callable[[ExperimentConfig, dict[str, Stack]], None]  # sees the trained models once, e.g. to cache a boundary
+
+
+def run_key(config: ExperimentConfig) -> str:
+    return cache.default_cache().key("train", config)
+
+
+def cached_run(config: ExperimentConfig) -> RunLog | None:
+    """A finished run of this config from this session or the shared cache."""
+    log = st.session_state.get(RUNS_KEY, {}).get(run_key(config))
+    if log is not None and log.finished:
+        return log
+    records = cache.get("train", config)
+    return RunLog(config).extend(records) if records is not None else None
+
+
+def _remember(log: RunLog) -> None:
+    runs: dict[str, RunLog] = st.session_state.setdefault(RUNS_KEY, {})
+    runs.pop(run_key(log.config), None)
+    runs[run_key(log.config)] = log
+    while len(runs) > MAX_SESSION_RUNS:
+        runs.pop(next(iter(runs)))
+
+
+def progress_text(log: RunLog, elapsed: float) -> str:
+    """"step k / N · elapsed s", the line the progress bar carries from the first second."""
+    return f"step {max(log.last_step + 1, 0)} / {log.config.steps} · {elapsed:.1f} s"
+
+
+def describe_outcome(log: RunLog) -> list[str]:
+    """One line per notable end: a diverged net (with its step) or a run stopped early."""
+    lines = [f"{variant} diverged at step {step}: its loss stopped being a finite number; its charts end there."
+             for variant, step in sorted(log.diverged.items())]
+    if log.stopped:
+        lines.append(f"Stopped at step {log.last_step + 1} of {log.config.steps}; the charts show what was computed.")
+    return lines
+
+
+def live_training(config: ExperimentConfig, draw: Draw, *, label: str = "Train both nets",
+                  on_finish: OnFinish | None = None) -> RunLog | None:
+    """Train / Stop buttons and the live view. Returns the run to draw (finished or stopped), or None before any.
+
+    `draw(log, key)` is called repeatedly during training into one placeholder; the caller draws the
+    returned log once more afterwards, with its interactive extras (sliders). `on_finish(config, models)`
+    runs after a completed training, before the result is cached.
+    """
+    train_col, stop_col, status_col = st.columns([1, 1, 3], vertical_alignment="center")
+    start = train_col.button(label, type="primary", icon="▶️", width="stretch")
+    stop = stop_col.button("Stop", icon="⏹️", width="stretch")
+    log = st.session_state.get(RUNS_KEY, {}).get(run_key(config))
+    if start:
+        bar = status_col.progress(0.0, text="preparing data and models · 0.0 s")
+        return _train_live(config, draw, bar, st.empty(), on_finish)
+    if log is not None and not log.finished:
+        log.stopped = True  # this rerun (Stop, or any other click) interrupted the run: keep its records
+    if log is None or not (log.finished or log.stopped):
+        log = cached_run(config)
+    if log is None and stop:
+        status_col.info("Nothing is training. Press Train to start.")
+    return log
+
+
+def _train_live(config: ExperimentConfig, draw: Draw, bar: Any, area: Any, on_finish: OnFinish | None) -> RunLog:
+    """Train (or wait for another session training the same config), redrawing as records arrive."""
+    began = time.monotonic()
+    lock = cache.default_cache().lock("train", config)
+    if not lock.acquire(blocking=False):
+        return _wait_for_other(config, draw, bar, area, began, lock, on_finish)
+    try:
+        log, records, models = RunLog(config), [], {}
+        _remember(log)
+        last_tick = last_draw = 0.0
+        redraws = 0
+        for record in train(config, keep_models=models):
+            log.add(record)
+            records.append(record)
+            now = time.monotonic()
+            if now - last_tick >= TICK_SECONDS:  # each element update is also where a rerun can interrupt us
+                bar.progress(min((log.last_step + 1) / max(config.steps, 1), 1.0), text=progress_text(log, now - began))
+                last_tick = now
+            if record["kind"] == "step" and now - last_draw >= REFRESH_SECONDS:
+                redraws += 1
+                with area.container():
+                    draw(log, f"live{redraws}")
+                last_draw = now
+        if on_finish is not None:
+            on_finish(config, models)
+        cache.put("train", config, records)
+    finally:
+        lock.release()
+    bar.progress(1.0, text=f"done: {config.steps} steps in {time.monotonic() - began:.1f} s")
+    area.empty()
+    return log
+
+
+def _wait_for_other(config: ExperimentConfig, draw: Draw, bar: Any, area: Any, began: float, lock: Any,
+                    on_finish: OnFinish | None) -> RunLog:
+    """Another session holds this config's lock: poll the cache (each tick lets a rerun interrupt us)."""
+    while True:
+        records = cache.get("train", config)
+        if records is not None:
+            log = RunLog(config).extend(records)
+            _remember(log)
+            return log
+        if lock.acquire(blocking=False):  # the other run was stopped before finishing: train it here
+            lock.release()
+            return _train_live(config, draw, bar, area, on_finish)
+        bar.progress(0.0, text=f"another viewer is training this exact setting; waiting for its result · "
+                               f"{time.monotonic() - began:.0f} s")
+        time.sleep(REFRESH_SECONDS)
