@@ -1,0 +1,40 @@
+"""ResNet Gradient Flow Lab: `streamlit run app.py`.
+
+The entry point only frames the pages: page config, navigation, the sidebar header every page
+shares. Each page in `pages/` wires URL-bound widgets (ui/) to the engine (resnet_core/).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from resnet_core.charts import COLORS
+
+TITLE = "ResNet Gradient Flow Lab"
+ICON = "🧪"
+TAGLINE = ("A plain network and a residual network of the same depth, side by side: "
+           "how gradients flow through each at initialisation and while training.")
+
+# The one page list. Add a page by appending an st.Page to a section; the first page is the landing page.
+PAGES: dict[str, list[st.Page]] = {
+    "Explore": [
+        st.Page("pages/gradient_flow.py", title="Gradient flow", icon="📉", url_path="gradient-flow", default=True),
+    ],
+    "Science": [],  # degradation, identity & L2, shortcuts, theory
+}
+
+
+def sidebar_header() -> None:
+    """The same few lines above every page's controls: what the lab is and how to read its colours."""
+    with st.sidebar:
+        st.markdown(f"### {ICON} {TITLE}")
+        st.caption(TAGLINE)
+        st.markdown(f"<span style='color:{COLORS['plain']}'>**━━ plain**</span> (no shortcuts) · "
+                    f"<span style='color:{COLORS['residual']}'>**━━ residual**</span> (with shortcuts)", unsafe_allow_html=True)
+
+
+st.set_page_config(page_title=TITLE, page_icon=ICON, layout="wide", initial_sidebar_state="expanded")
+navigation = st.navigation({section: pages for section, pages in PAGES.items() if pages})
+sidebar_header()
+# Classroom features (lessons, presenter mode, hosted limits) hook in here, before the page runs.
+navigation.run()
