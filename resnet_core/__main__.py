@@ -28,7 +28,9 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="python -m resnet_core", description="Train plain and residual nets side by side and record gradient flow.")
+    parser = OneLineParser(
+        prog="python -m resnet_core", description="Train plain and residual nets side by side and record gradient flow."
+    )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     run = commands.add_parser("run", help="train one config, or a depth sweep, and write JSON / CSV")
     defaults = ExperimentConfig()
@@ -86,8 +88,12 @@ def main(argv: list[str] | None = None) -> int:
         logs = run_sweep(configs, args.quiet)
     except (ValueError, FileNotFoundError) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
-    result = json_safe({"config": logs[0].to_json()["config"] | {"depth": [c.depth for c in configs]},
-                        "runs": [run for log in logs for run in log.to_json()["runs"]]})
+    result = json_safe(
+        {
+            "config": logs[0].to_json()["config"] | {"depth": [c.depth for c in configs]},
+            "runs": [run for log in logs for run in log.to_json()["runs"]],
+        }
+    )
     text = json.dumps(result, indent=1)
     if args.out:
         with open(args.out, "w") as f:
@@ -101,9 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     for log in logs:
         for v in ("plain", "residual"):
             final = log.final[v]
-            print(f"depth {log.config.depth:>4} {v:>8}: grad ratio first/last at init {log.ratio(v):.3g}, "
-                  f"final train error {final['train_error']:.3f}" + (f" (diverged at step {final['diverged_at']})" if final["diverged"] else ""),
-                  file=sys.stderr)
+            print(
+                f"depth {log.config.depth:>4} {v:>8}: grad ratio first/last at init {log.ratio(v):.3g}, "
+                f"final train error {final['train_error']:.3f}"
+                + (f" (diverged at step {final['diverged_at']})" if final["diverged"] else ""),
+                file=sys.stderr,
+            )
     return 0
 
 

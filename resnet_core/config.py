@@ -46,9 +46,15 @@ class Field:
 FIELDS: dict[str, Field] = {
     "arch": Field(str, ARCHS, help="mlp: fully connected stack; cnn: He et al. CIFAR layout"),
     "dataset": Field(str, DATASETS, help="2-D sets (mlp only), digits (8x8, ships with scikit-learn) or a local cifar10"),
-    "depth": Field(int, low=2, high=MAX_CNN_DEPTH, help="cnn: weight layers, 6n+2 (20, 56, 110, 1202); mlp: hidden layers, even, up to 1000"),
+    "depth": Field(
+        int, low=2, high=MAX_CNN_DEPTH, help="cnn: weight layers, 6n+2 (20, 56, 110, 1202); mlp: hidden layers, even, up to 1000"
+    ),
     "width": Field(int, low=1, high=512, help="mlp: hidden units; cnn: filters of the first stage (paper: 16)"),
-    "shortcut": Field(str, SHORTCUTS, help="A: identity, zero-padded where shapes change; B: 1x1 projection where shapes change; C: projection on every shortcut"),
+    "shortcut": Field(
+        str,
+        SHORTCUTS,
+        help="A: identity, zero-padded where shapes change; B: 1x1 projection where shapes change; C: projection on every shortcut",
+    ),
     "l2": Field(float, low=0.0, high=1.0, help="L2 strength, applied as coupled weight decay (added to the gradient)"),
     "norm": Field(str, NORMS, help="batch: BatchNorm after every weight layer; none: no normalisation"),
     "activation": Field(str, ACTIVATIONS, help="the nonlinearity g"),

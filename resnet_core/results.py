@@ -93,7 +93,11 @@ class RunLog:
     def export_frame(self) -> pd.DataFrame:
         """The CSV export: per-layer and per-block records in one long table (variant, step, layer, metric, value)."""
         layers = self.layer_frame()
-        blocks = self.block_frame().rename(columns={"block": "layer"}).assign(name=lambda d: "block " + d["layer"].astype(str), kind="block")
+        blocks = (
+            self.block_frame()
+            .rename(columns={"block": "layer"})
+            .assign(name=lambda d: "block " + d["layer"].astype(str), kind="block")
+        )
         return pd.concat([layers, blocks], ignore_index=True)[["variant", "step", "layer", "name", "kind", "metric", "value"]]
 
     def ratio(self, variant: str, step: int = 0) -> float:
@@ -120,7 +124,9 @@ class RunLog:
                 entry.update(train_error=evals[record["step"]]["train_error"], test_error=evals[record["step"]]["test_error"])
             history.append(entry)
         last = history[-1]["step"] if history else -1
-        history.extend({"step": s, "train_error": e["train_error"], "test_error": e["test_error"]} for s, e in evals.items() if s > last)
+        history.extend(
+            {"step": s, "train_error": e["train_error"], "test_error": e["test_error"]} for s, e in evals.items() if s > last
+        )
         final = self.final.get(variant, {})
         meta = self.meta.get(variant, {})
         return {

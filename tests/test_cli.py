@@ -1,0 +1,88 @@
+"""The CLI: JSON schema, sweeps, CSV, and one-line errors with exit status 2."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from resnet_core.__main__ import main
+
+FAST = [
+    "--arch",
+    "cnn",
+    "--dataset",
+    "digits",
+    "--width",
+    "4",
+    "--steps",
+    "6",
+    "--batch-size",
+    "16",
+    "--measure-every",
+    "3",
+    "--eval-every",
+    "3",
+    "--quiet",
+]
+
+
+def test_json_schema_of_a_depth_sweep(tmp_path):
+    out, csv = tmp_path / "run.json", tmp_path / "run.csv"
+    assert main(["run", *FAST, "--depth", "8,14", "--shortcut", "B", "--l2", "1e-4", "--out", str(out), "--csv", str(csv)]) == 0
+    result = json.loads(out.read_text())
+    assert result["config"]["depth"] == [8, 14] and result["config"]["shortcut"] == "B"
+    assert [(r["variant"], r["depth"]) for r in result["runs"]] == [
+        ("plain", 8),
+        ("residual", 8),
+        ("plain", 14),
+        ("residual", 14),
+    ]
+    for run in result["runs"]:
+        assert set(run) >= {"variant", "depth", "layers", "init", "history", "final"}
+        names = [layer["name"] for layer in run["layers"]]
+        assert names[0] == "stem.layer.weight" and names[-1] == "fc.weight"  # ordered input -> output
+        assert len(run["init"]["grad_norm"]) == len(names)
+        assert len(run["init"]["act_grad_norm"]) == len(run["init"]["act_std"]) == (run["depth"] - 2) // 2
+        assert [h["step"] for h in run["history"]] == list(range(7))
+        assert all({"step", "loss"} <= set(h) for h in run["history"][:6])
+        assert {"train_error", "grad_norm"} <= set(run["history"][0])
+        assert set(run["final"]) >= {"train_error", "test_error", "diverged"}
+        assert 0 <= run["final"]["train_error"] <= 1
+    table = pd.read_csv(csv)
+    assert list(table.columns[:6]) == ["depth", "variant", "step", "layer", "name", "kind"]
+    assert {"grad_norm", "weight_norm", "act_grad_norm"} <= set(table["metric"])
+
+
+def test_json_is_strict_even_with_nan(tmp_path):
+    out = tmp_path / "run.json"
+    assert main(["run", *FAST, "--depth", "8", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "NaN" not in text  # the plain net's branch ratios are null, not NaN
+    assert json.loads(text)["runs"][0]["init"]["branch_ratio"][0] is None
+
+
+@pytest.mark.parametrize(
+    "args, field",
+    [
+        (["--depth", "21"], "depth"),
+        (["--shortcut", "D"], "shortcut"),
+        (["--l2", "lots"], "l2"),
+        (["--dataset", "cifar10", "--data-path", "/nowhere/cifar"], "/nowhere/cifar"),
+        (["--bogus", "1"], "--bogus"),
+    ],
+)
+def test_bad_options_exit_2_with_one_line(args, field):
+    proc = subprocess.run([sys.executable, "-m", "resnet_core", "run", *FAST, *args], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and field in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_help_explains_every_option():
+    proc = subprocess.run([sys.executable, "-m", "resnet_core", "run", "--help"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0
+    for option in ("--depth", "--shortcut", "--l2", "--norm", "--init", "--measure-every", "--csv", "--out"):
+        assert option in proc.stdout
+    assert "6n+2" in proc.stdout and "zero-padded" in proc.stdout
