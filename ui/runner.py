@@ -24,7 +24,7 @@ from resnet_core.models import Stack
 from resnet_core.results import RunLog
 from resnet_core.train import train
 
-REFRESH_SECONDS = 0.5  # charts redraw at least twice a second while training
+REFRESH_SECONDS = 0.5  # charts redraw twice a second while training (less often when a redraw is slower)
 TICK_SECONDS = 0.1  # progress bar updates
 RUNS_KEY = "_runs"  # session_state: {cache key: RunLog}, finished or stopped runs of this session
 MAX_SESSION_RUNS = 6
@@ -100,7 +100,7 @@ def _train_live(config: ExperimentConfig, draw: Draw, bar: Any, area: Any, on_fi
     try:
         log, records, models = RunLog(config), [], {}
         _remember(log)
-        last_tick = last_draw = 0.0
+        last_tick = last_draw = draw_seconds = 0.0
         redraws = 0
         for record in train(config, keep_models=models):
             log.add(record)
@@ -109,11 +109,12 @@ def _train_live(config: ExperimentConfig, draw: Draw, bar: Any, area: Any, on_fi
             if now - last_tick >= TICK_SECONDS:  # each element update is also where a rerun can interrupt us
                 bar.progress(min((log.last_step + 1) / max(config.steps, 1), 1.0), text=progress_text(log, now - began))
                 last_tick = now
-            if record["kind"] == "step" and now - last_draw >= REFRESH_SECONDS:
+            if record["kind"] == "step" and now - last_draw >= max(REFRESH_SECONDS, draw_seconds):
                 redraws += 1
                 with area.container():
                     draw(log, f"live{redraws}")
-                last_draw = now
+                last_draw = time.monotonic()
+                draw_seconds = last_draw - now  # a slow machine redraws less often: drawing never crowds out training
         if on_finish is not None:
             on_finish(config, models)
         cache.put("train", config, records)
