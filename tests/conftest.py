@@ -1,0 +1,132 @@
+"""Shared fixtures: an isolated result cache, Plotly spec decoding, a live `streamlit run app.py`, Debian chromium.
+
+The browser fixtures start the real server once per session on a free loopback port and
+drive /usr/bin/chromium through Playwright; tests using them are marked `browser` and skip
+with a reason where chromium or Playwright is missing. Screenshots go to artifacts/screenshots/
+(git-ignored).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private result cache for one test: what it computes can't leak into another test or the real cache."""
+    path = tmp_path / "cache"
+    monkeypatch.setenv("RESNET_LAB_CACHE_DIR", str(path))
+    return path
+
+
+def decode(value: Any) -> np.ndarray:
+    """Plotly >= 6 writes arrays as {"dtype", "bdata"(, "shape")}; plain lists pass through."""
+    if isinstance(value, dict) and "bdata" in value:
+        array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        if "shape" in value:
+            array = array.reshape([int(n) for n in str(value["shape"]).split(",")])
+        return array
+    return np.asarray(value, dtype=object if value and isinstance(value[0], str) else float)
+
+
+def chart_specs(at: Any) -> list[dict[str, Any]]:
+    """Every Plotly figure an AppTest run drew, as dicts (title text under "title")."""
+    specs = []
+    for element in at.get("plotly_chart"):
+        spec = json.loads(element.proto.spec)
+        spec["title"] = spec["layout"].get("title", {}).get("text", "")
+        specs.append(spec)
+    return specs
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def streamlit_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    """`streamlit run app.py` on a free loopback port with its own cache dir: (base URL, process id)."""
+    port = free_port()
+    env = os.environ | {"RESNET_LAB_CACHE_DIR": str(tmp_path_factory.mktemp("server-cache"))}
+    log = tmp_path_factory.mktemp("server-log") / "streamlit.log"
+    with open(log, "w") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.read().strip() == b"ok":
+                        break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"streamlit did not start; its log:\n{log.read_text()[-3000:]}")
+                time.sleep(0.3)
+        yield url, server.pid
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def app_server(streamlit_process: tuple[str, int]) -> str:
+    """The running app's base URL, e.g. http://127.0.0.1:8531."""
+    return streamlit_process[0]
+
+
+@pytest.fixture(scope="session")
+def app_server_pid(streamlit_process: tuple[str, int]) -> int:
+    """The server's process id, to check it stops using the CPU once training is stopped."""
+    return streamlit_process[1]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Debian chromium through Playwright's sync API; never downloads a browser."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
+    with playwright_api.sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
