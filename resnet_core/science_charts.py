@@ -1,0 +1,232 @@
+"""Figures of the science pages: DataFrames from `resnet_core.experiments` -> plotly Figures. Pure functions.
+
+Plain and residual keep the app's two colours (charts.COLORS); where a chart compares depths
+instead, each depth gets its own colour and the variant moves to the subplot, as in He et al.'s
+Figures 1 and 6 (solid = training error, dashed = test error). Norms and ratios use log axes.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from resnet_core.charts import COLORS, FONT_SIZE, base_layout
+from resnet_core.config import SHORTCUTS
+from resnet_core.models import VARIANTS
+
+# Okabe-Ito and Tol hues that stay apart from the plain/residual pair and from each other on a projector.
+DEPTH_COLORS = {8: "#56B4E9", 20: "#E69F00", 32: "#009E73", 44: "#CC79A7", 56: "#000000", 110: "#882255"}
+OPTION_DASHES = {"A": "solid", "B": "dash", "C": "dot"}
+L2_OPACITY_FLOOR = 0.3
+
+
+def depth_color(depth: int) -> str:
+    return DEPTH_COLORS.get(int(depth), "#777777")
+
+
+def l2_label(l2: float) -> str:
+    """0, 1e-4, 0.01: the sweep's category labels (a log axis can't show 0)."""
+    return "0" if l2 == 0 else (f"{l2:.0e}".replace("e-0", "e-") if l2 < 0.01 else f"{l2:g}")
+
+
+def degradation_curves(curves: pd.DataFrame, evals: pd.DataFrame, window: int = 10) -> go.Figure:
+    """Training error (solid: minibatch error, moving average) and test error (dashed) vs step, one colour per depth.
+
+    Plain on the left, residual on the right, as in He et al. Fig. 6. The moving average costs
+    nothing (every step's minibatch is measured anyway) where a full evaluation costs a pass over the data.
+    """
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04, subplot_titles=("plain", "residual"))
+    for col, variant in enumerate(VARIANTS, start=1):
+        for depth, part in curves[curves["variant"] == variant].groupby("depth", sort=True):
+            color = depth_color(depth)
+            smooth = part["batch_error"].rolling(window, min_periods=1).mean()
+            fig.add_trace(go.Scatter(x=part["step"], y=smooth, mode="lines", line={"color": color, "width": 3},
+                                     name=f"{depth} layers", legendgroup=str(depth), showlegend=col == 1,
+                                     hovertemplate=f"{variant}-{depth}<br>step %{{x}}<br>training error %{{y:.1%}}<extra></extra>"),
+                          row=1, col=col)
+            test = evals[(evals["variant"] == variant) & (evals["depth"] == depth)]
+            fig.add_trace(go.Scatter(x=test["step"], y=test["test_error"], mode="lines+markers", marker={"size": 7},
+                                     line={"color": color, "width": 2, "dash": "dash"}, name=f"{depth} layers: test",
+                                     legendgroup=str(depth), showlegend=False,
+                                     hovertemplate=f"{variant}-{depth}<br>step %{{x}}<br>test error %{{y:.1%}}<extra></extra>"),
+                          row=1, col=col)
+    fig = base_layout(fig, f"Error while training: solid = training (minibatch, mean of {window} steps), dashed = test set",
+                      "step", "error")
+    fig.update_yaxes(tickformat=".0%", range=[0, 1])
+    fig.update_yaxes(title_text="", col=2)
+    fig.update_annotations(font={"size": FONT_SIZE + 2})
+    for annotation, variant in zip(fig.layout.annotations, VARIANTS, strict=True):
+        annotation.font.color = COLORS[variant]
+    return fig
+
+
+def final_error_vs_depth(final: pd.DataFrame) -> go.Figure:
+    """Final training error against depth, plain and residual on one chart: degradation is the plain line rising."""
+    fig = go.Figure()
+    for variant in VARIANTS:
+        part = final[final["variant"] == variant].sort_values("depth")
+        fig.add_trace(go.Scatter(x=part["depth"], y=part["train_error"], mode="lines+markers", name=variant,
+                                 line={"color": COLORS[variant], "width": 3}, marker={"size": 12},
+                                 hovertemplate=f"{variant}-%{{x}}<br>training error %{{y:.1%}}<extra></extra>"))
+    fig = base_layout(fig, "Final training error vs depth (same data, same budget)", "depth (weight layers)", "training error")
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+    fig.update_xaxes(tickvals=sorted(final["depth"].unique().tolist()) if len(final) else None)
+    return fig
+
+
+def init_ratio_figure(ratios: pd.DataFrame) -> go.Figure:
+    """First / last hidden layer gradient ratio at initialisation per depth (log): above 1 is growth, not vanishing."""
+    fig = go.Figure()
+    for variant in VARIANTS:
+        part = ratios[ratios["variant"] == variant].sort_values("depth")
+        fig.add_trace(go.Scatter(x=part["depth"], y=part["ratio"], mode="lines+markers+text", name=variant,
+                                 text=[f"{r:.3g}" for r in part["ratio"]], textposition="top center",
+                                 line={"color": COLORS[variant], "width": 3}, marker={"size": 12},
+                                 hovertemplate=f"{variant}-%{{x}}<br>first/last gradient %{{y:.3g}}<extra></extra>"))
+    fig.add_hline(y=1, line={"color": "#555555", "dash": "dot"}, annotation_text="1 = same size at both ends",
+                  annotation_position="bottom right")
+    fig = base_layout(fig, "At initialisation: first-layer / last-layer gradient norm", "depth (weight layers)",
+                      "ratio (log)", log_y=True)
+    fig.update_xaxes(tickvals=sorted(ratios["depth"].unique().tolist()) if len(ratios) else None)
+    return fig
+
+
+def _l2_opacity(index: int, count: int) -> float:
+    """Stronger L2 draws more opaque, so the sweep reads as one direction."""
+    return L2_OPACITY_FLOOR + (1 - L2_OPACITY_FLOOR) * (index + 1) / max(count, 1)
+
+
+def branch_ratio_figure(blocks: pd.DataFrame) -> go.Figure:
+    """Residual nets after training: ||F(x)|| / ||shortcut(x)|| per block, one line per L2 strength (log y)."""
+    fig = go.Figure()
+    rows = blocks[(blocks["metric"] == "branch_ratio") & (blocks["variant"] == "residual")]
+    strengths = sorted(rows["l2"].unique())
+    for i, l2 in enumerate(strengths):
+        part = rows[rows["l2"] == l2].sort_values("block")
+        fig.add_trace(go.Scatter(x=part["block"], y=part["value"], mode="lines+markers", name=f"L2 {l2_label(l2)}",
+                                 line={"color": COLORS["residual"], "width": 1 + 3 * (i + 1) / len(strengths)},
+                                 opacity=_l2_opacity(i, len(strengths)), marker={"size": 8},
+                                 hovertemplate=f"L2 {l2_label(l2)}<br>block %{{x}}<br>||F|| / ||shortcut|| %{{y:.3g}}<extra></extra>"))
+    return base_layout(fig, "Residual branch size after training: ||F(x)|| / ||shortcut(x)||", "block (1 = input side)",
+                       "ratio (log)", log_y=True)
+
+
+def weight_norm_figure(layers: pd.DataFrame) -> go.Figure:
+    """Mean ||W|| over the block layers after training, against L2 strength, plain vs residual (log y)."""
+    rows = layers[(layers["metric"] == "weight_norm") & layers["name"].str.startswith("blocks.") & (layers["kind"] == "main")]
+    means = rows.groupby(["variant", "l2"])["value"].mean().reset_index().sort_values("l2")
+    fig = go.Figure()
+    for variant in VARIANTS:
+        part = means[means["variant"] == variant]
+        fig.add_trace(go.Scatter(x=[l2_label(v) for v in part["l2"]], y=part["value"], mode="lines+markers", name=variant,
+                                 line={"color": COLORS[variant], "width": 3}, marker={"size": 12},
+                                 hovertemplate=f"{variant}<br>L2 %{{x}}<br>mean ||W|| %{{y:.3g}}<extra></extra>"))
+    fig = base_layout(fig, "Mean ||W|| of the block layers after training", "L2 strength", "||W|| (log)", log_y=True)
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def response_std_figure(blocks: pd.DataFrame) -> go.Figure:
+    """Std of each block's branch response z[l+2] (He et al. Fig. 7), plain vs residual, one line per L2."""
+    rows = blocks[blocks["metric"] == "act_std"]
+    strengths = sorted(rows["l2"].unique())
+    fig = go.Figure()
+    for variant in VARIANTS:
+        for i, l2 in enumerate(strengths):
+            part = rows[(rows["variant"] == variant) & (rows["l2"] == l2)].sort_values("block")
+            fig.add_trace(go.Scatter(x=part["block"], y=part["value"], mode="lines+markers", name=f"{variant}, L2 {l2_label(l2)}",
+                                     line={"color": COLORS[variant], "width": 2}, opacity=_l2_opacity(i, len(strengths)),
+                                     legendgroup=variant,
+                                     hovertemplate=f"{variant}, L2 {l2_label(l2)}<br>block %{{x}}<br>std %{{y:.3g}}<extra></extra>"))
+    return base_layout(fig, "Std of each block's branch response (after BN, before the addition)", "block (1 = input side)",
+                       "std (log)", log_y=True)
+
+
+def block_output_figure(check: pd.DataFrame) -> go.Figure:
+    """Std of each block's output a[l+2] over the batch, plain vs residual: the plain stack's signal dies at alpha = 0."""
+    fig = go.Figure()
+    for variant in VARIANTS:
+        part = check[check["run"] == variant]
+        fig.add_trace(go.Bar(x=part["block"], y=part["output_std"], name=variant, marker_color=COLORS[variant],
+                             hovertemplate=f"{variant}<br>block %{{x}}<br>output std %{{y:.3g}}<extra></extra>"))
+    fig = base_layout(fig, "Std of each block's output a[l+2]", "block (1 = input side)", "std")
+    fig.update_layout(barmode="group")
+    return fig
+
+
+def run_error_figure(evals: pd.DataFrame, title: str) -> go.Figure:
+    """Training (solid) and test (dashed) error of named runs: plain in its colour, residual options A/B/C by dash."""
+    fig = go.Figure()
+    for _run, part in evals.groupby("run", sort=False):
+        variant = part["variant"].iloc[0]
+        option = part["option"].iloc[0] if "option" in part else None
+        dash = OPTION_DASHES.get(option, "solid")
+        name = f"residual {option}" if option in SHORTCUTS else variant
+        fig.add_trace(go.Scatter(x=part["step"], y=part["train_error"], mode="lines+markers", name=name,
+                                 line={"color": COLORS[variant], "width": 3, "dash": dash}, marker={"size": 8},
+                                 hovertemplate=f"{name}<br>step %{{x}}<br>training error %{{y:.1%}}<extra></extra>"))
+    fig = base_layout(fig, title, "step", "training error")
+    fig.update_yaxes(tickformat=".0%", range=[0, 1])
+    return fig
+
+
+def transition_gradient_figure(layers: pd.DataFrame) -> go.Figure:
+    """Mean ||dL/dW|| over training per layer for each run (log y); shaded bands mark the transition blocks' layers."""
+    grads = layers[layers["metric"] == "grad_norm"]
+    fig = go.Figure()
+    for layer in sorted(grads.loc[grads["in_transition"], "layer"].unique()):
+        fig.add_vrect(x0=layer - 0.5, x1=layer + 0.5, fillcolor="#F0E442", opacity=0.35, line_width=0, layer="below")
+    for run, part in grads.groupby("run", sort=False):
+        variant = part["variant"].iloc[0]
+        option = part["option"].iloc[0]
+        name = f"residual {option}" if option in SHORTCUTS else "plain"
+        mean = part.groupby(["layer", "name", "kind"])["value"].mean().reset_index()
+        for kind, mode, symbol in (("main", "lines+markers", "circle"), ("shortcut", "markers", "diamond-open")):
+            rows = mean[mean["kind"] == kind]
+            if rows.empty:
+                continue
+            fig.add_trace(go.Scatter(x=rows["layer"], y=rows["value"], mode=mode, customdata=rows["name"],
+                                     name=name if kind == "main" else f"{name}: W_s", legendgroup=run,
+                                     line={"color": COLORS[variant], "width": 2, "dash": OPTION_DASHES.get(option, "solid")},
+                                     marker={"size": 12 if kind == "shortcut" else 6, "symbol": symbol, "color": COLORS[variant]},
+                                     hovertemplate=f"{name}<br>layer %{{x}}: %{{customdata}}<br>||dL/dW|| %{{y:.3g}}<extra></extra>"))
+    return base_layout(fig, "Mean gradient norm per layer while training (yellow: blocks that change shape)",
+                       "layer (1 = input side)", "||dL/dW|| (log)", log_y=True)
+
+
+def block_diagram(option: str, transition: bool) -> go.Figure:
+    """One basic block drawn with its shortcut: what option A/B/C puts on the skip path of this block."""
+    fig = go.Figure()
+    boxes = [("x = a[l]", 0.5), ("3x3 conv" + (", stride 2" if transition else ""), 2.2), ("BN, ReLU", 3.7),
+             ("3x3 conv", 5.2), ("BN", 6.5)]
+    for text, x in boxes:
+        fig.add_shape(type="rect", x0=x - 0.65, x1=x + 0.65, y0=-0.35, y1=0.35, line={"color": "#333333", "width": 2},
+                      fillcolor="#FFFFFF")
+        fig.add_annotation(x=x, y=0, text=text, showarrow=False, font={"size": FONT_SIZE - 2})
+    for (_, x_from), (_, x_to) in itertools.pairwise(boxes):
+        fig.add_annotation(x=x_to - 0.65, y=0, ax=x_from + 0.65, ay=0, xref="x", yref="y", axref="x", ayref="y",
+                           showarrow=True, arrowhead=2, arrowwidth=2, text="")
+    fig.add_shape(type="circle", x0=7.55, x1=8.05, y0=-0.25, y1=0.25, line={"color": COLORS["residual"], "width": 3})
+    fig.add_annotation(x=7.8, y=0, text="<b>+</b>", showarrow=False, font={"size": FONT_SIZE + 4, "color": COLORS["residual"]})
+    fig.add_annotation(x=7.55, y=0, ax=7.15, ay=0, xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=2, text="")
+    fig.add_annotation(x=9.0, y=0, text="ReLU -> a[l+2]", showarrow=False, font={"size": FONT_SIZE - 2})
+    if option == "A":
+        skip = "zero-pad channels, subsample by 2" if transition else "identity"
+    else:
+        stride = ", stride 2" if transition else ""
+        skip = f"W_s: 1x1 conv{stride} (+ BN if the net has BN)" if transition or option == "C" else "identity"
+    projected = skip.startswith("W_s")
+    color = "#B8860B" if transition else COLORS["residual"]
+    path = "M 0.5 0.35 L 0.5 1.1 L 7.8 1.1 L 7.8 0.25"
+    fig.add_shape(type="path", path=path, line={"color": color, "width": 4 if projected else 3, "dash": "solid" if projected else "dot"})
+    fig.add_annotation(x=4.15, y=1.1, text=f"<b>shortcut: {skip}</b>", showarrow=False, bgcolor="#FFFFFF",
+                       font={"size": FONT_SIZE, "color": color})
+    title = f"Option {option}, {'transition block (shape changes)' if transition else 'block inside a stage (shape kept)'}"
+    fig.update_layout(title={"text": title, "x": 0}, font={"size": FONT_SIZE}, height=260, showlegend=False,
+                      margin={"l": 10, "r": 10, "t": 50, "b": 10}, plot_bgcolor="#FFFFFF")
+    fig.update_xaxes(visible=False, range=[-0.3, 10.0])
+    fig.update_yaxes(visible=False, range=[-0.6, 1.5])
+    return fig
