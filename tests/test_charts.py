@@ -1,0 +1,153 @@
+"""Chart builders and readings: the numbers drawn are the numbers recorded, on the axes the lab promises.
+
+Most tests feed hand-written records (known values, an oracle independent of the engine);
+the last ones run the real engine on a tiny net to check the builders accept its output.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from resnet_core import charts
+from resnet_core.boundary import decision_grid
+from resnet_core.config import ExperimentConfig
+from resnet_core.models import build_pair
+from resnet_core.results import RunLog
+from resnet_core.train import measure_init, train
+
+MAIN = [("stem.layer.weight", 1), ("blocks.0.layer1.weight", 2), ("blocks.0.layer2.weight", 3),
+        ("blocks.1.layer1.weight", 4), ("blocks.1.layer2.weight", 5), ("fc.weight", 6)]
+PROJECTION = ("blocks.0.shortcut.projection.weight", 3)
+
+
+def layers(variant: str) -> list[dict]:
+    rows = [{"name": n, "index": i, "kind": "main"} for n, i in MAIN]
+    if variant == "residual":
+        rows.insert(3, {"name": PROJECTION[0], "index": PROJECTION[1], "kind": "shortcut"})
+    return rows
+
+
+def step_record(variant: str, step: int, grads: list[float], act_grads: list[float]) -> dict:
+    n = len(grads)
+    return {"kind": "step", "variant": variant, "step": step, "loss": 2.0 / (step + 1), "batch_error": 0.5 / (step + 1),
+            "grad_norm": grads, "weight_norm": [1.0] * n, "act_grad_norm": act_grads, "act_std": [1.0, 0.5],
+            "branch_ratio": [math.nan, math.nan] if variant == "plain" else [0.5, 0.25]}
+
+
+def handmade_log(norm: str = "batch") -> RunLog:
+    """Plain grows 100x toward the input; residual is flat; two measured steps, evals at 0 and 10."""
+    log = RunLog(ExperimentConfig(arch="mlp", dataset="moons", depth=4, width=4, shortcut="B", norm=norm, steps=10))
+    for variant in ("plain", "residual"):
+        log.add({"kind": "meta", "variant": variant, "layers": layers(variant), "blocks": ["block 1", "block 2"],
+                 "device": "cpu", "n_params": 100})
+    log.add(step_record("plain", 0, [100.0, 50.0, 20.0, 10.0, 1.0, 0.5], [1e-5, 1.0]))
+    log.add(step_record("residual", 0, [2.0, 2.0, 2.0, 0.7, 2.0, 1.0, 1.0], [1.5, 1.0]))
+    log.add(step_record("plain", 10, [10.0, 5.0, 2.0, 1.0, 1.0, 1.0], [0.1, 1.0]))
+    log.add(step_record("residual", 10, [1.0, 1.0, 1.0, 0.3, 1.0, 1.0, 1.0], [1.0, 1.0]))
+    for variant in ("plain", "residual"):
+        for step, error in ((0, 0.5), (10, 0.1)):
+            log.add({"kind": "eval", "variant": variant, "step": step, "train_error": error, "test_error": error + 0.05})
+    return log
+
+
+def test_layer_chart_draws_recorded_norms_on_log_axis_with_projection_separate() -> None:
+    fig = charts.layer_gradient_figure(handmade_log().layer_frame(), step=0)
+    traces = {t.name: t for t in fig.data}
+    assert set(traces) == {"plain", "residual", "residual projection W_s"}
+    assert list(traces["plain"].x) == [1, 2, 3, 4, 5, 6]
+    assert list(traces["plain"].y) == [100.0, 50.0, 20.0, 10.0, 1.0, 0.5]
+    assert list(traces["residual projection W_s"].x) == [3] and list(traces["residual projection W_s"].y) == [0.7]
+    assert list(traces["residual projection W_s"].customdata) == [PROJECTION[0]]
+    assert traces["plain"].line.color == charts.COLORS["plain"] and traces["residual"].line.color == charts.COLORS["residual"]
+    assert fig.layout.yaxis.type == "log"
+    assert "initialisation" in fig.layout.title.text
+
+
+def test_layer_chart_follows_the_step() -> None:
+    fig = charts.layer_gradient_figure(handmade_log().layer_frame(), step=10)
+    assert list(fig.data[0].y) == [10.0, 5.0, 2.0, 1.0, 1.0, 1.0]
+    assert "step 10" in fig.layout.title.text
+
+
+def test_block_chart_shows_activation_gradients_per_block() -> None:
+    fig = charts.block_gradient_figure(handmade_log().block_frame(), step=0)
+    assert [list(t.y) for t in fig.data] == [[1e-5, 1.0], [1.5, 1.0]]
+    assert list(fig.data[0].x) == [1, 2] and fig.layout.yaxis.type == "log"
+
+
+def test_heatmap_shares_one_log_colour_scale_across_both_nets() -> None:
+    fig = charts.gradient_heatmap(handmade_log().layer_frame())
+    plain, residual = fig.data
+    assert plain.coloraxis == residual.coloraxis == "coloraxis"
+    assert fig.layout.coloraxis.cmin == pytest.approx(math.log10(0.5))
+    assert fig.layout.coloraxis.cmax == pytest.approx(math.log10(100.0))
+    assert np.allclose(np.asarray(plain.z)[:, 0], np.log10([100.0, 50.0, 20.0, 10.0, 1.0, 0.5]))
+    assert list(plain.x) == [0, 10] and list(residual.y) == [1, 2, 3, 4, 5, 6]  # main path only: projection excluded
+
+
+def test_curves_carry_loss_minibatch_and_full_evaluations() -> None:
+    log = handmade_log()
+    loss = charts.loss_figure(log.curve_frame())
+    assert list(loss.data[0].y) == [2.0, 2.0 / 11] and loss.layout.yaxis.type == "log"
+    errors = charts.error_figure(log.curve_frame(), log.eval_frame())
+    by_name = {t.name: t for t in errors.data}
+    assert list(by_name["plain: training set"].y) == [0.5, 0.1]
+    assert list(by_name["residual: test set"].y) == [0.55, pytest.approx(0.15)]
+
+
+@pytest.mark.parametrize(("ratio", "expected"), [
+    (673.7, "674 (grows toward the input)"), (1 / 480, "1/480 (shrinks toward the input)"),
+    (1.2, "1.2 (about flat)"), (0.0, "0 (the input side's gradient underflowed: vanished)"), (math.nan, "not measurable"),
+])
+def test_ratio_phrase_says_it_as_people_do(ratio: float, expected: str) -> None:
+    assert charts.ratio_phrase(ratio) == expected
+
+
+def test_reading_and_story_quote_the_measured_ratios() -> None:
+    log = handmade_log()
+    # first hidden / last hidden main layer (classifier excluded): plain 100 / 1 = 100, residual 2 / 1 = 2
+    assert charts.gradient_reading(log) == ("First / last layer gradient ratio at initialisation: "
+                                            "plain 100 (grows toward the input), residual 2 (grows toward the input).")
+    story = " ".join(charts.flow_story(log))
+    assert "grow toward the input instead of vanishing" in story and "100" in story
+    no_bn = " ".join(charts.flow_story(handmade_log(norm="none")))
+    assert "Without normalisation" in no_bn and "1/1e+05" in no_bn  # act grad 1e-5 at block 1 vs 1.0 at block 2
+
+
+def test_block_ratio_is_first_over_last() -> None:
+    blocks = handmade_log().block_frame()
+    assert charts.block_ratio(blocks, "plain", "act_grad_norm") == pytest.approx(1e-5)
+    assert charts.block_ratio(blocks, "residual", "act_grad_norm", step=10) == pytest.approx(1.0)
+
+
+def test_engine_output_draws_with_names_from_named_parameters() -> None:
+    config = ExperimentConfig(depth=8, width=4, shortcut="B")
+    log = RunLog(config).extend(measure_init(config))
+    fig = charts.layer_gradient_figure(log.layer_frame(), 0)
+    names = {n for t in fig.data for n in t.customdata}
+    model_names = {n for model in build_pair(config).values() for n, p in model.named_parameters() if p.dim() > 1}
+    assert names == model_names
+    assert any(t.name == "residual projection W_s" for t in fig.data)
+
+
+def test_decision_boundary_grid_and_figure_from_trained_models() -> None:
+    config = ExperimentConfig(arch="mlp", dataset="moons", depth=4, width=8, steps=40, n_samples=200)
+    models: dict = {}
+    log = RunLog(config).extend(train(config, keep_models=models))
+    grid = decision_grid(models, config, resolution=40)
+    points = grid["points"]
+    assert len(points["x"]) == 200
+    for variant in ("plain", "residual"):
+        classes = np.asarray(grid["classes"][variant])
+        assert classes.shape == (40, 40) and set(np.unique(classes)) <= {0, 1}
+        # the trained net, read off the grid at each training point, agrees with the error the engine measured
+        col = np.abs(np.subtract.outer(points["x"], grid["x"])).argmin(1)
+        row = np.abs(np.subtract.outer(points["y"], grid["y"])).argmin(1)
+        train_rows = np.asarray(points["split"]) == "train"
+        wrong = (classes[row, col] != np.asarray(points["label"]))[train_rows].mean()
+        assert wrong == pytest.approx(log.final[variant]["train_error"], abs=0.1)
+    fig = charts.boundary_figure(grid)
+    assert sum(t.type == "heatmap" for t in fig.data) == 2
