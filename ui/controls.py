@@ -146,6 +146,14 @@ def _apply_resets() -> None:
         st.session_state[name] = value
 
 
+def _typed_depth() -> list[int]:
+    """The depth the widget holds (typed or from the URL) if it is a number, so it shows among the presets."""
+    try:
+        return [parse_value("depth", st.session_state.get("depth", ""))]
+    except ValueError:
+        return []
+
+
 def _on_arch_change() -> None:
     """Keep a switch of architecture valid: the CNN needs an image set and depth 6n+2."""
     if st.session_state.get("arch") != "cnn":
@@ -162,7 +170,7 @@ def _widget(name: str, defaults: ExperimentConfig) -> Any:
     default, spec = getattr(defaults, name), FIELDS[name]
     common = {"key": name, "bind": "query-params", "help": spec.help}
     if name == "depth":
-        presets = [str(d) for d in sorted({*DEPTH_PRESETS, default})]
+        presets = [str(d) for d in sorted({*DEPTH_PRESETS, default, *_typed_depth()})]  # a typed depth joins the list
         return st.selectbox(LABELS[name], presets, index=presets.index(str(default)), accept_new_options=True,
                             placeholder="type a depth", **common)
     if name == "shortcut":
