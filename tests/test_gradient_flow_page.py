@@ -1,0 +1,167 @@
+"""The Gradient Flow page through Streamlit's AppTest: URL and widgets drive the charts, bad input warns, Train works.
+
+Expected numbers come from the engine directly (measure_init / RunLog), not from the page.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import chart_specs, decode
+from streamlit.testing.v1 import AppTest
+
+from resnet_core import charts
+from resnet_core.config import ExperimentConfig
+from resnet_core.results import RunLog
+from resnet_core.train import measure_init
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+pytestmark = pytest.mark.usefixtures("cache_dir")  # every test gets its own result cache
+TINY = {"arch": "mlp", "dataset": "moons", "depth": "4", "width": "4", "steps": "12", "n_samples": "200", "eval_every": "6"}
+
+
+def open_page(query: dict[str, str] | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def chart(at: AppTest, title_part: str) -> dict:
+    matches = [s for s in chart_specs(at) if title_part in s["title"]]
+    assert matches, f"no chart titled like {title_part!r}: {[s['title'] for s in chart_specs(at)]}"
+    return matches[0]
+
+
+def trace(spec: dict, name: str) -> dict:
+    return next(t for t in spec["data"] if t.get("name") == name)
+
+
+def layer_count(at: AppTest) -> int:
+    return len(decode(trace(chart(at, "Weight-gradient norm per layer"), "plain")["x"]))
+
+
+def test_landing_page_shows_init_gradients_matching_the_engine() -> None:
+    at = open_page({"depth": "8", "width": "4"})
+    assert not at.exception
+    config = ExperimentConfig(depth=8, width=4)
+    expected = RunLog(config).extend(measure_init(config))
+    plain = trace(chart(at, "Weight-gradient norm per layer at initialisation"), "plain")
+    recorded = expected.layer_frame().query("variant == 'plain' and metric == 'grad_norm' and kind == 'main'")["value"]
+    assert np.allclose(decode(plain["y"]), recorded, rtol=1e-5)
+    assert chart(at, "Activation-gradient norm per block")["layout"]["yaxis"]["type"] == "log"
+    assert charts.gradient_reading(expected) in [m.value.lstrip("# ") for m in at.markdown]
+    assert any("computed on cpu" in c.value or "computed on cuda" in c.value for c in at.caption)
+
+
+def test_default_view_is_depth_56() -> None:
+    at = open_page()
+    assert not at.exception
+    assert at.selectbox(key="depth").value == "56"
+    assert layer_count(at) == 56
+
+
+def test_depth_through_the_url_and_through_the_widget_changes_the_chart() -> None:
+    at = open_page({"depth": "14", "width": "4"})  # a free value, not one of the presets
+    assert layer_count(at) == 14
+    at.selectbox(key="depth").set_value("8").run()
+    assert not at.exception and layer_count(at) == 8
+
+
+def test_shortcut_through_the_url_and_the_widget_adds_projections() -> None:
+    def projections(at: AppTest) -> int:
+        spec = chart(at, "Weight-gradient norm per layer")
+        return sum(len(decode(t["x"])) for t in spec["data"] if "projection" in t.get("name", ""))
+
+    at = open_page({"depth": "8", "width": "4", "shortcut": "C"})
+    assert projections(at) == 3  # option C: a projection on each of the 3 blocks
+    at.radio(key="shortcut").set_value("B").run()
+    assert projections(at) == 2  # option B: only where the shape changes (stages 2 and 3)
+    at.radio(key="shortcut").set_value("A").run()
+    assert projections(at) == 0
+
+
+def test_l2_through_the_widget_and_the_url_changes_the_share_link_and_training() -> None:
+    at = open_page(TINY)
+    at.select_slider(key="l2").set_value(0.01).run()
+    assert not at.exception
+    assert any("l2=0.01" in c.value for c in at.code)
+    at2 = open_page(TINY | {"l2": "0.01"})
+    for page in (at, at2):
+        next(b for b in page.button if b.label == "Train both nets").click().run()
+    losses = [decode(trace(chart(page, "Training loss"), "plain")["y"]) for page in (at, at2)]
+    assert np.allclose(losses[0], losses[1])  # the same setting by widget or by URL: the same run
+    at3 = open_page(TINY | {"l2": "0.0"})
+    next(b for b in at3.button if b.label == "Train both nets").click().run()
+    assert not np.allclose(decode(trace(chart(at3, "Training loss"), "plain")["y"]), losses[0])
+
+
+def test_bad_url_values_warn_and_fall_back_to_defaults() -> None:
+    at = open_page({"depth": "abc", "shortcut": "Z", "l2": "-1"})
+    assert not at.exception
+    warnings = " ".join(w.value for w in at.warning)
+    assert "depth" in warnings and "shortcut" in warnings and "l2" in warnings
+    assert at.selectbox(key="depth").value == "56" and at.radio(key="shortcut").value == "A"
+    assert layer_count(at) == 56
+
+
+def test_url_combination_the_engine_rejects_warns_and_falls_back() -> None:
+    at = open_page({"depth": "52"})  # not 6n+2 for the CNN
+    assert not at.exception
+    assert any("depth" in w.value and "6n+2" in w.value for w in at.warning)
+    assert layer_count(at) == 56
+
+
+def test_widget_combination_the_engine_rejects_is_an_error_message() -> None:
+    at = open_page({"depth": "8", "width": "4"})
+    at.selectbox(key="dataset").set_value("moons").run()  # 2-D data for the CNN
+    assert not at.exception
+    assert any("dataset" in e.value and "image set" in e.value for e in at.error)
+
+
+def test_switching_to_cnn_repairs_dataset_and_depth() -> None:
+    at = open_page({"arch": "mlp", "dataset": "moons", "depth": "10", "width": "4"})
+    at.selectbox(key="arch").set_value("cnn").run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="dataset").value == "digits" and at.selectbox(key="depth").value == "8"
+
+
+def test_tiny_training_run_draws_curves_heatmap_boundary_and_is_cached(cache_dir: Path) -> None:
+    at = open_page(TINY)
+    next(b for b in at.button if b.label == "Train both nets").click().run()
+    assert not at.exception
+    titles = " | ".join(s["title"] for s in chart_specs(at))
+    for part in ("Training loss", "Error", "layer x step", "Decision boundary", "per layer at step"):
+        assert part in titles
+    assert len(decode(trace(chart(at, "Training loss"), "residual")["y"])) == 12
+    assert {b.label for b in at.get("download_button")} >= {"Download CSV (per-layer records)", "Download JSON (whole run)"}
+    assert list(cache_dir.glob("train-*.json")) and list(cache_dir.glob("boundary-*.json"))
+    # a new session opening the same link sees the finished run without training
+    again = open_page(TINY)
+    assert "Decision boundary" in " | ".join(s["title"] for s in chart_specs(again))
+
+
+def test_scrubbing_the_step_slider_redraws_the_layer_chart() -> None:
+    at = open_page(TINY | {"measure_every": "5"})
+    next(b for b in at.button if b.label == "Train both nets").click().run()
+    slider = at.select_slider(key="at_step")
+    assert slider.options == ["init", "5", "10", "11"]
+    slider.set_value(5).run()
+    assert "at step 5" in chart(at, "per layer at step")["title"]
+
+
+def test_diverging_run_says_which_net_and_when() -> None:
+    at = open_page({"arch": "mlp", "dataset": "moons", "depth": "20", "width": "8", "norm": "none", "lr": "1.0",
+                    "steps": "10", "n_samples": "200", "momentum": "0.9"})
+    next(b for b in at.button if b.label == "Train both nets").click().run()
+    assert not at.exception
+    messages = " ".join(w.value for w in at.warning)
+    assert "residual diverged at step 2" in messages
+
+
+def test_stop_without_a_run_explains() -> None:
+    at = open_page({"depth": "8", "width": "4"})
+    next(b for b in at.button if b.label == "Stop").click().run()
+    assert any("Nothing is training" in i.value for i in at.info)
