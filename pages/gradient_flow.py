@@ -90,6 +90,7 @@ draw_flow(init, 0, name, "init")
 with st.expander("What am I looking at?", expanded=True):
     for paragraph in charts.flow_story(init):
         st.markdown(paragraph)
+    st.markdown("L2 acts on the weight updates, so it changes nothing at initialisation: train to see what it does.")
     st.caption(f"Depth {config.depth} ({config.blocks} blocks), {config.arch} on {config.dataset}, "
                f"norm {config.norm}, init {config.init}; measured {device_line(init)}.")
 download_buttons(init, f"{name}_init", "init")
