@@ -20,7 +20,12 @@ PAGES: dict[str, list[st.Page]] = {
     "Explore": [
         st.Page("pages/gradient_flow.py", title="Gradient flow", icon="📉", url_path="gradient-flow", default=True),
     ],
-    "Science": [],  # degradation, identity & L2, shortcuts, theory
+    "Science": [
+        st.Page("pages/degradation.py", title="Degradation", icon="📈", url_path="degradation"),
+        st.Page("pages/identity.py", title="Identity & L2", icon="🟰", url_path="identity"),
+        st.Page("pages/shortcuts.py", title="Shortcuts & dimensions", icon="🔀", url_path="shortcuts"),
+        st.Page("pages/theory.py", title="Theory", icon="📐", url_path="theory"),
+    ],
 }
 
 

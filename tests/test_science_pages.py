@@ -1,0 +1,149 @@
+"""The science pages through Streamlit's AppTest: no exception, controls change the charts' data, measured numbers shown.
+
+Expected values come from the engine (resnet_core.experiments) run directly, not from the page.
+Settings are tiny (depth 8-20, width 4, a few steps) so each page trains in seconds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import chart_specs, decode
+from streamlit.testing.v1 import AppTest
+
+from resnet_core import experiments as E
+from resnet_core.config import ExperimentConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = {"width": "4", "steps": "6", "eval_every": "3", "batch_size": "32"}
+TINY_CONFIG = ExperimentConfig(width=4, steps=6, eval_every=3, batch_size=32)
+
+
+def open_page(name: str, query: dict[str, str | list[str]]) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=300)
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def chart(at: AppTest, title_part: str) -> dict:
+    matches = [s for s in chart_specs(at) if title_part in s["title"]]
+    assert matches, f"no chart titled like {title_part!r}: {[s['title'] for s in chart_specs(at)]}"
+    return matches[-1]
+
+
+def trace(spec: dict, name: str) -> dict:
+    return next(t for t in spec["data"] if t.get("name") == name)
+
+
+def test_degradation_trains_each_depth_and_plots_the_engines_numbers(cache_dir: Path) -> None:
+    at = open_page("degradation", TINY | {"depths": ["8", "20"], "measure_every": "6"})
+    assert not at.exception
+    assert any("Estimated time on this machine" in i.value for i in at.info)
+    assert not chart_specs(at)  # nothing is drawn before the button: the estimate comes first
+    at.button(key="science_run").click().run()
+    assert not at.exception
+    config = ExperimentConfig(lr=0.05, measure_every=6, **{k: int(v) for k, v in TINY.items()})
+    expected = E.ExperimentLog().extend(E.degradation_records(config, [8, 20])).final_frame()
+    final = chart(at, "Final training error vs depth")
+    for variant in ("plain", "residual"):
+        want = expected[expected["variant"] == variant].sort_values("depth")["train_error"]
+        assert np.allclose(decode(trace(final, variant)["y"]), want, rtol=1e-5)
+        assert decode(trace(final, variant)["x"]).tolist() == [8, 20]
+    assert chart(at, "first-layer / last-layer")["layout"]["yaxis"]["type"] == "log"
+    assert any(m.value.startswith("**Plain:** 20 layers end at") for m in at.markdown)
+
+    at.multiselect(key="depths").set_value([8, 20, 32]).run()  # a new depth is trained on demand; 8 and 20 are cached
+    assert not at.exception
+    assert any("1 training run(s)" in i.value for i in at.info)
+
+
+def test_degradation_warns_about_bad_url_depths_and_needs_two(cache_dir: Path) -> None:
+    at = open_page("degradation", TINY | {"depths": ["20", "57"]})
+    assert not at.exception
+    warnings = [w.value for w in at.warning]
+    assert any("'57'" in w for w in warnings) and any("at least two depths" in w for w in warnings)
+
+
+def test_identity_at_alpha_zero_measures_exactly_zero_for_identity_blocks(cache_dir: Path) -> None:
+    at = open_page("identity", TINY | {"depth": "20", "alpha": "0.0", "l2s": ["0", "0.1"]})
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["max |a[l+2] − a[l]|, identity residual blocks"] == "0.0"
+    assert metrics["plain net: output std across the batch"] == "0"
+    assert float(metrics["residual net: output std across the batch"]) > 0
+    assert any("returns its input exactly" in s.value for s in at.success)
+    plain_outputs = decode(trace(chart(at, "Std of each block's output"), "plain")["y"])
+    assert (plain_outputs == 0).all() and len(plain_outputs) == 9
+
+    at.select_slider(key="alpha").set_value(1.0).run()
+    assert not at.exception
+    assert float(next(m.value for m in at.metric if m.label.startswith("max |a[l+2]"))) > 0.1
+    assert (decode(trace(chart(at, "Std of each block's output"), "plain")["y"]) > 0).all()
+
+
+def test_identity_trains_from_scaled_weights_and_runs_the_l2_sweep(cache_dir: Path) -> None:
+    at = open_page("identity", TINY | {"depth": "8", "alpha": "0.0", "l2s": ["0", "0.1"]})
+    at.button(key="alpha_run").click().run()
+    assert not at.exception
+    curves = chart(at, "Training error after scaling the branches")
+    assert {t["name"] for t in curves["data"]} == {"plain", "residual"}
+    at.button(key="l2_run").click().run()
+    assert not at.exception
+    assert decode(trace(chart(at, "Mean ||W||"), "plain")["x"]).tolist() == ["0", "0.1"]
+    ratio = chart(at, "Residual branch size")
+    assert [t["name"] for t in ratio["data"]] == ["L2 0", "L2 0.1"] and ratio["layout"]["yaxis"]["type"] == "log"
+
+
+def test_identity_warns_that_the_argument_needs_relu(cache_dir: Path) -> None:
+    at = open_page("identity", TINY | {"depth": "8", "alpha": "0.0", "activation": "tanh"})
+    assert not at.exception
+    assert any("holds for ReLU" in w.value for w in at.warning)
+
+
+def test_shortcuts_page_shows_measured_shapes_counts_and_trains_all_four(cache_dir: Path) -> None:
+    at = open_page("shortcuts", TINY | {"depth": "8", "measure_every": "3"})
+    assert not at.exception
+    counts = at.dataframe[1].value.set_index("model")
+    assert counts.iloc[1].to_dict() == E.parameter_counts(ExperimentConfig(depth=8, width=16), (3, 32, 32), 10)
+    shapes = at.dataframe[0].value
+    assert shapes.loc[shapes["transition"] != "", "in"].tolist() == ["4x8x8", "8x4x4"]
+    assert any("Block(nn.Module)" in c.value for c in at.code)  # the engine's source, read with inspect
+    diagram_text = " ".join(a.get("text", "") for a in chart(at, "transition block")["layout"]["annotations"])
+    assert "zero-pad" in diagram_text
+
+    at.radio(key="shortcut").set_value("B").run()
+    diagram_text = " ".join(a.get("text", "") for a in chart(at, "transition block")["layout"]["annotations"])
+    assert "W_s" in diagram_text and "zero-pad" not in diagram_text
+
+    at.button(key="shortcuts_run").click().run()
+    assert not at.exception
+    curves = chart(at, "options A, B, C")
+    assert {t["name"] for t in curves["data"]} == {"plain", "residual A", "residual B", "residual C"}
+    grads = chart(at, "Mean gradient norm per layer")
+    assert grads["layout"]["yaxis"]["type"] == "log" and len(grads["layout"]["shapes"]) > 0
+
+
+@pytest.mark.parametrize("page", ["degradation", "identity", "shortcuts", "theory"])
+def test_every_science_page_opens_from_the_app(page: str, cache_dir: Path) -> None:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    for key, value in TINY.items():
+        at.query_params[key] = value
+    at.run()
+    at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception
+    assert at.title[0].value
+
+
+def test_theory_renders_the_equations_links_and_references() -> None:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at.switch_page("pages/theory.py").run()
+    assert not at.exception
+    latex = " ".join(e.value for e in at.latex)
+    assert r"g\!\left(z^{[l+2]} + a^{[l]}\right)" in latex and "W_s" in latex
+    assert r"\left(1 + \frac{\partial F}{\partial a^{[l]}}\right)" in latex
+    links = " ".join(m.value for m in at.markdown)
+    for arxiv in ("1512.03385", "1603.05027", "1605.06431", "1702.08591", "1712.09913", "1902.08129"):
+        assert f"https://arxiv.org/abs/{arxiv}" in links
