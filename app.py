@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from resnet_core.charts import COLORS
+from ui import lessons, presenter
 
 TITLE = "ResNet Gradient Flow Lab"
 ICON = "🧪"
@@ -26,6 +27,9 @@ PAGES: dict[str, list[st.Page]] = {
         st.Page("pages/shortcuts.py", title="Shortcuts & dimensions", icon="🔀", url_path="shortcuts"),
         st.Page("pages/theory.py", title="Theory", icon="📐", url_path="theory"),
     ],
+    "Classroom": [
+        st.Page("pages/lessons.py", title="Lessons", icon="🎓", url_path="lessons"),
+    ],
 }
 
 
@@ -38,8 +42,11 @@ def sidebar_header() -> None:
                     f"<span style='color:{COLORS['residual']}'>**━━ residual**</span> (with shortcuts)", unsafe_allow_html=True)
 
 
-st.set_page_config(page_title=TITLE, page_icon=ICON, layout="wide", initial_sidebar_state="expanded")
+st.set_page_config(page_title=TITLE, page_icon=ICON, layout="wide", initial_sidebar_state=presenter.sidebar_state())
 navigation = st.navigation({section: pages for section, pages in PAGES.items() if pages})
 sidebar_header()
-# Classroom features (lessons, presenter mode, hosted limits) hook in here, before the page runs.
+presenter.apply()  # ?present=1: projector styles and the view's QR code
+lesson = lessons.open_from_url()  # ?lesson=<name>: switches once to the lesson's page and settings
+if lesson is not None:
+    lessons.story_panel(lesson)
 navigation.run()

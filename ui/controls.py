@@ -23,6 +23,7 @@ import streamlit as st
 
 from resnet_core.config import FIELDS, SYNTHETIC_DATASETS, ExperimentConfig, describe_range, format_value, parse_value
 from resnet_core.data import DATASET_LABELS
+from ui import host
 
 MISSION_FIELDS = ("depth", "shortcut", "l2")
 ADVANCED_FIELDS = ("arch", "dataset", "norm", "activation", "init", "optimizer", "lr", "steps", "batch_size", "seed",
@@ -209,13 +210,13 @@ def experiment_controls(defaults: ExperimentConfig, page: str, *, mission: Seque
             values[name] = _widget(name, defaults)
         with st.expander("More settings: architecture, data, optimiser"):
             for name in advanced:
-                if name == "data_path" and values.get("dataset", defaults.dataset) != "cifar10":
+                if name == "data_path" and (values.get("dataset", defaults.dataset) != "cifar10" or host.limits().hosted):
                     continue
                 values[name] = _widget(name, defaults)
     passthrough, _ = validate_query({k: v for k, v in st.query_params.to_dict().items() if k not in values}, defaults)
     try:
         values["depth"] = parse_value("depth", values.get("depth", defaults.depth))
-        return defaults.replace(**(passthrough | values))
+        return host.guard(defaults.replace(**host.host_fields(passthrough | values)))
     except ValueError as error:
         name = str(error).split(":")[0]
         if first_run and name in values and name in st.query_params:

@@ -16,6 +16,7 @@ import streamlit as st
 from resnet_core.__main__ import json_safe
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import RunLog
+from ui import presenter
 
 
 def short_number(value: float) -> str:
@@ -59,7 +60,7 @@ def plotly_config(filename: str) -> dict[str, Any]:
 
 def show_figure(fig: go.Figure, filename: str, key: str) -> None:
     """st.plotly_chart with the named PNG download; `key` keeps repeated live redraws distinct."""
-    st.plotly_chart(fig, config=plotly_config(filename), key=key, width="stretch")
+    st.plotly_chart(presenter.scale_figure(fig), config=plotly_config(filename), key=key, width="stretch")
 
 
 def run_json_text(log: RunLog) -> str:

@@ -23,6 +23,7 @@ from resnet_core.config import ExperimentConfig
 from resnet_core.models import Stack
 from resnet_core.results import RunLog
 from resnet_core.train import train
+from ui import host, lessons
 
 REFRESH_SECONDS = 0.5  # charts redraw twice a second while training (less often when a redraw is slower)
 TICK_SECONDS = 0.1  # progress bar updates
@@ -79,6 +80,7 @@ def live_training(config: ExperimentConfig, draw: Draw, *, label: str = "Train b
     start = train_col.button(label, type="primary", icon="▶️", width="stretch")
     stop = stop_col.button("Stop", icon="⏹️", width="stretch")
     log = st.session_state.get(RUNS_KEY, {}).get(run_key(config))
+    start = start or (log is None and lessons.should_autostart(config, lambda: cached_run(config) is not None))
     if start:
         bar = status_col.progress(0.0, text="preparing data and models · 0.0 s")
         return _train_live(config, draw, bar, st.empty(), on_finish)
@@ -98,26 +100,27 @@ def _train_live(config: ExperimentConfig, draw: Draw, bar: Any, area: Any, on_fi
     if not lock.acquire(blocking=False):
         return _wait_for_other(config, draw, bar, area, began, lock, on_finish)
     try:
-        log, records, models = RunLog(config), [], {}
-        _remember(log)
-        last_tick = last_draw = draw_seconds = 0.0
-        redraws = 0
-        for record in train(config, keep_models=models):
-            log.add(record)
-            records.append(record)
-            now = time.monotonic()
-            if now - last_tick >= TICK_SECONDS:  # each element update is also where a rerun can interrupt us
-                bar.progress(min((log.last_step + 1) / max(config.steps, 1), 1.0), text=progress_text(log, now - began))
-                last_tick = now
-            if record["kind"] == "step" and now - last_draw >= max(REFRESH_SECONDS, draw_seconds):
-                redraws += 1
-                with area.container():
-                    draw(log, f"live{redraws}")
-                last_draw = time.monotonic()
-                draw_seconds = last_draw - now  # a slow machine redraws less often: drawing never crowds out training
-        if on_finish is not None:
-            on_finish(config, models)
-        cache.put("train", config, records)
+        with host.training_slot(bar):  # a hosted lab trains a few at a time; the rest wait visibly
+            log, records, models = RunLog(config), [], {}
+            _remember(log)
+            last_tick = last_draw = draw_seconds = 0.0
+            redraws = 0
+            for record in train(config, keep_models=models):
+                log.add(record)
+                records.append(record)
+                now = time.monotonic()
+                if now - last_tick >= TICK_SECONDS:  # each element update is also where a rerun can interrupt us
+                    bar.progress(min((log.last_step + 1) / max(config.steps, 1), 1.0), text=progress_text(log, now - began))
+                    last_tick = now
+                if record["kind"] == "step" and now - last_draw >= max(REFRESH_SECONDS, draw_seconds):
+                    redraws += 1
+                    with area.container():
+                        draw(log, f"live{redraws}")
+                    last_draw = time.monotonic()
+                    draw_seconds = last_draw - now  # a slow machine redraws less often: drawing never crowds out training
+            if on_finish is not None:
+                on_finish(config, models)
+            cache.put("train", config, records)
     finally:
         lock.release()
     bar.progress(1.0, text=f"done: {config.steps} steps in {time.monotonic() - began:.1f} s")

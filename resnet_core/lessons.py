@@ -1,0 +1,111 @@
+"""Lessons: the lab's classroom stories as data, each one short link (`?lesson=<name>`).
+
+A lesson names a page and the URL settings that make that page show one fact of
+../shared/SCIENCE.md, with two or three sentences on what to look for and a "now try"
+variation. The wording says what to *look for*, never a number to believe: every figure
+on screen is measured by the page when the lesson opens (or read back from the shared
+result cache when someone measured it before).
+
+Settings were chosen by measuring them on 2 CPU cores (see tests/test_lessons.py and
+docs/DEPLOY.md): each finishes in well under a minute, and each stays inside the hosted
+default budget of `resnet_core.hosting`, so a hosted demo can run every lesson.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from urllib.parse import urlencode
+
+from resnet_core.config import FIELDS, ExperimentConfig
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """One story: where to go, what settings, what to look for, what to try next."""
+
+    name: str  # the value of ?lesson=, lower-case words joined by hyphens
+    title: str
+    story: str  # two or three sentences: what the learner should see on the page
+    page: str  # the page's source file, as st.navigation and st.switch_page know it
+    params: Mapping[str, str] = field(default_factory=dict)  # the page's URL parameters that show it
+    now_try: str = ""
+    train: bool = False  # start training on open (a cached result is drawn at once instead)
+
+    def config(self) -> ExperimentConfig:
+        """The experiment the settings describe (page-specific keys are ignored); raises ValueError if invalid."""
+        return ExperimentConfig.from_params({k: v for k, v in self.params.items() if k in FIELDS})
+
+    def link(self, *, present: bool = False) -> str:
+        """The short link, relative to wherever the lab is served: ?lesson=<name> (plus presenter mode)."""
+        query = {"lesson": self.name} | ({"present": "1"} if present else {})
+        return "?" + urlencode(query)
+
+    def page_params(self) -> dict[str, str]:
+        """What the page's URL carries once the lesson is open: its settings and the lesson's name."""
+        return dict(self.params) | {"lesson": self.name}
+
+
+def _frozen(params: dict[str, str]) -> Mapping[str, str]:
+    return MappingProxyType(dict(params))
+
+
+GRADIENT_FLOW = "pages/gradient_flow.py"
+
+LESSONS: tuple[Lesson, ...] = (
+    Lesson(
+        name="vanishing-sigmoid",
+        title="Vanishing gradients in a deep sigmoid stack",
+        story=("A 20-layer fully connected net with sigmoid activations, Xavier weights and no normalisation: the classic "
+               "setting of the vanishing-gradient story. Follow the plain net's weight-gradient norms from the output back "
+               "to the input on the log axis: each layer multiplies the gradient by at most 1/4 (the sigmoid's largest "
+               "slope), so the first layers receive almost nothing. The residual net loses far less, but it loses too: "
+               "in the paper's block the sigmoid comes after the addition, so every block still scales the gradient."),
+        page=GRADIENT_FLOW,
+        params=_frozen({"arch": "mlp", "dataset": "spirals", "depth": "20", "width": "32", "norm": "none",
+                        "activation": "sigmoid", "init": "xavier"}),
+        now_try="Switch the activation to relu and the initialisation to he: the plain net's first/last ratio jumps by "
+                "orders of magnitude. Then add BatchNorm (norm = batch) and open the next lesson.",
+    ),
+    Lesson(
+        name="batchnorm-explosion",
+        title="With BatchNorm, plain gradients grow toward the input",
+        story=("The He et al. CIFAR network, 56 layers, BatchNorm and He init, measured at initialisation on the 8x8 "
+               "digits. The popular story says deep plain nets fail because gradients vanish; with BatchNorm the "
+               "measurement says the opposite: the plain net's gradient grows layer by layer toward the input, so its "
+               "first/last ratio is in the hundreds, while the residual net's stays within a small factor."),
+        page=GRADIENT_FLOW,
+        params=_frozen({"arch": "cnn", "dataset": "digits", "depth": "56", "width": "8", "norm": "batch",
+                        "activation": "relu", "init": "he"}),
+        now_try="Set depth to 20: the plain ratio falls to a few. Set norm to none at depth 56: without BatchNorm "
+                "the picture changes again; compare the two ratios shown above the charts.",
+    ),
+    Lesson(
+        name="thousand-layers",
+        title="A 1000-layer residual net that still trains",
+        story=("1000 hidden layers (500 residual blocks), no normalisation, and the last layer of every branch "
+               "initialised to zero (Goyal et al. 2017), so each block starts as exactly its shortcut. The residual net's "
+               "training error falls well below chance within 60 steps. The plain net with the same initialisation "
+               "has nothing to pass on: its zeroed layers make its output constant, so its error stays at chance."),
+        page=GRADIENT_FLOW,
+        params=_frozen({"arch": "mlp", "dataset": "moons", "depth": "1000", "width": "8", "norm": "none",
+                        "activation": "relu", "init": "zero_residual", "l2": "0.0", "optimizer": "sgd", "lr": "0.001",
+                        "steps": "60", "batch_size": "64", "measure_every": "20", "eval_every": "20"}),
+        now_try="Change init to he: without the zeroed branches the residual net's signal doubles block after block "
+                "(about 2^500) and its loss is no longer a number at step 0. Back on zero_residual, raise lr to 0.03: "
+                "500 blocks taking the same first step together overshoot and the error stays at chance, which is why "
+                "deep nets without normalisation need small steps.",
+        train=True,
+    ),
+)
+
+_BY_NAME: dict[str, Lesson] = {lesson.name: lesson for lesson in LESSONS}
+
+
+def lesson_by_name(name: str) -> Lesson:
+    """The lesson called `name`; ValueError listing the real names for a mistyped link."""
+    try:
+        return _BY_NAME[name.strip().lower()]
+    except KeyError:
+        raise ValueError(f"lesson: {name!r} is not a lesson of this lab; allowed: {', '.join(_BY_NAME)}") from None

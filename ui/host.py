@@ -1,0 +1,99 @@
+"""The hosted demo's guard-rails on the Streamlit side: read the host's limits, refuse, queue.
+
+`resnet_core.hosting` holds the rules (pure Python); this module reads the settings from the
+environment and `.streamlit/secrets.toml` (environment wins), turns a refusal into an st.error
+that names the largest allowed values, and shows "waiting for a free slot (k ahead)" while a
+training waits for one. On a laptop nothing is configured and every function lets all through.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import streamlit as st
+
+from resnet_core.config import ExperimentConfig
+from resnet_core.hosting import (
+    PREFIX,
+    HostLimits,
+    apply_thread_limit,
+    budget_message,
+    sweep_message,
+    training_slots,
+)
+
+
+def settings() -> dict[str, Any]:
+    """RESNET_LAB_* from secrets.toml (top level), overridden by the environment."""
+    from_secrets: dict[str, Any] = {}
+    if st.secrets.load_if_toml_exists():
+        from_secrets = {k: v for k, v in st.secrets.to_dict().items() if k.startswith(PREFIX)}
+    return from_secrets | {k: v for k, v in os.environ.items() if k.startswith(PREFIX)}
+
+
+def limits() -> HostLimits:
+    """This host's limits; a malformed setting is the host's mistake, shown once to whoever opens the page."""
+    try:
+        return HostLimits.from_settings(settings())
+    except ValueError as error:
+        st.error(f"This lab's host configuration is invalid ({error}); running without limits until it is fixed.", icon="🛠️")
+        return HostLimits()
+
+
+def host_fields(values: dict[str, Any], host: HostLimits | None = None) -> dict[str, Any]:
+    """Config values with the CIFAR-10 path taken from the host in hosted mode, whatever the visitor sent."""
+    host = host or limits()
+    if not host.hosted:
+        return values
+    if values.get("data_path"):
+        st.warning("The CIFAR-10 location is set by this lab's host; the path in the link was ignored.", icon="⚠️")
+    values = {k: v for k, v in values.items() if k != "data_path"}
+    if values.get("dataset") == "cifar10" and host.cifar10_path:
+        values["data_path"] = host.cifar10_path
+    elif values.get("dataset") == "cifar10":
+        st.warning("CIFAR-10 is not available on this hosted lab (its host has not configured a copy); "
+                   "showing the 8x8 digits instead.", icon="⚠️")
+        values["dataset"] = "digits"
+    return values
+
+
+def guard(config: ExperimentConfig) -> ExperimentConfig:
+    """Stop the page with a clear message when one config is over this host's budget."""
+    message = budget_message(config, limits())
+    if message is not None:
+        st.error(f"This setting is too large for this hosted lab: {message}", icon="🚦")
+        st.stop()
+    return config
+
+
+def guard_sweep(configs: Sequence[ExperimentConfig]) -> None:
+    """Stop the page with a clear message when a multi-config request is over this host's budget."""
+    message = sweep_message(configs, limits())
+    if message is not None:
+        st.error(f"This request is too large for this hosted lab: {message}", icon="🚦")
+        st.stop()
+
+
+@contextmanager
+def training_slot(progress: Any) -> Iterator[None]:
+    """Hold one of the host's training slots (waiting visibly for one), with torch threads sized for sharing.
+
+    `progress` is an st.progress element: each wait tick updates it, which is also where a Stop
+    click or a changed control interrupts the wait and leaves the line.
+    """
+    host = limits()
+    apply_thread_limit(host)
+    slots = training_slots(host)
+    if slots is None:
+        yield
+        return
+
+    def show_wait(ahead: int) -> None:
+        line = f"{ahead} ahead" if ahead else "next in line"
+        progress.progress(0.0, text=f"waiting for a free slot ({line}): this host trains {slots.capacity} at a time")
+
+    with slots.slot(show_wait):
+        yield

@@ -1,0 +1,93 @@
+"""Lessons in the app: `?lesson=<name>` opens the lesson's page with its settings and a story panel.
+
+The short link carries only the lesson's name, so the lesson's settings can be tuned later
+without breaking printed handouts. Opening it switches once to the lesson's page with the
+settings in the URL (from then on the URL is the state, as everywhere in the lab, and a
+student changing a control keeps their change). A lesson that trains starts training on
+open unless its result is already in the shared cache, in which case it is drawn at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import streamlit as st
+
+from resnet_core.config import FIELDS, ExperimentConfig, parse_value
+from resnet_core.lessons import LESSONS, Lesson, lesson_by_name
+from ui import presenter
+
+PARAM = "lesson"
+LESSONS_PAGE = "pages/lessons.py"
+OPENED_KEY = "_lesson_opened"  # session_state: the lesson whose settings were applied in this session
+AUTOSTARTED_KEY = "_lesson_autostarted"  # session_state: lessons whose training was started on open
+
+
+def url_path(page: str) -> str:
+    """The URL path app.py gives a page file: pages/gradient_flow.py -> gradient-flow."""
+    return Path(page).stem.replace("_", "-")
+
+
+def current_lesson() -> Lesson | None:
+    """The lesson named in the URL, or None; a mistyped name gets a warning listing the real ones."""
+    name = st.query_params.get(PARAM)
+    if not name:
+        return None
+    try:
+        return lesson_by_name(name)
+    except ValueError as error:
+        st.warning(f"This link names no lesson here ({error}). Pick one on the Lessons page.", icon="⚠️")
+        return None
+
+
+def open_from_url() -> Lesson | None:
+    """Call before the page runs. A bare ?lesson= link switches once to its page and settings; returns the lesson.
+
+    A URL that already carries settings (a shared view of a lesson, a student's own changes) is kept as it is.
+    """
+    lesson = current_lesson()
+    if lesson is None:
+        return None
+    has_settings = any(key in FIELDS for key in st.query_params)
+    if st.session_state.get(OPENED_KEY) != lesson.name and not has_settings:
+        st.session_state[OPENED_KEY] = lesson.name
+        extra = {presenter.PARAM: "1"} if presenter.is_presenting() else {}
+        st.switch_page(lesson.page, query_params=lesson.page_params() | extra)
+    return lesson
+
+
+def story_panel(lesson: Lesson) -> None:
+    """What to look for, then what to try: above the page's own charts."""
+    with st.container(border=True):
+        st.markdown(f"#### 🎓 Lesson: {lesson.title}")
+        st.markdown(lesson.story)
+        st.markdown(f"**Now try:** {lesson.now_try}")
+        position = [known.name for known in LESSONS].index(lesson.name)
+        nav = st.columns(2)
+        nav[0].page_link(LESSONS_PAGE, label="All lessons", icon="📚")
+        if position + 1 < len(LESSONS):
+            following = LESSONS[position + 1]
+            nav[1].page_link(following.page, label=f"Next: {following.title}", icon="➡️",
+                             query_params=following.page_params() | _presenter_param())
+
+
+def _presenter_param() -> dict[str, str]:
+    return {presenter.PARAM: "1"} if presenter.is_presenting() else {}
+
+
+def should_autostart(config: ExperimentConfig, is_cached: Callable[[], bool]) -> bool:
+    """True once per session for a training lesson opened with exactly its settings and nothing cached yet."""
+    lesson = current_lesson()
+    if lesson is None or not lesson.train:
+        return False
+    started: set[str] = st.session_state.setdefault(AUTOSTARTED_KEY, set())
+    if lesson.name in started or not matches(lesson, config) or is_cached():
+        return False
+    started.add(lesson.name)
+    return True
+
+
+def matches(lesson: Lesson, config: ExperimentConfig) -> bool:
+    """Whether `config` still has every setting the lesson sets (the student has not changed one yet)."""
+    return all(parse_value(k, v) == getattr(config, k) for k, v in lesson.params.items() if k in FIELDS)
