@@ -12,23 +12,23 @@ from resnet_core.charts import COLORS
 from ui import lessons, presenter
 
 TITLE = "ResNet Gradient Flow Lab"
-ICON = "🧪"
+ICON = ":material/science:"  # Material icons ship with Streamlit: they render offline, without emoji fonts
 TAGLINE = ("A plain network and a residual network of the same depth, side by side: "
            "how gradients flow through each at initialisation and while training.")
 
 # The one page list. Add a page by appending an st.Page to a section; the first page is the landing page.
 PAGES: dict[str, list[st.Page]] = {
     "Explore": [
-        st.Page("pages/gradient_flow.py", title="Gradient flow", icon="📉", url_path="gradient-flow", default=True),
+        st.Page("pages/gradient_flow.py", title="Gradient flow", icon=":material/show_chart:", url_path="gradient-flow", default=True),
     ],
     "Science": [
-        st.Page("pages/degradation.py", title="Degradation", icon="📈", url_path="degradation"),
-        st.Page("pages/identity.py", title="Identity & L2", icon="🟰", url_path="identity"),
-        st.Page("pages/shortcuts.py", title="Shortcuts & dimensions", icon="🔀", url_path="shortcuts"),
-        st.Page("pages/theory.py", title="Theory", icon="📐", url_path="theory"),
+        st.Page("pages/degradation.py", title="Degradation", icon=":material/trending_up:", url_path="degradation"),
+        st.Page("pages/identity.py", title="Identity & L2", icon=":material/equal:", url_path="identity"),
+        st.Page("pages/shortcuts.py", title="Shortcuts & dimensions", icon=":material/alt_route:", url_path="shortcuts"),
+        st.Page("pages/theory.py", title="Theory", icon=":material/functions:", url_path="theory"),
     ],
     "Classroom": [
-        st.Page("pages/lessons.py", title="Lessons", icon="🎓", url_path="lessons"),
+        st.Page("pages/lessons.py", title="Lessons", icon=":material/school:", url_path="lessons"),
     ],
 }
 

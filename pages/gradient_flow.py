@@ -58,7 +58,10 @@ def draw_finished(log: RunLog) -> None:
     """The trained (or stopped) run: outcome, curves, heatmap, scrubbable per-layer chart, boundary, exports."""
     name = view_name(PAGE, log.config)
     for line in describe_outcome(log):
-        st.warning(line, icon="⚠️") if "diverged" in line else st.info(line, icon="⏹️")
+        if "diverged" in line:
+            st.warning(line, icon=":material/warning:")
+        else:
+            st.info(line, icon=":material/stop_circle:")
     draw_training(log, "final")
     steps = sorted(log.layer_frame()["step"].unique().tolist())
     if len(steps) > 1:
@@ -81,7 +84,7 @@ with st.sidebar:
 try:
     init = RunLog(config).extend(init_records(config))
 except ValueError as error:
-    st.error(f"Can't build this experiment: {error}", icon="🚫")
+    st.error(f"Can't build this experiment: {error}", icon=":material/block:")
     st.stop()
 
 name = view_name(PAGE, config)

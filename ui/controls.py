@@ -203,7 +203,7 @@ def experiment_controls(defaults: ExperimentConfig, page: str, *, mission: Seque
     first_run = _seed_from_query(defaults, page, (*mission, *advanced))
     shown = st.session_state.pop(WARNINGS_KEY, [])
     for problem in shown:
-        st.warning(problem, icon="⚠️")
+        st.warning(problem, icon=":material/warning:")
     values: dict[str, Any] = {}
     with st.sidebar:
         for name in mission:
@@ -221,6 +221,6 @@ def experiment_controls(defaults: ExperimentConfig, page: str, *, mission: Seque
         name = str(error).split(":")[0]
         if first_run and name in values and name in st.query_params:
             _fall_back(name, defaults, shown)
-        st.error(f"These settings can't run: {error}. Change the setting in the sidebar.", icon="🚫")
+        st.error(f"These settings can't run: {error}. Change the setting in the sidebar.", icon=":material/block:")
         st.stop()
         raise  # st.stop() raises; this line only tells type checkers the function never falls through

@@ -72,9 +72,9 @@ def download_buttons(log: RunLog, name: str, key: str) -> None:
     """CSV of the per-layer/per-block records (long format) and JSON of the whole run."""
     csv_col, json_col = st.columns(2)
     csv_col.download_button("Download CSV (per-layer records)", log.export_frame().to_csv(index=False),
-                            file_name=f"{name}.csv", mime="text/csv", icon="⬇️", key=f"{key}_csv", on_click="ignore")
+                            file_name=f"{name}.csv", mime="text/csv", icon=":material/download:", key=f"{key}_csv", on_click="ignore")
     json_col.download_button("Download JSON (whole run)", run_json_text(log), file_name=f"{name}.json",
-                             mime="application/json", icon="⬇️", key=f"{key}_json", on_click="ignore")
+                             mime="application/json", icon=":material/download:", key=f"{key}_json", on_click="ignore")
 
 
 def device_line(log: RunLog) -> str:

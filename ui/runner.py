@@ -77,8 +77,8 @@ def live_training(config: ExperimentConfig, draw: Draw, *, label: str = "Train b
     runs after a completed training, before the result is cached.
     """
     train_col, stop_col, status_col = st.columns([1, 1, 3], vertical_alignment="center")
-    start = train_col.button(label, type="primary", icon="▶️", width="stretch")
-    stop = stop_col.button("Stop", icon="⏹️", width="stretch")
+    start = train_col.button(label, type="primary", icon=":material/play_arrow:", width="stretch")
+    stop = stop_col.button("Stop", icon=":material/stop:", width="stretch")
     log = st.session_state.get(RUNS_KEY, {}).get(run_key(config))
     start = start or (log is None and lessons.should_autostart(config, lambda: cached_run(config) is not None))
     if start:
