@@ -25,7 +25,8 @@ from resnet_core.results import RunLog
 from resnet_core.train import train
 from ui import host, lessons
 
-REFRESH_SECONDS = 0.5  # charts redraw twice a second while training (less often when a redraw is slower)
+REFRESH_SECONDS = 1.0  # charts redraw once a second while training (less often when a redraw is slow)
+DRAW_SHARE = 0.33  # at most this share of the time goes to drawing; the browser often shares the CPU too
 TICK_SECONDS = 0.1  # progress bar updates
 RUNS_KEY = "_runs"  # session_state: {cache key: RunLog}, finished or stopped runs of this session
 MAX_SESSION_RUNS = 6
@@ -112,7 +113,7 @@ def _train_live(config: ExperimentConfig, draw: Draw, bar: Any, area: Any, on_fi
                 if now - last_tick >= TICK_SECONDS:  # each element update is also where a rerun can interrupt us
                     bar.progress(min((log.last_step + 1) / max(config.steps, 1), 1.0), text=progress_text(log, now - began))
                     last_tick = now
-                if record["kind"] == "step" and now - last_draw >= max(REFRESH_SECONDS, draw_seconds):
+                if record["kind"] == "step" and now - last_draw >= max(REFRESH_SECONDS, draw_seconds / DRAW_SHARE - draw_seconds):
                     redraws += 1
                     with area.container():
                         draw(log, f"live{redraws}")
