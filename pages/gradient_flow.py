@@ -66,7 +66,7 @@ def draw_finished(log: RunLog) -> None:
     steps = sorted(log.layer_frame()["step"].unique().tolist())
     if len(steps) > 1:
         step = st.select_slider("Scrub through training: per-layer gradients at step", steps, value=steps[-1], key="at_step",
-                                format_func=lambda s: "init" if s == 0 else str(s))
+                                bind="query-params", format_func=lambda s: "init" if s == 0 else str(s))
         st.markdown(f"**{charts.gradient_reading(log, step)}**")
         draw_flow(log, step, name, "scrub")
     grid = cache.get("boundary", log.config) if has_boundary(log.config) else None

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -29,7 +28,8 @@ from torch import Tensor
 from resnet_core.config import ExperimentConfig
 from resnet_core.data import dataset_info, load_dataset
 from resnet_core.models import VARIANTS, Stack, build_pair
-from resnet_core.probes import BLOCK_METRICS, BlockRecorder, Measurement, collect, measure, weight_layers
+from resnet_core.paired import PairedStack
+from resnet_core.probes import Measurement, weight_layers
 
 EVAL_BATCH = 1024
 
@@ -49,21 +49,21 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def make_optimizer(config: ExperimentConfig, model: Stack) -> torch.optim.Optimizer:
+def make_optimizer(config: ExperimentConfig, model: Stack | PairedStack) -> torch.optim.Optimizer:
     if config.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.l2)
     return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.l2)
 
 
 @torch.no_grad()
-def error_rate(model: Stack, x: Tensor, y: Tensor) -> Tensor:
-    """Misclassified fraction in eval mode (BN running statistics), as a device scalar."""
+def error_rate(model: Stack | PairedStack, x: Tensor, y: Tensor) -> Tensor:
+    """Misclassified fraction in eval mode (BN running statistics): a device scalar, or (2,) for a PairedStack."""
     was_training = model.training
     model.eval()
     wrong = torch.zeros((), device=x.device)
     for start in range(0, len(x), EVAL_BATCH):
         logits = model(x[start : start + EVAL_BATCH])
-        wrong += (logits.argmax(1) != y[start : start + EVAL_BATCH]).sum()
+        wrong = wrong + (logits.argmax(-1) != y[start : start + EVAL_BATCH]).sum(-1)
     model.train(was_training)
     return wrong / max(len(x), 1)
 
@@ -97,63 +97,69 @@ def measure_init(config: ExperimentConfig) -> Iterator[dict[str, Any]]:
     """The step-0 records of `train(config)` (same first minibatch, same weights) without training: instant."""
     device, (x_train, y_train, *_), models, metas = _setup(config)
     yield from metas
+    pair = PairedStack(models["plain"], models["residual"])
     index = next(minibatch_indices(config, len(x_train))).to(device)
-    xb, yb = x_train[index], y_train[index]
-    losses, measurements = {}, {}
-    for v, model in models.items():
-        losses[v], measurements[v] = measure(model, xb, yb)
-    host = torch.cat([torch.cat([losses[v].reshape(1), measurements[v].flat()]) for v in models]).cpu().tolist()
-    cursor = 0
-    for v, model in models.items():
-        n_layers, n_blocks = len(measurements[v].grad_norm), len(model.block_list())
-        width = 1 + 2 * n_layers + len(BLOCK_METRICS) * n_blocks
-        values = host[cursor : cursor + width]
-        cursor += width
-        yield {"kind": "step", "variant": v, "step": 0, "loss": values[0], "batch_error": math.nan,
-               **Measurement.unflatten(values[1:], n_layers, n_blocks)}
+    pair.recording = True
+    losses = _losses(pair(x_train[index]), y_train[index])
+    losses.sum().backward()
+    measurements = pair.measurements()
+    host = torch.cat([losses, *measurements.values()]).cpu().tolist()  # the one transfer
+    cursor = len(VARIANTS)
+    for g, v in enumerate(VARIANTS):
+        n_layers, n_blocks = len(pair.layers[v]), len(models[v].block_list())
+        values = host[cursor : cursor + len(measurements[v])]
+        cursor += len(values)
+        yield {"kind": "step", "variant": v, "step": 0, "loss": host[g], "batch_error": math.nan,
+               **Measurement.unflatten(values, n_layers, n_blocks)}
 
 
 def train(config: ExperimentConfig, keep_models: dict[str, Stack] | None = None) -> Iterator[dict[str, Any]]:
-    """Train the pair side by side; a diverging net stops alone and the other goes on.
+    """Train the pair side by side in one batched computation; a diverging net stops alone and the other goes on.
 
-    `keep_models`, if given, is filled with the two live models, so a caller can evaluate the
-    trained nets (e.g. a decision boundary) without training them again.
+    `keep_models`, if given, is filled with the two models, holding the trained weights once
+    training ends or the caller stops asking for records, so a caller can evaluate the trained
+    nets (e.g. a decision boundary) without training them again.
     """
-    device, (x_train, y_train, x_test, y_test), models, metas = _setup(config)
+    _, data, models, metas = _setup(config)
+    pair = PairedStack(models["plain"], models["residual"])
     if keep_models is not None:
         keep_models.update(models)
-    optimizers = {v: make_optimizer(config, m) for v, m in models.items()}
-    params = {v: [p for _, p in weight_layers(m)] for v, m in models.items()}
-    sizes = {v: (len(params[v]), len(m.block_list())) for v, m in models.items()}
+    try:
+        yield from _train_pair(config, pair, data, metas)
+    finally:
+        if keep_models is not None:
+            pair.write_back()
+
+
+def _train_pair(config: ExperimentConfig, pair: PairedStack, data: tuple[Tensor, ...],
+                metas: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    x_train, y_train, x_test, y_test = data
+    device = x_train.device
+    optimizer = make_optimizer(config, pair)  # per-element updates, so one optimizer over stacked tensors = one per net
+    sizes = {v: (len(pair.layers[v]), len(net.block_list())) for v, net in zip(VARIANTS, pair.nets, strict=True)}
     yield from metas
 
     live = list(VARIANTS)
     last_eval: dict[str, dict[str, float]] = {}
     diverged_at: dict[str, int] = {}
-    yield from _evaluate(models, live, 0, (x_train, y_train, x_test, y_test), last_eval)
+    yield from _evaluate(pair, live, 0, (x_train, y_train, x_test, y_test), last_eval)
     batches = minibatch_indices(config, len(x_train))
     for step in range(config.steps):
         index = next(batches).to(device)
         xb, yb = x_train[index], y_train[index]
         measured = step % config.measure_every == 0 or step == config.steps - 1
-        device_values, layouts = [], []
-        for v in live:
-            loss, wrong, measurement = _train_step(models[v], optimizers[v], params[v], xb, yb, measured)
-            device_values.append(torch.stack([loss, wrong]))
-            if measurement is not None:
-                device_values.append(measurement.flat())
-            layouts.append((v, measurement is not None))
-        host = torch.cat(device_values).cpu().tolist() if device_values else []  # the one transfer per step
-        cursor = 0
-        for v, has_measurement in layouts:
-            loss, wrong = host[cursor], host[cursor + 1]
-            cursor += 2
-            record: dict[str, Any] = {"kind": "step", "variant": v, "step": step, "loss": loss, "batch_error": wrong}
-            if has_measurement:
-                n_layers, n_blocks = sizes[v]
-                width = 2 * n_layers + len(BLOCK_METRICS) * n_blocks
-                record.update(Measurement.unflatten(host[cursor : cursor + width], n_layers, n_blocks))
-                cursor += width
+        losses, wrong, measurements = _train_step(pair, optimizer, xb, yb, measured, live)
+        host = torch.cat([losses, wrong, *measurements.values()]).cpu().tolist()  # the one transfer per step
+        cursor = 2 * len(VARIANTS)
+        for g, v in enumerate(VARIANTS):
+            width = len(measurements[v]) if measured else 0
+            values, cursor = host[cursor : cursor + width], cursor + width
+            if v not in live:
+                continue
+            loss = host[g]
+            record: dict[str, Any] = {"kind": "step", "variant": v, "step": step, "loss": loss, "batch_error": host[len(VARIANTS) + g]}
+            if measured:
+                record.update(Measurement.unflatten(values, *sizes[v]))
             yield record
             if not math.isfinite(loss):
                 diverged_at[v] = step
@@ -161,31 +167,39 @@ def train(config: ExperimentConfig, keep_models: dict[str, Stack] | None = None)
         live = [v for v in live if v not in diverged_at]
         done = step + 1
         if live and (done % config.eval_every == 0 or done == config.steps):
-            yield from _evaluate(models, live, done, (x_train, y_train, x_test, y_test), last_eval)
+            yield from _evaluate(pair, live, done, (x_train, y_train, x_test, y_test), last_eval)
     for v in VARIANTS:
         final = last_eval.get(v, {"train_error": math.nan, "test_error": math.nan})
         yield {"kind": "done", "variant": v, **final, "diverged": v in diverged_at, "diverged_at": diverged_at.get(v)}
 
 
-def _train_step(model: Stack, optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter],
-                xb: Tensor, yb: Tensor, measured: bool) -> tuple[Tensor, Tensor, Measurement | None]:
-    """Forward, backward, measure (on the gradient about to be applied), update."""
-    with BlockRecorder(model) if measured else nullcontext() as recorder:
-        logits = model(xb)
-        loss = F.cross_entropy(logits, yb)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-    measurement = collect(recorder, params, [p.grad for p in params]) if recorder is not None else None
+def _losses(logits: Tensor, y: Tensor) -> Tensor:
+    """Mean cross-entropy of each net, (2,), from paired logits (2, batch, classes) in one kernel."""
+    per_sample = F.cross_entropy(logits.flatten(0, 1), y.repeat(len(logits)), reduction="none")
+    return per_sample.view(len(logits), -1).mean(1)
+
+
+def _train_step(pair: PairedStack, optimizer: torch.optim.Optimizer, xb: Tensor, yb: Tensor, measured: bool,
+                live: list[str]) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+    """Forward, backward, measure (on the gradient about to be applied), update; both nets at once."""
+    pair.recording = measured
+    logits = pair(xb)
+    losses = _losses(logits, yb)
+    optimizer.zero_grad(set_to_none=True)
+    # A diverged net drops out of the loss; its half still runs, but no value crosses between halves.
+    losses[[VARIANTS.index(v) for v in live]].sum().backward()
+    measurements = pair.measurements() if measured else {}
+    pair.recording = False
     optimizer.step()
-    wrong = (logits.detach().argmax(1) != yb).float().mean()
-    return loss.detach(), wrong, measurement
+    wrong = (logits.detach().argmax(2) != yb).float().mean(1)
+    return losses.detach(), wrong, measurements
 
 
-def _evaluate(models: dict[str, Stack], live: list[str], step: int, data: tuple[Tensor, ...],
+def _evaluate(pair: PairedStack, live: list[str], step: int, data: tuple[Tensor, ...],
               last_eval: dict[str, dict[str, float]]) -> Iterator[dict[str, Any]]:
     x_train, y_train, x_test, y_test = data
-    errors = torch.stack([e for v in live for e in (error_rate(models[v], x_train, y_train), error_rate(models[v], x_test, y_test))])
-    values = errors.cpu().tolist()
-    for i, v in enumerate(live):
-        last_eval[v] = {"train_error": values[2 * i], "test_error": values[2 * i + 1]}
+    values = torch.stack([error_rate(pair, x_train, y_train), error_rate(pair, x_test, y_test)]).cpu().tolist()
+    for v in live:
+        g = VARIANTS.index(v)
+        last_eval[v] = {"train_error": values[0][g], "test_error": values[1][g]}
         yield {"kind": "eval", "variant": v, "step": step, **last_eval[v]}

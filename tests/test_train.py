@@ -105,22 +105,17 @@ def test_divergence_is_reported_and_the_other_net_goes_on():
 def test_diverging_net_alone_stops(monkeypatch):
     """Make the plain net output NaN from its 4th training forward: residual trains all steps, plain stops at 3."""
     train_module = sys.modules["resnet_core.train"]
-    original = train_module.build_pair
 
-    def build_pair_with_failing_plain(*args, **kwargs):
-        pair = original(*args, **kwargs)
-        calls = []
+    class PlainFailsFromItsFourthStep(train_module.PairedStack):  # both nets run in one PairedStack
+        def forward(self, x):
+            logits = super().forward(x)
+            if self.training:
+                self.calls = getattr(self, "calls", 0) + 1
+                if self.calls >= 4:
+                    return torch.stack([logits[0] * math.nan, logits[1]])
+            return logits
 
-        def poison(module, inputs, output):
-            if module.training:
-                calls.append(1)
-                return output * math.nan if len(calls) >= 4 else output
-            return output
-
-        pair["plain"].fc.register_forward_hook(poison)
-        return pair
-
-    monkeypatch.setattr(train_module, "build_pair", build_pair_with_failing_plain)
+    monkeypatch.setattr(train_module, "PairedStack", PlainFailsFromItsFourthStep)
     log = run(SMALL)
     assert log.diverged == {"plain": 3}
     assert log.final["plain"]["diverged_at"] == 3 and not log.final["residual"]["diverged"]

@@ -1,0 +1,162 @@
+"""Batched pair execution: the plain and the residual net of a pair as one computation.
+
+A training step of one small net is overhead-bound (hundreds of tiny kernels), so running
+both nets of a pair in the same kernels costs far less than running them one after the
+other (benchmarks/RESULTS.md, "pairing"). The two nets share every shape, so each layer's
+tensors are stacked along the output features, [plain | residual]: a block conv becomes a
+grouped conv (groups=2), a linear layer a batched matmul, BatchNorm normalises 2C channels
+(its statistics are per channel, hence per net), and the shortcut is added to the residual
+half only (the plain half gets + 0, which changes no value). Projection shortcuts exist in
+the residual net alone and run on its half.
+
+Nothing mixes the halves, so each net computes what it computes alone, up to the order of
+float sums; tests/test_paired.py checks that against the two nets trained one by one.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from resnet_core.models import VARIANTS, IdentityShortcut, ProjectionShortcut, Stack, ZeroPadShortcut
+from resnet_core.probes import weight_layers
+
+GROUPS = len(VARIANTS)  # group 0 = plain, 1 = residual: the order of VARIANTS
+
+
+def _key(name: str) -> str:
+    return name.replace(".", "/")  # module registries refuse dots in names
+
+
+class PairedStack(nn.Module):
+    """Both nets of a pair in stacked tensors; forward(x) returns logits shaped (2, batch, classes)."""
+
+    def __init__(self, plain: Stack, residual: Stack) -> None:
+        super().__init__()
+        self.image = plain.image
+        self.activation = plain.stem.activation  # stateless, the same in both nets
+        self.stacked = nn.ParameterDict()  # every parameter both nets have, [plain | residual] on dim 0
+        self.residual_only = nn.ParameterDict()  # projection shortcuts (options B, C)
+        plain_params, residual_params = dict(plain.named_parameters()), dict(residual.named_parameters())
+        plain_buffers, residual_buffers = dict(plain.named_buffers()), dict(residual.named_buffers())
+        with torch.no_grad():
+            for name, param in residual_params.items():
+                stacked = torch.cat([plain_params[name], param]) if name in plain_params else param
+                (self.stacked if name in plain_params else self.residual_only)[_key(name)] = nn.Parameter(stacked.clone())
+            for name, buffer in residual_buffers.items():
+                if buffer.dim() == 1:  # running mean / var; num_batches_tracked is unused at momentum 0.1
+                    stacked = torch.cat([plain_buffers[name], buffer]) if name in plain_buffers else buffer
+                    self.register_buffer(_key(name), stacked.clone())  # BN statistics, stacked likewise
+        self.nets = (plain, residual)  # a tuple, so not registered: read for structure (strides, shortcuts) only
+        self.block_pairs = list(zip(plain.block_list(), residual.block_list(), strict=True))
+        self.layers = {v: [(_key(info.name), g if info.kind == "main" else None) for info, _ in weight_layers(net)]
+                       for g, (v, net) in enumerate(zip(VARIANTS, self.nets, strict=True))}
+        self.recording = False
+        self.block_stats: list[Tensor] = []  # per block (3, 2): act_grad_norm, act_std, branch_ratio x (plain, residual)
+
+    def _tensor(self, name: str) -> Tensor:
+        key = _key(name)
+        return self.stacked[key] if key in self.stacked else self.residual_only[key]
+
+    def _norm(self, x: Tensor, prefix: str, module: nn.Module) -> Tensor:
+        if not isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d):
+            return x
+        mean, var = self._buffers[_key(prefix + ".running_mean")], self._buffers[_key(prefix + ".running_var")]
+        return F.batch_norm(x, mean, var, self._tensor(prefix + ".weight"), self._tensor(prefix + ".bias"),
+                            self.training, module.momentum, module.eps)
+
+    def _layer(self, x: Tensor, prefix: str, module: nn.Module, groups: int) -> Tensor:
+        """A conv or linear layer of both nets: grouped when each net feeds its own input half."""
+        weight = self._tensor(prefix + ".weight")
+        bias = self._tensor(prefix + ".bias") if module.bias is not None else None
+        if isinstance(module, nn.Conv2d):
+            return F.conv2d(x, weight, bias, module.stride, module.padding, groups=groups)
+        if groups == 1:
+            return F.linear(x, weight, bias)
+        halves = x.view(x.shape[0], GROUPS, -1).transpose(0, 1)  # (2, batch, in)
+        out = torch.bmm(halves, weight.view(GROUPS, -1, weight.shape[1]).transpose(1, 2)).transpose(0, 1).reshape(x.shape[0], -1)
+        return out + bias if bias is not None else out
+
+    def _skip(self, x: Tensor, prefix: str, shortcut: nn.Module, features: int) -> Tensor:
+        """The residual net's shortcut of its input half, with zeros over the plain half."""
+        half = x[:, x.shape[1] // GROUPS :]
+        spatial = (0, 0, 0, 0) if self.image else ()
+        if isinstance(shortcut, IdentityShortcut):
+            return F.pad(half, (*spatial, features, 0))
+        if isinstance(shortcut, ZeroPadShortcut):
+            sub = half[:, :, :: shortcut.stride, :: shortcut.stride]
+            return F.pad(sub, (*spatial, features, shortcut.out_channels - shortcut.in_channels))
+        if not isinstance(shortcut, ProjectionShortcut):
+            raise TypeError(f"unknown shortcut {type(shortcut).__name__}")
+        weight = self.residual_only[_key(prefix + ".projection.weight")]
+        z = F.conv2d(half, weight, None, shortcut.projection.stride) if self.image else F.linear(half, weight)
+        return F.pad(self._norm(z, prefix + ".norm", shortcut.norm), (*spatial, features, 0))
+
+    def forward(self, x: Tensor) -> Tensor:
+        plain = self.nets[0]
+        self.block_stats = []
+        out = self.activation(self._norm(self._layer(x, "stem.layer", plain.stem.layer, 1), "stem.norm", plain.stem.norm))
+        for i, (block, residual_block) in enumerate(self.block_pairs):
+            prefix = f"blocks.{i}."
+            hidden = self.activation(self._norm(self._layer(out, prefix + "layer1", block.layer1, GROUPS), prefix + "norm1", block.norm1))
+            branch = self._norm(self._layer(hidden, prefix + "layer2", block.layer2, GROUPS), prefix + "norm2", block.norm2)
+            features = branch.shape[1] // GROUPS
+            skip = self._skip(out, prefix + "shortcut", residual_block.shortcut, features)
+            out = self.activation(branch + skip)
+            if self.recording:
+                self._record(branch, skip, out, features)
+        if self.image:
+            out = out.mean(dim=(2, 3))  # global average pooling: per channel, so per net
+        logits = self._layer(out, "fc", plain.fc, GROUPS)
+        return logits.view(x.shape[0], GROUPS, -1).transpose(0, 1)
+
+    def _record(self, branch: Tensor, skip: Tensor, out: Tensor, features: int) -> None:
+        """Per-net block statistics, defined as in probes.BlockRecorder, kept on the device."""
+        split = branch.detach().unflatten(1, (GROUPS, features))  # (batch, 2, features, ...)
+        dims = (0, *range(2, split.dim()))
+        act_std = split.var(dim=dims).sqrt()  # unbiased, like Tensor.std() over all of one net's elements
+        ratio = torch.linalg.vector_norm(split[:, 1]) / torch.linalg.vector_norm(skip.detach()[:, features:])
+        nan = act_std.new_tensor(math.nan)
+        stats = torch.stack([torch.stack([nan, nan]), act_std, torch.stack([nan, ratio])])
+        self.block_stats.append(stats)
+        if out.requires_grad:
+
+            def store_grad_norm(grad: Tensor) -> None:  # returns None: the gradient passes on unchanged
+                stats[0].copy_(torch.linalg.vector_norm(grad.unflatten(1, (GROUPS, features)), dim=dims))
+
+            out.register_hook(store_grad_norm)
+
+    def measurements(self) -> dict[str, Tensor]:
+        """Per variant one flat device tensor [grad_norm, weight_norm, block metrics]: probes.Measurement.flat's layout."""
+        blocks = torch.stack(self.block_stats) if self.block_stats else None  # (blocks, 3, 2)
+        out = {}
+        for g, v in enumerate(VARIANTS):
+            grads = [self._group_view(key, group, grad=True) for key, group in self.layers[v]]
+            weights = [self._group_view(key, group) for key, group in self.layers[v]]
+            parts = [torch.stack(torch._foreach_norm(grads)), torch.stack(torch._foreach_norm(weights))]
+            if blocks is not None:
+                parts.append(blocks[:, :, g].transpose(0, 1).flatten())
+            out[v] = torch.cat(parts)
+        return out
+
+    @torch.no_grad()
+    def write_back(self) -> None:
+        """Copy the trained stacked tensors into the two nets, so callers can use them as ordinary Stacks."""
+        for g, net in enumerate(self.nets):
+            tensors = dict(net.named_parameters()) | {n: b for n, b in net.named_buffers() if b.dim() == 1}
+            for name, tensor in tensors.items():
+                key = _key(name)
+                source = self.stacked[key] if key in self.stacked else self.residual_only.get(key, self._buffers.get(key))
+                if source.shape[0] != tensor.shape[0]:  # stacked: this net's half
+                    source = source.view(GROUPS, -1)[g].view_as(tensor)
+                tensor.copy_(source)
+
+    def _group_view(self, key: str, group: int | None, grad: bool = False) -> Tensor:
+        param = self.stacked[key] if group is not None else self.residual_only[key]
+        tensor = param.grad if grad else param.detach()
+        if tensor is None:
+            raise RuntimeError(f"{key}: no gradient; measure after a backward pass")
+        return tensor if group is None else tensor.view(GROUPS, -1)[group]
