@@ -150,6 +150,8 @@ def test_scrubbing_the_step_slider_redraws_the_layer_chart() -> None:
     assert slider.options == ["init", "5", "10", "11"]
     slider.set_value(5).run()
     assert "at step 5" in chart(at, "per layer at step")["title"]
+    linked = open_page(TINY | {"measure_every": "5", "at_step": "10"})  # the scrub position is part of a shared link
+    assert "at step 10" in chart(linked, "per layer at step")["title"]
 
 
 def test_diverging_run_says_which_net_and_when() -> None:
