@@ -44,7 +44,11 @@ def cached_run(config: ExperimentConfig) -> RunLog | None:
     if log is not None and log.finished:
         return log
     records = cache.get("train", config)
-    return RunLog(config).extend(records) if records is not None else None
+    if records is None:
+        return None
+    log = RunLog(config).extend(records)
+    _remember(log)  # later reruns (scrubbing, downloads) skip re-reading the file
+    return log
 
 
 def _remember(log: RunLog) -> None:
