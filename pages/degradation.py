@@ -86,7 +86,7 @@ st.markdown("He et al. (2015) found that adding layers to a plain network made i
             "same minibatches and step budget.")
 problems = query_list("depths", [str(d) for d in E.DEGRADATION_DEPTHS])
 for problem in problems:
-    st.warning(problem, icon="⚠️")
+    st.warning(problem, icon=":material/warning:")
 with st.sidebar:
     depths = st.multiselect("Depths to compare (weight layers)", E.DEGRADATION_DEPTHS, default=DEFAULT_DEPTHS, key="depths",
                             bind="query-params", max_selections=4, help="He et al. Fig. 6 compares 20, 32, 44, 56 (and 110)")
@@ -96,19 +96,19 @@ config = experiment_controls(DEFAULTS, page=PAGE, mission=("steps", "seed"),
 with st.sidebar:
     share_box(config, DEFAULTS)
 if len(depths) < 2:
-    st.warning("Choose at least two depths in the sidebar: degradation is a comparison between depths.", icon="⚠️")
+    st.warning("Choose at least two depths in the sidebar: degradation is a comparison between depths.", icon=":material/warning:")
     st.stop()
 try:
     jobs = jobs_for(config, depths)
 except ValueError as error:
-    st.error(f"Can't build this experiment: {error}", icon="🚫")
+    st.error(f"Can't build this experiment: {error}", icon=":material/block:")
     st.stop()
 
 try:
     log, finished = live_jobs(jobs, lambda log, key: draw(log, config, key), label="Train all depths",
                               estimate=lambda missing: estimate(missing[0].config, tuple(j.config.depth for j in missing)))
 except ValueError as error:
-    st.error(f"This experiment can't run: {error}", icon="🚫")
+    st.error(f"This experiment can't run: {error}", icon=":material/block:")
     st.stop()
 if log is not None:
     draw(log, config, "final")

@@ -70,7 +70,7 @@ def identity_section(config: ExperimentConfig, alpha: float) -> None:
     right.metric("residual net: output std across the batch", f"{spread['residual']:.3g}", border=True)
     if alpha == 0:
         st.success(f"Measured at α = 0: every identity residual block returns its input exactly (max difference {worst!r}), "
-                   f"while the plain stack outputs the same thing for every image (std {spread['plain']:.3g}).", icon="✅")
+                   f"while the plain stack outputs the same thing for every image (std {spread['plain']:.3g}).", icon=":material/check_circle:")
     if len(transition):
         option = {"A": "option A (zero-padded identity)", "B": "option B (projection W_s)", "C": "option C"}[config.shortcut]
         diff = transition["max_diff_shortcut"].max()
@@ -80,7 +80,7 @@ def identity_section(config: ExperimentConfig, alpha: float) -> None:
                       ": a projection's output can be negative, and the final ReLU cuts it, so these blocks are not the identity."))
     if config.activation != "relu":
         st.warning(f"The identity argument needs g(a) = a for the block's input a, which holds for ReLU (a ≥ 0 after a ReLU). "
-                   f"With {config.activation} it fails, as the measured difference shows. Choose relu to see it hold.", icon="⚠️")
+                   f"With {config.activation} it fails, as the measured difference shows. Choose relu to see it hold.", icon=":material/warning:")
     show_figure(charts.block_output_figure(check), f"{view_name(PAGE, config)}_alpha-{alpha:g}_outputs", "alpha_outputs")
     with st.expander("Per-block measurements"):
         st.dataframe(check, hide_index=True)
@@ -122,7 +122,7 @@ st.markdown("A residual block computes **a[l+2] = g(z[l+2] + a[l])**. If its wei
             "weights outputs g(0) = 0 and the signal is gone. Both claims are measured below, on the real nets.")
 for name, labels in (("alpha", [str(a) for a in ALPHAS]), ("l2s", [charts.l2_label(v) for v in E.L2_SWEEP])):
     for problem in query_list(name, labels):
-        st.warning(problem, icon="⚠️")
+        st.warning(problem, icon=":material/warning:")
 with st.sidebar:
     alpha = st.select_slider("α: scale of every branch's last layer", ALPHAS, value=1.0, key="alpha", bind="query-params",
                              help="With BN: the second BN's scale and shift times α; without BN: the second layer's weight and bias")
@@ -136,7 +136,7 @@ st.header("1. Zero the branches: measured")
 try:
     identity_section(config, alpha)
 except ValueError as error:
-    st.error(f"This experiment can't run: {error}", icon="🚫")
+    st.error(f"This experiment can't run: {error}", icon=":material/block:")
 
 st.header("2. An L2 sweep")
 st.markdown("The same pair trained at several L2 strengths (coupled weight decay on every parameter, BN included). "
@@ -145,13 +145,13 @@ st.markdown("The same pair trained at several L2 strengths (coupled weight decay
 strengths = st.multiselect("L2 strengths to compare", E.L2_SWEEP, default=DEFAULT_L2S, key="l2s", bind="query-params",
                            format_func=charts.l2_label, max_selections=6)
 if len(strengths) < 2:
-    st.warning("Choose at least two L2 strengths: the sweep is a comparison.", icon="⚠️")
+    st.warning("Choose at least two L2 strengths: the sweep is a comparison.", icon=":material/warning:")
 else:
     try:
         log, finished = live_jobs(l2_jobs(config, strengths), draw_sweep, label="Train the sweep",
                                   estimate=lambda missing: estimate(config, len(missing)), key="l2")
     except ValueError as error:
-        st.error(f"This experiment can't run: {error}", icon="🚫")
+        st.error(f"This experiment can't run: {error}", icon=":material/block:")
         log, finished = None, False
     if log is not None:
         draw_sweep(log, "l2_final")

@@ -76,24 +76,21 @@ with st.sidebar:
 name = view_name(PAGE, config)
 if config.arch != "cnn":
     st.warning("Shape changes happen in the CNN (stride 2, more channels); the MLP keeps one width. Showing the CNN's "
-               "stage transitions needs arch = cnn.", icon="⚠️")
+               "stage transitions needs arch = cnn.", icon=":material/warning:")
     st.stop()
 try:
     table, counts = structure(config)
 except ValueError as error:
-    st.error(f"Can't build this experiment: {error}", icon="🚫")
+    st.error(f"Can't build this experiment: {error}", icon=":material/block:")
     st.stop()
 
 st.header(f"The block, with option {config.shortcut}")
-inside, transition = st.columns(2)
-with inside:
-    show_figure(charts.block_diagram(config.shortcut, False), f"{name}_block", "diagram_inside")
-with transition:
-    show_figure(charts.block_diagram(config.shortcut, True), f"{name}_transition_block", "diagram_transition")
+show_figure(charts.block_diagram(config.shortcut, False), f"{name}_block", "diagram_inside")
+show_figure(charts.block_diagram(config.shortcut, True), f"{name}_transition_block", "diagram_transition")
 
 st.header("Every block's shapes and shortcut")
 st.caption("C x H x W measured by a forward pass through the built net. Transition blocks (shape changes) are marked.")
-st.dataframe(table.assign(transition=table["transition"].map({True: "◆ shape changes", False: ""})), hide_index=True,
+st.dataframe(table.assign(transition=table["transition"].map({True: "◆ yes", False: ""})), hide_index=True,
              column_order=["block", "stage", "in", "out", "transition", config.shortcut,
                            *[o for o in "ABC" if o != config.shortcut]])
 st.subheader("Parameters")

@@ -19,7 +19,7 @@ REFERENCES = (
 
 
 def see_it(page: str, label: str) -> None:
-    st.page_link(page, label=label, icon="👉")
+    st.page_link(page, label=label, icon=":material/arrow_forward:")
 
 
 st.title("Theory: why the shortcut helps")

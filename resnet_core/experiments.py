@@ -169,11 +169,12 @@ def degradation_verdict(final: pd.DataFrame) -> Verdict | None:
     return Verdict(shallow, deep, gap["plain"], gap["residual"])
 
 
-def estimate_seconds(config: ExperimentConfig, depths: Iterable[int], probe_steps: int = 2) -> float:
-    """Seconds the degradation run will take here: a few timed training steps and one evaluation per depth, scaled.
+def estimate_seconds(config: ExperimentConfig, depths: Iterable[int], probe_steps: int = 3) -> float:
+    """Seconds a run of the pair at each depth will take here: a few timed training steps and one evaluation, scaled.
 
-    Measured rather than assumed, because the machine (and its load) decide; one probe costs
-    about `probe_steps` + 1 steps at each depth.
+    Measured rather than assumed, because the machine decides; one probe costs about
+    `probe_steps` + 1 steps at each depth. The fastest probe step is used: a scheduling hiccup
+    during a 3-step probe would otherwise be multiplied by the whole budget.
     """
     x_train, y_train, x_test, y_test = load_dataset(config)
     info = dataset_info(config)
@@ -197,7 +198,7 @@ def estimate_seconds(config: ExperimentConfig, depths: Iterable[int], probe_step
             error_rate(model, x_train, y_train), error_rate(model, x_test, y_test)
         evaluation = time.perf_counter() - began
         evaluations = config.steps // config.eval_every + 2
-        total += sum(timings[1:]) / probe_steps * config.steps + evaluation * evaluations
+        total += min(timings[1:]) * config.steps + evaluation * evaluations
     return total
 
 

@@ -77,6 +77,20 @@ def final_error_vs_depth(final: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def final_error_vs_l2(final: pd.DataFrame) -> go.Figure:
+    """Final training error against L2 strength (categories, so 0 has a place), plain vs residual."""
+    fig = go.Figure()
+    for variant in VARIANTS:
+        part = final[final["variant"] == variant].sort_values("l2")
+        fig.add_trace(go.Scatter(x=[l2_label(v) for v in part["l2"]], y=part["train_error"], mode="lines+markers", name=variant,
+                                 line={"color": COLORS[variant], "width": 3}, marker={"size": 12},
+                                 hovertemplate=f"{variant}<br>L2 %{{x}}<br>training error %{{y:.1%}}<extra></extra>"))
+    fig = base_layout(fig, "Final training error vs L2 strength", "L2 strength", "training error")
+    fig.update_yaxes(tickformat=".0%", range=[0, 1])
+    fig.update_xaxes(type="category")
+    return fig
+
+
 def init_ratio_figure(ratios: pd.DataFrame) -> go.Figure:
     """First / last hidden layer gradient ratio at initialisation per depth (log): above 1 is growth, not vanishing."""
     fig = go.Figure()
@@ -193,40 +207,43 @@ def transition_gradient_figure(layers: pd.DataFrame) -> go.Figure:
                                      line={"color": COLORS[variant], "width": 2, "dash": OPTION_DASHES.get(option, "solid")},
                                      marker={"size": 12 if kind == "shortcut" else 6, "symbol": symbol, "color": COLORS[variant]},
                                      hovertemplate=f"{name}<br>layer %{{x}}: %{{customdata}}<br>||dL/dW|| %{{y:.3g}}<extra></extra>"))
-    return base_layout(fig, "Mean gradient norm per layer while training (yellow: blocks that change shape)",
-                       "layer (1 = input side)", "||dL/dW|| (log)", log_y=True)
+    fig = base_layout(fig, "Mean gradient norm per layer while training", "layer (1 = input side)", "||dL/dW|| (log)", log_y=True)
+    fig.add_annotation(text="yellow: layers of the blocks that change shape", xref="paper", yref="paper", x=0, y=1.0,
+                       xanchor="left", yanchor="bottom", showarrow=False, font={"size": FONT_SIZE - 2, "color": "#8B6914"})
+    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.2, "xanchor": "left", "x": 0}, margin={"b": 80})
+    return fig
 
 
 def block_diagram(option: str, transition: bool) -> go.Figure:
     """One basic block drawn with its shortcut: what option A/B/C puts on the skip path of this block."""
     fig = go.Figure()
-    boxes = [("x = a[l]", 0.5), ("3x3 conv" + (", stride 2" if transition else ""), 2.2), ("BN, ReLU", 3.7),
-             ("3x3 conv", 5.2), ("BN", 6.5)]
+    boxes = [("a[l]", 0.6), ("3x3 conv" + ("<br>stride 2" if transition else ""), 2.1), ("BN<br>ReLU", 3.5), ("3x3 conv", 4.9),
+             ("BN", 6.2), ("<b>+</b>", 7.5), ("ReLU", 8.7), ("a[l+2]", 10.0)]
     for text, x in boxes:
-        fig.add_shape(type="rect", x0=x - 0.65, x1=x + 0.65, y0=-0.35, y1=0.35, line={"color": "#333333", "width": 2},
-                      fillcolor="#FFFFFF")
-        fig.add_annotation(x=x, y=0, text=text, showarrow=False, font={"size": FONT_SIZE - 2})
-    for (_, x_from), (_, x_to) in itertools.pairwise(boxes):
-        fig.add_annotation(x=x_to - 0.65, y=0, ax=x_from + 0.65, ay=0, xref="x", yref="y", axref="x", ayref="y",
+        adder = text == "<b>+</b>"
+        fig.add_shape(type="circle" if adder else "rect", x0=x - (0.3 if adder else 0.55), x1=x + (0.3 if adder else 0.55),
+                      y0=-0.3 if adder else -0.4, y1=0.3 if adder else 0.4, fillcolor="#FFFFFF",
+                      line={"color": COLORS["residual"] if adder else "#333333", "width": 3 if adder else 2})
+        fig.add_annotation(x=x, y=0, text=text, showarrow=False, font={"size": FONT_SIZE + (6 if adder else 0)})
+    for (text_from, x_from), (text_to, x_to) in itertools.pairwise(boxes):
+        start = x_from + (0.3 if text_from == "<b>+</b>" else 0.55)
+        end = x_to - (0.3 if text_to == "<b>+</b>" else 0.55)
+        fig.add_annotation(x=end, y=0, ax=start, ay=0, xref="x", yref="y", axref="x", ayref="y",
                            showarrow=True, arrowhead=2, arrowwidth=2, text="")
-    fig.add_shape(type="circle", x0=7.55, x1=8.05, y0=-0.25, y1=0.25, line={"color": COLORS["residual"], "width": 3})
-    fig.add_annotation(x=7.8, y=0, text="<b>+</b>", showarrow=False, font={"size": FONT_SIZE + 4, "color": COLORS["residual"]})
-    fig.add_annotation(x=7.55, y=0, ax=7.15, ay=0, xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=2, text="")
-    fig.add_annotation(x=9.0, y=0, text="ReLU -> a[l+2]", showarrow=False, font={"size": FONT_SIZE - 2})
     if option == "A":
-        skip = "zero-pad channels, subsample by 2" if transition else "identity"
+        skip = "zero-pad the new channels, subsample by 2" if transition else "identity"
     else:
         stride = ", stride 2" if transition else ""
         skip = f"W_s: 1x1 conv{stride} (+ BN if the net has BN)" if transition or option == "C" else "identity"
     projected = skip.startswith("W_s")
     color = "#B8860B" if transition else COLORS["residual"]
-    path = "M 0.5 0.35 L 0.5 1.1 L 7.8 1.1 L 7.8 0.25"
-    fig.add_shape(type="path", path=path, line={"color": color, "width": 4 if projected else 3, "dash": "solid" if projected else "dot"})
-    fig.add_annotation(x=4.15, y=1.1, text=f"<b>shortcut: {skip}</b>", showarrow=False, bgcolor="#FFFFFF",
+    fig.add_shape(type="path", path="M 0.6 0.4 L 0.6 1.15 L 7.5 1.15 L 7.5 0.3",
+                  line={"color": color, "width": 4 if projected else 3, "dash": "solid" if projected else "dot"})
+    fig.add_annotation(x=4.05, y=1.15, text=f"<b>shortcut: {skip}</b>", showarrow=False, bgcolor="#FFFFFF",
                        font={"size": FONT_SIZE, "color": color})
     title = f"Option {option}, {'transition block (shape changes)' if transition else 'block inside a stage (shape kept)'}"
-    fig.update_layout(title={"text": title, "x": 0}, font={"size": FONT_SIZE}, height=260, showlegend=False,
+    fig.update_layout(title={"text": title, "x": 0}, font={"size": FONT_SIZE}, height=250, showlegend=False,
                       margin={"l": 10, "r": 10, "t": 50, "b": 10}, plot_bgcolor="#FFFFFF")
-    fig.update_xaxes(visible=False, range=[-0.3, 10.0])
-    fig.update_yaxes(visible=False, range=[-0.6, 1.5])
+    fig.update_xaxes(visible=False, range=[-0.1, 10.7])
+    fig.update_yaxes(visible=False, range=[-0.6, 1.45])
     return fig

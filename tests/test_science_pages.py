@@ -109,7 +109,7 @@ def test_shortcuts_page_shows_measured_shapes_counts_and_trains_all_four(cache_d
     counts = at.dataframe[1].value.set_index("model")
     assert counts.iloc[1].to_dict() == E.parameter_counts(ExperimentConfig(depth=8, width=16), (3, 32, 32), 10)
     shapes = at.dataframe[0].value
-    assert shapes.loc[shapes["transition"] != "", "in"].tolist() == ["4x8x8", "8x4x4"]
+    assert shapes.loc[shapes["transition"] == "◆ yes", "in"].tolist() == ["4x8x8", "8x4x4"]
     assert any("Block(nn.Module)" in c.value for c in at.code)  # the engine's source, read with inspect
     diagram_text = " ".join(a.get("text", "") for a in chart(at, "transition block")["layout"]["annotations"])
     assert "zero-pad" in diagram_text

@@ -69,20 +69,20 @@ def live_jobs(jobs: Sequence[Job], draw: Draw, *, label: str, estimate: Callable
         st.caption("All results for these settings are in the shared cache: drawn without training.")
         return log, True
     run_col, stop_col, status_col = st.columns([1, 1, 3], vertical_alignment="center")
-    start = run_col.button(label, type="primary", icon="▶️", width="stretch", key=f"{key}_run")
-    stop_col.button("Stop", icon="⏹️", width="stretch", key=f"{key}_stop")
+    start = run_col.button(label, type="primary", icon=":material/play_arrow:", width="stretch", key=f"{key}_run")
+    stop_col.button("Stop", icon=":material/stop:", width="stretch", key=f"{key}_stop")
     missing = [job for job in jobs if cache.get(job.kind, job.config) is None]
     if estimate is not None and not start:
         seconds = estimate(missing)
         status_col.info(f"Estimated time on this machine: about {seconds:.0f} s for {len(missing)} training run(s) "
-                        f"(timed from a short probe just now){'; the rest is cached' if found else ''}.", icon="⏱️")
+                        f"(timed from a short probe just now){'; the rest is cached' if found else ''}.", icon=":material/timer:")
     if start:
         bar = status_col.progress(0.0, text="preparing data and models · 0.0 s")
         log = _run(jobs, draw, bar, st.empty(), session_key)
         return log, True
     partial = st.session_state.get(session_key)
     if partial is not None:
-        st.info("Stopped before the end: the charts show what was computed. Press the button to run it all.", icon="⏹️")
+        st.info("Stopped before the end: the charts show what was computed. Press the button to run it all.", icon=":material/stop:")
         return partial, False
     return (log, False) if found else (None, False)
 
@@ -142,7 +142,7 @@ def experiment_downloads(log: ExperimentLog, config: ExperimentConfig, name: str
     document = {"config": dataclasses.asdict(config), "runs": {run: meta["tags"] for run, meta in log.meta.items()},
                 **{t: f.to_dict(orient="records") for t, f in frames.items()}}
     csv_col, json_col = st.columns(2)
-    csv_col.download_button("Download CSV (every measurement)", csv, file_name=f"{name}.csv", mime="text/csv", icon="⬇️",
+    csv_col.download_button("Download CSV (every measurement)", csv, file_name=f"{name}.csv", mime="text/csv", icon=":material/download:",
                             key=f"{key}_csv", on_click="ignore")
     json_col.download_button("Download JSON (whole experiment)", json.dumps(json_safe(document), indent=1, default=str),
-                             file_name=f"{name}.json", mime="application/json", icon="⬇️", key=f"{key}_json", on_click="ignore")
+                             file_name=f"{name}.json", mime="application/json", icon=":material/download:", key=f"{key}_json", on_click="ignore")
