@@ -1,5 +1,12 @@
 """resnet_core: the lab's engine. Pure PyTorch, numpy, pandas and plotly; never streamlit."""
 
+import os
+
+# Before torch loads OpenMP: idle worker threads sleep instead of spinning. On a busy machine (a class
+# on one host, a laptop also running the browser) spinning threads made a training step 30-100x slower
+# (benchmarks/RESULTS.md, "OpenMP wait policy"). Only effective if torch was not imported first.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from resnet_core.config import ExperimentConfig
 from resnet_core.data import load_dataset
 from resnet_core.models import build_model, build_pair
