@@ -43,7 +43,8 @@ def sidebar_header() -> None:
 
 
 st.set_page_config(page_title=TITLE, page_icon=ICON, layout="wide", initial_sidebar_state=presenter.sidebar_state())
-navigation = st.navigation({section: pages for section, pages in PAGES.items() if pages})
+# Pages in the top bar: the sidebar keeps the experiment's controls above the fold on a projector.
+navigation = st.navigation({section: pages for section, pages in PAGES.items() if pages}, position="top")
 sidebar_header()
 presenter.apply()  # ?present=1: projector styles and the view's QR code
 lesson = lessons.open_from_url()  # ?lesson=<name>: switches once to the lesson's page and settings
