@@ -1,9 +1,10 @@
-"""The live training runner: `train(config)` in the script thread, drawn while it runs, cached when done.
+"""The live training runner: `train(config)` driven by the script thread, drawn while it runs, cached when done.
 
-Why the script thread and not a background thread: a Stop click or any widget change makes
-Streamlit rerun the script, and the rerun interrupts the running script at its next element
-update (every progress tick here). The generator is then dropped mid-step and nothing keeps
-burning CPU, with no thread to track or kill.
+Why the script thread owns the loop: a Stop click or any widget change makes Streamlit rerun the
+script, and the rerun interrupts the running script at its next element update (every progress
+tick here). Each record is computed in a helper thread only so that the script thread can keep
+the elapsed time ticking through a slow setup or step; it asks for one record at a time, so after
+an interruption the helper finishes at most the step in hand and nothing keeps burning CPU.
 
 Shared results: a finished run goes to `resnet_core.cache` (kind "train"), so the same link
 later, in any session or process, redraws instantly. While one session trains a config,
@@ -13,7 +14,8 @@ another asking for the same config waits for that result instead of training it 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import streamlit as st
@@ -61,6 +63,8 @@ def _remember(log: RunLog) -> None:
 
 def progress_text(log: RunLog, elapsed: float) -> str:
     """"step k / N · elapsed s", the line the progress bar carries from the first second."""
+    if not log.meta:
+        return f"preparing data and models · {elapsed:.1f} s"
     return f"step {max(log.last_step + 1, 0)} / {log.config.steps} · {elapsed:.1f} s"
 
 
@@ -110,12 +114,17 @@ def _train_live(config: ExperimentConfig, draw: Draw, bar: Any, area: Any, on_fi
             _remember(log)
             last_tick = last_draw = draw_seconds = 0.0
             redraws = 0
-            for record in train(config, keep_models=models):
+
+            def tick() -> None:  # each element update is also where a rerun can interrupt us
+                elapsed = time.monotonic() - began
+                bar.progress(min((log.last_step + 1) / max(config.steps, 1), 1.0), text=progress_text(log, elapsed))
+
+            for record in with_heartbeat(train(config, keep_models=models), tick):
                 log.add(record)
                 records.append(record)
                 now = time.monotonic()
-                if now - last_tick >= TICK_SECONDS:  # each element update is also where a rerun can interrupt us
-                    bar.progress(min((log.last_step + 1) / max(config.steps, 1), 1.0), text=progress_text(log, now - began))
+                if now - last_tick >= TICK_SECONDS:
+                    tick()
                     last_tick = now
                 if record["kind"] == "step" and now - last_draw >= max(REFRESH_SECONDS, draw_seconds / DRAW_SHARE - draw_seconds):
                     redraws += 1
@@ -131,6 +140,22 @@ def _train_live(config: ExperimentConfig, draw: Draw, bar: Any, area: Any, on_fi
     bar.progress(1.0, text=f"done: {config.steps} steps in {time.monotonic() - began:.1f} s")
     area.empty()
     return log
+
+
+def with_heartbeat(records: Iterator[dict[str, Any]], beat: Callable[[], None]) -> Iterator[dict[str, Any]]:
+    """Yield `records` one by one, each computed in a helper thread while this thread calls `beat` every tick."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lab-train") as pool:
+        while True:
+            future = pool.submit(next, records, None)
+            while True:
+                try:
+                    record = future.result(timeout=TICK_SECONDS)
+                    break
+                except TimeoutError:
+                    beat()
+            if record is None:
+                return
+            yield record
 
 
 def _wait_for_other(config: ExperimentConfig, draw: Draw, bar: Any, area: Any, began: float, lock: Any,
