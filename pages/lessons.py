@@ -21,6 +21,6 @@ for number, lesson in enumerate(LESSONS, start=1):
         open_col.page_link(lesson.page, label="Open this lesson", icon="▶️",
                            query_params=lesson.page_params() | ({presenter.PARAM: "1"} if presenting else {}))
         link_col.code(lesson.link(), language=None)
-        st.caption(f"Page: {url_path(lesson.page)}" + (" · trains on open (about a minute or less on 2 cores)" if lesson.train else ""))
+        st.caption(f"Page: {url_path(lesson.page)}" + (" · trains on open unless already computed on this server" if lesson.train else ""))
 st.caption("A short link works on any address the lab is served from: append it to the lab's URL, "
            "e.g. http://<this computer>:8501/" + LESSONS[0].link() + ".")

@@ -29,25 +29,25 @@ class Lesson:
     title: str
     story: str  # two or three sentences: what the learner should see on the page
     page: str  # the page's source file, as st.navigation and st.switch_page know it
-    params: Mapping[str, str] = field(default_factory=dict)  # the page's URL parameters that show it
+    params: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)  # the page's URL parameters (a tuple repeats a key)
     now_try: str = ""
-    train: bool = False  # start training on open (a cached result is drawn at once instead)
+    train: str = ""  # the page's run to start on open ("train": Gradient Flow; else a science run's key); a cached one is drawn at once
 
     def config(self) -> ExperimentConfig:
         """The experiment the settings describe (page-specific keys are ignored); raises ValueError if invalid."""
-        return ExperimentConfig.from_params({k: v for k, v in self.params.items() if k in FIELDS})
+        return ExperimentConfig.from_params({k: v for k, v in self.params.items() if k in FIELDS and isinstance(v, str)})
 
     def link(self, *, present: bool = False) -> str:
         """The short link, relative to wherever the lab is served: ?lesson=<name> (plus presenter mode)."""
         query = {"lesson": self.name} | ({"present": "1"} if present else {})
         return "?" + urlencode(query)
 
-    def page_params(self) -> dict[str, str]:
+    def page_params(self) -> dict[str, str | tuple[str, ...]]:
         """What the page's URL carries once the lesson is open: its settings and the lesson's name."""
         return dict(self.params) | {"lesson": self.name}
 
 
-def _frozen(params: dict[str, str]) -> Mapping[str, str]:
+def _frozen(params: dict[str, str | tuple[str, ...]]) -> Mapping[str, str | tuple[str, ...]]:
     return MappingProxyType(dict(params))
 
 
@@ -96,7 +96,47 @@ LESSONS: tuple[Lesson, ...] = (
                 "(about 2^500) and its loss is no longer a number at step 0. Back on zero_residual, raise lr to 0.03: "
                 "500 blocks taking the same first step together overshoot and the error stays at chance, which is why "
                 "deep nets without normalisation need small steps.",
-        train=True,
+        train="train",
+    ),
+    Lesson(
+        name="degradation",
+        title="The degradation problem: 56 plain layers train worse than 20",
+        story=("He et al. found that a deeper plain network reaches a higher training error than a shallower one: not "
+               "overfitting, since it is the error on its own training data. Train plain and residual nets of 20 and 56 "
+               "layers on the same minibatches and compare the final training errors: the deep plain net falls behind, "
+               "the deep residual net does not. The init gradient ratios beside them show that the plain nets' "
+               "gradients did not vanish, so this is an optimisation difficulty, as the paper argued."),
+        page="pages/degradation.py",
+        params=_frozen({"depths": ("20", "56"), "steps": "100", "lr": "0.05", "seed": "0"}),
+        now_try="Add 32 and 44 to the depths: the plain net's final error climbs with depth while the residual net's "
+                "stays low. Change the seed to see how much of the gap is luck.",
+        train="science",
+    ),
+    Lesson(
+        name="identity-l2",
+        title="L2 and the identity: a residual block can always do nothing",
+        story=("With every branch's last layer scaled to zero (alpha = 0), each identity residual block returns its "
+               "input exactly, while the plain stack outputs the same thing for every image: both are measured on the "
+               "real nets. Strong L2 pushes weights toward that zero; the sweep below trains both nets at several "
+               "strengths, so compare how their training errors respond as L2 grows."),
+        page="pages/identity.py",
+        params=_frozen({"alpha": "0.0", "depth": "20", "shortcut": "A", "l2s": ("0", "1e-3", "0.01", "0.03", "0.1")}),
+        now_try="Move alpha back to 1 and watch the identity check fail; choose shortcut B and see why the transition "
+                "blocks can't be the identity (a projection's output can be negative, and the ReLU cuts it).",
+        train="l2",
+    ),
+    Lesson(
+        name="shortcuts-abc",
+        title="Options A, B and C at the stage transitions",
+        story=("Where a block halves the feature map and doubles the channels, its shortcut must change shape too. The "
+               "table shows every block's shapes and shortcut and the parameters each option adds; option A adds none. "
+               "Then the plain net and the residual net with each option train on the same budget: compare the curves "
+               "and the gradient norms in the transition blocks against the others."),
+        page="pages/shortcuts.py",
+        params=_frozen({"depth": "20", "shortcut": "B"}),
+        now_try="Switch the shortcut to C: every block gets a projection and the parameter count grows. The paper's "
+                "ImageNet numbers say projections help a little and are not essential: does this small run agree?",
+        train="shortcuts",
     ),
 )
 

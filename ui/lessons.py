@@ -76,13 +76,17 @@ def _presenter_param() -> dict[str, str]:
     return {presenter.PARAM: "1"} if presenter.is_presenting() else {}
 
 
-def should_autostart(config: ExperimentConfig, is_cached: Callable[[], bool]) -> bool:
-    """True once per session for a training lesson opened with exactly its settings and nothing cached yet."""
+def should_autostart(run: str, config: ExperimentConfig | None, is_cached: Callable[[], bool]) -> bool:
+    """True once per session when the open lesson trains `run`, its settings are unchanged and nothing is cached yet.
+
+    `run` names the page's runner ("train" on Gradient Flow, a science runner's key); `config`,
+    when given, must still hold the lesson's settings (None: the page checked nothing).
+    """
     lesson = current_lesson()
-    if lesson is None or not lesson.train:
+    if lesson is None or lesson.train != run:
         return False
     started: set[str] = st.session_state.setdefault(AUTOSTARTED_KEY, set())
-    if lesson.name in started or not matches(lesson, config) or is_cached():
+    if lesson.name in started or (config is not None and not matches(lesson, config)) or is_cached():
         return False
     started.add(lesson.name)
     return True
@@ -90,4 +94,4 @@ def should_autostart(config: ExperimentConfig, is_cached: Callable[[], bool]) ->
 
 def matches(lesson: Lesson, config: ExperimentConfig) -> bool:
     """Whether `config` still has every setting the lesson sets (the student has not changed one yet)."""
-    return all(parse_value(k, v) == getattr(config, k) for k, v in lesson.params.items() if k in FIELDS)
+    return all(parse_value(k, v) == getattr(config, k) for k, v in lesson.params.items() if k in FIELDS and isinstance(v, str))

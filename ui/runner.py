@@ -89,7 +89,7 @@ def live_training(config: ExperimentConfig, draw: Draw, *, label: str = "Train b
     start = train_col.button(label, type="primary", icon=":material/play_arrow:", width="stretch")
     stop = stop_col.button("Stop", icon=":material/stop:", width="stretch")
     log = st.session_state.get(RUNS_KEY, {}).get(run_key(config))
-    start = start or (log is None and lessons.should_autostart(config, lambda: cached_run(config) is not None))
+    start = start or (log is None and lessons.should_autostart("train", config, lambda: cached_run(config) is not None))
     if start:
         bar = status_col.progress(0.0, text="preparing data and models · 0.0 s")
         return _train_live(config, draw, bar, st.empty(), on_finish)

@@ -24,6 +24,7 @@ from resnet_core import cache
 from resnet_core.__main__ import json_safe
 from resnet_core.config import ExperimentConfig
 from resnet_core.experiments import ExperimentLog
+from ui import host, lessons
 
 REFRESH_SECONDS = 0.7
 Draw = Callable[[ExperimentLog, str], None]
@@ -72,6 +73,8 @@ def live_jobs(jobs: Sequence[Job], draw: Draw, *, label: str, estimate: Callable
     start = run_col.button(label, type="primary", icon=":material/play_arrow:", width="stretch", key=f"{key}_run")
     stop_col.button("Stop", icon=":material/stop:", width="stretch", key=f"{key}_stop")
     missing = [job for job in jobs if cache.get(job.kind, job.config) is None]
+    host.guard_sweep([job.config for job in missing])  # a hosted lab refuses, with the largest steps that fit, before any wait
+    start = start or lessons.should_autostart(key, None, lambda: False)  # a lesson's run starts on open (nothing cached here)
     if estimate is not None and not start:
         seconds = estimate(missing)
         status_col.info(f"Estimated time on this machine: about {seconds:.0f} s for {len(missing)} training run(s) "
@@ -95,27 +98,28 @@ def _run(jobs: Sequence[Job], draw: Draw, bar: Any, area: Any, session_key: str)
     total = sum(job.step_records for job in jobs)
     done = 0
     last_draw = 0.0
-    for job in jobs:
-        records = cache.get(job.kind, job.config)
-        if records is not None:
-            log.extend(job.tag(records))
-            done += job.step_records
-            continue
-        raw: list[dict[str, Any]] = []
-        for record in job.compute():
-            raw.append(record)
-            for tagged_record in job.tag([record]):
-                log.add(tagged_record)
-            if record["kind"] != "step":
+    with host.training_slot(bar):  # a hosted lab trains a few at a time; the rest wait visibly
+        for job in jobs:
+            records = cache.get(job.kind, job.config)
+            if records is not None:
+                log.extend(job.tag(records))
+                done += job.step_records
                 continue
-            done += 1
-            now = time.monotonic()
-            if now - last_draw >= REFRESH_SECONDS:
-                bar.progress(min(done / max(total, 1), 1.0), text=f"{job_label(job)} · {now - began:.1f} s")
-                with area.container():
-                    draw(log, f"live{int(now * 1000)}")
-                last_draw = now
-        cache.put(job.kind, job.config, raw)
+            raw: list[dict[str, Any]] = []
+            for record in job.compute():
+                raw.append(record)
+                for tagged_record in job.tag([record]):
+                    log.add(tagged_record)
+                if record["kind"] != "step":
+                    continue
+                done += 1
+                now = time.monotonic()
+                if now - last_draw >= REFRESH_SECONDS:
+                    bar.progress(min(done / max(total, 1), 1.0), text=f"{job_label(job)} · {now - began:.1f} s")
+                    with area.container():
+                        draw(log, f"live{int(now * 1000)}")
+                    last_draw = now
+            cache.put(job.kind, job.config, raw)
     bar.progress(1.0, text=f"done: {len(jobs)} training run(s) in {time.monotonic() - began:.1f} s")
     area.empty()
     st.session_state.pop(session_key, None)

@@ -1,0 +1,151 @@
+"""Lessons: the data is valid and true to its page, every ?lesson= link opens its page with its charts,
+a training lesson trains on open and is read back from the shared cache the second time, and a
+classroom asking for one result at once computes it once."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import resnet_core.lessons
+from resnet_core.cache import ResultCache
+from resnet_core.config import FIELDS, ExperimentConfig
+from resnet_core.lessons import LESSONS, lesson_by_name
+from resnet_core.results import RunLog
+from resnet_core.train import train
+from ui.lessons import url_path
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 300  # generous: the machine is shared; no test asserts a time
+BROWSER_MS = 300_000
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test its own result cache, so 'computed before' means computed in this test."""
+    monkeypatch.setenv("RESNET_LAB_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def open_link(lesson_name: str, **extra: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.query_params["lesson"] = lesson_name
+    for key, value in extra.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def test_at_least_six_distinct_lessons_with_short_names() -> None:
+    assert len(LESSONS) >= 6
+    names = [lesson.name for lesson in LESSONS]
+    assert len(set(names)) == len(names)
+    assert all(re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", n) for n in names)
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda lesson: lesson.name)
+def test_lesson_data_points_at_a_real_page_and_valid_settings(lesson) -> None:
+    assert (ROOT / lesson.page).is_file()
+    assert f'url_path="{url_path(lesson.page)}"' in (ROOT / "app.py").read_text()  # the link lands where app.py serves it
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+", lesson.story.strip()) if s]
+    assert 2 <= len(sentences) <= 4, lesson.story
+    assert lesson.title and lesson.now_try
+    assert isinstance(lesson.config(), ExperimentConfig)  # the settings validate
+    page_source = (ROOT / lesson.page).read_text()
+    for key in lesson.params:
+        assert key in FIELDS or f'"{key}"' in page_source, f"{lesson.name}: the page reads no parameter {key!r}"
+    assert lesson.link() == f"?lesson={lesson.name}"
+
+
+def test_unknown_lesson_names_the_real_ones() -> None:
+    with pytest.raises(ValueError, match=LESSONS[0].name):
+        lesson_by_name("no-such-lesson")
+    at = open_link("no-such-lesson")
+    assert not at.exception
+    assert any("no lesson" in w.value for w in at.warning)
+
+
+@pytest.mark.parametrize("lesson", [lesson for lesson in LESSONS if not lesson.train], ids=lambda lesson: lesson.name)
+def test_each_lesson_link_opens_its_page_with_settings_story_and_charts(lesson) -> None:
+    at = open_link(lesson.name)
+    assert not at.exception, at.exception
+    for key, value in lesson.params.items():  # the settings are in the URL, so the view can be shared as it is
+        assert at.query_params.get(key) in ([value], value) or key not in at.query_params, key
+    assert any(lesson.title in m.value for m in at.markdown)
+    assert len(at.get("plotly_chart")) >= 1
+    assert not at.error and not at.warning  # every setting is one the page's controls can hold
+
+
+def test_thousand_layer_lesson_really_trains_and_its_plain_twin_does_not() -> None:
+    """The lesson's claim, on its own settings (first 20 of its steps: the error is already far below chance)."""
+    config = lesson_by_name("thousand-layers").config()
+    assert (config.arch, config.depth, config.norm) == ("mlp", 1000, "none")
+    first_steps = config.replace(steps=20, measure_every=20, eval_every=20)
+    log = RunLog(first_steps).extend(train(first_steps))
+    assert log.final["residual"]["train_error"] < 0.3 and not log.final["residual"]["diverged"]
+    assert log.final["plain"]["train_error"] >= 0.45  # two balanced classes: chance is 0.5
+
+
+@pytest.mark.parametrize("lesson", [lesson for lesson in LESSONS if lesson.train], ids=lambda lesson: lesson.name)
+def test_training_lesson_trains_on_open_then_comes_from_the_cache(lesson, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mechanism, on each training lesson shortened to a few steps (full runs: the test above and docs/DEPLOY.md)."""
+    short = dataclasses.replace(lesson, params=dict(lesson.params) | {"steps": "4", "measure_every": "2", "eval_every": "2"})
+    monkeypatch.setitem(resnet_core.lessons._BY_NAME, lesson.name, short)
+    stored: list[str] = []  # a result is only written after computing it
+    real_put = ResultCache.put
+    monkeypatch.setattr(ResultCache, "put", lambda self, kind, config, payload: (stored.append(kind),
+                                                                               real_put(self, kind, config, payload))[1])
+    first = open_link(lesson.name)
+    assert not first.exception, first.exception
+    assert not first.error, [e.value for e in first.error]
+    assert any(lesson.title in m.value for m in first.markdown)
+    assert len(first.get("plotly_chart")) >= 1
+    trained = [kind for kind in stored if kind != "init"]
+    assert trained  # it trained on open, without a click, and stored the result
+
+    second = open_link(lesson.name)  # another device opening the same link later
+    assert not second.exception, second.exception
+    assert len(second.get("plotly_chart")) >= len(first.get("plotly_chart"))
+    assert [kind for kind in stored if kind != "init"] == trained  # drawn from the shared cache: nothing trained again
+
+
+def test_a_classroom_opening_one_result_computes_it_once(tmp_path: Path) -> None:
+    cache = ResultCache(tmp_path / "shared", max_bytes=10_000_000)
+    config = lesson_by_name("batchnorm-explosion").config()
+    computed: list[int] = []
+
+    def compute() -> dict[str, list[int]]:
+        computed.append(1)
+        time.sleep(0.3)  # long enough that every other session arrives while the first is computing
+        return {"answer": [42]}
+
+    results: list[object] = []
+    sessions = [threading.Thread(target=lambda: results.append(cache.get_or_compute("init", config, compute))) for _ in range(8)]
+    for session in sessions:
+        session.start()
+    for session in sessions:
+        session.join(30)
+    assert len(computed) == 1
+    assert results == [{"answer": [42]}] * 8
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda lesson: lesson.name)
+def test_lesson_link_in_a_real_browser_shows_story_and_charts_offline(lesson, page, app_server: str, screenshots: Path) -> None:
+    """The short link as a student types it: the page, its story and its charts render, and nothing leaves this machine."""
+    outside: list[str] = []
+    page.on("request", lambda request: outside.append(request.url) if not request.url.startswith(app_server) else None)
+    page.goto(f"{app_server}/{lesson.link(present=True)}")
+    page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=BROWSER_MS)
+    page.get_by_text(f"Lesson: {lesson.title}").wait_for(timeout=BROWSER_MS)
+    page.wait_for_selector(".js-plotly-plot", timeout=BROWSER_MS)
+    page.wait_for_selector("[data-testid='stImage'] img", timeout=BROWSER_MS)  # the presenter QR code
+    assert f"lesson={lesson.name}" in page.url
+    assert page.locator("[data-testid='stException']").count() == 0
+    page.screenshot(path=str(screenshots / f"lesson_{lesson.name}.png"), full_page=True)
+    assert [url for url in outside if not url.startswith(("data:", "blob:"))] == []

@@ -1,0 +1,113 @@
+"""Presenter mode and the hosted guard-rails, through AppTest (the page as Streamlit runs it)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import plotly.graph_objects as go
+import pytest
+import segno
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from resnet_core.charts import FONT_SIZE
+from ui.presenter import FONT_SCALE, qr_png, view_url
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 300
+SMALL = {"arch": "mlp", "dataset": "moons", "depth": "8", "width": "8", "steps": "6", "measure_every": "3", "eval_every": "3"}
+
+
+@pytest.fixture(autouse=True)
+def laptop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A private cache and no host settings leaking in from the environment of whoever runs the tests."""
+    monkeypatch.setenv("RESNET_LAB_CACHE_DIR", str(tmp_path / "cache"))
+    for name in ("HOSTED", "MAX_COMPUTE", "MAX_SWEEP", "MAX_CONCURRENT", "THREADS", "CIFAR10_PATH"):
+        monkeypatch.delenv(f"RESNET_LAB_{name}", raising=False)
+
+
+def open_app(params: dict[str, str]) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    for key, value in params.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def chart_font_sizes(at: AppTest) -> list[int]:
+    return [json.loads(chart.proto.spec)["layout"]["font"]["size"] for chart in at.get("plotly_chart")]
+
+
+def test_view_url_drops_presenter_mode_and_keeps_the_settings() -> None:
+    url = view_url("http://10.0.0.5:8501/gradient-flow", {"depth": "110", "present": "1", "lesson": "degradation"})
+    assert url == "http://10.0.0.5:8501/gradient-flow?depth=110&lesson=degradation"
+    assert view_url(None, {"present": "1"}) == "?"
+
+
+def test_qr_code_png_holds_exactly_the_symbol_of_the_url() -> None:
+    """Read the PNG's pixels back at each module's centre and compare with the QR symbol of the URL."""
+    url = "http://10.0.0.5:8501/gradient-flow?depth=110"
+    scale, border = 8, 2
+    image = Image.open(io.BytesIO(qr_png(url, scale=scale))).convert("L")
+    symbol = segno.make(url, error="m")
+    size = len(symbol.matrix)
+    assert image.size == ((size + 2 * border) * scale,) * 2
+    dark = [[image.getpixel(((border + c) * scale + scale // 2, (border + r) * scale + scale // 2)) < 128 for c in range(size)]
+            for r in range(size)]
+    assert dark == [[bool(v) for v in row] for row in symbol.matrix]
+
+
+def test_presenter_mode_renders_qr_link_and_large_chart_text() -> None:
+    at = open_app(SMALL | {"present": "1"})
+    assert not at.exception, at.exception
+    assert len(at.get("image")) == 1  # the QR code
+    link = [c.value for c in at.code if "depth=8" in c.value]
+    assert link and "present" not in link[0]  # students get the view, not presenter mode
+    assert at.toggle(key="_presenter_toggle").value is True
+    sizes = chart_font_sizes(at)
+    assert sizes and all(size == round(FONT_SIZE * FONT_SCALE) for size in sizes)
+
+
+def test_normal_mode_has_no_qr_and_normal_chart_text() -> None:
+    at = open_app(SMALL)
+    assert not at.exception
+    assert not at.get("image")
+    assert all(size == FONT_SIZE for size in chart_font_sizes(at))
+
+
+def test_toggle_writes_presenter_mode_into_the_url() -> None:
+    at = open_app(SMALL)
+    at.toggle(key="_presenter_toggle").set_value(True).run()
+    assert at.query_params.get("present") in ("1", ["1"])
+    assert len(at.get("image")) == 1
+    at.toggle(key="_presenter_toggle").set_value(False).run()
+    assert "present" not in at.query_params
+
+
+def test_scaled_figure_leaves_the_original_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ui.presenter as presenter
+
+    monkeypatch.setattr(presenter, "is_presenting", lambda: True)
+    original = go.Figure(layout={"font": {"size": FONT_SIZE}})
+    bigger = presenter.scale_figure(original)
+    assert bigger.layout.font.size == round(FONT_SIZE * FONT_SCALE) and original.layout.font.size == FONT_SIZE
+
+
+def test_over_budget_request_gets_the_message_with_largest_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RESNET_LAB_MAX_COMPUTE", "100000")
+    at = open_app(SMALL | {"depth": "100", "steps": "60"})  # 100 x 8 x 60 x 64 = 3,072,000
+    assert not at.exception
+    message = " ".join(e.value for e in at.error)
+    assert "3,072,000" in message and "100,000" in message
+    assert "largest depth allowed is 2" in message and "at most 1 steps" in message
+    assert not at.get("plotly_chart")  # refused before anything ran
+
+
+def test_hosted_lab_ignores_a_visitor_data_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RESNET_LAB_HOSTED", "1")
+    at = open_app({"dataset": "cifar10", "data_path": "/etc", "depth": "8", "width": "4"})
+    assert not at.exception
+    warnings = " ".join(w.value for w in at.warning)
+    assert "set by this lab's host" in warnings and "not available" in warnings
+    assert not any("/etc" in e.value for e in at.error)
