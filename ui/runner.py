@@ -92,7 +92,11 @@ def live_training(config: ExperimentConfig, draw: Draw, *, label: str = "Train b
     start = start or (log is None and lessons.should_autostart("train", config, lambda: cached_run(config) is not None))
     if start:
         bar = status_col.progress(0.0, text="preparing data and models · 0.0 s")
-        return _train_live(config, draw, bar, st.empty(), on_finish)
+        try:
+            return _train_live(config, draw, bar, st.empty(), on_finish)
+        except (ValueError, RuntimeError) as error:  # e.g. a missing data file, or out of memory: a message, never a traceback
+            st.error(f"Training could not run: {error}", icon=":material/block:")
+            return None
     if log is not None and not log.finished:
         log.stopped = True  # this rerun (Stop, or any other click) interrupted the run: keep its records
     if log is None or not (log.finished or log.stopped):
