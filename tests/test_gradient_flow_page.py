@@ -5,9 +5,13 @@ Expected numbers come from the engine directly (measure_init / RunLog), not from
 
 from __future__ import annotations
 
+import io
+import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import chart_specs, decode
 from streamlit.testing.v1 import AppTest
@@ -16,6 +20,7 @@ from resnet_core import charts
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import RunLog
 from resnet_core.train import measure_init
+from ui.exports import plotly_config, run_json_text, view_name
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 pytestmark = pytest.mark.usefixtures("cache_dir")  # every test gets its own result cache
@@ -167,3 +172,27 @@ def test_stop_without_a_run_explains() -> None:
     at = open_page({"depth": "8", "width": "4"})
     next(b for b in at.button if b.label == "Stop").click().run()
     assert any("Nothing is training" in i.value for i in at.info)
+
+
+def test_engine_error_during_training_is_a_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_train(config: ExperimentConfig, keep_models: dict | None = None) -> Iterator[dict]:
+        raise RuntimeError("not enough memory (simulated)")
+        yield {}  # unreachable: makes this a generator, like train()
+
+    monkeypatch.setattr("ui.runner.train", broken_train)
+    at = open_page(TINY)
+    next(b for b in at.button if b.label == "Train both nets").click().run()
+    assert not at.exception
+    assert any("not enough memory (simulated)" in e.value for e in at.error)
+
+
+def test_exports_are_strict_json_and_long_csv_with_named_files() -> None:
+    config = ExperimentConfig(depth=8, width=4, l2=1e-4)
+    log = RunLog(config).extend(measure_init(config))
+    document = json.loads(run_json_text(log), parse_constant=lambda name: pytest.fail(f"{name} in strict JSON"))
+    assert [run["variant"] for run in document["runs"]] == ["plain", "residual"]
+    assert None in document["runs"][0]["init"]["branch_ratio"]  # the plain net's NaN ratio became null
+    table = pd.read_csv(io.StringIO(log.export_frame().to_csv(index=False)))
+    assert {"variant", "step", "layer", "metric", "value"} <= set(table.columns)
+    assert view_name("gradient-flow", config) == "gradient-flow_cnn-8_A_l2-1e-4"
+    assert plotly_config("x")["toImageButtonOptions"]["filename"] == "x"
