@@ -161,9 +161,9 @@ def _on_arch_change() -> None:
         return
     if st.session_state.get("dataset") in SYNTHETIC_DATASETS:
         st.session_state["dataset"] = "digits"
-    depth = parse_value("depth", st.session_state.get("depth", "56"))
-    if (depth - 2) % 6:
-        st.session_state["depth"] = str(max(8, 6 * round((depth - 2) / 6) + 2))
+    for depth in _typed_depth():  # none when the depth box holds text that isn't a number: the error says so later
+        if (depth - 2) % 6:
+            st.session_state["depth"] = str(max(8, 6 * round((depth - 2) / 6) + 2))
 
 
 def _widget(name: str, defaults: ExperimentConfig) -> Any:
