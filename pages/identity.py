@@ -162,7 +162,7 @@ with st.expander("What am I looking at?"):
         "- **Branch ratio** ||F(x)|| / ||shortcut(x)|| per residual block: how much each block changes its input. "
         "Measured here, L2 shrinks it only moderately: with BatchNorm the shortcut's signal is made of earlier branches "
         "whose BN scales decay at the same rate, so the ratio moves less than the popular story suggests.\n"
-        "- **Mean ||W||**: L2 shrinks the weights of both nets.\n"
+        "- **||W|| per layer**: L2 shrinks the weights of both nets.\n"
         "- **Std of the branch response** (He et al. Fig. 7: after BN, before the addition): with strong L2 the plain "
         "net's response collapses; the residual one stays usable because the shortcut carries the signal.\n"
         "- Zeroing the branch's last layer is also how Goyal et al. (2017) initialise residual nets (\"zero_init_residual\"): "

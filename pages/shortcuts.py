@@ -94,7 +94,7 @@ st.dataframe(table.assign(transition=table["transition"].map({True: "◆ yes", F
              column_order=["block", "stage", "in", "out", "transition", config.shortcut,
                            *[o for o in "ABC" if o != config.shortcut]])
 st.subheader("Parameters")
-st.dataframe(counts, hide_index=True)
+st.dataframe(counts, hide_index=True, column_config={c: st.column_config.NumberColumn(format="localized") for c in ("plain", "A", "B", "C")})
 paper = counts.iloc[1]
 st.markdown(f"At the paper's scale option A has exactly the plain net's parameters ({paper['A']:,}); B adds "
             f"**{paper['B'] - paper['A']:,}** (two projections with BN), C adds **{paper['C'] - paper['A']:,}**. He et al. "

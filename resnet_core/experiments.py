@@ -169,36 +169,36 @@ def degradation_verdict(final: pd.DataFrame) -> Verdict | None:
     return Verdict(shallow, deep, gap["plain"], gap["residual"])
 
 
-def estimate_seconds(config: ExperimentConfig, depths: Iterable[int], probe_steps: int = 3) -> float:
-    """Seconds a run of the pair at each depth will take here: a few timed training steps and one evaluation, scaled.
+PROBE_STEPS = 5
 
-    Measured rather than assumed, because the machine decides; one probe costs about
-    `probe_steps` + 1 steps at each depth. The fastest probe step is used: a scheduling hiccup
-    during a 3-step probe would otherwise be multiplied by the whole budget.
+
+def estimate_seconds(config: ExperimentConfig, depths: Iterable[int]) -> float:
+    """Seconds `train()` of the pair will take here at each depth, from a short timed `train()` probe per depth.
+
+    Measured rather than assumed, because the machine and the engine decide. The probe times
+    setup, a plain step (the fastest of two, so one scheduling hiccup isn't multiplied by the
+    budget), the extra cost of a measured step and one evaluation, then scales each by how
+    often the real run does it.
     """
-    x_train, y_train, x_test, y_test = load_dataset(config)
-    info = dataset_info(config)
     total = 0.0
     for depth in depths:
-        probe = config.replace(depth=depth)
-        models = [build_model(probe, v, info.in_shape, info.n_classes) for v in VARIANTS]
-        optimizers = [make_optimizer(probe, m) for m in models]
-        batches = minibatch_indices(probe, len(x_train))
-        timings = []
-        for _ in range(probe_steps + 1):  # the first step warms up allocators and is not counted
-            index = next(batches)
-            began = time.perf_counter()
-            for model, optimizer in zip(models, optimizers, strict=True):
-                optimizer.zero_grad()
-                F.cross_entropy(model(x_train[index]), y_train[index]).backward()
-                optimizer.step()
-            timings.append(time.perf_counter() - began)
+        probe = config.replace(depth=depth, steps=PROBE_STEPS, measure_every=PROBE_STEPS, eval_every=PROBE_STEPS)
         began = time.perf_counter()
-        for model in models:
-            error_rate(model, x_train, y_train), error_rate(model, x_test, y_test)
-        evaluation = time.perf_counter() - began
-        evaluations = config.steps // config.eval_every + 2
-        total += min(timings[1:]) * config.steps + evaluation * evaluations
+        setup, step_times, eval_time = 0.0, {}, 0.0
+        for record in train(probe):
+            now = time.perf_counter() - began
+            if record["kind"] == "eval" and record["step"] == 0 and not setup:
+                setup = now
+            elif record["kind"] == "step":
+                step_times[record["step"]] = now  # both nets' records of a step arrive together: keep the last
+            elif record["kind"] == "eval" and record["step"] == PROBE_STEPS:
+                eval_time = now - step_times[PROBE_STEPS - 1]
+        durations = [step_times[k] - step_times[k - 1] for k in range(1, PROBE_STEPS)]
+        plain_step = min(durations[1:-1])  # steps 2 and 3: warmed up and not measured
+        measured_extra = max(durations[-1] - plain_step, 0.0)  # the last step is measured
+        measured = math.ceil(config.steps / config.measure_every) + 1  # the cadence plus the last step
+        evaluations = math.ceil(config.steps / config.eval_every)  # the one at step 0 is inside `setup`
+        total += setup + plain_step * config.steps + measured_extra * measured + eval_time * evaluations
     return total
 
 

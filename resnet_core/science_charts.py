@@ -129,18 +129,20 @@ def branch_ratio_figure(blocks: pd.DataFrame) -> go.Figure:
 
 
 def weight_norm_figure(layers: pd.DataFrame) -> go.Figure:
-    """Mean ||W|| over the block layers after training, against L2 strength, plain vs residual (log y)."""
-    rows = layers[(layers["metric"] == "weight_norm") & layers["name"].str.startswith("blocks.") & (layers["kind"] == "main")]
-    means = rows.groupby(["variant", "l2"])["value"].mean().reset_index().sort_values("l2")
+    """||W|| of every main-path layer after training, plain vs residual, one line per L2 strength (log y)."""
+    rows = layers[(layers["metric"] == "weight_norm") & (layers["kind"] == "main")]
+    strengths = sorted(rows["l2"].unique())
     fig = go.Figure()
     for variant in VARIANTS:
-        part = means[means["variant"] == variant]
-        fig.add_trace(go.Scatter(x=[l2_label(v) for v in part["l2"]], y=part["value"], mode="lines+markers", name=variant,
-                                 line={"color": COLORS[variant], "width": 3}, marker={"size": 12},
-                                 hovertemplate=f"{variant}<br>L2 %{{x}}<br>mean ||W|| %{{y:.3g}}<extra></extra>"))
-    fig = base_layout(fig, "Mean ||W|| of the block layers after training", "L2 strength", "||W|| (log)", log_y=True)
-    fig.update_xaxes(type="category")
-    return fig
+        for i, l2 in enumerate(strengths):
+            part = rows[(rows["variant"] == variant) & (rows["l2"] == l2)].sort_values("layer")
+            fig.add_trace(go.Scatter(x=part["layer"], y=part["value"], mode="lines+markers", name=f"{variant}, L2 {l2_label(l2)}",
+                                     line={"color": COLORS[variant], "width": 2}, opacity=_l2_opacity(i, len(strengths)),
+                                     legendgroup=variant, customdata=part["name"],
+                                     hovertemplate=f"{variant}, L2 {l2_label(l2)}<br>layer %{{x}}: %{{customdata}}"
+                                                   "<br>||W|| %{y:.3g}<extra></extra>"))
+    return base_layout(fig, "||W|| per layer after training (fainter = weaker L2)", "layer (1 = input side)", "||W|| (log)",
+                       log_y=True)
 
 
 def response_std_figure(blocks: pd.DataFrame) -> go.Figure:
@@ -155,7 +157,7 @@ def response_std_figure(blocks: pd.DataFrame) -> go.Figure:
                                      line={"color": COLORS[variant], "width": 2}, opacity=_l2_opacity(i, len(strengths)),
                                      legendgroup=variant,
                                      hovertemplate=f"{variant}, L2 {l2_label(l2)}<br>block %{{x}}<br>std %{{y:.3g}}<extra></extra>"))
-    return base_layout(fig, "Std of each block's branch response (after BN, before the addition)", "block (1 = input side)",
+    return base_layout(fig, "Std of each block's branch response (fainter = weaker L2)", "block (1 = input side)",
                        "std (log)", log_y=True)
 
 

@@ -53,10 +53,12 @@ def test_l2_figures_order_strengths_and_keep_zero():
     fig = charts.branch_ratio_figure(blocks)
     assert [t.name for t in fig.data] == ["L2 0", "L2 0.1"] and fig.layout.yaxis.type == "log"
     assert list(fig.data[1].y) == [0.2, 0.2]
-    layers = pd.DataFrame([{"variant": v, "l2": l2, "name": "blocks.0.layer1.weight", "kind": "main", "metric": "weight_norm",
-                            "value": 2.0 - l2, "step": 5} for v in ("plain", "residual") for l2 in (0.0, 1e-4)])
+    layers = pd.DataFrame([{"variant": v, "l2": l2, "layer": i, "name": f"blocks.{i}.layer1.weight", "kind": "main",
+                            "metric": "weight_norm", "value": 2.0 - l2, "step": 5}
+                           for v in ("plain", "residual") for l2 in (1e-4, 0.0) for i in (2, 1)])
     fig = charts.weight_norm_figure(layers)
-    assert list(fig.data[0].x) == ["0", "1e-4"]
+    assert [t.name for t in fig.data] == ["plain, L2 0", "plain, L2 1e-4", "residual, L2 0", "residual, L2 1e-4"]
+    assert list(fig.data[1].x) == [1, 2] and list(fig.data[1].y) == [2.0 - 1e-4] * 2 and fig.layout.yaxis.type == "log"
     assert len(charts.response_std_figure(blocks).data) == 4
 
 

@@ -92,7 +92,9 @@ def test_identity_trains_from_scaled_weights_and_runs_the_l2_sweep(cache_dir: Pa
     assert {t["name"] for t in curves["data"]} == {"plain", "residual"}
     at.button(key="l2_run").click().run()
     assert not at.exception
-    assert decode(trace(chart(at, "Mean ||W||"), "plain")["x"]).tolist() == ["0", "0.1"]
+    weights = chart(at, "||W|| per layer")
+    assert [t["name"] for t in weights["data"]] == ["plain, L2 0", "plain, L2 0.1", "residual, L2 0", "residual, L2 0.1"]
+    assert len(decode(weights["data"][0]["x"])) == 8  # stem, 3 blocks x 2 layers, classifier
     ratio = chart(at, "Residual branch size")
     assert [t["name"] for t in ratio["data"]] == ["L2 0", "L2 0.1"] and ratio["layout"]["yaxis"]["type"] == "log"
 

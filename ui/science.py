@@ -69,7 +69,7 @@ def live_jobs(jobs: Sequence[Job], draw: Draw, *, label: str, estimate: Callable
     if found == len(jobs):
         st.caption("All results for these settings are in the shared cache: drawn without training.")
         return log, True
-    run_col, stop_col, status_col = st.columns([1, 1, 3], vertical_alignment="center")
+    run_col, stop_col, status_col = st.columns([1.5, 1, 3], vertical_alignment="center")
     start = run_col.button(label, type="primary", icon=":material/play_arrow:", width="stretch", key=f"{key}_run")
     stop_col.button("Stop", icon=":material/stop:", width="stretch", key=f"{key}_stop")
     missing = [job for job in jobs if cache.get(job.kind, job.config) is None]

@@ -1,0 +1,49 @@
+"""The science pages in a real browser: each opens from its URL, runs its experiment, draws charts, never a traceback.
+
+Uses the shared fixtures of conftest.py (a live `streamlit run app.py`, Debian chromium) and
+saves a screenshot of every page under artifacts/screenshots/. Settings are tiny so each
+page trains in seconds even on a busy machine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+TINY = "width=4&steps=6&eval_every=3&batch_size=32&measure_every=3"
+PAGES = [  # url path + query, the button that runs its experiment (None: nothing to train), charts expected after it
+    ("degradation", f"{TINY}&depths=8&depths=20", "Train all depths", 3),
+    ("identity", f"{TINY}&depth=8&alpha=0.0&l2s=0&l2s=0.1", "Train from here", 2),
+    ("shortcuts", f"{TINY}&depth=8", "Train all four", 4),
+    ("theory", "", None, 0),
+]
+TIMEOUT_MS = 240_000
+
+
+def wait_until_idle(page: Any) -> None:
+    """Connected, and the script run that a load or a click started has finished."""
+    page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=TIMEOUT_MS)
+    page.wait_for_timeout(300)
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=TIMEOUT_MS)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(("path", "query", "button", "charts"), PAGES, ids=[p[0] for p in PAGES])
+def test_science_page_runs_in_the_browser(app_server: str, page: Any, screenshots: Path, path: str, query: str,
+                                          button: str | None, charts: int) -> None:
+    page.goto(f"{app_server}/{path}?{query}", timeout=TIMEOUT_MS)
+    wait_until_idle(page)
+    if button is not None:
+        page.get_by_role("button", name=button).first.click()
+        wait_until_idle(page)
+        page.locator("[data-testid='stPlotlyChart']").nth(charts - 1).wait_for(timeout=TIMEOUT_MS)
+    else:
+        page.locator(".katex").first.wait_for(timeout=TIMEOUT_MS)
+        assert page.locator(".katex-display").count() >= 6  # every equation block rendered by KaTeX, offline
+        assert page.get_by_role("link", name="arXiv:1512.03385").count() == 1
+    page.screenshot(path=str(screenshots / f"science_{path}.png"), full_page=True)
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert page.locator("[data-testid='stAlertContentError']").count() == 0
+    assert page.locator("[data-testid='stPlotlyChart']").count() >= charts
