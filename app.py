@@ -13,6 +13,7 @@ from ui import lessons, presenter
 
 TITLE = "ResNet Gradient Flow Lab"
 ICON = ":material/science:"  # Material icons ship with Streamlit: they render offline, without emoji fonts
+FAVICON = "🧪"  # not a Material icon: Streamlit fetches a Material favicon from fonts.gstatic.com; an emoji becomes a local data: SVG
 TAGLINE = ("A plain network and a residual network of the same depth, side by side: "
            "how gradients flow through each at initialisation and while training.")
 
@@ -42,7 +43,7 @@ def sidebar_header() -> None:
                     f"<span style='color:{COLORS['residual']}'>**━━ residual**</span> (with shortcuts)", unsafe_allow_html=True)
 
 
-st.set_page_config(page_title=TITLE, page_icon=ICON, layout="wide", initial_sidebar_state=presenter.sidebar_state())
+st.set_page_config(page_title=TITLE, page_icon=FAVICON, layout="wide", initial_sidebar_state=presenter.sidebar_state())
 # Pages in the top bar: the sidebar keeps the experiment's controls above the fold on a projector.
 navigation = st.navigation({section: pages for section, pages in PAGES.items() if pages}, position="top")
 sidebar_header()
