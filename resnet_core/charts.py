@@ -117,7 +117,7 @@ def error_figure(curves: pd.DataFrame, evals: pd.DataFrame) -> go.Figure:
                                  marker={"size": 10, "symbol": "circle-open", "color": color, "line": {"width": 2}},
                                  legendgroup=variant,
                                  hovertemplate="step %{x}<br>test error %{y:.1%}<extra>" + variant + "</extra>"))
-    fig = base_layout(fig, "Error: training set (solid), test set (open), minibatch (thin)", "step", "error")
+    fig = base_layout(fig, "Training and test error", "step", "error")
     fig.update_yaxes(tickformat=".0%", rangemode="tozero")
     # six entries: below the plot, where they can wrap without covering the title
     fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.22, "xanchor": "left", "x": 0.0}, margin={"b": 10})
