@@ -172,8 +172,10 @@ def _widget(name: str, defaults: ExperimentConfig) -> Any:
     common = {"key": name, "bind": "query-params", "help": spec.help}
     if name == "depth":
         presets = [str(d) for d in sorted({*DEPTH_PRESETS, default, *_typed_depth()})]  # a typed depth joins the list
-        return st.selectbox(LABELS[name], presets, index=presets.index(str(default)), accept_new_options=True,
-                            placeholder="type a depth", **common)
+        depth = st.selectbox(LABELS[name], presets, index=presets.index(str(default)), accept_new_options=True,
+                             placeholder="type a depth", **common)
+        st.caption("Pick one or type your own: cnn 6n+2 (8, 14, 20 … 1202); mlp even, up to 1000.")
+        return depth
     if name == "shortcut":
         return st.radio(LABELS[name], spec.choices, index=spec.choices.index(default), horizontal=False,
                         captions=[SHORTCUT_CAPTIONS[c] for c in spec.choices], **common)
