@@ -103,8 +103,8 @@ LESSONS: tuple[Lesson, ...] = (
         title="The degradation problem: 56 plain layers train worse than 20",
         story=("He et al. found that a deeper plain network reaches a higher training error than a shallower one: not "
                "overfitting, since it is the error on its own training data. Train plain and residual nets of 20 and 56 "
-               "layers on the same minibatches and compare the final training errors: the deep plain net falls behind, "
-               "the deep residual net does not. The init gradient ratios beside them show that the plain nets' "
+               "layers on the same minibatches and compare the final training errors: the deep plain net falls far "
+               "behind, while the residual nets stay close together. The init gradient ratios beside them show that the plain nets' "
                "gradients did not vanish, so this is an optimisation difficulty, as the paper argued."),
         page="pages/degradation.py",
         params=_frozen({"depths": ("20", "56"), "steps": "100", "lr": "0.05", "seed": "0"}),
@@ -117,8 +117,9 @@ LESSONS: tuple[Lesson, ...] = (
         title="L2 and the identity: a residual block can always do nothing",
         story=("With every branch's last layer scaled to zero (alpha = 0), each identity residual block returns its "
                "input exactly, while the plain stack outputs the same thing for every image: both are measured on the "
-               "real nets. Strong L2 pushes weights toward that zero; the sweep below trains both nets at several "
-               "strengths, so compare how their training errors respond as L2 grows."),
+               "real nets. Strong L2 pushes weights toward that zero, and the sweep below trains both nets at several "
+               "strengths: at the strongest the plain net's training stalls near chance while the residual net, "
+               "carried by its shortcuts, still trains."),
         page="pages/identity.py",
         params=_frozen({"alpha": "0.0", "depth": "20", "shortcut": "A", "l2s": ("0", "1e-3", "0.01", "0.03", "0.1")}),
         now_try="Move alpha back to 1 and watch the identity check fail; choose shortcut B and see why the transition "

@@ -111,3 +111,14 @@ def test_hosted_lab_ignores_a_visitor_data_path(monkeypatch: pytest.MonkeyPatch)
     warnings = " ".join(w.value for w in at.warning)
     assert "set by this lab's host" in warnings and "not available" in warnings
     assert not any("/etc" in e.value for e in at.error)
+
+
+def test_budget_can_come_from_secrets_toml() -> None:
+    """Community Cloud and Spaces hosts paste limits into the secrets box instead of the environment."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.secrets["RESNET_LAB_MAX_COMPUTE"] = "100000"
+    for key, value in (SMALL | {"depth": "100", "steps": "60"}).items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception
+    assert any("exceeds this host's budget of 100,000" in e.value for e in at.error)
