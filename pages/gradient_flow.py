@@ -57,6 +57,7 @@ def draw_training(log: RunLog, key: str) -> None:
 def draw_finished(log: RunLog) -> None:
     """The trained (or stopped) run: outcome, curves, heatmap, scrubbable per-layer chart, boundary, exports."""
     name = view_name(PAGE, log.config)
+    st.markdown(f"#### {charts.training_reading(log)}")
     for line in describe_outcome(log):
         if "diverged" in line:
             st.warning(line, icon=":material/warning:")

@@ -198,6 +198,23 @@ def gradient_reading(log: RunLog, step: int = 0) -> str:
     return f"First / last layer gradient ratio {when}: " + ", ".join(parts) + "."
 
 
+def training_reading(log: RunLog) -> str:
+    """The trained pair in one line, from each net's last full evaluation (a diverged net's ends early)."""
+    evals = log.eval_frame()
+    if evals.empty:
+        return ""
+    end = int(evals["step"].max())
+    parts = []
+    for variant in VARIANTS:
+        rows = evals[evals["variant"] == variant]
+        if rows.empty:
+            continue
+        last = rows.iloc[-1]
+        when = "" if int(last["step"]) == end else f" at step {int(last['step'])}"
+        parts.append(f"{variant} {last['train_error']:.1%} (test {last['test_error']:.1%}){when}")
+    return f"Error after {end} steps, training set: " + ", ".join(parts) + "."
+
+
 def flow_story(log: RunLog) -> list[str]:
     """The "what am I looking at" paragraphs for step 0, true to SCIENCE.md and quoting this run's numbers."""
     config, blocks = log.config, log.block_frame()

@@ -151,3 +151,11 @@ def test_decision_boundary_grid_and_figure_from_trained_models() -> None:
         assert wrong == pytest.approx(log.final[variant]["train_error"], abs=0.1)
     fig = charts.boundary_figure(grid)
     assert sum(t.type == "heatmap" for t in fig.data) == 2
+
+
+def test_training_reading_quotes_the_last_evaluation() -> None:
+    log = handmade_log()
+    assert charts.training_reading(log) == ("Error after 10 steps, training set: plain 10.0% (test 15.0%), "
+                                            "residual 10.0% (test 15.0%).")
+    log.evals["plain"].pop()  # as if the plain net diverged before its step-10 evaluation
+    assert "plain 50.0% (test 55.0%) at step 0" in charts.training_reading(log)

@@ -141,6 +141,7 @@ def test_tiny_training_run_draws_curves_heatmap_boundary_and_is_cached(cache_dir
     for part in ("Training loss", "Training and test error", "layer x step", "Decision boundary", "per layer at step"):
         assert part in titles
     assert len(decode(trace(chart(at, "Training loss"), "residual")["y"])) == 12
+    assert any(m.value.startswith("#### Error after 12 steps, training set: plain") for m in at.markdown)
     assert {b.label for b in at.get("download_button")} >= {"Download CSV (per-layer records)", "Download JSON (whole run)"}
     assert list(cache_dir.glob("train-*.json")) and list(cache_dir.glob("boundary-*.json"))
     # a new session opening the same link sees the finished run without training
