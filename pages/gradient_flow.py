@@ -57,7 +57,8 @@ def draw_training(log: RunLog, key: str) -> None:
 def draw_finished(log: RunLog) -> None:
     """The trained (or stopped) run: outcome, curves, heatmap, scrubbable per-layer chart, boundary, exports."""
     name = view_name(PAGE, log.config)
-    st.markdown(f"#### {charts.training_reading(log)}")
+    if reading := charts.training_reading(log):
+        st.markdown(f"#### {reading}")
     for line in describe_outcome(log):
         if "diverged" in line:
             st.warning(line, icon=":material/warning:")
