@@ -8,7 +8,7 @@ Two measured demonstrations (thin page: widgets -> experiments -> science_charts
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import streamlit as st
@@ -29,7 +29,12 @@ PAGE = "identity"
 
 @st.cache_data(ttl=600, show_spinner="Timing a short probe run to estimate how long this takes…")
 def estimate(config: ExperimentConfig, runs: int) -> float:
-    return E.estimate_seconds(config, [config.depth] * runs)
+    return E.estimate_seconds(config, [config.depth]) * runs  # the same pair at each strength: one probe suffices
+
+
+@st.cache_data(ttl=600, show_spinner="Timing a short probe run to estimate how long this takes…")
+def estimate_alpha(config: ExperimentConfig, alpha: float) -> float:
+    return E.estimate_seconds(config, [config.depth], runner=lambda probe: E.alpha_records(probe, alpha))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -37,14 +42,8 @@ def identity_table(config: ExperimentConfig, alpha: float) -> tuple[Any, dict[st
     return E.identity_check(E.alpha_models(config, alpha), E.first_batch(config))
 
 
-def as_is(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """train_models already tags its records."""
-    yield from records
-
-
 def alpha_job(config: ExperimentConfig, alpha: float) -> Job:
-    tags = {v: {"variant": v, "alpha": alpha} for v in ("plain", "residual")}
-    return Job(f"alpha-{alpha!r}", config, compute=lambda: E.train_models(E.alpha_models(config, alpha), config, tags), tag=as_is)
+    return Job(f"alpha-{alpha!r}", config, compute=lambda: E.alpha_records(config, alpha), tag=iter)  # records come tagged
 
 
 def l2_jobs(config: ExperimentConfig, strengths: Sequence[float]) -> list[Job]:
@@ -63,11 +62,11 @@ def identity_section(config: ExperimentConfig, alpha: float) -> None:
     transition = residual[~residual["identity_block"]]
     worst = float(identity["max_diff_input"].max()) if len(identity) else float("nan")
     left, middle, right = st.columns(3)
-    left.metric("max |a[l+2] − a[l]|, identity residual blocks", repr(worst), border=True,
+    left.metric("residual: max |a[l+2] − a[l]|", "0.0 exactly" if worst == 0 else f"{worst:.3g}", border=True,
                 help=f"over the {len(identity)} residual blocks whose shortcut is the identity, on one minibatch")
-    middle.metric("plain net: output std across the batch", f"{spread['plain']:.3g}", border=True,
+    middle.metric("plain: output std over the batch", f"{spread['plain']:.3g}", border=True,
                   help="largest std over the batch of any logit: 0 means every image gets the same output")
-    right.metric("residual net: output std across the batch", f"{spread['residual']:.3g}", border=True)
+    right.metric("residual: output std over the batch", f"{spread['residual']:.3g}", border=True)
     if alpha == 0:
         st.success(f"Measured at α = 0: every identity residual block returns its input exactly (max difference {worst!r}), "
                    f"while the plain stack outputs the same thing for every image (std {spread['plain']:.3g}).", icon=":material/check_circle:")
@@ -86,7 +85,7 @@ def identity_section(config: ExperimentConfig, alpha: float) -> None:
         st.dataframe(check, hide_index=True)
     st.subheader(f"Training both nets from the α = {alpha:g} weights")
     log, finished = live_jobs([alpha_job(config, alpha)], lambda log, key: draw_alpha(log, key), label="Train from here",
-                              estimate=lambda missing: estimate(config, 1), key="alpha")
+                              estimate=lambda missing: estimate_alpha(config, alpha), key="alpha")
     if log is not None:
         draw_alpha(log, "alpha_final")
         if finished:
@@ -102,18 +101,19 @@ def draw_alpha(log: E.ExperimentLog, key: str) -> None:
 
 
 def draw_sweep(log: E.ExperimentLog, key: str) -> None:
+    """Error and branch size side by side; the many-line per-layer charts full width, so each line stays readable."""
     blocks, layers = log.last_measured(log.block_frame()), log.last_measured(log.layer_frame())
     left, right = st.columns(2)
     with left:
         if not log.final_frame().empty:
             show_figure(charts.final_error_vs_l2(log.final_frame()), "l2_error", f"{key}_error")
+    with right:
         if not blocks.empty:
             show_figure(charts.branch_ratio_figure(blocks), "l2_branch_ratio", f"{key}_ratio")
-    with right:
-        if not layers.empty:
-            show_figure(charts.weight_norm_figure(layers), "l2_weight_norm", f"{key}_weights")
-        if not blocks.empty:
-            show_figure(charts.response_std_figure(blocks), "l2_response_std", f"{key}_std")
+    if not layers.empty:
+        show_figure(charts.weight_norm_figure(layers), "l2_weight_norm", f"{key}_weights")
+    if not blocks.empty:
+        show_figure(charts.response_std_figure(blocks), "l2_response_std", f"{key}_std")
 
 
 st.title("Identity & L2: a residual block can always do nothing")
@@ -123,9 +123,6 @@ st.markdown("A residual block computes **a[l+2] = g(z[l+2] + a[l])**. If its wei
 for name, labels in (("alpha", [str(a) for a in ALPHAS]), ("l2s", [charts.l2_label(v) for v in E.L2_SWEEP])):
     for problem in query_list(name, labels):
         st.warning(problem, icon=":material/warning:")
-with st.sidebar:
-    alpha = st.select_slider("α: scale of every branch's last layer", ALPHAS, value=1.0, key="alpha", bind="query-params",
-                             help="With BN: the second BN's scale and shift times α; without BN: the second layer's weight and bias")
 config = experiment_controls(DEFAULTS, page=PAGE, mission=("depth", "shortcut"),
                              advanced=("dataset", "data_path", "norm", "activation", "init", "optimizer", "lr", "steps",
                                        "batch_size", "seed", "width", "eval_every"))
@@ -133,6 +130,9 @@ with st.sidebar:
     share_box(config, DEFAULTS)
 
 st.header("1. Zero the branches: measured")
+alpha = st.select_slider("α: scale of every block's last layer. Slide it to 0.", ALPHAS, value=1.0, key="alpha",
+                         bind="query-params", help="With BN: the second BN's scale and shift times α; without BN: the "
+                                                   "second layer's weight and bias. The same α for the plain and the residual net.")
 try:
     identity_section(config, alpha)
 except ValueError as error:

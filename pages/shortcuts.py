@@ -20,14 +20,14 @@ from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name
 from ui.science import Job, experiment_downloads, live_jobs
 
-DEFAULTS = ExperimentConfig(depth=20, steps=150, measure_every=5, eval_every=25)
+DEFAULTS = ExperimentConfig(depth=20, steps=100, measure_every=10, eval_every=20)
 PAGE = "shortcuts"
 PAPER_INPUT = ((3, 32, 32), 10)  # CIFAR-10, as in He et al. Sec. 4.2
 
 
 @st.cache_data(ttl=600, show_spinner="Timing a short probe run to estimate how long this takes…")
 def estimate(config: ExperimentConfig) -> float:
-    return 2 * E.estimate_seconds(config, [config.depth])  # four nets: twice a pair
+    return E.estimate_seconds(config, [config.depth], runner=E.shortcut_records)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -43,8 +43,7 @@ def structure(config: ExperimentConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
 def shortcut_job(config: ExperimentConfig) -> Job:
     """All four nets in one job; the residual's `shortcut` field doesn't matter, so it is fixed for the cache key."""
     key_config = config.replace(shortcut="A")
-    return Job("shortcuts", key_config, compute=lambda: E.train_models(E.shortcut_models(key_config), key_config, E.shortcut_tags()),
-               tag=lambda records: iter(records), nets=4)
+    return Job("shortcuts", key_config, compute=lambda: E.shortcut_records(key_config), tag=iter, nets=4)
 
 
 def draw(log: E.ExperimentLog, table: pd.DataFrame, name: str, key: str) -> None:

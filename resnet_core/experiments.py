@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,10 +170,11 @@ def degradation_verdict(final: pd.DataFrame) -> Verdict | None:
 
 
 PROBE_STEPS = 5
+Runner = Callable[[ExperimentConfig], Iterator[dict[str, Any]]]
 
 
-def estimate_seconds(config: ExperimentConfig, depths: Iterable[int]) -> float:
-    """Seconds `train()` of the pair will take here at each depth, from a short timed `train()` probe per depth.
+def estimate_seconds(config: ExperimentConfig, depths: Iterable[int], runner: Runner = train) -> float:
+    """Seconds `runner(config)` (default: train() of the pair) will take here at each depth, from a short timed probe.
 
     Measured rather than assumed, because the machine and the engine decide. The probe times
     setup, a plain step (the fastest of two, so one scheduling hiccup isn't multiplied by the
@@ -185,14 +186,14 @@ def estimate_seconds(config: ExperimentConfig, depths: Iterable[int]) -> float:
         probe = config.replace(depth=depth, steps=PROBE_STEPS, measure_every=PROBE_STEPS, eval_every=PROBE_STEPS)
         began = time.perf_counter()
         setup, step_times, eval_time = 0.0, {}, 0.0
-        for record in train(probe):
+        for record in runner(probe):
             now = time.perf_counter() - began
             if record["kind"] == "eval" and record["step"] == 0 and not setup:
                 setup = now
             elif record["kind"] == "step":
-                step_times[record["step"]] = now  # both nets' records of a step arrive together: keep the last
+                step_times[record["step"]] = now  # every net's record of a step: keep the last
             elif record["kind"] == "eval" and record["step"] == PROBE_STEPS:
-                eval_time = now - step_times[PROBE_STEPS - 1]
+                eval_time = now - step_times[PROBE_STEPS - 1]  # likewise, until the last net is evaluated
         durations = [step_times[k] - step_times[k - 1] for k in range(1, PROBE_STEPS)]
         plain_step = min(durations[1:-1])  # steps 2 and 3: warmed up and not measured
         measured_extra = max(durations[-1] - plain_step, 0.0)  # the last step is measured
@@ -305,9 +306,10 @@ def train_models(models: dict[str, Stack], config: ExperimentConfig, tags: dict[
             loss.backward()
             record = {"kind": "step", "run": name, "tags": tags[name], "step": step, "loss": loss.item(),
                       "batch_error": float((logits.argmax(1) != yb).float().mean())}
-            if step % every == 0 or step == config.steps - 1:
-                record["grad_norm"] = [float(p.grad.norm()) if p.grad is not None else 0.0 for p in params[name]]
-                record["weight_norm"] = [float(p.detach().norm()) for p in params[name]]
+            if step % every == 0 or step == config.steps - 1:  # one host transfer for all norms of this net
+                norms = torch.stack([torch.stack([p.grad.norm() for p in params[name]]),
+                                     torch.stack([p.detach().norm() for p in params[name]])]).tolist()
+                record["grad_norm"], record["weight_norm"] = norms
             optimizers[name].step()
             yield record
         if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
@@ -345,6 +347,17 @@ def shortcut_models(config: ExperimentConfig) -> dict[str, Stack]:
 
 def shortcut_tags() -> dict[str, dict[str, Any]]:
     return {name: {"variant": "plain" if name == "plain" else "residual", "option": name} for name in SHORTCUT_RUNS}
+
+
+def shortcut_records(config: ExperimentConfig) -> Iterator[dict[str, Any]]:
+    """Plain, A, B and C trained on the same batches from the same shared init."""
+    return train_models(shortcut_models(config), config, shortcut_tags())
+
+
+def alpha_records(config: ExperimentConfig, alpha: float) -> Iterator[dict[str, Any]]:
+    """The plain/residual pair trained from weights whose every block's last layer was scaled by alpha."""
+    tags = {v: {"variant": v, "alpha": alpha} for v in VARIANTS}
+    return train_models(alpha_models(config, alpha), config, tags)
 
 
 def describe_shortcut(module: nn.Module | None) -> str:

@@ -23,6 +23,12 @@ OPTION_DASHES = {"A": "solid", "B": "dash", "C": "dot"}
 L2_OPACITY_FLOOR = 0.3
 
 
+def legend_below(fig: go.Figure) -> go.Figure:
+    """Many traces: the legend goes under the plot, where it can't cover the title."""
+    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0}, margin={"b": 70})
+    return fig
+
+
 def depth_color(depth: int) -> str:
     return DEPTH_COLORS.get(int(depth), "#777777")
 
@@ -55,6 +61,7 @@ def degradation_curves(curves: pd.DataFrame, evals: pd.DataFrame, window: int = 
                           row=1, col=col)
     fig = base_layout(fig, f"Error while training: solid = training (minibatch, mean of {window} steps), dashed = test set",
                       "step", "error")
+    legend_below(fig)
     fig.update_yaxes(tickformat=".0%", range=[0, 1])
     fig.update_yaxes(title_text="", col=2)
     fig.update_annotations(font={"size": FONT_SIZE + 2})
@@ -101,7 +108,7 @@ def init_ratio_figure(ratios: pd.DataFrame) -> go.Figure:
                                  line={"color": COLORS[variant], "width": 3}, marker={"size": 12},
                                  hovertemplate=f"{variant}-%{{x}}<br>first/last gradient %{{y:.3g}}<extra></extra>"))
     fig.add_hline(y=1, line={"color": "#555555", "dash": "dot"}, annotation_text="1 = same size at both ends",
-                  annotation_position="bottom right")
+                  annotation_position="bottom left")
     fig = base_layout(fig, "At initialisation: first-layer / last-layer gradient norm", "depth (weight layers)",
                       "ratio (log)", log_y=True)
     fig.update_xaxes(tickvals=sorted(ratios["depth"].unique().tolist()) if len(ratios) else None)
@@ -124,8 +131,8 @@ def branch_ratio_figure(blocks: pd.DataFrame) -> go.Figure:
                                  line={"color": COLORS["residual"], "width": 1 + 3 * (i + 1) / len(strengths)},
                                  opacity=_l2_opacity(i, len(strengths)), marker={"size": 8},
                                  hovertemplate=f"L2 {l2_label(l2)}<br>block %{{x}}<br>||F|| / ||shortcut|| %{{y:.3g}}<extra></extra>"))
-    return base_layout(fig, "Residual branch size after training: ||F(x)|| / ||shortcut(x)||", "block (1 = input side)",
-                       "ratio (log)", log_y=True)
+    return legend_below(base_layout(fig, "Residual branch size after training: ||F(x)|| / ||shortcut(x)||",
+                                    "block (1 = input side)", "ratio (log)", log_y=True))
 
 
 def weight_norm_figure(layers: pd.DataFrame) -> go.Figure:
@@ -141,8 +148,8 @@ def weight_norm_figure(layers: pd.DataFrame) -> go.Figure:
                                      legendgroup=variant, customdata=part["name"],
                                      hovertemplate=f"{variant}, L2 {l2_label(l2)}<br>layer %{{x}}: %{{customdata}}"
                                                    "<br>||W|| %{y:.3g}<extra></extra>"))
-    return base_layout(fig, "||W|| per layer after training (fainter = weaker L2)", "layer (1 = input side)", "||W|| (log)",
-                       log_y=True)
+    return legend_below(base_layout(fig, "||W|| per layer after training (fainter = weaker L2)", "layer (1 = input side)",
+                                    "||W|| (log)", log_y=True))
 
 
 def response_std_figure(blocks: pd.DataFrame) -> go.Figure:
@@ -157,8 +164,8 @@ def response_std_figure(blocks: pd.DataFrame) -> go.Figure:
                                      line={"color": COLORS[variant], "width": 2}, opacity=_l2_opacity(i, len(strengths)),
                                      legendgroup=variant,
                                      hovertemplate=f"{variant}, L2 {l2_label(l2)}<br>block %{{x}}<br>std %{{y:.3g}}<extra></extra>"))
-    return base_layout(fig, "Std of each block's branch response (fainter = weaker L2)", "block (1 = input side)",
-                       "std (log)", log_y=True)
+    return legend_below(base_layout(fig, "Std of each block's branch response (fainter = weaker L2)",
+                                    "block (1 = input side)", "std (log)", log_y=True))
 
 
 def block_output_figure(check: pd.DataFrame) -> go.Figure:
@@ -212,8 +219,7 @@ def transition_gradient_figure(layers: pd.DataFrame) -> go.Figure:
     fig = base_layout(fig, "Mean gradient norm per layer while training", "layer (1 = input side)", "||dL/dW|| (log)", log_y=True)
     fig.add_annotation(text="yellow: layers of the blocks that change shape", xref="paper", yref="paper", x=0, y=1.0,
                        xanchor="left", yanchor="bottom", showarrow=False, font={"size": FONT_SIZE - 2, "color": "#8B6914"})
-    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.2, "xanchor": "left", "x": 0}, margin={"b": 80})
-    return fig
+    return legend_below(fig)
 
 
 def block_diagram(option: str, transition: bool) -> go.Figure:

@@ -117,6 +117,8 @@ def test_estimate_is_a_positive_measured_number_growing_with_the_budget():
     short = E.estimate_seconds(SMALL, [8])
     assert 0 < short < 60 and math.isfinite(short)
     assert E.estimate_seconds(SMALL.replace(steps=600), [8]) > short
+    four_nets = E.estimate_seconds(SMALL, [8], runner=E.shortcut_records)  # the probe follows whatever runner it is given
+    assert 0 < four_nets < 60
 
 
 def test_strong_l2_shrinks_weights_and_the_plain_signal():

@@ -71,16 +71,16 @@ def test_identity_at_alpha_zero_measures_exactly_zero_for_identity_blocks(cache_
     at = open_page("identity", TINY | {"depth": "20", "alpha": "0.0", "l2s": ["0", "0.1"]})
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["max |a[l+2] − a[l]|, identity residual blocks"] == "0.0"
-    assert metrics["plain net: output std across the batch"] == "0"
-    assert float(metrics["residual net: output std across the batch"]) > 0
+    assert metrics["residual: max |a[l+2] − a[l]|"] == "0.0 exactly"
+    assert metrics["plain: output std over the batch"] == "0"
+    assert float(metrics["residual: output std over the batch"]) > 0
     assert any("returns its input exactly" in s.value for s in at.success)
     plain_outputs = decode(trace(chart(at, "Std of each block's output"), "plain")["y"])
     assert (plain_outputs == 0).all() and len(plain_outputs) == 9
 
     at.select_slider(key="alpha").set_value(1.0).run()
     assert not at.exception
-    assert float(next(m.value for m in at.metric if m.label.startswith("max |a[l+2]"))) > 0.1
+    assert float(next(m.value for m in at.metric if m.label.startswith("residual: max |a[l+2]"))) > 0.1
     assert (decode(trace(chart(at, "Std of each block's output"), "plain")["y"]) > 0).all()
 
 
