@@ -54,8 +54,11 @@ class PairedStack(nn.Module):
         self.block_pairs = list(zip(plain.block_list(), residual.block_list(), strict=True))
         self.layers = {v: [(_key(info.name), g if info.kind == "main" else None) for info, _ in weight_layers(net)]
                        for g, (v, net) in enumerate(zip(VARIANTS, self.nets, strict=True))}
+        self.all_layers = [layer for v in VARIANTS for layer in self.layers[v]]
         self.recording = False
-        self.block_stats: list[Tensor] = []  # per block (3, 2): act_grad_norm, act_std, branch_ratio x (plain, residual)
+        self.branch_moments: list[tuple[int, Tensor, Tensor]] = []  # per block: elements per net, var (2,), mean (2,)
+        self.skip_norms: list[Tensor] = []  # per block: ||shortcut(a)|| of the residual net
+        self.grad_norms: list[Tensor | None] = []  # per block: ||dL/da|| (2,), filled during backward
 
     def _tensor(self, name: str) -> Tensor:
         key = _key(name)
@@ -97,7 +100,7 @@ class PairedStack(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         plain = self.nets[0]
-        self.block_stats = []
+        self.branch_moments, self.skip_norms, self.grad_norms = [], [], []
         out = self.activation(self._norm(self._layer(x, "stem.layer", plain.stem.layer, 1), "stem.norm", plain.stem.norm))
         for i, (block, residual_block) in enumerate(self.block_pairs):
             prefix = f"blocks.{i}."
@@ -114,32 +117,42 @@ class PairedStack(nn.Module):
         return logits.view(x.shape[0], GROUPS, -1).transpose(0, 1)
 
     def _record(self, branch: Tensor, skip: Tensor, out: Tensor, features: int) -> None:
-        """Per-net block statistics, defined as in probes.BlockRecorder, kept on the device."""
+        """Per-net block statistics, defined as in probes.BlockRecorder: three reductions, combined in measurements()."""
         split = branch.detach().unflatten(1, (GROUPS, features))  # (batch, 2, features, ...)
         dims = (0, *range(2, split.dim()))
-        act_std = split.var(dim=dims).sqrt()  # unbiased, like Tensor.std() over all of one net's elements
-        ratio = torch.linalg.vector_norm(split[:, 1]) / torch.linalg.vector_norm(skip.detach()[:, features:])
-        nan = act_std.new_tensor(math.nan)
-        stats = torch.stack([torch.stack([nan, nan]), act_std, torch.stack([nan, ratio])])
-        self.block_stats.append(stats)
+        self.branch_moments.append((split[:, 0].numel(), *torch.var_mean(split, dim=dims)))  # unbiased, like Tensor.std()
+        self.skip_norms.append(torch.linalg.vector_norm(skip.detach()[:, features:]))
         if out.requires_grad:
+            index = len(self.grad_norms)
+            self.grad_norms.append(None)
 
             def store_grad_norm(grad: Tensor) -> None:  # returns None: the gradient passes on unchanged
-                stats[0].copy_(torch.linalg.vector_norm(grad.unflatten(1, (GROUPS, features)), dim=dims))
+                self.grad_norms[index] = torch.linalg.vector_norm(grad.unflatten(1, (GROUPS, features)), dim=dims)
 
             out.register_hook(store_grad_norm)
 
+    def _block_metrics(self) -> Tensor | None:
+        """(2, len(BLOCK_METRICS), blocks): act_grad_norm, act_std, branch_ratio per net; NaN where undefined."""
+        if not self.branch_moments:
+            return None
+        n = torch.tensor([m[0] for m in self.branch_moments], dtype=torch.float32, device=self.skip_norms[0].device)
+        var, mean = torch.stack([m[1] for m in self.branch_moments]), torch.stack([m[2] for m in self.branch_moments])
+        branch_norm = ((n - 1) * var[:, 1] + n * mean[:, 1] ** 2).sqrt()  # ||z|| from its moments: sums of squares, no cancellation
+        nan = torch.full_like(var, math.nan)
+        grads = torch.stack(self.grad_norms) if None not in self.grad_norms and self.grad_norms else nan
+        ratio = torch.stack([nan[:, 0], branch_norm / torch.stack(self.skip_norms)], dim=1)
+        return torch.stack([grads, var.sqrt(), ratio]).permute(2, 0, 1)
+
     def measurements(self) -> dict[str, Tensor]:
         """Per variant one flat device tensor [grad_norm, weight_norm, block metrics]: probes.Measurement.flat's layout."""
-        blocks = torch.stack(self.block_stats) if self.block_stats else None  # (blocks, 3, 2)
-        out = {}
+        grads = torch.stack(torch._foreach_norm([self._group_view(key, group, grad=True) for key, group in self.all_layers]))
+        weights = torch.stack(torch._foreach_norm([self._group_view(key, group) for key, group in self.all_layers]))
+        blocks = self._block_metrics()
+        out, start = {}, 0
         for g, v in enumerate(VARIANTS):
-            grads = [self._group_view(key, group, grad=True) for key, group in self.layers[v]]
-            weights = [self._group_view(key, group) for key, group in self.layers[v]]
-            parts = [torch.stack(torch._foreach_norm(grads)), torch.stack(torch._foreach_norm(weights))]
-            if blocks is not None:
-                parts.append(blocks[:, :, g].transpose(0, 1).flatten())
-            out[v] = torch.cat(parts)
+            end = start + len(self.layers[v])
+            parts = [grads[start:end], weights[start:end]] + ([blocks[g].flatten()] if blocks is not None else [])
+            out[v], start = torch.cat(parts), end
         return out
 
     @torch.no_grad()
