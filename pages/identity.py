@@ -163,7 +163,9 @@ with st.expander("What am I looking at?"):
         "Measured here, L2 shrinks it only moderately: with BatchNorm the shortcut's signal is made of earlier branches "
         "whose BN scales decay at the same rate, so the ratio moves less than the popular story suggests.\n"
         "- **||W|| per layer**: L2 shrinks the weights of both nets.\n"
-        "- **Std of the branch response** (He et al. Fig. 7: after BN, before the addition): with strong L2 the plain "
-        "net's response collapses; the residual one stays usable because the shortcut carries the signal.\n"
+        "- **Std of the branch response** (He et al. Fig. 7: after BN, before the addition): smaller in the residual net "
+        "than in the plain one, as in the paper, and L2 shrinks both. A small branch costs a residual net nothing, since "
+        "the shortcut carries the signal; in the plain net the branch *is* the signal, so its training error climbs with L2 "
+        "(compare the error chart).\n"
         "- Zeroing the branch's last layer is also how Goyal et al. (2017) initialise residual nets (\"zero_init_residual\"): "
         "the residual net trains from there, the plain net can't (ReLU's gradient at 0 is 0, so nothing flows).")
