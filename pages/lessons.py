@@ -18,7 +18,7 @@ for number, lesson in enumerate(LESSONS, start=1):
         st.markdown(f"### {number}. {lesson.title}")
         st.markdown(lesson.story)
         open_col, link_col = st.columns([1, 2], vertical_alignment="center")
-        open_col.page_link(lesson.page, label="Open this lesson", icon="▶️",
+        open_col.page_link(lesson.page, label="Open this lesson", icon=":material/play_arrow:",
                            query_params=lesson.page_params() | ({presenter.PARAM: "1"} if presenting else {}))
         link_col.code(lesson.link(), language=None)
         st.caption(f"Page: {url_path(lesson.page)}" + (" · trains on open unless already computed on this server" if lesson.train else ""))

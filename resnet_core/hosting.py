@@ -175,6 +175,10 @@ class SlotLimiter:
     def in_use(self) -> int:
         return self._in_use
 
+    @property
+    def waiting(self) -> int:
+        return len(self._queue)
+
     def try_acquire(self, ticket: object | None = None) -> bool:
         """Take a slot now if one is free and nobody is ahead of `ticket` (None: a newcomer); never blocks."""
         with self._lock:

@@ -81,6 +81,23 @@ def test_each_lesson_link_opens_its_page_with_settings_story_and_charts(lesson) 
     assert not at.error and not at.warning  # every setting is one the page's controls can hold
 
 
+def test_a_shared_view_of_a_lesson_keeps_its_changed_settings() -> None:
+    """A student scanning the teacher's QR code after the teacher changed depth sees that depth, with the story."""
+    at = open_link("batchnorm-explosion", depth="20", arch="cnn")
+    assert not at.exception, at.exception
+    assert at.query_params.get("depth") in ("20", ["20"])
+    assert any(s.label.startswith("Depth") and s.value == "20" for s in at.selectbox)
+    assert any("Lesson: " in m.value for m in at.markdown)
+
+
+def test_any_page_setting_in_the_url_marks_a_shared_view_not_a_fresh_lesson() -> None:
+    """Science pages keep settings outside ExperimentConfig (alpha, depths): those too stop the lesson overriding the URL."""
+    at = open_link("vanishing-sigmoid", alpha="1.0")
+    assert not at.exception, at.exception
+    assert "arch" not in at.query_params  # the lesson's settings were not forced over the shared URL
+    assert any("Lesson: " in m.value for m in at.markdown)
+
+
 def test_thousand_layer_lesson_really_trains_and_its_plain_twin_does_not() -> None:
     """The lesson's claim, on its own settings (first 20 of its steps: the error is already far below chance)."""
     config = lesson_by_name("thousand-layers").config()

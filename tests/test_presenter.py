@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+import time
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -13,6 +15,8 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from resnet_core.charts import FONT_SIZE
+from resnet_core.hosting import HostLimits, training_slots
+from resnet_core.lessons import lesson_by_name
 from ui.presenter import FONT_SCALE, qr_png, view_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,10 +43,16 @@ def chart_font_sizes(at: AppTest) -> list[int]:
     return [json.loads(chart.proto.spec)["layout"]["font"]["size"] for chart in at.get("plotly_chart")]
 
 
-def test_view_url_drops_presenter_mode_and_keeps_the_settings() -> None:
-    url = view_url("http://10.0.0.5:8501/gradient-flow", {"depth": "110", "present": "1", "lesson": "degradation"})
-    assert url == "http://10.0.0.5:8501/gradient-flow?depth=110&lesson=degradation"
-    assert view_url(None, {"present": "1"}) == "?"
+def test_view_url_drops_presenter_mode_and_keeps_every_setting() -> None:
+    url = view_url("http://10.0.0.5:8501/degradation", {"depths": ["20", "32"], "present": ["1"], "lesson": ["degradation"]})
+    assert url == "http://10.0.0.5:8501/degradation?depths=20&depths=32&lesson=degradation"  # a changed lesson: all of it
+    assert view_url(None, {"present": ["1"]}) == "?"
+
+
+def test_view_url_of_an_unchanged_lesson_is_its_short_link() -> None:
+    lesson = lesson_by_name("degradation")
+    params = {k: list(v) if isinstance(v, tuple) else [v] for k, v in lesson.page_params().items()} | {"present": ["1"]}
+    assert view_url("http://10.0.0.5:8501/degradation", params) == "http://10.0.0.5:8501/degradation?lesson=degradation"
 
 
 def test_qr_code_png_holds_exactly_the_symbol_of_the_url() -> None:
@@ -122,3 +132,29 @@ def test_budget_can_come_from_secrets_toml() -> None:
     at.run()
     assert not at.exception
     assert any("exceeds this host's budget of 100,000" in e.value for e in at.error)
+
+
+def test_a_training_waits_for_a_free_slot_then_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With one slot held elsewhere, Train queues (visibly) and runs as soon as the slot is released."""
+    monkeypatch.setenv("RESNET_LAB_MAX_CONCURRENT", "1")
+    limiter = training_slots(HostLimits(max_concurrent=1))
+    assert limiter is not None and limiter.try_acquire()  # another visitor's training
+    saw_waiter = threading.Event()
+
+    def other_visitor_finishes() -> None:
+        deadline = time.monotonic() + TIMEOUT
+        while limiter.waiting == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if limiter.waiting:
+            saw_waiter.set()
+        limiter.release()
+
+    releaser = threading.Thread(target=other_visitor_finishes)
+    releaser.start()
+    at = open_app(SMALL)
+    train_button = next(b for b in at.button if b.label == "Train both nets")
+    train_button.click().run(timeout=TIMEOUT)
+    releaser.join(TIMEOUT)
+    assert saw_waiter.is_set() and limiter.waiting == 0 and limiter.in_use == 0
+    assert not at.exception, at.exception
+    assert len(at.get("plotly_chart")) >= 4  # the run completed once it had the slot

@@ -39,7 +39,7 @@ def limits() -> HostLimits:
     try:
         return HostLimits.from_settings(settings())
     except ValueError as error:
-        st.error(f"This lab's host configuration is invalid ({error}); running without limits until it is fixed.", icon="🛠️")
+        st.error(f"This lab's host configuration is invalid ({error}); running without limits until it is fixed.", icon=":material/build:")
         return HostLimits()
 
 
@@ -49,13 +49,13 @@ def host_fields(values: dict[str, Any], host: HostLimits | None = None) -> dict[
     if not host.hosted:
         return values
     if values.get("data_path"):
-        st.warning("The CIFAR-10 location is set by this lab's host; the path in the link was ignored.", icon="⚠️")
+        st.warning("The CIFAR-10 location is set by this lab's host; the path in the link was ignored.", icon=":material/warning:")
     values = {k: v for k, v in values.items() if k != "data_path"}
     if values.get("dataset") == "cifar10" and host.cifar10_path:
         values["data_path"] = host.cifar10_path
     elif values.get("dataset") == "cifar10":
         st.warning("CIFAR-10 is not available on this hosted lab (its host has not configured a copy); "
-                   "showing the 8x8 digits instead.", icon="⚠️")
+                   "showing the 8x8 digits instead.", icon=":material/warning:")
         values["dataset"] = "digits"
     return values
 
@@ -64,7 +64,7 @@ def guard(config: ExperimentConfig) -> ExperimentConfig:
     """Stop the page with a clear message when one config is over this host's budget."""
     message = budget_message(config, limits())
     if message is not None:
-        st.error(f"This setting is too large for this hosted lab: {message}", icon="🚦")
+        st.error(f"This setting is too large for this hosted lab: {message}", icon=":material/block:")
         st.stop()
     return config
 
@@ -73,7 +73,7 @@ def guard_sweep(configs: Sequence[ExperimentConfig]) -> None:
     """Stop the page with a clear message when a multi-config request is over this host's budget."""
     message = sweep_message(configs, limits())
     if message is not None:
-        st.error(f"This request is too large for this hosted lab: {message}", icon="🚦")
+        st.error(f"This request is too large for this hosted lab: {message}", icon=":material/block:")
         st.stop()
 
 

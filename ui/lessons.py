@@ -20,6 +20,7 @@ from ui import presenter
 
 PARAM = "lesson"
 LESSONS_PAGE = "pages/lessons.py"
+NOT_SETTINGS = (PARAM, presenter.PARAM, "embed", "embed_options")  # any other URL key is a page setting
 OPENED_KEY = "_lesson_opened"  # session_state: the lesson whose settings were applied in this session
 AUTOSTARTED_KEY = "_lesson_autostarted"  # session_state: lessons whose training was started on open
 
@@ -37,7 +38,7 @@ def current_lesson() -> Lesson | None:
     try:
         return lesson_by_name(name)
     except ValueError as error:
-        st.warning(f"This link names no lesson here ({error}). Pick one on the Lessons page.", icon="⚠️")
+        st.warning(f"This link names no lesson here ({error}). Pick one on the Lessons page.", icon=":material/warning:")
         return None
 
 
@@ -49,7 +50,7 @@ def open_from_url() -> Lesson | None:
     lesson = current_lesson()
     if lesson is None:
         return None
-    has_settings = any(key in FIELDS for key in st.query_params)
+    has_settings = any(key not in NOT_SETTINGS for key in st.query_params)
     if st.session_state.get(OPENED_KEY) != lesson.name and not has_settings:
         st.session_state[OPENED_KEY] = lesson.name
         extra = {presenter.PARAM: "1"} if presenter.is_presenting() else {}
@@ -60,15 +61,15 @@ def open_from_url() -> Lesson | None:
 def story_panel(lesson: Lesson) -> None:
     """What to look for, then what to try: above the page's own charts."""
     with st.container(border=True):
-        st.markdown(f"#### 🎓 Lesson: {lesson.title}")
+        st.markdown(f"#### :material/school: Lesson: {lesson.title}")
         st.markdown(lesson.story)
         st.markdown(f"**Now try:** {lesson.now_try}")
         position = [known.name for known in LESSONS].index(lesson.name)
         nav = st.columns(2)
-        nav[0].page_link(LESSONS_PAGE, label="All lessons", icon="📚")
+        nav[0].page_link(LESSONS_PAGE, label="All lessons", icon=":material/list:")
         if position + 1 < len(LESSONS):
             following = LESSONS[position + 1]
-            nav[1].page_link(following.page, label=f"Next: {following.title}", icon="➡️",
+            nav[1].page_link(following.page, label=f"Next: {following.title}", icon=":material/arrow_forward:",
                              query_params=following.page_params() | _presenter_param())
 
 

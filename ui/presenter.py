@@ -16,8 +16,10 @@ import segno
 import streamlit as st
 
 from resnet_core.charts import FONT_SIZE
+from resnet_core.lessons import lesson_by_name
 
 PARAM = "present"
+LESSON_PARAM = "lesson"
 TOGGLE_KEY = "_presenter_toggle"
 FONT_SCALE = 1.5  # chart text on a projector: 16 px -> 24 px
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0")
@@ -70,9 +72,22 @@ def scale_figure(fig: go.Figure) -> go.Figure:
     return bigger
 
 
-def view_url(base: str | None, params: dict[str, str]) -> str:
-    """The address of this view for students: every parameter but presenter mode, on the server's address."""
-    query = urlencode({k: v for k, v in params.items() if k != PARAM})
+def lesson_shortcut(params: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Just ?lesson=<name> when the URL holds exactly that lesson's settings: a short link makes a QR code easy to scan."""
+    names = params.get(LESSON_PARAM, [])
+    try:
+        lesson = lesson_by_name(names[0]) if names else None
+    except ValueError:
+        return params
+    if lesson is None:
+        return params
+    own = {k: list(v) if isinstance(v, tuple) else [v] for k, v in lesson.page_params().items()}
+    return {LESSON_PARAM: names[:1]} if {k: v for k, v in params.items() if k != PARAM} == own else params
+
+
+def view_url(base: str | None, params: dict[str, list[str]]) -> str:
+    """The address of this view for students: every parameter (repeated keys kept) but presenter mode."""
+    query = urlencode([(k, v) for k, values in lesson_shortcut(params).items() if k != PARAM for v in values])
     if not base:
         return f"?{query}" if query else "?"
     parts = urlsplit(base)
@@ -98,8 +113,8 @@ def network_address() -> str | None:
 
 def share_panel() -> None:
     """The view's URL as text and QR code, with a hint when the address is only reachable from this laptop."""
-    url = view_url(st.context.url, st.query_params.to_dict())
-    with st.expander("📱 Open this view on your own device", expanded=True):
+    url = view_url(st.context.url, {key: st.query_params.get_all(key) for key in st.query_params})
+    with st.expander(":material/qr_code_2: Open this view on your own device", expanded=True):
         code_col, text_col = st.columns([1, 3], vertical_alignment="center")
         code_col.image(qr_png(url), caption="Scan to open this view", width=260)
         text_col.code(url, language=None, wrap_lines=True)
@@ -108,7 +123,7 @@ def share_panel() -> None:
             address = network_address()
             where = f"http://{address}:{urlsplit(url).port or 8501}" if address else "this computer's network address"
             text_col.warning(f"This address only works on this computer. Students on the same network can open {where} "
-                             "(start the lab with --server.address 0.0.0.0; see docs/DEPLOY.md).", icon="📡")
+                             "(start the lab with --server.address 0.0.0.0; see docs/DEPLOY.md).", icon=":material/wifi:")
 
 
 def apply() -> None:
