@@ -124,6 +124,7 @@ def test_shortcuts_page_shows_measured_shapes_counts_and_trains_all_four(cache_d
     assert not at.exception
     curves = chart(at, "options A, B, C")
     assert {t["name"] for t in curves["data"]} == {"plain", "residual A", "residual B", "residual C"}
+    assert any(m.value.startswith("Measured: in the blocks that change shape") for m in at.markdown)
     grads = chart(at, "Mean gradient norm per layer")
     assert grads["layout"]["yaxis"]["type"] == "log" and len(grads["layout"]["shapes"]) > 0
 
