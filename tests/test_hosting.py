@@ -33,7 +33,9 @@ def test_laptop_default_is_unlimited() -> None:
 def test_hosted_defaults_follow_the_cores() -> None:
     limits = HostLimits.from_settings({"RESNET_LAB_HOSTED": "1"}, cpu_count=8)
     assert limits.hosted and limits.max_compute == HOSTED_MAX_COMPUTE
-    assert limits.max_concurrent == 4 and limits.threads == 2  # 4 trainings x 2 threads = 8 cores
+    assert limits.max_concurrent == 8 and limits.threads == 1  # 8 trainings x 1 thread = 8 cores
+    explicit = HostLimits.from_settings({"RESNET_LAB_HOSTED": "1", "RESNET_LAB_MAX_CONCURRENT": "2"}, cpu_count=8)
+    assert explicit.threads == 4  # fewer trainings at once: each gets more of the cores
 
 
 def test_explicit_settings_override_and_accept_scientific_notation() -> None:
