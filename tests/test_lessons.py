@@ -67,7 +67,7 @@ def test_unknown_lesson_names_the_real_ones() -> None:
         lesson_by_name("no-such-lesson")
     at = open_link("no-such-lesson")
     assert not at.exception
-    assert any("no lesson" in w.value for w in at.warning)
+    assert len([w for w in at.warning if "no lesson" in w.value]) == 1  # said once, not by every part that reads the URL
 
 
 @pytest.mark.parametrize("lesson", [lesson for lesson in LESSONS if not lesson.train], ids=lambda lesson: lesson.name)

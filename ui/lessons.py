@@ -30,15 +30,16 @@ def url_path(page: str) -> str:
     return Path(page).stem.replace("_", "-")
 
 
-def current_lesson() -> Lesson | None:
-    """The lesson named in the URL, or None; a mistyped name gets a warning listing the real ones."""
+def current_lesson(*, warn: bool = True) -> Lesson | None:
+    """The lesson named in the URL, or None; a mistyped name gets (once, from app.py) a warning listing the real ones."""
     name = st.query_params.get(PARAM)
     if not name:
         return None
     try:
         return lesson_by_name(name)
     except ValueError as error:
-        st.warning(f"This link names no lesson here ({error}). Pick one on the Lessons page.", icon=":material/warning:")
+        if warn:
+            st.warning(f"This link names no lesson here ({error}). Pick one on the Lessons page.", icon=":material/warning:")
         return None
 
 
@@ -83,7 +84,7 @@ def should_autostart(run: str, config: ExperimentConfig | None, is_cached: Calla
     `run` names the page's runner ("train" on Gradient Flow, a science runner's key); `config`,
     when given, must still hold the lesson's settings (None: the page checked nothing).
     """
-    lesson = current_lesson()
+    lesson = current_lesson(warn=False)
     if lesson is None or lesson.train != run:
         return False
     started: set[str] = st.session_state.setdefault(AUTOSTARTED_KEY, set())
