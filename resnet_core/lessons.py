@@ -59,8 +59,8 @@ LESSONS: tuple[Lesson, ...] = (
         title="Vanishing gradients in a deep sigmoid stack",
         story=("A 20-layer fully connected net with sigmoid activations, Xavier weights and no normalisation: the classic "
                "setting of the vanishing-gradient story. Follow the plain net's weight-gradient norms from the output back "
-               "to the input on the log axis: each layer multiplies the gradient by at most 1/4 (the sigmoid's largest "
-               "slope), so the first layers receive almost nothing. The residual net loses far less, but it loses too: "
+               "to the input on the log axis: every sigmoid multiplies the gradient by its slope, at most 1/4, so the "
+               "first layers receive almost nothing. The residual net loses far less, but it loses too: "
                "in the paper's block the sigmoid comes after the addition, so every block still scales the gradient."),
         page=GRADIENT_FLOW,
         params=_frozen({"arch": "mlp", "dataset": "spirals", "depth": "20", "width": "32", "norm": "none",
