@@ -34,9 +34,11 @@ def _key(name: str) -> str:
 class PairedStack(nn.Module):
     """Both nets of a pair in stacked tensors; forward(x) returns logits shaped (2, batch, classes)."""
 
-    def __init__(self, plain: Stack, residual: Stack) -> None:
+    def __init__(self, plain: Stack, residual: Stack, channels_last: bool = True) -> None:
         super().__init__()
         self.image = plain.image
+        # NHWC spares oneDNN a layout reorder around every conv: 5-15% per step (benchmarks/RESULTS.md)
+        self.memory_format = torch.channels_last if channels_last and plain.image else torch.contiguous_format
         self.activation = plain.stem.activation  # stateless, the same in both nets
         self.stacked = nn.ParameterDict()  # every parameter both nets have, [plain | residual] on dim 0
         self.residual_only = nn.ParameterDict()  # projection shortcuts (options B, C)
@@ -45,7 +47,8 @@ class PairedStack(nn.Module):
         with torch.no_grad():
             for name, param in residual_params.items():
                 stacked = torch.cat([plain_params[name], param]) if name in plain_params else param
-                (self.stacked if name in plain_params else self.residual_only)[_key(name)] = nn.Parameter(stacked.clone())
+                (self.stacked if name in plain_params else self.residual_only)[_key(name)] = nn.Parameter(
+                    stacked.clone(memory_format=self.memory_format if stacked.dim() == 4 else torch.contiguous_format))
             for name, buffer in residual_buffers.items():
                 if buffer.dim() == 1:  # running mean / var; num_batches_tracked is unused at momentum 0.1
                     stacked = torch.cat([plain_buffers[name], buffer]) if name in plain_buffers else buffer
@@ -101,6 +104,7 @@ class PairedStack(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         plain = self.nets[0]
         self.branch_moments, self.skip_norms, self.grad_norms = [], [], []
+        x = x.contiguous(memory_format=self.memory_format) if self.image else x
         out = self.activation(self._norm(self._layer(x, "stem.layer", plain.stem.layer, 1), "stem.norm", plain.stem.norm))
         for i, (block, residual_block) in enumerate(self.block_pairs):
             prefix = f"blocks.{i}."
@@ -163,8 +167,8 @@ class PairedStack(nn.Module):
             for name, tensor in tensors.items():
                 key = _key(name)
                 source = self.stacked[key] if key in self.stacked else self.residual_only.get(key, self._buffers.get(key))
-                if source.shape[0] != tensor.shape[0]:  # stacked: this net's half
-                    source = source.view(GROUPS, -1)[g].view_as(tensor)
+                if source.shape[0] != tensor.shape[0]:  # stacked: this net's half, the same slice in any memory layout
+                    source = source[g * tensor.shape[0] : (g + 1) * tensor.shape[0]]
                 tensor.copy_(source)
 
     def _group_view(self, key: str, group: int | None, grad: bool = False) -> Tensor:
@@ -172,4 +176,5 @@ class PairedStack(nn.Module):
         tensor = param.grad if grad else param.detach()
         if tensor is None:
             raise RuntimeError(f"{key}: no gradient; measure after a backward pass")
-        return tensor if group is None else tensor.view(GROUPS, -1)[group]
+        half = tensor.shape[0] // GROUPS
+        return tensor if group is None else tensor[group * half : (group + 1) * half]  # a view in any memory layout
