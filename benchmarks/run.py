@@ -1,0 +1,353 @@
+"""The performance suite: `python benchmarks/run.py [--quick]` prints one table and writes benchmarks/RESULTS.md.
+
+Every comparison is a ratio measured within this one run, the two sides interleaved round by
+round, so the noise of a shared machine hits both alike (median of the per-round ratios).
+Absolute times (latencies, lesson times) are what this machine gave now; the load average is
+recorded next to them. Nothing here fails on time: these are figures, not tests.
+
+Sections (issue 6): 1 instrumentation overhead, 2 efficiency, 3 pairing, 4 interactive latency,
+5 lesson times, 6 memory, 7 browser latency (6 and 7 in benchmarks/serve.py), plus the
+engine choices measured the same way (layout, threads).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # what importing resnet_core sets; torch is imported first here
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+from benchmarks import serve  # noqa: E402
+from resnet_core import ExperimentConfig, measure_init, train  # noqa: E402
+from resnet_core.data import load_dataset  # noqa: E402
+from resnet_core.models import VARIANTS, build_pair  # noqa: E402
+from resnet_core.paired import PairedStack  # noqa: E402
+from resnet_core.results import RunLog  # noqa: E402
+from resnet_core.train import _train_step, make_optimizer  # noqa: E402
+
+
+@dataclass
+class Row:
+    section: str
+    name: str
+    value: float
+    unit: str
+    target: str = ""
+    met: bool | None = None
+    note: str = ""
+
+
+def interleaved(fns: dict[str, Callable[[], object]], rounds: int, reps: int) -> dict[str, list[float]]:
+    """Seconds per call of each function, one list entry per round; the functions take turns within a round."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for fn in fns.values():
+        fn()  # warm-up: first-call allocations and oneDNN primitive creation
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(reps):
+                fn()
+            times[name].append((time.perf_counter() - start) / reps)
+    return times
+
+
+def ratio(times: dict[str, list[float]], top: str, bottom: str) -> float:
+    return statistics.median(a / b for a, b in zip(times[top], times[bottom], strict=True))
+
+
+class PairStep:
+    """One engine training step of a pair (what train() runs per step, host transfer included)."""
+
+    def __init__(self, config: ExperimentConfig, channels_last: bool = True) -> None:
+        x, y, _, _ = load_dataset(config)
+        self.nets = build_pair(config, x.shape[1:], 10)
+        self.pair = PairedStack(self.nets["plain"], self.nets["residual"], channels_last=channels_last)
+        self.optimizer = make_optimizer(config, self.pair)
+        self.optimizers = {v: make_optimizer(config, net) for v, net in self.nets.items()}
+        self.xb, self.yb = x[: config.batch_size], y[: config.batch_size]
+
+    def paired(self, measured: bool = False) -> None:
+        losses, wrong, measurements = _train_step(self.pair, self.optimizer, self.xb, self.yb, measured, list(VARIANTS))
+        torch.cat([losses, wrong, *measurements.values()]).cpu().tolist()
+
+    def one_by_one(self) -> None:
+        """The straightforward way: each net its own forward, backward and update, one after the other."""
+        values = []
+        for v, net in self.nets.items():
+            logits = net(self.xb)
+            loss = F.cross_entropy(logits, self.yb)
+            self.optimizers[v].zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizers[v].step()
+            values += [loss.detach(), (logits.detach().argmax(1) != self.yb).float().mean()]
+        torch.stack(values).cpu().tolist()
+
+
+def instrumentation(quick: bool) -> list[Row]:
+    """Section 1: all per-layer measurements every step vs none; and two common gradient loggers on the same step."""
+    step = PairStep(ExperimentConfig(depth=56))
+    params = list(step.pair.parameters())
+
+    def with_hooks(register: Callable) -> Callable[[], None]:
+        def run() -> None:
+            handles = [register(p) for p in params]
+            step.paired()
+            for h in handles:
+                h.remove()
+        return run
+
+    def log_histogram(grad: torch.Tensor) -> None:  # experiment trackers' gradient logging: 64 bins, copied per net and tensor
+        for half in grad.detach().view(len(VARIANTS), -1):
+            torch.histc(half, bins=64).tolist()
+
+    def log_abs_mean(param: torch.Tensor) -> None:  # the common "plot grad flow" snippet: one .item() per net and layer
+        for half in param.grad.view(len(VARIANTS), -1):
+            half.abs().mean().item()
+
+    def histogram(p: torch.nn.Parameter) -> Any:
+        return p.register_hook(log_histogram)
+
+    def abs_mean(p: torch.nn.Parameter) -> Any:
+        return p.register_post_accumulate_grad_hook(log_abs_mean)
+
+    def run_of(steps: int, measure_first: bool) -> Callable[[], None]:  # train()'s default cadence: one step in five measured
+        return lambda: [step.paired(measured=measure_first and i == 0) for i in range(steps)]
+
+    every = ExperimentConfig().measure_every
+    times = interleaved({"bare": step.paired, "measured": lambda: step.paired(measured=True),
+                         "histogram": with_hooks(histogram), "abs_mean": with_hooks(abs_mean),
+                         "bare_run": run_of(every, False), "cadence_run": run_of(every, True)}, 5 if quick else 15, 3)
+    note = "CNN-56 pair, digits, batch 64, paired step"
+    return [Row("1 instrumentation", "all per-layer measurements every step / none", ratio(times, "measured", "bare"), "x",
+                "<= 1.05", ratio(times, "measured", "bare") <= 1.05, note),
+            Row("1 instrumentation", f"measured every {every} steps (the default) / none", ratio(times, "cadence_run", "bare_run"),
+                "x", note=f"runs of {every} steps"),
+            Row("1 instrumentation", "reference: 64-bin histogram hook / none", ratio(times, "histogram", "bare"), "x", note=note),
+            Row("1 instrumentation", "reference: .abs().mean().item() loop / none", ratio(times, "abs_mean", "bare"), "x", note=note)]
+
+
+@contextmanager
+def threads(n: int) -> Iterator[int]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        torch.set_num_threads(before)
+
+
+def thread_counts() -> list[int]:
+    """The engine's default (all cores) and one thread: on a loaded machine the two differ by far more than cores."""
+    return sorted({torch.get_num_threads(), 1}, reverse=True)
+
+
+def matmul_rate() -> float:
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    times = interleaved({"mm": lambda: a @ b}, 7, 2)["mm"]
+    return 2 * 2048**3 / statistics.median(times)
+
+
+def efficiency(quick: bool) -> list[Row]:
+    """Section 2: achieved FLOP/s of a CNN-56 training step / this machine's 2048x2048 float32 matmul rate."""
+    rows = []
+    for n in thread_counts()[: 1 if quick else None]:
+        with threads(n):
+            peak = matmul_rate()
+            rows.append(Row("2 efficiency", f"float32 matmul 2048x2048, {n} thread(s)", peak / 1e9, "GFLOP/s"))
+            for batch in (128, 32):
+                step = PairStep(ExperimentConfig(depth=56, batch_size=batch))
+                with FlopCounterMode(display=False) as counter:
+                    step.paired()
+                flops = counter.get_total_flops()
+                times = interleaved({"paired": step.paired, "one_by_one": step.one_by_one}, 3 if quick else 7, 3)
+                for name, label in (("paired", "paired step (engine)"), ("one_by_one", "one net after the other")):
+                    value = flops / statistics.median(times[name]) / peak
+                    engine = name == "paired"
+                    rows.append(Row("2 efficiency", f"CNN-56 batch {batch}, {n} thread(s): {label}", value, "of matmul",
+                                    ">= 0.5" if engine else "", value >= 0.5 if engine else None,
+                                    f"{flops / 1e9:.2f} GFLOP per pair step, width 8; {1e3 * statistics.median(times[name]):.0f} ms"))
+    return rows
+
+
+def pairing(quick: bool) -> list[Row]:
+    """Section 3: both nets in one batched computation / one after the other."""
+    rows = []
+    for n in thread_counts():
+        with threads(n):
+            for batch in (32, 128):
+                step = PairStep(ExperimentConfig(depth=56, batch_size=batch))
+                times = interleaved({"paired": step.paired, "one_by_one": step.one_by_one}, 5 if quick else 15, 3)
+                value = ratio(times, "paired", "one_by_one")
+                target = batch == 32
+                rows.append(Row("3 pairing", f"CNN-56 batch {batch}, {n} thread(s): together / one after the other", value, "x",
+                                "<= 0.7" if target else "", value <= 0.7 if target else None,
+                                f"{1e3 * statistics.median(times['paired']):.0f} ms vs "
+                                f"{1e3 * statistics.median(times['one_by_one']):.0f} ms"))
+    return rows
+
+
+def layout_and_threads(quick: bool) -> list[Row]:
+    """Engine choices measured, not guessed: channels_last, and one thread vs all cores."""
+    rows = []
+    for batch in (32, 64, 128):
+        engine = PairStep(ExperimentConfig(depth=56, batch_size=batch))
+        nchw = PairStep(ExperimentConfig(depth=56, batch_size=batch), channels_last=False)
+        times = interleaved({"nchw": nchw.paired, "cl": engine.paired}, 3 if quick else 9, 3)
+        rows.append(Row("choices", f"channels_last (engine) / NCHW, batch {batch}", ratio(times, "cl", "nchw"), "x"))
+    cores = torch.get_num_threads()
+    if cores > 1:
+        step = PairStep(ExperimentConfig(depth=56))
+
+        def one_thread() -> None:
+            with threads(1):
+                step.paired()
+
+        times = interleaved({"one": one_thread, "all": step.paired}, 3 if quick else 9, 3)
+        rows.append(Row("choices", f"1 thread / {cores} threads, batch 64", ratio(times, "one", "all"), "x",
+                        note="above 1: the extra cores pay for one session"))
+    return rows
+
+
+def latency(quick: bool) -> list[Row]:
+    """Section 4: gradient norms at initialisation for a pair, as the landing page asks for them (process warm)."""
+    rows = []
+    code = "import time; t = time.perf_counter(); import resnet_core; print(time.perf_counter() - t)"
+    imported = float(subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout)
+    rows.append(Row("4 latency", "import resnet_core (fresh process)", imported, "s"))
+    code = ("import time; from resnet_core import ExperimentConfig; from resnet_core.data import load_dataset; "
+            "t = time.perf_counter(); load_dataset(ExperimentConfig()); print(time.perf_counter() - t)")
+    loaded = float(subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout)
+    rows.append(Row("4 latency", "digits load, first time in a process", loaded, "s"))
+    cases = [("CNN-56", ExperimentConfig(depth=56), 0.5), ("CNN-1202", ExperimentConfig(depth=1202), 3.0),
+             ("MLP-1000", ExperimentConfig(arch="mlp", depth=1000), 1.0)]
+    for name, config, target in cases:
+        list(measure_init(config.replace(depth=8 if config.arch == "cnn" else 2)))  # dataset cached, as in a running app
+        seconds = []
+        for _ in range(1 if quick else 3):
+            start = time.perf_counter()
+            list(measure_init(config))
+            seconds.append(time.perf_counter() - start)
+        value = statistics.median(seconds)
+        rows.append(Row("4 latency", f"measure_init pair {name}", value, "s", f"<= {target:g} s", value <= target,
+                        f"median of {len(seconds)}; first {seconds[0]:.2f} s"))
+    return rows
+
+
+def page_defaults(page: str) -> tuple[ExperimentConfig, list[int] | None]:
+    """A page's DEFAULTS (and DEFAULT_DEPTHS) read from its source, so the benchmark follows the pages."""
+    tree = ast.parse((ROOT / "pages" / page).read_text())
+    config, depths = ExperimentConfig(), None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            if node.targets[0].id == "DEFAULTS" and isinstance(node.value, ast.Call):
+                config = ExperimentConfig(**{k.arg: ast.literal_eval(k.value) for k in node.value.keywords})
+            elif node.targets[0].id == "DEFAULT_DEPTHS":
+                depths = ast.literal_eval(node.value)
+    return config, depths
+
+
+def lessons() -> list[Row]:
+    """Section 5: the two lessons' default runs end to end through the engine, with the effect they must show."""
+    rows = []
+    config, _ = page_defaults("gradient_flow.py")
+    start, cpu = time.perf_counter(), time.process_time()
+    log = RunLog(config).extend(train(config))
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    effect = (f"CPU time {cpu:.1f} s; final train error plain {log.final['plain']['train_error']:.2f}, residual {log.final['residual']['train_error']:.2f}; "
+              f"init grad ratio plain {log.ratio('plain'):.0f}, residual {log.ratio('residual'):.1f}")
+    rows.append(Row("5 lessons", f"Gradient Flow default Train (depth {config.depth}, {config.steps} steps)", seconds, "s",
+                    "<= 10 s", seconds <= 10, effect))
+    if torch.get_num_threads() > 1:
+        with threads(1):
+            start, cpu = time.perf_counter(), time.process_time()
+            list(train(config))
+            single, cpu = time.perf_counter() - start, time.process_time() - cpu
+        rows.append(Row("5 lessons", "the same at 1 thread (torch.set_num_threads(1))", single, "s", "<= 10 s", single <= 10,
+                        f"CPU time {cpu:.1f} s; {single / seconds:.2f}x the time at {torch.get_num_threads()} threads"))
+    config, depths = page_defaults("degradation.py")
+    depths = depths or [20, 56]
+    start, cpu = time.perf_counter(), time.process_time()
+    finals = {}
+    for depth in depths:
+        log = RunLog(config.replace(depth=depth)).extend(train(config.replace(depth=depth)))
+        finals[depth] = log.final
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    effect = "; ".join(f"depth {d}: plain {f['plain']['train_error']:.2f}, residual {f['residual']['train_error']:.2f}"
+                       for d, f in finals.items())
+    rows.append(Row("5 lessons", f"Degradation default run (depths {depths}, {config.steps} steps)", seconds, "s", "<= 15 s",
+                    seconds <= 15, f"CPU time {cpu:.1f} s; final train error " + effect))
+    return rows
+
+
+def machine() -> dict[str, str]:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    return {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu, "cores": str(os.cpu_count()),
+            "torch threads": str(torch.get_num_threads()), "torch": torch.__version__, "device": device,
+            "load average at start": " ".join(f"{x:.1f}" for x in os.getloadavg())}
+
+
+def table(rows: list[Row]) -> str:
+    lines = ["| section | measurement | value | target | met | note |", "| --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        met = "" if r.met is None else ("yes" if r.met else "**no**")
+        lines.append(f"| {r.section} | {r.name} | {r.value:.3g} {r.unit} | {r.target} | {met} | {r.note} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds, no app/browser sections: about a minute")
+    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS.md"), help="where to write the figures")
+    parser.add_argument("--no-app", action="store_true", help="skip sections 6-7 (they start `streamlit run app.py`)")
+    args = parser.parse_args(argv)
+    info = machine()
+    rows: list[Row] = []
+    sections = (instrumentation, efficiency, pairing, latency, layout_and_threads, lambda quick: lessons(),
+                lambda quick: serve.memory_and_browser(skip_app=quick or args.no_app))
+    for section in sections:
+        new = section(args.quick)
+        rows += new
+        print("\n".join(table(new).splitlines()[2:]), flush=True)
+    info["load average at end"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    text = table(rows)
+    print(text)
+    header = "\n".join(f"- {k}: {v}" for k, v in info.items())
+    write_results(args.out, header, text)
+    return 0
+
+
+def write_results(path: Path, header: str, text: str) -> None:
+    """Replace the generated block of RESULTS.md; the hand-written analysis around it stays."""
+    begin, end = "<!-- figures: generated by benchmarks/run.py -->", "<!-- end of figures -->"
+    block = f"{begin}\n{header}\n\n{text}\n{end}"
+    old = path.read_text() if path.exists() else ""
+    if begin in old and end in old:
+        new = old[: old.index(begin)] + block + old[old.index(end) + len(end):]
+    else:
+        new = f"# Benchmarks\n\n{block}\n"
+    path.write_text(new)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

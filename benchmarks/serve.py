@@ -1,0 +1,124 @@
+"""Sections 6 and 7 of the suite: peak memory of the CLI and of the app serving one Train, and browser latency.
+
+The app is the real `streamlit run app.py` on a free loopback port with a fresh result cache
+(so its Train really trains), driven by Debian's chromium through Playwright; peak RSS is the
+kernel's high-water mark (VmHWM) of the server process, read after the Train finished.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+FIRST_CHART = ".js-plotly-plot .main-svg"
+MEMORY_TARGET_MB = 1024
+
+def row(*args: Any, **kwargs: Any) -> Any:
+    from benchmarks.run import Row  # run.py imports this module: import its Row lazily
+
+    return Row(*args, **kwargs)
+
+
+# Linux carries a process's RSS high-water mark across fork and exec, so a child forked from this big
+# process would report at least our own peak: a tiny interpreter starts the CLI and reports its ru_maxrss.
+PEAK_OF_CHILD = "import os, subprocess, sys; p = subprocess.Popen(sys.argv[1:]); _, s, u = os.wait4(p.pid, 0); print(s, u.ru_maxrss)"
+
+
+def cli_peak_mb() -> float:
+    """Peak RSS of `python -m resnet_core run` with every default, in MB."""
+    command = [sys.executable, "-c", PEAK_OF_CHILD, sys.executable, "-m", "resnet_core", "run", "--quiet", "--out", os.devnull]
+    status, kib = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()[-2:]
+    if int(status) != 0:
+        raise RuntimeError(f"python -m resnet_core run failed with wait status {status}")
+    return int(kib) / 1024
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(cache_dir: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = os.environ | {"RESNET_LAB_CACHE_DIR": cache_dir}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read().strip() == b"ok":
+                    return server, url
+        except OSError:
+            time.sleep(0.3)
+    os.killpg(server.pid, signal.SIGTERM)
+    raise RuntimeError("streamlit run app.py did not answer its health check within 90 s")
+
+
+def app_rows() -> list[Any]:
+    """Open the landing page twice (first chart timed), press Train, wait for done, read the server's peak RSS."""
+    from playwright.sync_api import sync_playwright
+
+    rows = []
+    with tempfile.TemporaryDirectory() as cache_dir:
+        server, url = start_server(cache_dir)
+        try:
+            rows.append(row("6 memory", "app server idle after start", peak_rss_mb(server.pid), "MB peak RSS"))
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+                page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+                for visit, note in ((1, "a new session: computes the CNN-56 pair's init gradients"),
+                                    (2, "a second visit: the init gradients come from the cache")):
+                    start = time.perf_counter()
+                    page.goto(url)
+                    page.wait_for_selector(FIRST_CHART, state="visible", timeout=120_000)
+                    seconds = time.perf_counter() - start
+                    rows.append(row("7 browser", f"landing page -> first chart drawn, visit {visit}", seconds, "s", "<= 3 s",
+                                    seconds <= 3, note))
+                start = time.perf_counter()
+                page.get_by_role("button", name=re.compile("Train")).first.click()
+                page.get_by_text(re.compile(r"done: \d+ steps")).wait_for(timeout=600_000)
+                trained = time.perf_counter() - start
+                browser.close()
+            peak = peak_rss_mb(server.pid)
+            rows.append(row("6 memory", "app server through one default Train", peak, "MB peak RSS", f"<= {MEMORY_TARGET_MB} MB",
+                            peak <= MEMORY_TARGET_MB, f"Train click -> done in {trained:.1f} s (browser)"))
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=20)
+    return rows
+
+
+def memory_and_browser(skip_app: bool) -> list[Any]:
+    peak = cli_peak_mb()
+    rows = [row("6 memory", "CLI default run (python -m resnet_core run)", peak, "MB peak RSS", f"<= {MEMORY_TARGET_MB} MB",
+                peak <= MEMORY_TARGET_MB)]
+    if skip_app:
+        return rows
+    if not (ROOT / "app.py").exists() or not Path(CHROMIUM).exists():
+        return [*rows, row("7 browser", "app or chromium missing: not measured", float("nan"), "")]
+    return rows + app_rows()
