@@ -2,10 +2,12 @@
 # Works for any Docker host and for Hugging Face Spaces (Docker SDK); docs/DEPLOY.md has the steps.
 FROM python:3.11-slim
 
+# The code never changes inside a running container, so no file watcher; hosted-mode limits: docs/DEPLOY.md.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    STREAMLIT_SERVER_FILE_WATCHER_TYPE=none \
     RESNET_LAB_HOSTED=1
 
 # Hugging Face Spaces runs containers as uid 1000; any host benefits from not running as root.
