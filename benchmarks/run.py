@@ -115,11 +115,11 @@ def instrumentation(quick: bool) -> list[Row]:
         return run
 
     def log_histogram(grad: torch.Tensor) -> None:  # experiment trackers' gradient logging: 64 bins, copied per net and tensor
-        for half in grad.detach().view(len(VARIANTS), -1):
+        for half in grad.detach().chunk(len(VARIANTS)):
             torch.histc(half, bins=64).tolist()
 
     def log_abs_mean(param: torch.Tensor) -> None:  # the common "plot grad flow" snippet: one .item() per net and layer
-        for half in param.grad.view(len(VARIANTS), -1):
+        for half in param.grad.chunk(len(VARIANTS)):
             half.abs().mean().item()
 
     def histogram(p: torch.nn.Parameter) -> Any:
