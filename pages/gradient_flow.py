@@ -16,7 +16,10 @@ from resnet_core.results import RunLog
 from resnet_core.train import measure_init
 from ui.controls import experiment_controls
 from ui.exports import device_line, download_buttons, share_box, show_figure, view_name
+from ui.frame import ensure_app_frame
 from ui.runner import describe_outcome, live_training
+
+ensure_app_frame()  # served through app.py even on a fresh server's first request
 
 DEFAULTS = ExperimentConfig(depth=56)  # the page's own default: deep enough that plain and residual differ sharply
 PAGE = "gradient-flow"

@@ -6,7 +6,10 @@ import streamlit as st
 
 from resnet_core.lessons import LESSONS
 from ui import presenter
+from ui.frame import ensure_app_frame
 from ui.lessons import url_path
+
+ensure_app_frame()  # served through app.py even on a fresh server's first request
 
 st.title("Lessons")
 st.markdown("Each lesson opens a page with the settings that show one fact about deep networks, a short story of what "

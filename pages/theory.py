@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui.frame import ensure_app_frame
+
+ensure_app_frame()  # served through app.py even on a fresh server's first request
+
 REFERENCES = (
     ("He, Zhang, Ren, Sun (2015). Deep Residual Learning for Image Recognition.", "1512.03385"),
     ("He, Zhang, Ren, Sun (2016). Identity Mappings in Deep Residual Networks.", "1603.05027"),

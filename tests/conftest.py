@@ -9,6 +9,7 @@ with a reason where chromium or Playwright is missing. Screenshots go to artifac
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -65,12 +66,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def streamlit_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
-    """`streamlit run app.py` on a free loopback port with its own cache dir: (base URL, process id)."""
+@contextlib.contextmanager
+def serve_app(workdir: Path) -> Iterator[tuple[str, int]]:
+    """`streamlit run app.py` on a free loopback port with its own cache dir under `workdir`: (base URL, process id)."""
     port = free_port()
-    env = os.environ | {"RESNET_LAB_CACHE_DIR": str(tmp_path_factory.mktemp("server-cache"))}
-    log = tmp_path_factory.mktemp("server-log") / "streamlit.log"
+    env = os.environ | {"RESNET_LAB_CACHE_DIR": str(workdir / "server-cache")}
+    log = workdir / "streamlit.log"
     with open(log, "w") as out:
         server = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
@@ -92,6 +93,13 @@ def streamlit_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def streamlit_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    """One server for the whole browser session."""
+    with serve_app(tmp_path_factory.mktemp("server")) as served:
+        yield served
 
 
 @pytest.fixture(scope="session")

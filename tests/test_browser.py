@@ -108,3 +108,17 @@ def test_bad_url_value_shows_a_warning_in_the_page(page: Any, app_server: str) -
     wait_idle(page)
     assert page.get_by_text("URL parameter depth: 'abc' is not a number").count() == 1
     assert page.locator("[data-testid='stException']").count() == 0
+
+
+@pytest.mark.parametrize("path", ["", "theory", "degradation"])
+def test_deep_link_on_a_fresh_server_runs_inside_the_app_frame(page: Any, tmp_path: Path, path: str) -> None:
+    """The first request of a new server process goes to a page URL: it must still get app.py's header and navigation."""
+    from tests.conftest import serve_app
+
+    with serve_app(tmp_path) as (url, _):
+        page.goto(f"{url}/{path}?depth=8&width=4")
+        wait_idle(page)
+        page.wait_for_selector("text=ResNet Gradient Flow Lab", timeout=TIMEOUT_MS)
+        assert page.get_by_text("Page not found").count() == 0
+        assert page.locator("[data-testid='stException']").count() == 0
+        assert page.locator("[data-testid^='stTopNav']").count() >= 1  # app.py's navigation, not the legacy sidebar list
