@@ -56,7 +56,7 @@ class HostLimits:
         cores = cpu_count or os.cpu_count() or 1
         hosted = str(settings.get(PREFIX + "HOSTED", "")).strip().lower() in ("1", "true", "yes", "on")
         # One thread per training, one training per core: the lab's nets are small, and on a busy 2-core
-        # machine the 1000-layer lesson took 16-19 s with one torch thread but ~100 s with two.
+        # machine the 1000-layer lesson took 13-19 s with one torch thread and 24 s with two.
         max_concurrent = _positive(settings, "MAX_CONCURRENT", cores if hosted else None)
         threads_default = max(1, cores // max_concurrent) if max_concurrent else None
         return cls(
