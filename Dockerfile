@@ -8,6 +8,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     STREAMLIT_SERVER_FILE_WATCHER_TYPE=none \
+    OMP_WAIT_POLICY=PASSIVE \
     RESNET_LAB_HOSTED=1
 
 # Hugging Face Spaces runs containers as uid 1000; any host benefits from not running as root.

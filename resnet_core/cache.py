@@ -26,11 +26,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from resnet_core.config import ExperimentConfig
 
-ENGINE_FILES = ("config.py", "data.py", "models.py", "probes.py", "results.py", "train.py", "experiments.py")
+ENGINE_FILES = ("config.py", "data.py", "models.py", "paired.py", "probes.py", "results.py", "train.py", "experiments.py")
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / ".cache" / "results"
 DEFAULT_MB = 200.0
 
@@ -68,6 +68,15 @@ class ResultCache:
     def lock(self, kind: str, config: ExperimentConfig) -> FileLock:
         """The per-key lock a computer holds while computing (a fresh object: safe to use from any thread)."""
         return FileLock(self.root / "locks" / f"{kind}-{self.key(kind, config)}.lock", thread_local=False)
+
+    def try_lock(self, kind: str, config: ExperimentConfig) -> FileLock | None:
+        """The key's lock, now held, or None when another thread or process holds it (never blocks)."""
+        lock = self.lock(kind, config)
+        try:
+            lock.acquire(blocking=False)  # filelock raises Timeout here rather than returning False
+        except Timeout:
+            return None
+        return lock
 
     def get(self, kind: str, config: ExperimentConfig) -> Any | None:
         """The stored payload, or None; a read marks the entry as recently used."""

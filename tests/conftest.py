@@ -8,10 +8,14 @@ with a reason where chromium or Playwright is missing. Screenshots go to artifac
 
 from __future__ import annotations
 
+import os
+
+# Idle OpenMP threads sleep instead of spinning (resnet_core sets this too, but test modules may import torch first).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import base64
 import contextlib
 import json
-import os
 import signal
 import socket
 import subprocess

@@ -117,3 +117,22 @@ def test_concurrent_processes_compute_once(tmp_path: Path) -> None:
         worker.join(timeout=60)
     assert results == [[1, 2, 3]] * 3
     assert len(list(markers.iterdir())) == 1
+
+
+def test_try_lock_never_blocks_and_says_who_holds_the_key(cache_dir: Path) -> None:
+    """The live runners poll with try_lock: None while another thread holds the key, the lock once it is free."""
+    from resnet_core.config import ExperimentConfig
+
+    lab = cache.default_cache()
+    config = ExperimentConfig(depth=8)
+    held = lab.try_lock("train", config)
+    assert held is not None
+    outcome: list[object] = []
+    worker = threading.Thread(target=lambda: outcome.append(lab.try_lock("train", config)))
+    worker.start()
+    worker.join(timeout=10)
+    assert outcome == [None]
+    held.release()
+    again = lab.try_lock("train", config)
+    assert again is not None
+    again.release()

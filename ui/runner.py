@@ -109,9 +109,9 @@ def live_training(config: ExperimentConfig, draw: Draw, *, label: str = "Train b
 def _train_live(config: ExperimentConfig, draw: Draw, bar: Any, area: Any, on_finish: OnFinish | None) -> RunLog:
     """Train (or wait for another session training the same config), redrawing as records arrive."""
     began = time.monotonic()
-    lock = cache.default_cache().lock("train", config)
-    if not lock.acquire(blocking=False):
-        return _wait_for_other(config, draw, bar, area, began, lock, on_finish)
+    lock = cache.default_cache().try_lock("train", config)
+    if lock is None:
+        return _wait_for_other(config, draw, bar, area, began, on_finish)
     try:
         with host.training_slot(bar):  # a hosted lab trains a few at a time; the rest wait visibly
             log, records, models = RunLog(config), [], {}
@@ -162,7 +162,7 @@ def with_heartbeat(records: Iterator[dict[str, Any]], beat: Callable[[], None]) 
             yield record
 
 
-def _wait_for_other(config: ExperimentConfig, draw: Draw, bar: Any, area: Any, began: float, lock: Any,
+def _wait_for_other(config: ExperimentConfig, draw: Draw, bar: Any, area: Any, began: float,
                     on_finish: OnFinish | None) -> RunLog:
     """Another session holds this config's lock: poll the cache (each tick lets a rerun interrupt us)."""
     while True:
@@ -171,7 +171,8 @@ def _wait_for_other(config: ExperimentConfig, draw: Draw, bar: Any, area: Any, b
             log = RunLog(config).extend(records)
             _remember(log)
             return log
-        if lock.acquire(blocking=False):  # the other run was stopped before finishing: train it here
+        lock = cache.default_cache().try_lock("train", config)
+        if lock is not None:  # the other run was stopped before finishing: train it here
             lock.release()
             return _train_live(config, draw, bar, area, on_finish)
         bar.progress(0.0, text=f"another viewer is training this exact setting; waiting for its result · "

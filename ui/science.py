@@ -100,30 +100,54 @@ def _run(jobs: Sequence[Job], draw: Draw, bar: Any, area: Any, session_key: str)
     last_draw = 0.0
     with host.training_slot(bar):  # a hosted lab trains a few at a time; the rest wait visibly
         for job in jobs:
-            records = cache.get(job.kind, job.config)
+            records, lock = _claim_or_wait(job, bar, began)  # the cached result, or this job's lock to compute it
             if records is not None:
                 log.extend(job.tag(records))
                 done += job.step_records
                 continue
-            raw: list[dict[str, Any]] = []
-            for record in job.compute():
-                raw.append(record)
-                for tagged_record in job.tag([record]):
-                    log.add(tagged_record)
-                if record["kind"] != "step":
-                    continue
-                done += 1
-                now = time.monotonic()
-                if now - last_draw >= REFRESH_SECONDS:
-                    bar.progress(min(done / max(total, 1), 1.0), text=f"{job_label(job)} · {now - began:.1f} s")
-                    with area.container():
-                        draw(log, f"live{int(now * 1000)}")
-                    last_draw = now
-            cache.put(job.kind, job.config, raw)
+            try:
+                raw: list[dict[str, Any]] = []
+                for record in job.compute():
+                    raw.append(record)
+                    for tagged_record in job.tag([record]):
+                        log.add(tagged_record)
+                    if record["kind"] != "step":
+                        continue
+                    done += 1
+                    now = time.monotonic()
+                    if now - last_draw >= REFRESH_SECONDS:
+                        bar.progress(min(done / max(total, 1), 1.0), text=f"{job_label(job)} · {now - began:.1f} s")
+                        with area.container():
+                            draw(log, f"live{int(now * 1000)}")
+                        last_draw = now
+                cache.put(job.kind, job.config, raw)
+            finally:
+                lock.release()
     bar.progress(1.0, text=f"done: {len(jobs)} training run(s) in {time.monotonic() - began:.1f} s")
     area.empty()
     st.session_state.pop(session_key, None)
     return log
+
+
+def _claim_or_wait(job: Job, bar: Any, began: float) -> tuple[list[dict[str, Any]] | None, Any]:
+    """Single flight across sessions and processes: (the job's cached records, None), or (None, its lock, now held).
+
+    While another viewer trains the same job (a class opening one lesson link), wait visibly for
+    its result; each tick is a place where a rerun can interrupt the wait.
+    """
+    while True:
+        records = cache.get(job.kind, job.config)
+        if records is not None:
+            return records, None
+        lock = cache.default_cache().try_lock(job.kind, job.config)
+        if lock is not None:
+            records = cache.get(job.kind, job.config)  # finished between the two looks
+            if records is None:
+                return None, lock
+            lock.release()
+            return records, None
+        bar.progress(0.0, text=f"another viewer is running {job_label(job)}; waiting for its result · {time.monotonic() - began:.0f} s")
+        time.sleep(REFRESH_SECONDS)
 
 
 def job_label(job: Job) -> str:
