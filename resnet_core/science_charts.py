@@ -17,8 +17,8 @@ from resnet_core.charts import COLORS, FONT_SIZE, base_layout
 from resnet_core.config import SHORTCUTS
 from resnet_core.models import VARIANTS
 
-# Okabe-Ito and Tol hues that stay apart from the plain/residual pair and from each other on a projector.
-DEPTH_COLORS = {8: "#56B4E9", 20: "#E69F00", 32: "#009E73", 44: "#CC79A7", 56: "#000000", 110: "#882255"}
+# Depth runs from green (shallow) to purple (deep): ordered, and never the vermillion/blue that mean plain/residual.
+DEPTH_COLORS = {8: "#7FBF7B", 20: "#1B7837", 32: "#C2A5CF", 44: "#9970AB", 56: "#762A83", 110: "#40004B"}
 OPTION_DASHES = {"A": "solid", "B": "dash", "C": "dot"}
 L2_OPACITY_FLOOR = 0.3
 
