@@ -150,3 +150,12 @@ def test_theory_renders_the_equations_links_and_references() -> None:
     links = " ".join(m.value for m in at.markdown)
     for arxiv in ("1512.03385", "1603.05027", "1605.06431", "1702.08591", "1712.09913", "1902.08129"):
         assert f"https://arxiv.org/abs/{arxiv}" in links
+
+
+def test_share_link_keeps_the_pages_own_multi_value_settings(cache_dir: Path) -> None:
+    """?depths=8&depths=20 is part of the view: the share box must hand it on, repeated keys and all."""
+    at = open_page("degradation", {"depths": ["8", "20"], "width": "4", "present": "1"})
+    assert not at.exception
+    link = " ".join(c.value for c in at.code)
+    assert "depths=8&depths=20" in link and "width=4" in link
+    assert "present=" not in link  # a shared view opens in the viewer's own mode

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from resnet_core.__main__ import json_safe
-from resnet_core.config import ExperimentConfig
+from resnet_core.config import FIELDS, ExperimentConfig
 from resnet_core.results import RunLog
 from ui import presenter
 
@@ -39,9 +39,16 @@ def share_params(config: ExperimentConfig, defaults: ExperimentConfig, extra: di
     return params | (extra or {})
 
 
+def page_params() -> list[tuple[str, str]]:
+    """The URL's own page settings beyond the config (?depths=20&depths=56, ?alpha=0.0), repeated keys kept."""
+    return [(key, value) for key in st.query_params if key not in FIELDS and key != presenter.PARAM
+            for value in st.query_params.get_all(key)]
+
+
 def share_link(config: ExperimentConfig, defaults: ExperimentConfig, extra: dict[str, str] | None = None) -> str:
     """The URL of this view; relative ("?...") when the browser's address is not known (tests, first run)."""
-    query = urlencode(share_params(config, defaults, extra))
+    own = share_params(config, defaults, extra)
+    query = urlencode([*own.items(), *((k, v) for k, v in page_params() if k not in own)])
     base = st.context.url or ""
     return f"{base}?{query}" if query else (base or "?")
 
