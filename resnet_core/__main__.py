@@ -16,6 +16,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from resnet_core.config import FIELDS, ExperimentConfig, describe_range, parse_value
+from resnet_core.hosting import HostLimits, apply_thread_limit
 from resnet_core.results import RunLog
 from resnet_core.train import train
 
@@ -84,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        apply_thread_limit(HostLimits.from_settings())  # 1 torch thread unless RESNET_LAB_THREADS says otherwise
         configs = configs_from_args(args)
         logs = run_sweep(configs, args.quiet)
     except (ValueError, FileNotFoundError) as error:

@@ -9,7 +9,8 @@ RESNET_LAB_HOSTED          1: hosted mode; the defaults below apply and visitors
 RESNET_LAB_MAX_COMPUTE     cap on depth x width x steps x batch of one request (a sweep sums)
 RESNET_LAB_MAX_SWEEP       most configs one request may train (a depth sweep, a comparison)
 RESNET_LAB_MAX_CONCURRENT  trainings running at once in this process; the rest wait in line
-RESNET_LAB_THREADS         torch threads per training (default: cores / concurrent trainings)
+RESNET_LAB_THREADS         torch threads per training (default: cores / concurrent trainings when
+                           hosted, 1 on a laptop: these small kernels run faster on one thread)
 RESNET_LAB_CIFAR10_PATH    the host's CIFAR-10 archive; in hosted mode the only one allowed
 =========================  =================================================================
 
@@ -58,7 +59,9 @@ class HostLimits:
         # One thread per training, one training per core: the lab's nets are small, and on a busy 2-core
         # machine the 1000-layer lesson took 13-19 s with one torch thread and 24 s with two.
         max_concurrent = _positive(settings, "MAX_CONCURRENT", cores if hosted else None)
-        threads_default = max(1, cores // max_concurrent) if max_concurrent else None
+        # On a quiet 2-core machine the Gradient Flow lesson took 7.0 s at 1 thread and 15.5 s at 2
+        # (benchmarks/RESULTS.md): a second intra-op thread only adds synchronisation to kernels this small.
+        threads_default = max(1, cores // max_concurrent) if max_concurrent else 1
         return cls(
             hosted=hosted,
             max_compute=_positive(settings, "MAX_COMPUTE", HOSTED_MAX_COMPUTE if hosted else None),

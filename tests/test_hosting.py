@@ -24,9 +24,9 @@ from resnet_core.hosting import (
 from resnet_core.lessons import LESSONS
 
 
-def test_laptop_default_is_unlimited() -> None:
+def test_laptop_default_is_unlimited_with_one_thread_per_training() -> None:
     limits = HostLimits.from_settings({}, cpu_count=8)
-    assert limits == HostLimits()
+    assert limits == HostLimits(threads=1)
     assert budget_message(ExperimentConfig(depth=1202, width=512, steps=100_000, batch_size=4096), limits) is None
 
 
