@@ -212,6 +212,7 @@ def layout_and_threads(quick: bool) -> list[Row]:
         nchw = PairStep(ExperimentConfig(depth=56, batch_size=batch), channels_last=False)
         times = interleaved({"nchw": nchw.paired, "cl": engine.paired}, 3 if quick else 9, 3)
         rows.append(Row("choices", f"channels_last (engine) / NCHW, batch {batch}", ratio(times, "cl", "nchw"), "x"))
+    rows.append(projection_as_gemm(quick))
     cores = torch.get_num_threads()
     if cores > 1:
         step = PairStep(ExperimentConfig(depth=56))
@@ -224,6 +225,28 @@ def layout_and_threads(quick: bool) -> list[Row]:
         rows.append(Row("choices", f"1 thread / {cores} threads, batch 64", ratio(times, "one", "all"), "x",
                         note="above 1: the extra cores pay for one session"))
     return rows
+
+
+def projection_as_gemm(quick: bool) -> Row:
+    """W_s as a GEMM (the engine; oneDNN's NHWC 1x1 stride-2 conv backward is broken on AVX2) vs the safe conv: NCHW copies."""
+    step = PairStep(ExperimentConfig(depth=56, shortcut="B"))
+    gemm = PairedStack.__dict__["_projection"]
+
+    def nchw_conv(x: torch.Tensor, weight: torch.Tensor, stride: int) -> torch.Tensor:
+        return F.conv2d(x.contiguous(), weight.contiguous(), None, stride).contiguous(memory_format=torch.channels_last)
+
+    def with_projection(projection: Callable) -> Callable[[], None]:
+        def run() -> None:
+            PairedStack._projection = projection
+            step.paired()
+        return run
+
+    try:
+        times = interleaved({"gemm": with_projection(gemm), "conv": with_projection(staticmethod(nchw_conv))}, 3 if quick else 9, 3)
+    finally:
+        PairedStack._projection = gemm
+    return Row("choices", "W_s as a GEMM (engine) / as a 1x1 conv on NCHW copies", ratio(times, "gemm", "conv"), "x",
+               note="CNN-56 option B, batch 64, paired step")
 
 
 def latency(quick: bool) -> list[Row]:

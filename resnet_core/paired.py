@@ -98,8 +98,21 @@ class PairedStack(nn.Module):
         if not isinstance(shortcut, ProjectionShortcut):
             raise TypeError(f"unknown shortcut {type(shortcut).__name__}")
         weight = self.residual_only[_key(prefix + ".projection.weight")]
-        z = F.conv2d(half, weight, None, shortcut.projection.stride) if self.image else F.linear(half, weight)
+        z = self._projection(half, weight, shortcut.projection.stride[0]) if self.image else F.linear(half, weight)
         return F.pad(self._norm(z, prefix + ".norm", shortcut.norm), (*spatial, features, 0))
+
+    @staticmethod
+    def _projection(x: Tensor, weight: Tensor, stride: int) -> Tensor:
+        """W_s as what a 1x1 conv of stride s is: subsample, then one linear map per position (a GEMM).
+
+        Not F.conv2d: torch 2.13.0's oneDNN backward of a channels_last 1x1 stride-2 conv with 2 to 6
+        input channels writes out of bounds on AVX2 CPUs (heap corruption at one thread, a wrong
+        dL/dW_s at two; docs/RELIABILITY.md). A GEMM never takes that kernel, in any layout.
+        """
+        sub = x[:, :, ::stride, ::stride]  # (N, C, H/s, W/s)
+        positions = sub.movedim(1, -1)  # (N, H/s, W/s, C): a view, contiguous rows in NHWC
+        z = F.linear(positions, weight.flatten(1))  # (N, H/s, W/s, C_out)
+        return z.movedim(-1, 1)  # (N, C_out, H/s, W/s), channels_last strides
 
     def forward(self, x: Tensor) -> Tensor:
         plain = self.nets[0]
