@@ -41,7 +41,7 @@ from resnet_core.data import load_dataset  # noqa: E402
 from resnet_core.models import VARIANTS, build_pair  # noqa: E402
 from resnet_core.paired import PairedStack  # noqa: E402
 from resnet_core.results import RunLog  # noqa: E402
-from resnet_core.train import _train_step, make_optimizer  # noqa: E402
+from resnet_core.training import _train_step, make_optimizer  # noqa: E402
 
 
 @dataclass

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from typing import Any, NoReturn
 
@@ -16,9 +15,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from resnet_core.config import FIELDS, ExperimentConfig, describe_range, parse_value
-from resnet_core.hosting import HostLimits, apply_thread_limit
-from resnet_core.results import RunLog
-from resnet_core.train import train
+from resnet_core.results import RunLog, json_safe
+from resnet_core.training import train
+from serving.limits import HostLimits, apply_thread_limit
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -54,17 +53,6 @@ def configs_from_args(args: argparse.Namespace) -> list[ExperimentConfig]:
     if not depths:
         raise ValueError("depth: empty; give one depth or a comma list such as 20,56")
     return [ExperimentConfig(depth=d, **values) for d in depths]
-
-
-def json_safe(value: Any) -> Any:
-    """NaN/inf become null so the file is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value
 
 
 def run_sweep(configs: list[ExperimentConfig], quiet: bool = False) -> list[RunLog]:

@@ -20,6 +20,17 @@ from resnet_core.probes import BLOCK_METRICS
 LAYER_METRICS = ("grad_norm", "weight_norm")
 
 
+def json_safe(value: Any) -> Any:
+    """NaN/inf become null so the file is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
 class RunLog:
     """Accumulates `train()` records for one config, in arrival order."""
 

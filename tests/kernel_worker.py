@@ -20,7 +20,7 @@ from resnet_core import ExperimentConfig, build_pair, load_dataset
 from resnet_core.models import VARIANTS
 from resnet_core.paired import PairedStack
 from resnet_core.probes import Measurement, gradient_norms
-from resnet_core.train import _losses, minibatch_indices
+from resnet_core.training import _losses, minibatch_indices
 from tests.oracle import reference_measurement
 
 RTOL, ATOL = 1e-4, 1e-6

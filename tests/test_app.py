@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import ast
 import tomllib
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from lab.pages import GRADIENT_FLOW, PAGES
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def registered_pages() -> list[str]:
-    """The file of every st.Page(...) in app.py, read from the source (running app.py needs a Streamlit session)."""
-    tree = ast.parse((ROOT / "app.py").read_text())
-    return [call.args[0].value for call in ast.walk(tree)
-            if isinstance(call, ast.Call) and getattr(call.func, "attr", "") == "Page" and call.args]
 
 
 @pytest.mark.usefixtures("cache_dir")
@@ -30,9 +24,9 @@ def test_app_lands_on_gradient_flow_with_the_shared_sidebar() -> None:
 
 
 def test_every_registered_page_exists_and_gradient_flow_is_first() -> None:
-    pages = registered_pages()
-    assert pages[0] == "pages/gradient_flow.py"
-    assert [p for p in pages if not (ROOT / p).is_file()] == []
+    assert PAGES[0] is GRADIENT_FLOW
+    assert [p.file for p in PAGES if not (ROOT / p.file).is_file()] == []
+    assert sorted(p.file for p in PAGES) == sorted(str(f.relative_to(ROOT)) for f in (ROOT / "views").glob("*.py"))
 
 
 def test_config_is_headless_offline_and_readable() -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from resnet_core import cache
-from resnet_core.cache import ResultCache
 from resnet_core.config import ExperimentConfig
+from serving import cache, settings
+from serving.cache import ResultCache
 
 CONFIG = ExperimentConfig(depth=8, width=4)
 
@@ -75,6 +75,23 @@ def test_environment_configures_the_default_cache(tmp_path: Path, monkeypatch: p
     monkeypatch.setenv("RESNET_LAB_CACHE_MB", "lots")
     with pytest.raises(ValueError, match="RESNET_LAB_CACHE_MB"):
         cache.default_cache()
+
+
+def test_secrets_toml_configures_the_default_cache_and_the_environment_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/DEPLOY.md promises every RESNET_LAB_* setting works in secrets.toml; the cache once read only the environment."""
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(f'RESNET_LAB_CACHE_DIR = "{tmp_path / "from-secrets"}"\nRESNET_LAB_CACHE_MB = 1\nOTHER = "x"\n')
+    monkeypatch.setattr(settings, "secrets_files", lambda: (tmp_path / "absent.toml", secrets))
+    monkeypatch.delenv("RESNET_LAB_CACHE_DIR", raising=False)
+    monkeypatch.delenv("RESNET_LAB_CACHE_MB", raising=False)
+    store = cache.default_cache()
+    assert store.root == tmp_path / "from-secrets" and store.max_bytes == 1024 * 1024
+    monkeypatch.setenv("RESNET_LAB_CACHE_MB", "2")
+    assert cache.default_cache().max_bytes == 2 * 1024 * 1024
+    assert "OTHER" not in settings.read_settings()
+    secrets.write_text("not = [valid")
+    with pytest.raises(ValueError, match="not valid TOML"):
+        settings.read_settings()
 
 
 def test_concurrent_threads_compute_once(tmp_path: Path) -> None:

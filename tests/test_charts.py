@@ -11,12 +11,12 @@ import math
 import numpy as np
 import pytest
 
-from resnet_core import charts
+from lab import charts
 from resnet_core.boundary import decision_grid
 from resnet_core.config import ExperimentConfig
 from resnet_core.models import build_pair
 from resnet_core.results import RunLog
-from resnet_core.train import measure_init, train
+from resnet_core.training import measure_init, train
 
 MAIN = [("stem.layer.weight", 1), ("blocks.0.layer1.weight", 2), ("blocks.0.layer2.weight", 3),
         ("blocks.1.layer1.weight", 4), ("blocks.1.layer2.weight", 5), ("fc.weight", 6)]

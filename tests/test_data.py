@@ -58,7 +58,7 @@ def test_digits_shapes_and_counts(arch: str) -> None:
 @pytest.mark.parametrize("dataset", [*SYNTHETIC_DATASETS, "digits"])
 def test_seed_determines_data_and_split(dataset: str) -> None:
     a, b, c = (load_dataset(mlp(dataset, n_samples=100, seed=s)) for s in (1, 1, 2))
-    assert all(torch.equal(u, v) for u, v in zip(a, b))
+    assert all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
     assert not torch.equal(a[0], c[0])
 
 
@@ -155,7 +155,7 @@ def test_cifar_tar_and_folders_agree_and_are_standardised_per_channel(cifar: tup
         tar.add(folder, arcname=folder.name)
     loaded = [load_dataset(cifar_config(p)) for p in (archive, folder, folder.parent)]
     for other in loaded[1:]:
-        assert all(torch.equal(u, v) for u, v in zip(loaded[0], other))
+        assert all(torch.equal(u, v) for u, v in zip(loaded[0], other, strict=True))
     x_train, y_train, x_test, y_test = loaded[0]
     check_types(x_train, y_train, x_test, y_test)
     assert x_train.shape[1:] == dataset_info(cifar_config(archive)).in_shape == (3, 32, 32)
@@ -176,7 +176,7 @@ def test_cifar_info_needs_no_data() -> None:
 
 def test_cifar_missing_path_names_it(tmp_path: Path) -> None:
     for path in (tmp_path / "absent.tar.gz", tmp_path):  # nothing there; an empty folder
-        with pytest.raises(DatasetNotFoundError, match="cifar-10-python.tar.gz") as err:
+        with pytest.raises(DatasetNotFoundError, match=r"cifar-10-python\.tar\.gz") as err:
             load_dataset(cifar_config(path))
         assert str(path) in str(err.value)
         assert isinstance(err.value, FileNotFoundError) and isinstance(err.value, ValueError)
@@ -191,7 +191,7 @@ def test_cifar_malformed_archives_raise_value_error(cifar: tuple[Path, dict], tm
     partial = tmp_path / "partial.tar.gz"
     with tarfile.open(partial, "w:gz") as tar:
         tar.add(folder / "data_batch_1", arcname="cifar-10-batches-py/data_batch_1")
-    with pytest.raises(ValueError, match="lacks data_batch_2.*test_batch"):
+    with pytest.raises(ValueError, match=r"lacks data_batch_2.*test_batch"):
         read_cifar10(str(partial))
 
 

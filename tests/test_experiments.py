@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
+from lab import experiments as E
 from resnet_core import ExperimentConfig, train
-from resnet_core import experiments as E
 from resnet_core.results import RunLog
 
 SMALL = ExperimentConfig(depth=8, width=4, steps=6, batch_size=32, measure_every=3, eval_every=3, device="cpu")

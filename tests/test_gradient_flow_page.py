@@ -16,10 +16,10 @@ import pytest
 from conftest import chart_specs, decode
 from streamlit.testing.v1 import AppTest
 
-from resnet_core import charts
+from lab import charts
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import RunLog
-from resnet_core.train import measure_init
+from resnet_core.training import measure_init
 from ui.exports import plotly_config, run_json_text, view_name
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")

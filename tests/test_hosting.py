@@ -8,8 +8,9 @@ import time
 import pytest
 import torch
 
+from lab.lessons import LESSONS
 from resnet_core.config import ExperimentConfig
-from resnet_core.hosting import (
+from serving.limits import (
     HOSTED_MAX_COMPUTE,
     HostLimits,
     SlotLimiter,
@@ -21,7 +22,6 @@ from resnet_core.hosting import (
     sweep_message,
     training_slots,
 )
-from resnet_core.lessons import LESSONS
 
 
 def test_laptop_default_is_unlimited_with_one_thread_per_training() -> None:

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import resnet_core.lessons
-from resnet_core.cache import ResultCache
+import lab.lessons
+from lab.lessons import LESSONS, lesson_by_name
+from lab.pages import PAGES
 from resnet_core.config import FIELDS, ExperimentConfig
-from resnet_core.lessons import LESSONS, lesson_by_name
 from resnet_core.results import RunLog
-from resnet_core.train import train
-from ui.lessons import url_path
+from resnet_core.training import train
+from serving.cache import ResultCache
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 300  # generous: the machine is shared; no test asserts a time
@@ -51,7 +51,7 @@ def test_at_least_six_distinct_lessons_with_short_names() -> None:
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda lesson: lesson.name)
 def test_lesson_data_points_at_a_real_page_and_valid_settings(lesson) -> None:
     assert (ROOT / lesson.page).is_file()
-    assert f'url_path="{url_path(lesson.page)}"' in (ROOT / "app.py").read_text()  # the link lands where app.py serves it
+    assert lesson.page in [p.file for p in PAGES]  # the link lands on a page app.py serves
     sentences = [s for s in re.split(r"(?<=[.!?])\s+(?=[A-Z])", lesson.story.replace("et al.", "et al")) if s]
     assert 2 <= len(sentences) <= 3, lesson.story
     assert lesson.title and lesson.now_try
@@ -112,7 +112,7 @@ def test_thousand_layer_lesson_really_trains_and_its_plain_twin_does_not() -> No
 def test_training_lesson_trains_on_open_then_comes_from_the_cache(lesson, monkeypatch: pytest.MonkeyPatch) -> None:
     """The mechanism, on each training lesson shortened to a few steps (full runs: the test above and docs/DEPLOY.md)."""
     short = dataclasses.replace(lesson, params=dict(lesson.params) | {"steps": "4", "measure_every": "2", "eval_every": "2"})
-    monkeypatch.setitem(resnet_core.lessons._BY_NAME, lesson.name, short)
+    monkeypatch.setitem(lab.lessons._BY_NAME, lesson.name, short)
     stored: list[str] = []  # a result is only written after computing it
     real_put = ResultCache.put
     monkeypatch.setattr(ResultCache, "put", lambda self, kind, config, payload: (stored.append(kind),

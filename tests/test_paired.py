@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from resnet_core import ExperimentConfig, build_pair, load_dataset, train
 from resnet_core.models import VARIANTS, Stack
 from resnet_core.probes import weight_layers
-from resnet_core.train import error_rate, minibatch_indices
+from resnet_core.training import error_rate, minibatch_indices
 from tests.oracle import reference_measurement
 
 STEPS = 3

@@ -14,9 +14,10 @@ import segno
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from resnet_core.charts import FONT_SIZE
-from resnet_core.hosting import HostLimits, training_slots
-from resnet_core.lessons import lesson_by_name
+from lab.charts import FONT_SIZE
+from lab.lessons import lesson_by_name
+from serving import settings
+from serving.limits import HostLimits, training_slots
 from ui.presenter import FONT_SCALE, qr_png, view_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,10 +124,12 @@ def test_hosted_lab_ignores_a_visitor_data_path(monkeypatch: pytest.MonkeyPatch)
     assert not any("/etc" in e.value for e in at.error)
 
 
-def test_budget_can_come_from_secrets_toml() -> None:
-    """Community Cloud and Spaces hosts paste limits into the secrets box instead of the environment."""
+def test_budget_can_come_from_secrets_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Community Cloud and Spaces hosts paste limits into the secrets box (a secrets.toml) instead of the environment."""
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('RESNET_LAB_MAX_COMPUTE = "100000"\n')
+    monkeypatch.setattr(settings, "secrets_files", lambda: (secrets,))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    at.secrets["RESNET_LAB_MAX_COMPUTE"] = "100000"
     for key, value in (SMALL | {"depth": "100", "steps": "60"}).items():
         at.query_params[key] = value
     at.run()

@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
-from resnet_core import science_charts as charts
-from resnet_core.charts import COLORS
+from lab import science_charts as charts
+from lab.charts import COLORS
 
 
 def frames():

@@ -1,6 +1,6 @@
 """The science pages through Streamlit's AppTest: no exception, controls change the charts' data, measured numbers shown.
 
-Expected values come from the engine (resnet_core.experiments) run directly, not from the page.
+Expected values come from the engine (lab.experiments) run directly, not from the page.
 Settings are tiny (depth 8-20, width 4, a few steps) so each page trains in seconds.
 """
 
@@ -13,7 +13,8 @@ import pytest
 from conftest import chart_specs, decode
 from streamlit.testing.v1 import AppTest
 
-from resnet_core import experiments as E
+from lab import experiments as E
+from lab.pages import THEORY
 from resnet_core.config import ExperimentConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,7 +23,7 @@ TINY_CONFIG = ExperimentConfig(width=4, steps=6, eval_every=3, batch_size=32)
 
 
 def open_page(name: str, query: dict[str, str | list[str]]) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=300)
+    at = AppTest.from_file(str(ROOT / "views" / f"{name}.py"), default_timeout=300)
     for key, value in query.items():
         at.query_params[key] = value
     return at.run()
@@ -135,14 +136,14 @@ def test_every_science_page_opens_from_the_app(page: str, cache_dir: Path) -> No
     for key, value in TINY.items():
         at.query_params[key] = value
     at.run()
-    at.switch_page(f"pages/{page}.py").run()
+    at.switch_page(f"views/{page}.py").run()
     assert not at.exception
     assert at.title[0].value
 
 
 def test_theory_renders_the_equations_links_and_references() -> None:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
-    at.switch_page("pages/theory.py").run()
+    at.switch_page(THEORY.file).run()
     assert not at.exception
     latex = " ".join(e.value for e in at.latex)
     assert r"g\!\left(z^{[l+2]} + a^{[l]}\right)" in latex and "W_s" in latex

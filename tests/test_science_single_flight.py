@@ -6,8 +6,8 @@ import threading
 import time
 from typing import Any
 
-from resnet_core import cache
 from resnet_core.config import ExperimentConfig
+from serving import cache
 from ui import science
 
 CONFIG = ExperimentConfig(depth=8, width=4, steps=3)

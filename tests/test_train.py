@@ -64,7 +64,7 @@ def test_l2_is_coupled_weight_decay_on_every_parameter():
     """With lr l and no gradient signal (lr tiny vs decay), one SGD step scales W by (1 - l * l2) exactly."""
     config = SMALL.replace(steps=1, momentum=0.0, l2=0.5, lr=1e-6, optimizer="sgd")
     from resnet_core.models import build_model
-    from resnet_core.train import make_optimizer
+    from resnet_core.training import make_optimizer
 
     model = build_model(config, "residual")
     optimizer = make_optimizer(config, model)
@@ -104,7 +104,7 @@ def test_divergence_is_reported_and_the_other_net_goes_on():
 
 def test_diverging_net_alone_stops(monkeypatch):
     """Make the plain net output NaN from its 4th training forward: residual trains all steps, plain stops at 3."""
-    train_module = sys.modules["resnet_core.train"]
+    train_module = sys.modules["resnet_core.training"]
 
     class PlainFailsFromItsFourthStep(train_module.PairedStack):  # both nets run in one PairedStack
         def forward(self, x):
@@ -123,7 +123,7 @@ def test_diverging_net_alone_stops(monkeypatch):
 
 
 def test_device_resolution_and_errors():
-    from resnet_core.train import resolve_device
+    from resnet_core.training import resolve_device
 
     assert resolve_device("cpu").type == "cpu"
     assert resolve_device("auto").type in {"cpu", "cuda", "mps"}

@@ -13,9 +13,8 @@ from urllib.parse import urlencode
 import plotly.graph_objects as go
 import streamlit as st
 
-from resnet_core.__main__ import json_safe
 from resnet_core.config import FIELDS, ExperimentConfig
-from resnet_core.results import RunLog
+from resnet_core.results import RunLog, json_safe
 from ui import presenter
 
 

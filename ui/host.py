@@ -1,6 +1,6 @@
 """The hosted demo's guard-rails on the Streamlit side: read the host's limits, refuse, queue.
 
-`resnet_core.hosting` holds the rules (pure Python); this module reads the settings from the
+`serving.limits` holds the rules (pure Python); this module reads the settings from the
 environment and `.streamlit/secrets.toml` (environment wins), turns a refusal into an st.error
 that names the largest allowed values, and shows "waiting for a free slot (k ahead)" while a
 training waits for one. On a laptop nothing is configured and every function lets all through.
@@ -8,7 +8,6 @@ training waits for one. On a laptop nothing is configured and every function let
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -16,28 +15,20 @@ from typing import Any
 import streamlit as st
 
 from resnet_core.config import ExperimentConfig
-from resnet_core.hosting import (
-    PREFIX,
+from serving.limits import (
     HostLimits,
     apply_thread_limit,
     budget_message,
     sweep_message,
     training_slots,
 )
-
-
-def settings() -> dict[str, Any]:
-    """RESNET_LAB_* from secrets.toml (top level), overridden by the environment."""
-    from_secrets: dict[str, Any] = {}
-    if st.secrets.load_if_toml_exists():
-        from_secrets = {k: v for k, v in st.secrets.to_dict().items() if k.startswith(PREFIX)}
-    return from_secrets | {k: v for k, v in os.environ.items() if k.startswith(PREFIX)}
+from serving.settings import read_settings
 
 
 def limits() -> HostLimits:
     """This host's limits; a malformed setting is the host's mistake, shown once to whoever opens the page."""
     try:
-        return HostLimits.from_settings(settings())
+        return HostLimits.from_settings(read_settings())
     except ValueError as error:
         st.error(f"This lab's host configuration is invalid ({error}); running without limits until it is fixed.", icon=":material/build:")
         return HostLimits()

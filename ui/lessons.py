@@ -10,24 +10,18 @@ open unless its result is already in the shared cache, in which case it is drawn
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import streamlit as st
 
+from lab import pages
+from lab.lessons import LESSONS, Lesson, lesson_by_name
 from resnet_core.config import FIELDS, ExperimentConfig, parse_value
-from resnet_core.lessons import LESSONS, Lesson, lesson_by_name
 from ui import presenter
 
 PARAM = "lesson"
-LESSONS_PAGE = "pages/lessons.py"
 NOT_SETTINGS = (PARAM, presenter.PARAM, "embed", "embed_options")  # any other URL key is a page setting
 OPENED_KEY = "_lesson_opened"  # session_state: the lesson whose settings were applied in this session
 AUTOSTARTED_KEY = "_lesson_autostarted"  # session_state: lessons whose training was started on open
-
-
-def url_path(page: str) -> str:
-    """The URL path app.py gives a page file: pages/gradient_flow.py -> gradient-flow."""
-    return Path(page).stem.replace("_", "-")
 
 
 def current_lesson(*, warn: bool = True) -> Lesson | None:
@@ -67,7 +61,7 @@ def story_panel(lesson: Lesson) -> None:
         st.markdown(f"**Now try:** {lesson.now_try}")
         position = [known.name for known in LESSONS].index(lesson.name)
         nav = st.columns(2)
-        nav[0].page_link(LESSONS_PAGE, label="All lessons", icon=":material/list:")
+        nav[0].page_link(pages.LESSONS.file, label="All lessons", icon=":material/list:")
         if position + 1 < len(LESSONS):
             following = LESSONS[position + 1]
             nav[1].page_link(following.page, label=f"Next: {following.title}", icon=":material/arrow_forward:",

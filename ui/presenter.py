@@ -15,8 +15,8 @@ import plotly.graph_objects as go
 import segno
 import streamlit as st
 
-from resnet_core.charts import FONT_SIZE
-from resnet_core.lessons import lesson_by_name
+from lab.charts import FONT_SIZE
+from lab.lessons import lesson_by_name
 
 PARAM = "present"
 LESSON_PARAM = "lesson"

@@ -6,7 +6,7 @@ tick here). Each record is computed in a helper thread only so that the script t
 the elapsed time ticking through a slow setup or step; it asks for one record at a time, so after
 an interruption the helper finishes at most the step in hand and nothing keeps burning CPU.
 
-Shared results: a finished run goes to `resnet_core.cache` (kind "train"), so the same link
+Shared results: a finished run goes to `serving.cache` (kind "train"), so the same link
 later, in any session or process, redraws instantly. While one session trains a config,
 another asking for the same config waits for that result instead of training it again.
 """
@@ -20,11 +20,11 @@ from typing import Any
 
 import streamlit as st
 
-from resnet_core import cache
 from resnet_core.config import ExperimentConfig
 from resnet_core.models import Stack
 from resnet_core.results import RunLog
-from resnet_core.train import train
+from resnet_core.training import train
+from serving import cache
 from ui import host, lessons
 
 REFRESH_SECONDS = 1.0  # charts redraw once a second while training (less often when a redraw is slow)

@@ -20,10 +20,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from resnet_core import cache
-from resnet_core.__main__ import json_safe
+from lab.experiments import ExperimentLog
 from resnet_core.config import ExperimentConfig
-from resnet_core.experiments import ExperimentLog
+from resnet_core.results import json_safe
+from serving import cache
 from ui import host, lessons
 
 REFRESH_SECONDS = 0.7

@@ -8,7 +8,7 @@ result cache when someone measured it before).
 
 Settings were chosen by measuring them on 2 CPU cores (see tests/test_lessons.py and
 docs/DEPLOY.md): each finishes in well under a minute, and each stays inside the hosted
-default budget of `resnet_core.hosting`, so a hosted demo can run every lesson.
+default budget of `serving.limits`, so a hosted demo can run every lesson.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from urllib.parse import urlencode
 
+from lab import pages
 from resnet_core.config import FIELDS, ExperimentConfig
 
 
@@ -51,7 +52,6 @@ def _frozen(params: dict[str, str | tuple[str, ...]]) -> Mapping[str, str | tupl
     return MappingProxyType(dict(params))
 
 
-GRADIENT_FLOW = "pages/gradient_flow.py"
 
 LESSONS: tuple[Lesson, ...] = (
     Lesson(
@@ -62,7 +62,7 @@ LESSONS: tuple[Lesson, ...] = (
                "to the input on the log axis: every sigmoid multiplies the gradient by its slope, at most 1/4, so the "
                "first layers receive almost nothing. The residual net loses far less, but it loses too: "
                "in the paper's block the sigmoid comes after the addition, so every block still scales the gradient."),
-        page=GRADIENT_FLOW,
+        page=pages.GRADIENT_FLOW.file,
         params=_frozen({"arch": "mlp", "dataset": "spirals", "depth": "20", "width": "32", "norm": "none",
                         "activation": "sigmoid", "init": "xavier"}),
         now_try="Switch the activation to relu and the initialisation to he: the plain net's first/last ratio jumps by "
@@ -75,7 +75,7 @@ LESSONS: tuple[Lesson, ...] = (
                "digits. The popular story says deep plain nets fail because gradients vanish; with BatchNorm the "
                "measurement says the opposite: the plain net's gradient grows layer by layer toward the input, so its "
                "first/last ratio is in the hundreds, while the residual net's stays within a small factor."),
-        page=GRADIENT_FLOW,
+        page=pages.GRADIENT_FLOW.file,
         params=_frozen({"arch": "cnn", "dataset": "digits", "depth": "56", "width": "8", "norm": "batch",
                         "activation": "relu", "init": "he"}),
         now_try="Set depth to 20: the plain ratio falls to a few. Set norm to none at depth 56: without BatchNorm "
@@ -88,7 +88,7 @@ LESSONS: tuple[Lesson, ...] = (
                "initialised to zero (Goyal et al. 2017), so each block starts as exactly its shortcut. The residual net's "
                "training error falls well below chance within 60 steps. The plain net with the same initialisation "
                "has nothing to pass on: its zeroed layers make its output constant, so its error stays at chance."),
-        page=GRADIENT_FLOW,
+        page=pages.GRADIENT_FLOW.file,
         params=_frozen({"arch": "mlp", "dataset": "moons", "depth": "1000", "width": "8", "norm": "none",
                         "activation": "relu", "init": "zero_residual", "l2": "0.0", "optimizer": "sgd", "lr": "0.001",
                         "steps": "60", "batch_size": "64", "measure_every": "20", "eval_every": "20"}),
@@ -106,7 +106,7 @@ LESSONS: tuple[Lesson, ...] = (
                "layers on the same minibatches and compare the final training errors: the deep plain net falls far "
                "behind, while the residual nets stay close together. The init gradient ratios beside them show that the plain nets' "
                "gradients did not vanish, so this is an optimisation difficulty, as the paper argued."),
-        page="pages/degradation.py",
+        page=pages.DEGRADATION.file,
         params=_frozen({"depths": ("20", "56"), "steps": "100", "lr": "0.05", "seed": "0"}),
         now_try="Add 32 and 44 to the depths: the plain net's final error climbs with depth while the residual net's "
                 "stays low. Change the seed to see how much of the gap is luck.",
@@ -120,7 +120,7 @@ LESSONS: tuple[Lesson, ...] = (
                "real nets. Strong L2 pushes weights toward that zero, and the sweep below trains both nets at several "
                "strengths: at the strongest the plain net's training stalls near chance while the residual net, "
                "carried by its shortcuts, still trains."),
-        page="pages/identity.py",
+        page=pages.IDENTITY.file,
         params=_frozen({"alpha": "0.0", "depth": "20", "shortcut": "A", "l2s": ("0", "1e-3", "0.01", "0.03", "0.1")}),
         now_try="Move alpha back to 1 and watch the identity check fail; choose shortcut B and see why the transition "
                 "blocks can't be the identity (a projection's output can be negative, and the ReLU cuts it).",
@@ -133,7 +133,7 @@ LESSONS: tuple[Lesson, ...] = (
                "table shows every block's shapes and shortcut and the parameters each option adds; option A adds none. "
                "Then the plain net and the residual net with each option train on the same budget: compare the curves "
                "and the gradient norms in the transition blocks against the others."),
-        page="pages/shortcuts.py",
+        page=pages.SHORTCUTS.file,
         params=_frozen({"depth": "20", "shortcut": "B"}),
         now_try="Switch the shortcut to C: every block gets a projection and the parameter count grows. The paper's "
                 "ImageNet numbers say projections help a little and are not essential: does this small run agree?",

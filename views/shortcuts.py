@@ -12,16 +12,13 @@ import inspect
 import pandas as pd
 import streamlit as st
 
-from resnet_core import experiments as E
+from lab import experiments as E
+from lab import science_charts as charts
 from resnet_core import models
-from resnet_core import science_charts as charts
 from resnet_core.config import ExperimentConfig
 from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name
-from ui.frame import ensure_app_frame
 from ui.science import Job, experiment_downloads, live_jobs
-
-ensure_app_frame()  # served through app.py even on a fresh server's first request
 
 DEFAULTS = ExperimentConfig(depth=20, steps=100, measure_every=10, eval_every=20)
 PAGE = "shortcuts"

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from resnet_core.lessons import LESSONS
+from lab.lessons import LESSONS
+from lab.pages import page_by_file
 from ui import presenter
-from ui.frame import ensure_app_frame
-from ui.lessons import url_path
-
-ensure_app_frame()  # served through app.py even on a fresh server's first request
 
 st.title("Lessons")
 st.markdown("Each lesson opens a page with the settings that show one fact about deep networks, a short story of what "
@@ -24,6 +21,6 @@ for number, lesson in enumerate(LESSONS, start=1):
         open_col.page_link(lesson.page, label="Open this lesson", icon=":material/play_arrow:",
                            query_params=lesson.page_params() | ({presenter.PARAM: "1"} if presenting else {}))
         link_col.code(lesson.link(), language=None)
-        st.caption(f"Page: {url_path(lesson.page)}" + (" · trains on open unless already computed on this server" if lesson.train else ""))
+        st.caption(f"Page: {page_by_file(lesson.page).url_path}" + (" · trains on open unless already computed on this server" if lesson.train else ""))
 st.caption("A short link works on any address the lab is served from: append it to the lab's URL, "
            "e.g. http://<this computer>:8501/" + LESSONS[0].link() + ".")

@@ -1,4 +1,4 @@
-"""Figures of the science pages: DataFrames from `resnet_core.experiments` -> plotly Figures. Pure functions.
+"""Figures of the science pages: DataFrames from `lab.experiments` -> plotly Figures. Pure functions.
 
 Plain and residual keep the app's two colours (charts.COLORS); where a chart compares depths
 instead, each depth gets its own colour and the variant moves to the subplot, as in He et al.'s
@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from resnet_core.charts import COLORS, FONT_SIZE, base_layout
+from lab.charts import COLORS, FONT_SIZE, base_layout
 from resnet_core.config import SHORTCUTS
 from resnet_core.models import VARIANTS
 

@@ -1,8 +1,8 @@
 """Host-configured limits: what a shared demo lets one visitor compute, and how many at once.
 
 A laptop on a projector runs unlimited; a hosted link is opened by a whole class at once, so
-the host sets (environment variables, or the same names in `.streamlit/secrets.toml`, read by
-the page layer and passed in as a mapping; environment wins):
+the host sets (environment variables, or the same names in `.streamlit/secrets.toml`; both read
+by serving.settings, the environment winning):
 
 =========================  =================================================================
 RESNET_LAB_HOSTED          1: hosted mode; the defaults below apply and visitors can't pick files
@@ -32,8 +32,8 @@ from dataclasses import dataclass
 import torch
 
 from resnet_core.config import MAX_CNN_DEPTH, MAX_MLP_DEPTH, ExperimentConfig
+from serving.settings import PREFIX, read_settings
 
-PREFIX = "RESNET_LAB_"
 # Hosted defaults: every lesson fits (the 1000-layer one is ~31M), a 2-core host stays responsive.
 HOSTED_MAX_COMPUTE = 50_000_000
 HOSTED_MAX_SWEEP = 8
@@ -52,8 +52,8 @@ class HostLimits:
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, object] | None = None, cpu_count: int | None = None) -> HostLimits:
-        """Read RESNET_LAB_* from `settings` (default: os.environ); ValueError names a malformed setting."""
-        settings = os.environ if settings is None else settings
+        """Read RESNET_LAB_* from `settings` (default: serving.settings); ValueError names a malformed setting."""
+        settings = read_settings() if settings is None else settings
         cores = cpu_count or os.cpu_count() or 1
         hosted = str(settings.get(PREFIX + "HOSTED", "")).strip().lower() in ("1", "true", "yes", "on")
         # One thread per training, one training per core: the lab's nets are small, and on a busy 2-core

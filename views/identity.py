@@ -13,16 +13,13 @@ from typing import Any
 
 import streamlit as st
 
-from resnet_core import experiments as E
-from resnet_core import science_charts as charts
+from lab import experiments as E
+from lab import science_charts as charts
 from resnet_core.config import ExperimentConfig
-from resnet_core.train import train
+from resnet_core.training import train
 from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name
-from ui.frame import ensure_app_frame
 from ui.science import Job, experiment_downloads, live_jobs, query_list
-
-ensure_app_frame()  # served through app.py even on a fresh server's first request
 
 DEFAULTS = ExperimentConfig(depth=20, steps=150, measure_every=150, eval_every=25)
 ALPHAS = (1.0, 0.75, 0.5, 0.25, 0.1, 0.01, 0.0)

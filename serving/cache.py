@@ -29,21 +29,20 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from resnet_core.config import ExperimentConfig
+from serving.settings import read_settings
 
-ENGINE_FILES = ("config.py", "data.py", "models.py", "paired.py", "probes.py", "results.py", "train.py", "experiments.py")
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / ".cache" / "results"
+ROOT = Path(__file__).resolve().parent.parent
+FINGERPRINTED = ("resnet_core", "lab")  # every module that can change a computed number
+DEFAULT_DIR = ROOT / ".cache" / "results"
 DEFAULT_MB = 200.0
 
 
 @functools.cache
 def engine_fingerprint() -> str:
-    """Hash of the engine's source: results computed by older code never match."""
+    """Hash of the engine's and the lab's source: results computed by older code never match."""
     digest = hashlib.sha256()
-    here = Path(__file__).resolve().parent
-    for name in ENGINE_FILES:
-        path = here / name
-        if path.exists():
-            digest.update(name.encode() + path.read_bytes())
+    for path in sorted(p for package in FINGERPRINTED for p in (ROOT / package).rglob("*.py")):
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -142,12 +141,13 @@ class ResultCache:
 
 
 def default_cache() -> ResultCache:
-    """The cache the app uses, configured by RESNET_LAB_CACHE_DIR and RESNET_LAB_CACHE_MB."""
-    root = os.environ.get("RESNET_LAB_CACHE_DIR") or str(DEFAULT_DIR)
+    """The cache the app uses, configured by RESNET_LAB_CACHE_DIR and RESNET_LAB_CACHE_MB (serving.settings)."""
+    settings = read_settings()
+    root = settings.get("RESNET_LAB_CACHE_DIR") or str(DEFAULT_DIR)
     try:
-        mb = float(os.environ.get("RESNET_LAB_CACHE_MB") or DEFAULT_MB)
+        mb = float(settings.get("RESNET_LAB_CACHE_MB") or DEFAULT_MB)
     except ValueError:
-        raise ValueError(f"RESNET_LAB_CACHE_MB: {os.environ['RESNET_LAB_CACHE_MB']!r} is not a number of megabytes") from None
+        raise ValueError(f"RESNET_LAB_CACHE_MB: {settings['RESNET_LAB_CACHE_MB']!r} is not a number of megabytes") from None
     return _cache_at(root, int(mb * 1024 * 1024))
 
 

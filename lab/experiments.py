@@ -30,7 +30,7 @@ from resnet_core.config import SHORTCUTS, ExperimentConfig
 from resnet_core.data import dataset_info, load_dataset
 from resnet_core.models import VARIANTS, Block, ProjectionShortcut, Stack, ZeroPadShortcut, build_model
 from resnet_core.probes import weight_layers
-from resnet_core.train import error_rate, make_optimizer, minibatch_indices, train
+from resnet_core.training import error_rate, make_optimizer, minibatch_indices, train
 
 DEGRADATION_DEPTHS = (8, 20, 32, 44, 56, 110)
 L2_SWEEP = (0.0, 1e-4, 1e-3, 1e-2, 3e-2, 0.1)

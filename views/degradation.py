@@ -10,16 +10,13 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from resnet_core import experiments as E
-from resnet_core import science_charts as charts
+from lab import experiments as E
+from lab import science_charts as charts
 from resnet_core.config import ExperimentConfig
-from resnet_core.train import train
+from resnet_core.training import train
 from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name
-from ui.frame import ensure_app_frame
 from ui.science import Job, experiment_downloads, live_jobs, query_list
-
-ensure_app_frame()  # served through app.py even on a fresh server's first request
 
 # lr 0.05, 100 steps: over seeds 0-4 plain-56 ends far above plain-20 and residual-56 near residual-20
 # (SCIENCE.md 5.2 uses lr 0.1 / 150 steps; there residual-56 sometimes stalls for a seed, and it takes longer).

@@ -1,25 +1,23 @@
 """Gradient flow, the landing page: plain vs residual gradients at initialisation, instantly; then live training.
 
 Thin by design: URL-bound widgets (ui.controls) -> ExperimentConfig -> engine (measure_init / train,
-through the shared result cache) -> chart builders (resnet_core.charts).
+through the shared result cache) -> chart builders (lab.charts).
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from resnet_core import cache, charts
+from lab import charts
 from resnet_core.boundary import decision_grid, has_boundary
 from resnet_core.config import ExperimentConfig
 from resnet_core.models import Stack
 from resnet_core.results import RunLog
-from resnet_core.train import measure_init
+from resnet_core.training import measure_init
+from serving import cache
 from ui.controls import experiment_controls
 from ui.exports import device_line, download_buttons, share_box, show_figure, view_name
-from ui.frame import ensure_app_frame
 from ui.runner import describe_outcome, live_training
-
-ensure_app_frame()  # served through app.py even on a fresh server's first request
 
 DEFAULTS = ExperimentConfig(depth=56)  # the page's own default: deep enough that plain and residual differ sharply
 PAGE = "gradient-flow"

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui.frame import ensure_app_frame
-
-ensure_app_frame()  # served through app.py even on a fresh server's first request
+from lab import pages
+from lab.pages import PageInfo
 
 REFERENCES = (
     ("He, Zhang, Ren, Sun (2015). Deep Residual Learning for Image Recognition.", "1512.03385"),
@@ -22,8 +21,8 @@ REFERENCES = (
 )
 
 
-def see_it(page: str, label: str) -> None:
-    st.page_link(page, label=label, icon=":material/arrow_forward:")
+def see_it(page: PageInfo, label: str) -> None:
+    st.page_link(page.file, label=label, icon=":material/arrow_forward:")
 
 
 st.title("Theory: why the shortcut helps")
@@ -34,14 +33,14 @@ st.latex(r"z^{[l+1]} = W^{[l+1]} a^{[l]} + b^{[l+1]}, \qquad a^{[l+1]} = g\!\lef
 st.latex(r"z^{[l+2]} = W^{[l+2]} a^{[l+1]} + b^{[l+2]}, \qquad a^{[l+2]} = g\!\left(z^{[l+2]}\right)")
 st.markdown("Stacking more of these should never hurt in principle (extra layers could learn the identity), yet in "
             "practice deeper plain nets reach a **higher training error**: the *degradation* problem.")
-see_it("pages/degradation.py", "Degradation: measure it for depths 8 to 110")
+see_it(pages.DEGRADATION, "Degradation: measure it for depths 8 to 110")
 
 st.header("2. The residual block")
 st.markdown("The shortcut adds the block's input **before** the last nonlinearity (He et al.'s original block):")
 st.latex(r"a^{[l+2]} = g\!\left(z^{[l+2]} + a^{[l]}\right) = g\!\left(F(a^{[l]}) + a^{[l]}\right)")
 st.markdown("The block now only has to learn the *residual* F, the change to its input. A plain block is the same "
             "formula without the + a[l].")
-see_it("pages/gradient_flow.py", "Gradient flow: plain and residual side by side")
+see_it(pages.GRADIENT_FLOW, "Gradient flow: plain and residual side by side")
 
 st.header("3. The identity argument, and L2")
 st.markdown("L2 regularisation (weight decay) pulls W and b toward 0. If the block's last layer reaches 0:")
@@ -51,7 +50,7 @@ st.markdown("The last step needs g(a) = a for the block's input a, true for ReLU
             "(a ≥ 0). So a residual block can always fall back to doing nothing, and adding blocks cannot make the "
             "function class worse. The plain block with the same zero weights outputs g(0) = 0 and the signal is gone. "
             "With BatchNorm, the role of W[l+2], b[l+2] is played by the second BN's scale and shift.")
-see_it("pages/identity.py", "Identity & L2: zero the branches and measure max |a[l+2] − a[l]|")
+see_it(pages.IDENTITY, "Identity & L2: zero the branches and measure max |a[l+2] − a[l]|")
 
 st.header("4. Matching dimensions with W_s")
 st.markdown("Where a block halves the map and doubles the channels, a[l] and z[l+2] differ in shape, so the shortcut "
@@ -59,7 +58,7 @@ st.markdown("Where a block halves the map and doubles the channels, a[l] and z[l
 st.latex(r"a^{[l+2]} = g\!\left(z^{[l+2]} + W_s\, a^{[l]}\right)")
 st.markdown("Option **A**: W_s is fixed (subsample, zero-pad the new channels; no parameters). Option **B**: W_s is a "
             "learned 1x1 convolution where shapes change. Option **C**: a learned W_s on every shortcut.")
-see_it("pages/shortcuts.py", "Shortcuts & dimensions: shapes, parameters, and A vs B vs C trained")
+see_it(pages.SHORTCUTS, "Shortcuts & dimensions: shapes, parameters, and A vs B vs C trained")
 
 st.header("5. The gradient superhighway")
 st.markdown("Differentiate the block (ignoring the final g for a moment, as in He et al. 2016's pre-activation form):")
@@ -71,8 +70,8 @@ st.markdown("The 1 carries the gradient from the loss to every block unchanged, 
             "**What the lab measures, though:** with BatchNorm, the deep *plain* nets' gradients don't vanish at "
             "initialisation, they *grow* toward the input (Yang et al. 2019; first/last ratio in the hundreds at 56 layers). "
             "Without BN they do vanish. Either way the residual net's gradients stay within a small factor across depth.")
-see_it("pages/gradient_flow.py", "Gradient flow: per-layer gradient norms at init and while training")
-see_it("pages/degradation.py", "Degradation: the gradient ratio at initialisation, per depth")
+see_it(pages.GRADIENT_FLOW, "Gradient flow: per-layer gradient norms at init and while training")
+see_it(pages.DEGRADATION, "Degradation: the gradient ratio at initialisation, per depth")
 
 st.header("References")
 for text, arxiv in REFERENCES:

@@ -1,0 +1,39 @@
+"""The lab's pages, in one registry: app.py's navigation, lessons, links and tests all read it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    """One page: its script under views/, its title and icon in the top bar, and its section."""
+
+    file: str
+    title: str
+    icon: str  # a Material icon: shipped with Streamlit, so it renders offline
+    section: str
+
+    @property
+    def url_path(self) -> str:
+        """The page's URL: views/gradient_flow.py -> /gradient-flow."""
+        return Path(self.file).stem.replace("_", "-")
+
+
+GRADIENT_FLOW = PageInfo("views/gradient_flow.py", "Gradient flow", ":material/show_chart:", "Explore")
+DEGRADATION = PageInfo("views/degradation.py", "Degradation", ":material/trending_up:", "Science")
+IDENTITY = PageInfo("views/identity.py", "Identity & L2", ":material/equal:", "Science")
+SHORTCUTS = PageInfo("views/shortcuts.py", "Shortcuts & dimensions", ":material/alt_route:", "Science")
+THEORY = PageInfo("views/theory.py", "Theory", ":material/functions:", "Science")
+LESSONS = PageInfo("views/lessons.py", "Lessons", ":material/school:", "Classroom")
+
+PAGES = (GRADIENT_FLOW, DEGRADATION, IDENTITY, SHORTCUTS, THEORY, LESSONS)  # in menu order; the first is the landing page
+
+
+def page_by_file(file: str) -> PageInfo:
+    """The registered page of a script path; ValueError for a file that is not a page."""
+    for page in PAGES:
+        if page.file == file:
+            return page
+    raise ValueError(f"{file!r} is not a registered page; pages: {', '.join(p.file for p in PAGES)}")
