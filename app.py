@@ -14,15 +14,20 @@ from ui import lessons, presenter
 
 TITLE = "ResNet Gradient Flow Lab"
 ICON = ":material/science:"  # Material icons ship with Streamlit: they render offline, without emoji fonts
-FAVICON = "🧪"  # not a Material icon: Streamlit fetches a Material favicon from fonts.gstatic.com; an emoji becomes a local data: SVG
-TAGLINE = ("A plain network and a residual network of the same depth, side by side: "
-           "how gradients flow through each at initialisation and while training.")
+FAVICON = (
+    "🧪"  # not a Material icon: Streamlit fetches a Material favicon from fonts.gstatic.com; an emoji becomes a local data: SVG
+)
+TAGLINE = (
+    "A plain network and a residual network of the same depth, side by side: "
+    "how gradients flow through each at initialisation and while training."
+)
 
 # The one page list lives in lab/pages.py; the first page is the landing page.
 NAVIGATION: dict[str, list[st.Page]] = {}
 for page in PAGES:
     NAVIGATION.setdefault(page.section, []).append(
-        st.Page(page.file, title=page.title, icon=page.icon, url_path=page.url_path, default=page is PAGES[0]))
+        st.Page(page.file, title=page.title, icon=page.icon, url_path=page.url_path, default=page is PAGES[0])
+    )
 
 
 def sidebar_header() -> None:
@@ -30,8 +35,11 @@ def sidebar_header() -> None:
     with st.sidebar:
         st.markdown(f"### {ICON} {TITLE}")
         st.caption(TAGLINE)
-        st.markdown(f"<span style='color:{COLORS['plain']}'>**━━ plain**</span> (no shortcuts) · "
-                    f"<span style='color:{COLORS['residual']}'>**━━ residual**</span> (with shortcuts)", unsafe_allow_html=True)
+        st.markdown(
+            f"<span style='color:{COLORS['plain']}'>**━━ plain**</span> (no shortcuts) · "
+            f"<span style='color:{COLORS['residual']}'>**━━ residual**</span> (with shortcuts)",
+            unsafe_allow_html=True,
+        )
 
 
 st.set_page_config(page_title=TITLE, page_icon=FAVICON, layout="wide", initial_sidebar_state=presenter.sidebar_state())

@@ -112,6 +112,7 @@ def instrumentation(quick: bool) -> list[Row]:
             step.paired()
             for h in handles:
                 h.remove()
+
         return run
 
     def log_histogram(grad: torch.Tensor) -> None:  # experiment trackers' gradient logging: 64 bins, copied per net and tensor
@@ -132,16 +133,39 @@ def instrumentation(quick: bool) -> list[Row]:
         return lambda: [step.paired(measured=measure_first and i == 0) for i in range(steps)]
 
     every = ExperimentConfig().measure_every
-    times = interleaved({"bare": step.paired, "measured": lambda: step.paired(measured=True),
-                         "histogram": with_hooks(histogram), "abs_mean": with_hooks(abs_mean),
-                         "bare_run": run_of(every, False), "cadence_run": run_of(every, True)}, 5 if quick else 15, 3)
+    times = interleaved(
+        {
+            "bare": step.paired,
+            "measured": lambda: step.paired(measured=True),
+            "histogram": with_hooks(histogram),
+            "abs_mean": with_hooks(abs_mean),
+            "bare_run": run_of(every, False),
+            "cadence_run": run_of(every, True),
+        },
+        5 if quick else 15,
+        3,
+    )
     note = "CNN-56 pair, digits, batch 64, paired step"
-    return [Row("1 instrumentation", "all per-layer measurements every step / none", ratio(times, "measured", "bare"), "x",
-                "<= 1.05", ratio(times, "measured", "bare") <= 1.05, note),
-            Row("1 instrumentation", f"measured every {every} steps (the default) / none", ratio(times, "cadence_run", "bare_run"),
-                "x", note=f"runs of {every} steps"),
-            Row("1 instrumentation", "reference: 64-bin histogram hook / none", ratio(times, "histogram", "bare"), "x", note=note),
-            Row("1 instrumentation", "reference: .abs().mean().item() loop / none", ratio(times, "abs_mean", "bare"), "x", note=note)]
+    return [
+        Row(
+            "1 instrumentation",
+            "all per-layer measurements every step / none",
+            ratio(times, "measured", "bare"),
+            "x",
+            "<= 1.05",
+            ratio(times, "measured", "bare") <= 1.05,
+            note,
+        ),
+        Row(
+            "1 instrumentation",
+            f"measured every {every} steps (the default) / none",
+            ratio(times, "cadence_run", "bare_run"),
+            "x",
+            note=f"runs of {every} steps",
+        ),
+        Row("1 instrumentation", "reference: 64-bin histogram hook / none", ratio(times, "histogram", "bare"), "x", note=note),
+        Row("1 instrumentation", "reference: .abs().mean().item() loop / none", ratio(times, "abs_mean", "bare"), "x", note=note),
+    ]
 
 
 @contextmanager
@@ -181,9 +205,17 @@ def efficiency(quick: bool) -> list[Row]:
                 for name, label in (("paired", "paired step (engine)"), ("one_by_one", "one net after the other")):
                     value = flops / statistics.median(times[name]) / peak
                     engine = name == "paired"
-                    rows.append(Row("2 efficiency", f"CNN-56 batch {batch}, {n} thread(s): {label}", value, "of matmul",
-                                    ">= 0.5" if engine else "", value >= 0.5 if engine else None,
-                                    f"{flops / 1e9:.2f} GFLOP per pair step, width 8; {1e3 * statistics.median(times[name]):.0f} ms"))
+                    rows.append(
+                        Row(
+                            "2 efficiency",
+                            f"CNN-56 batch {batch}, {n} thread(s): {label}",
+                            value,
+                            "of matmul",
+                            ">= 0.5" if engine else "",
+                            value >= 0.5 if engine else None,
+                            f"{flops / 1e9:.2f} GFLOP per pair step, width 8; {1e3 * statistics.median(times[name]):.0f} ms",
+                        )
+                    )
     return rows
 
 
@@ -197,10 +229,18 @@ def pairing(quick: bool) -> list[Row]:
                 times = interleaved({"paired": step.paired, "one_by_one": step.one_by_one}, 5 if quick else 15, 3)
                 value = ratio(times, "paired", "one_by_one")
                 target = batch == 32
-                rows.append(Row("3 pairing", f"CNN-56 batch {batch}, {n} thread(s): together / one after the other", value, "x",
-                                "<= 0.7" if target else "", value <= 0.7 if target else None,
-                                f"{1e3 * statistics.median(times['paired']):.0f} ms vs "
-                                f"{1e3 * statistics.median(times['one_by_one']):.0f} ms"))
+                rows.append(
+                    Row(
+                        "3 pairing",
+                        f"CNN-56 batch {batch}, {n} thread(s): together / one after the other",
+                        value,
+                        "x",
+                        "<= 0.7" if target else "",
+                        value <= 0.7 if target else None,
+                        f"{1e3 * statistics.median(times['paired']):.0f} ms vs "
+                        f"{1e3 * statistics.median(times['one_by_one']):.0f} ms",
+                    )
+                )
     return rows
 
 
@@ -222,8 +262,15 @@ def layout_and_threads(quick: bool) -> list[Row]:
                 step.paired()
 
         times = interleaved({"one": one_thread, "all": step.paired}, 3 if quick else 9, 3)
-        rows.append(Row("choices", f"1 thread / {cores} threads, batch 64", ratio(times, "one", "all"), "x",
-                        note="above 1: the extra cores pay for one session"))
+        rows.append(
+            Row(
+                "choices",
+                f"1 thread / {cores} threads, batch 64",
+                ratio(times, "one", "all"),
+                "x",
+                note="above 1: the extra cores pay for one session",
+            )
+        )
     return rows
 
 
@@ -239,14 +286,22 @@ def projection_as_gemm(quick: bool) -> Row:
         def run() -> None:
             PairedStack._projection = projection
             step.paired()
+
         return run
 
     try:
-        times = interleaved({"gemm": with_projection(gemm), "conv": with_projection(staticmethod(nchw_conv))}, 3 if quick else 9, 3)
+        times = interleaved(
+            {"gemm": with_projection(gemm), "conv": with_projection(staticmethod(nchw_conv))}, 3 if quick else 9, 3
+        )
     finally:
         PairedStack._projection = gemm
-    return Row("choices", "W_s as a GEMM (engine) / as a 1x1 conv on NCHW copies", ratio(times, "gemm", "conv"), "x",
-               note="CNN-56 option B, batch 64, paired step")
+    return Row(
+        "choices",
+        "W_s as a GEMM (engine) / as a 1x1 conv on NCHW copies",
+        ratio(times, "gemm", "conv"),
+        "x",
+        note="CNN-56 option B, batch 64, paired step",
+    )
 
 
 def latency(quick: bool) -> list[Row]:
@@ -255,12 +310,17 @@ def latency(quick: bool) -> list[Row]:
     code = "import time; t = time.perf_counter(); import resnet_core; print(time.perf_counter() - t)"
     imported = float(subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout)
     rows.append(Row("4 latency", "import resnet_core (fresh process)", imported, "s"))
-    code = ("import time; from resnet_core import ExperimentConfig; from resnet_core.data import load_dataset; "
-            "t = time.perf_counter(); load_dataset(ExperimentConfig()); print(time.perf_counter() - t)")
+    code = (
+        "import time; from resnet_core import ExperimentConfig; from resnet_core.data import load_dataset; "
+        "t = time.perf_counter(); load_dataset(ExperimentConfig()); print(time.perf_counter() - t)"
+    )
     loaded = float(subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout)
     rows.append(Row("4 latency", "digits load, first time in a process", loaded, "s"))
-    cases = [("CNN-56", ExperimentConfig(depth=56), 0.5), ("CNN-1202", ExperimentConfig(depth=1202), 3.0),
-             ("MLP-1000", ExperimentConfig(arch="mlp", depth=1000), 1.0)]
+    cases = [
+        ("CNN-56", ExperimentConfig(depth=56), 0.5),
+        ("CNN-1202", ExperimentConfig(depth=1202), 3.0),
+        ("MLP-1000", ExperimentConfig(arch="mlp", depth=1000), 1.0),
+    ]
     for name, config, target in cases:
         list(measure_init(config.replace(depth=8 if config.arch == "cnn" else 2)))  # dataset cached, as in a running app
         seconds = []
@@ -269,8 +329,17 @@ def latency(quick: bool) -> list[Row]:
             list(measure_init(config))
             seconds.append(time.perf_counter() - start)
         value = statistics.median(seconds)
-        rows.append(Row("4 latency", f"measure_init pair {name}", value, "s", f"<= {target:g} s", value <= target,
-                        f"median of {len(seconds)}; first {seconds[0]:.2f} s"))
+        rows.append(
+            Row(
+                "4 latency",
+                f"measure_init pair {name}",
+                value,
+                "s",
+                f"<= {target:g} s",
+                value <= target,
+                f"median of {len(seconds)}; first {seconds[0]:.2f} s",
+            )
+        )
     return rows
 
 
@@ -294,17 +363,37 @@ def lessons() -> list[Row]:
     start, cpu = time.perf_counter(), time.process_time()
     log = RunLog(config).extend(train(config))
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    effect = (f"CPU time {cpu:.1f} s; final train error plain {log.final['plain']['train_error']:.2f}, residual {log.final['residual']['train_error']:.2f}; "
-              f"init grad ratio plain {log.ratio('plain'):.0f}, residual {log.ratio('residual'):.1f}")
-    rows.append(Row("5 lessons", f"Gradient Flow default Train (depth {config.depth}, {config.steps} steps)", seconds, "s",
-                    "<= 10 s", seconds <= 10, effect))
+    effect = (
+        f"CPU time {cpu:.1f} s; final train error plain {log.final['plain']['train_error']:.2f}, residual {log.final['residual']['train_error']:.2f}; "
+        f"init grad ratio plain {log.ratio('plain'):.0f}, residual {log.ratio('residual'):.1f}"
+    )
+    rows.append(
+        Row(
+            "5 lessons",
+            f"Gradient Flow default Train (depth {config.depth}, {config.steps} steps)",
+            seconds,
+            "s",
+            "<= 10 s",
+            seconds <= 10,
+            effect,
+        )
+    )
     if torch.get_num_threads() > 1:
         with threads(1):
             start, cpu = time.perf_counter(), time.process_time()
             list(train(config))
             single, cpu = time.perf_counter() - start, time.process_time() - cpu
-        rows.append(Row("5 lessons", "the same at 1 thread (torch.set_num_threads(1))", single, "s", "<= 10 s", single <= 10,
-                        f"CPU time {cpu:.1f} s; {single / seconds:.2f}x the time at {torch.get_num_threads()} threads"))
+        rows.append(
+            Row(
+                "5 lessons",
+                "the same at 1 thread (torch.set_num_threads(1))",
+                single,
+                "s",
+                "<= 10 s",
+                single <= 10,
+                f"CPU time {cpu:.1f} s; {single / seconds:.2f}x the time at {torch.get_num_threads()} threads",
+            )
+        )
     config, depths = page_defaults("degradation.py")
     depths = depths or [20, 56]
     start, cpu = time.perf_counter(), time.process_time()
@@ -313,20 +402,43 @@ def lessons() -> list[Row]:
         log = RunLog(config.replace(depth=depth)).extend(train(config.replace(depth=depth)))
         finals[depth] = log.final
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    effect = "; ".join(f"depth {d}: plain {f['plain']['train_error']:.2f}, residual {f['residual']['train_error']:.2f}"
-                       for d, f in finals.items())
-    rows.append(Row("5 lessons", f"Degradation default run (depths {depths}, {config.steps} steps)", seconds, "s", "<= 15 s",
-                    seconds <= 15, f"CPU time {cpu:.1f} s; final train error " + effect))
+    effect = "; ".join(
+        f"depth {d}: plain {f['plain']['train_error']:.2f}, residual {f['residual']['train_error']:.2f}"
+        for d, f in finals.items()
+    )
+    rows.append(
+        Row(
+            "5 lessons",
+            f"Degradation default run (depths {depths}, {config.steps} steps)",
+            seconds,
+            "s",
+            "<= 15 s",
+            seconds <= 15,
+            f"CPU time {cpu:.1f} s; final train error " + effect,
+        )
+    )
     return rows
 
 
 def machine() -> dict[str, str]:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    return {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu, "cores": str(os.cpu_count()),
-            "torch threads": str(torch.get_num_threads()), "torch": torch.__version__, "device": device,
-            "load average at start": " ".join(f"{x:.1f}" for x in os.getloadavg())}
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "torch threads": str(torch.get_num_threads()),
+        "torch": torch.__version__,
+        "device": device,
+        "load average at start": " ".join(f"{x:.1f}" for x in os.getloadavg()),
+    }
 
 
 def table(rows: list[Row]) -> str:
@@ -345,8 +457,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     info = machine()
     rows: list[Row] = []
-    sections = (instrumentation, efficiency, pairing, latency, layout_and_threads, lambda quick: lessons(),
-                lambda quick: serve.memory_and_browser(skip_app=quick or args.no_app))
+    sections = (
+        instrumentation,
+        efficiency,
+        pairing,
+        latency,
+        layout_and_threads,
+        lambda quick: lessons(),
+        lambda quick: serve.memory_and_browser(skip_app=quick or args.no_app),
+    )
     for section in sections:
         new = section(args.quick)
         rows += new
@@ -365,7 +484,7 @@ def write_results(path: Path, header: str, text: str) -> None:
     block = f"{begin}\n{header}\n\n{text}\n{end}"
     old = path.read_text() if path.exists() else ""
     if begin in old and end in old:
-        new = old[: old.index(begin)] + block + old[old.index(end) + len(end):]
+        new = old[: old.index(begin)] + block + old[old.index(end) + len(end) :]
     else:
         new = f"# Benchmarks\n\n{block}\n"
     path.write_text(new)

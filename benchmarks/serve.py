@@ -21,10 +21,17 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 FIRST_CHART = ".js-plotly-plot .main-svg"
 MEMORY_TARGET_MB = 1024
+
 
 def row(*args: Any, **kwargs: Any) -> Any:
     from benchmarks.run import Row  # run.py imports this module: import its Row lazily
@@ -34,7 +41,9 @@ def row(*args: Any, **kwargs: Any) -> Any:
 
 # Linux carries a process's RSS high-water mark across fork and exec, so a child forked from this big
 # process would report at least our own peak: a tiny interpreter starts the CLI and reports its ru_maxrss.
-PEAK_OF_CHILD = "import os, subprocess, sys; p = subprocess.Popen(sys.argv[1:]); _, s, u = os.wait4(p.pid, 0); print(s, u.ru_maxrss)"
+PEAK_OF_CHILD = (
+    "import os, subprocess, sys; p = subprocess.Popen(sys.argv[1:]); _, s, u = os.wait4(p.pid, 0); print(s, u.ru_maxrss)"
+)
 
 
 def cli_peak_mb() -> float:
@@ -63,9 +72,29 @@ def start_server(cache_dir: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = os.environ | {"RESNET_LAB_CACHE_DIR": cache_dir}
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.fileWatcherType",
+            "none",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline and server.poll() is None:
@@ -91,22 +120,42 @@ def app_rows() -> list[Any]:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
                 page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-                for visit, note in ((1, "a new session: computes the CNN-56 pair's init gradients"),
-                                    (2, "a second visit: the init gradients come from the cache")):
+                for visit, note in (
+                    (1, "a new session: computes the CNN-56 pair's init gradients"),
+                    (2, "a second visit: the init gradients come from the cache"),
+                ):
                     start = time.perf_counter()
                     page.goto(url)
                     page.wait_for_selector(FIRST_CHART, state="visible", timeout=120_000)
                     seconds = time.perf_counter() - start
-                    rows.append(row("7 browser", f"landing page -> first chart drawn, visit {visit}", seconds, "s", "<= 3 s",
-                                    seconds <= 3, note))
+                    rows.append(
+                        row(
+                            "7 browser",
+                            f"landing page -> first chart drawn, visit {visit}",
+                            seconds,
+                            "s",
+                            "<= 3 s",
+                            seconds <= 3,
+                            note,
+                        )
+                    )
                 start = time.perf_counter()
                 page.get_by_role("button", name=re.compile("Train")).first.click()
                 page.get_by_text(re.compile(r"done: \d+ steps")).wait_for(timeout=600_000)
                 trained = time.perf_counter() - start
                 browser.close()
             peak = peak_rss_mb(server.pid)
-            rows.append(row("6 memory", "app server through one default Train", peak, "MB peak RSS", f"<= {MEMORY_TARGET_MB} MB",
-                            peak <= MEMORY_TARGET_MB, f"Train click -> done in {trained:.1f} s (browser)"))
+            rows.append(
+                row(
+                    "6 memory",
+                    "app server through one default Train",
+                    peak,
+                    "MB peak RSS",
+                    f"<= {MEMORY_TARGET_MB} MB",
+                    peak <= MEMORY_TARGET_MB,
+                    f"Train click -> done in {trained:.1f} s (browser)",
+                )
+            )
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=20)
@@ -115,8 +164,16 @@ def app_rows() -> list[Any]:
 
 def memory_and_browser(skip_app: bool) -> list[Any]:
     peak = cli_peak_mb()
-    rows = [row("6 memory", "CLI default run (python -m resnet_core run)", peak, "MB peak RSS", f"<= {MEMORY_TARGET_MB} MB",
-                peak <= MEMORY_TARGET_MB)]
+    rows = [
+        row(
+            "6 memory",
+            "CLI default run (python -m resnet_core run)",
+            peak,
+            "MB peak RSS",
+            f"<= {MEMORY_TARGET_MB} MB",
+            peak <= MEMORY_TARGET_MB,
+        )
+    ]
     if skip_app:
         return rows
     if not (ROOT / "app.py").exists() or not Path(CHROMIUM).exists():

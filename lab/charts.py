@@ -64,12 +64,19 @@ def layer_gradient_figure(layers: pd.DataFrame, step: int, *, metric: str = "gra
             part = mine[mine["kind"] == kind].sort_values("layer")
             if part.empty:
                 continue
-            fig.add_trace(go.Scatter(
-                x=part["layer"], y=part["value"], mode=mode,
-                name=LABELS[variant] + (" projection W_s" if kind == "shortcut" else ""),
-                line={"color": COLORS[variant], "width": 3}, marker={"color": COLORS[variant], **marker},
-                customdata=part["name"], legendgroup=variant,
-                hovertemplate="layer %{x}: %{customdata}<br>‖∂L/∂W‖ = %{y:.3g}<extra>" + variant + "</extra>"))
+            fig.add_trace(
+                go.Scatter(
+                    x=part["layer"],
+                    y=part["value"],
+                    mode=mode,
+                    name=LABELS[variant] + (" projection W_s" if kind == "shortcut" else ""),
+                    line={"color": COLORS[variant], "width": 3},
+                    marker={"color": COLORS[variant], **marker},
+                    customdata=part["name"],
+                    legendgroup=variant,
+                    hovertemplate="layer %{x}: %{customdata}<br>‖∂L/∂W‖ = %{y:.3g}<extra>" + variant + "</extra>",
+                )
+            )
     when = "at initialisation" if step == 0 else f"at step {step}"
     title = f"Weight-gradient norm per layer {when}" if metric == "grad_norm" else f"Weight norm per layer {when}"
     return base_layout(fig, title, "layer (1 = input side)", "‖∂L/∂W‖" if metric == "grad_norm" else "‖W‖", log_y=True)
@@ -81,10 +88,17 @@ def block_gradient_figure(blocks: pd.DataFrame, step: int) -> go.Figure:
     rows = _at_step(blocks[blocks["metric"] == "act_grad_norm"], step)
     for variant in VARIANTS:
         part = rows[rows["variant"] == variant].sort_values("block")
-        fig.add_trace(go.Scatter(
-            x=part["block"], y=part["value"], mode="lines+markers", name=LABELS[variant],
-            line={"color": COLORS[variant], "width": 3}, marker={"color": COLORS[variant], "size": 6},
-            hovertemplate="block %{x}<br>‖∂L/∂a‖ = %{y:.3g}<extra>" + variant + "</extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=part["block"],
+                y=part["value"],
+                mode="lines+markers",
+                name=LABELS[variant],
+                line={"color": COLORS[variant], "width": 3},
+                marker={"color": COLORS[variant], "size": 6},
+                hovertemplate="block %{x}<br>‖∂L/∂a‖ = %{y:.3g}<extra>" + variant + "</extra>",
+            )
+        )
     when = "at initialisation" if step == 0 else f"at step {step}"
     return base_layout(fig, f"Activation-gradient norm per block {when}", "block (1 = input side)", "‖∂L/∂a[l]‖", log_y=True)
 
@@ -94,9 +108,16 @@ def loss_figure(curves: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
     for variant in VARIANTS:
         part = curves[curves["variant"] == variant]
-        fig.add_trace(go.Scatter(x=part["step"], y=part["loss"], mode="lines", name=LABELS[variant],
-                                 line={"color": COLORS[variant], "width": 3},
-                                 hovertemplate="step %{x}<br>loss %{y:.3g}<extra>" + variant + "</extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=part["step"],
+                y=part["loss"],
+                mode="lines",
+                name=LABELS[variant],
+                line={"color": COLORS[variant], "width": 3},
+                hovertemplate="step %{x}<br>loss %{y:.3g}<extra>" + variant + "</extra>",
+            )
+        )
     return base_layout(fig, "Training loss (minibatch)", "step", "cross-entropy loss", log_y=True)
 
 
@@ -106,17 +127,42 @@ def error_figure(curves: pd.DataFrame, evals: pd.DataFrame) -> go.Figure:
     for variant in VARIANTS:
         color = COLORS[variant]
         part = curves[curves["variant"] == variant]
-        fig.add_trace(go.Scatter(x=part["step"], y=part["batch_error"], mode="lines", name=f"{variant}: minibatch",
-                                 line={"color": color, "width": 1}, opacity=0.45, legendgroup=variant,
-                                 hovertemplate="step %{x}<br>minibatch error %{y:.1%}<extra>" + variant + "</extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=part["step"],
+                y=part["batch_error"],
+                mode="lines",
+                name=f"{variant}: minibatch",
+                line={"color": color, "width": 1},
+                opacity=0.45,
+                legendgroup=variant,
+                hovertemplate="step %{x}<br>minibatch error %{y:.1%}<extra>" + variant + "</extra>",
+            )
+        )
         points = evals[evals["variant"] == variant]
-        fig.add_trace(go.Scatter(x=points["step"], y=points["train_error"], mode="lines+markers", name=f"{variant}: training set",
-                                 line={"color": color, "width": 3}, marker={"size": 9}, legendgroup=variant,
-                                 hovertemplate="step %{x}<br>training error %{y:.1%}<extra>" + variant + "</extra>"))
-        fig.add_trace(go.Scatter(x=points["step"], y=points["test_error"], mode="markers", name=f"{variant}: test set",
-                                 marker={"size": 10, "symbol": "circle-open", "color": color, "line": {"width": 2}},
-                                 legendgroup=variant,
-                                 hovertemplate="step %{x}<br>test error %{y:.1%}<extra>" + variant + "</extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=points["step"],
+                y=points["train_error"],
+                mode="lines+markers",
+                name=f"{variant}: training set",
+                line={"color": color, "width": 3},
+                marker={"size": 9},
+                legendgroup=variant,
+                hovertemplate="step %{x}<br>training error %{y:.1%}<extra>" + variant + "</extra>",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=points["step"],
+                y=points["test_error"],
+                mode="markers",
+                name=f"{variant}: test set",
+                marker={"size": 10, "symbol": "circle-open", "color": color, "line": {"width": 2}},
+                legendgroup=variant,
+                hovertemplate="step %{x}<br>test error %{y:.1%}<extra>" + variant + "</extra>",
+            )
+        )
     fig = base_layout(fig, "Training and test error", "step", "error")
     fig.update_yaxes(tickformat=".0%", rangemode="tozero")
     # six entries: below the plot, where they can wrap without covering the title
@@ -130,15 +176,24 @@ def gradient_heatmap(layers: pd.DataFrame) -> go.Figure:
     logs = np.log10(rows["value"].astype(float))
     finite = logs[np.isfinite(logs)]
     low, high = (float(finite.min()), float(finite.max())) if len(finite) else (-1.0, 1.0)
-    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04,
-                        subplot_titles=[f"{LABELS[v]}" for v in VARIANTS])
+    fig = make_subplots(
+        rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04, subplot_titles=[f"{LABELS[v]}" for v in VARIANTS]
+    )
     for col, variant in enumerate(VARIANTS, start=1):
         part = rows[rows["variant"] == variant]
         table = part.pivot_table(index="layer", columns="step", values="value", aggfunc="first").sort_index()
-        fig.add_trace(go.Heatmap(
-            z=np.log10(table.to_numpy(dtype=float)), x=table.columns, y=table.index, coloraxis="coloraxis",
-            customdata=table.to_numpy(dtype=float),
-            hovertemplate="layer %{y}, step %{x}<br>‖∂L/∂W‖ = %{customdata:.3g}<extra>" + variant + "</extra>"), row=1, col=col)
+        fig.add_trace(
+            go.Heatmap(
+                z=np.log10(table.to_numpy(dtype=float)),
+                x=table.columns,
+                y=table.index,
+                coloraxis="coloraxis",
+                customdata=table.to_numpy(dtype=float),
+                hovertemplate="layer %{y}, step %{x}<br>‖∂L/∂W‖ = %{customdata:.3g}<extra>" + variant + "</extra>",
+            ),
+            row=1,
+            col=col,
+        )
         fig.update_xaxes(title_text="step", row=1, col=col)
     ticks = list(range(math.floor(low), math.ceil(high) + 1))
     colorbar = {"title": {"text": "‖∂L/∂W‖"}, "tickvals": ticks, "ticktext": [f"1e{t}" for t in ticks]}
@@ -154,8 +209,13 @@ CLASS_COLORS = ("#009E73", "#CC79A7", "#F0E442")  # Okabe-Ito hues unused by the
 
 def boundary_figure(grid: dict) -> go.Figure:
     """Each trained net's predicted class over the plane (shaded) with the data on top, plain left, residual right."""
-    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04,
-                        subplot_titles=[f"<span style='color:{COLORS[v]}'>{LABELS[v]}</span>" for v in VARIANTS])
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        shared_yaxes=True,
+        horizontal_spacing=0.04,
+        subplot_titles=[f"<span style='color:{COLORS[v]}'>{LABELS[v]}</span>" for v in VARIANTS],
+    )
     points = grid["points"]
     labels = np.asarray(points["label"])
     n_classes = max(int(labels.max()) + 1, 2)
@@ -166,17 +226,42 @@ def boundary_figure(grid: dict) -> go.Figure:
     for col, variant in enumerate(VARIANTS, start=1):
         classes = grid["classes"].get(variant)
         if classes is not None:
-            fig.add_trace(go.Heatmap(x=grid["x"], y=grid["y"], z=classes, zmin=-0.5, zmax=n_classes - 0.5, colorscale=scale,
-                                     opacity=0.35, showscale=False, hoverinfo="skip"), row=1, col=col)
+            fig.add_trace(
+                go.Heatmap(
+                    x=grid["x"],
+                    y=grid["y"],
+                    z=classes,
+                    zmin=-0.5,
+                    zmax=n_classes - 0.5,
+                    colorscale=scale,
+                    opacity=0.35,
+                    showscale=False,
+                    hoverinfo="skip",
+                ),
+                row=1,
+                col=col,
+            )
         else:
             fig.add_annotation(text="diverged: no boundary", showarrow=False, row=1, col=col, x=0, y=0, font={"size": 20})
         for split, symbol in (("train", "circle"), ("test", "x")):
             chosen = np.asarray(points["split"]) == split
-            fig.add_trace(go.Scatter(
-                x=np.asarray(points["x"])[chosen], y=np.asarray(points["y"])[chosen], mode="markers", showlegend=False,
-                marker={"color": [palette[k] for k in labels[chosen]], "symbol": symbol, "size": 7,
-                        "line": {"width": 1, "color": "#333"}},
-                hovertemplate=f"{split} point<br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>"), row=1, col=col)
+            fig.add_trace(
+                go.Scatter(
+                    x=np.asarray(points["x"])[chosen],
+                    y=np.asarray(points["y"])[chosen],
+                    mode="markers",
+                    showlegend=False,
+                    marker={
+                        "color": [palette[k] for k in labels[chosen]],
+                        "symbol": symbol,
+                        "size": 7,
+                        "line": {"width": 1, "color": "#333"},
+                    },
+                    hovertemplate=f"{split} point<br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
     base_layout(fig, "Decision boundary after training (shaded: predicted class; dots: training data, x: test data)", "x₁", "x₂")
     fig.update_xaxes(title_text="x₁")
     fig.update_yaxes(title_text=None, col=2)
@@ -219,27 +304,37 @@ def flow_story(log: RunLog) -> list[str]:
     """The "what am I looking at" paragraphs for step 0, true to SCIENCE.md and quoting this run's numbers."""
     config, blocks = log.config, log.block_frame()
     plain, residual = log.ratio("plain"), log.ratio("residual")
-    lines = ["Both nets have the same layers and start from the same weights; the residual net adds a shortcut around "
-             "every two layers, a[l+2] = g(z[l+2] + a[l]). Each point is one layer's gradient on the first minibatch, "
-             "before any training. The gradient starts at the loss (right) and travels back toward the input (left)."]
+    lines = [
+        "Both nets have the same layers and start from the same weights; the residual net adds a shortcut around "
+        "every two layers, a[l+2] = g(z[l+2] + a[l]). Each point is one layer's gradient on the first minibatch, "
+        "before any training. The gradient starts at the loss (right) and travels back toward the input (left)."
+    ]
     if config.norm == "batch":
         if plain >= 2:
-            lines.append(f"**With BatchNorm, as here, the plain net's gradients grow toward the input instead of vanishing**: "
-                         f"first / last ratio {ratio_phrase(plain)}. The popular story says they vanish; the measurement says "
-                         "otherwise (Yang et al. 2019 predict about x1.2 per layer). He et al. (2015) found deep plain nets "
-                         "still train worse: an optimisation difficulty, not vanishing gradients. Press Train to see it.")
+            lines.append(
+                f"**With BatchNorm, as here, the plain net's gradients grow toward the input instead of vanishing**: "
+                f"first / last ratio {ratio_phrase(plain)}. The popular story says they vanish; the measurement says "
+                "otherwise (Yang et al. 2019 predict about x1.2 per layer). He et al. (2015) found deep plain nets "
+                "still train worse: an optimisation difficulty, not vanishing gradients. Press Train to see it."
+            )
         else:
             lines.append(f"With BatchNorm at this setting the plain net's first / last ratio is {ratio_phrase(plain)}.")
     else:
         backward = block_ratio(blocks, "plain", "act_grad_norm")
         forward = block_ratio(blocks, "plain", "act_std")
-        lines.append(f"**Without normalisation** the backward signal through the plain stack, ‖∂L/∂a‖ (right chart), goes "
-                     f"from the last block to the first by a factor {ratio_phrase(backward)}: the classic vanishing "
-                     "gradient when that factor is far below 1.")
+        lines.append(
+            f"**Without normalisation** the backward signal through the plain stack, ‖∂L/∂a‖ (right chart), goes "
+            f"from the last block to the first by a factor {ratio_phrase(backward)}: the classic vanishing "
+            "gradient when that factor is far below 1."
+        )
         if backward < 0.01 and 0.1 <= plain <= 10:
-            lines.append(f"The weight gradients (left chart) hide it: ‖∂L/∂W‖ is the backward signal times the layer's input, "
-                         f"and the forward response shrinks through the stack too (block 1 / last block {forward:.3g}), so the "
-                         f"two cancel to a first / last ratio of {ratio_phrase(plain)}. Read the block chart for the vanishing.")
-    lines.append(f"The residual net: first / last ratio {ratio_phrase(residual)}; the shortcut adds an identity path that "
-                 "carries the gradient past every block.")
+            lines.append(
+                f"The weight gradients (left chart) hide it: ‖∂L/∂W‖ is the backward signal times the layer's input, "
+                f"and the forward response shrinks through the stack too (block 1 / last block {forward:.3g}), so the "
+                f"two cancel to a first / last ratio of {ratio_phrase(plain)}. Read the block chart for the vanishing."
+            )
+    lines.append(
+        f"The residual net: first / last ratio {ratio_phrase(residual)}; the shortcut adds an identity path that "
+        "carries the gradient past every block."
+    )
     return lines

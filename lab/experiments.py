@@ -77,8 +77,10 @@ class ExperimentLog:
 
     def eval_frame(self) -> pd.DataFrame:
         """run, tags..., step, train_error, test_error at each full evaluation."""
-        rows = [{**self._tags(r), "step": r["step"], "train_error": r["train_error"], "test_error": r["test_error"]}
-                for r in self.evals]
+        rows = [
+            {**self._tags(r), "step": r["step"], "train_error": r["train_error"], "test_error": r["test_error"]}
+            for r in self.evals
+        ]
         return pd.DataFrame(rows, columns=["run", *self._tag_names(), "step", "train_error", "test_error"])
 
     def curve_frame(self) -> pd.DataFrame:
@@ -98,8 +100,17 @@ class ExperimentLog:
             layers = self.meta[r["run"]]["layers"]
             for metric in ("grad_norm", "weight_norm"):
                 for layer, value in zip(layers, r.get(metric, []), strict=False):
-                    rows.append({**self._tags(r), "step": r["step"], "layer": layer["index"], "name": layer["name"],
-                                 "kind": layer["kind"], "metric": metric, "value": value})
+                    rows.append(
+                        {
+                            **self._tags(r),
+                            "step": r["step"],
+                            "layer": layer["index"],
+                            "name": layer["name"],
+                            "kind": layer["kind"],
+                            "metric": metric,
+                            "value": value,
+                        }
+                    )
         return pd.DataFrame(rows, columns=["run", *self._tag_names(), "step", "layer", "name", "kind", "metric", "value"])
 
     def block_frame(self) -> pd.DataFrame:
@@ -107,8 +118,10 @@ class ExperimentLog:
         rows = []
         for r in self.steps:
             for metric in ("act_grad_norm", "act_std", "branch_ratio"):
-                rows.extend({**self._tags(r), "step": r["step"], "block": i + 1, "metric": metric, "value": value}
-                            for i, value in enumerate(r.get(metric, [])))
+                rows.extend(
+                    {**self._tags(r), "step": r["step"], "block": i + 1, "metric": metric, "value": value}
+                    for i, value in enumerate(r.get(metric, []))
+                )
         return pd.DataFrame(rows, columns=["run", *self._tag_names(), "step", "block", "metric", "value"])
 
     def last_measured(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -265,16 +278,25 @@ def identity_check(models: dict[str, Stack], x: Tensor) -> tuple[pd.DataFrame, d
             a_in, a_out = seen[i]
             same = a_in.shape == a_out.shape
             skip = block.shortcut(a_in) if block.shortcut is not None else None
-            rows.append({"run": name, "block": i + 1, "stage": block.stage + 1, "identity_block": is_identity_block(block),
-                         "in_shape": "x".join(map(str, a_in.shape[1:])), "out_shape": "x".join(map(str, a_out.shape[1:])),
-                         "max_diff_input": float((a_out - a_in).abs().max()) if same else math.nan,
-                         "max_diff_shortcut": float((a_out - skip).abs().max()) if skip is not None else math.nan,
-                         "output_std": float(a_out.std())})
+            rows.append(
+                {
+                    "run": name,
+                    "block": i + 1,
+                    "stage": block.stage + 1,
+                    "identity_block": is_identity_block(block),
+                    "in_shape": "x".join(map(str, a_in.shape[1:])),
+                    "out_shape": "x".join(map(str, a_out.shape[1:])),
+                    "max_diff_input": float((a_out - a_in).abs().max()) if same else math.nan,
+                    "max_diff_shortcut": float((a_out - skip).abs().max()) if skip is not None else math.nan,
+                    "output_std": float(a_out.std()),
+                }
+            )
     return pd.DataFrame(rows), spread
 
 
-def train_models(models: dict[str, Stack], config: ExperimentConfig, tags: dict[str, dict[str, Any]],
-                 measure_every: int | None = None) -> Iterator[dict[str, Any]]:
+def train_models(
+    models: dict[str, Stack], config: ExperimentConfig, tags: dict[str, dict[str, Any]], measure_every: int | None = None
+) -> Iterator[dict[str, Any]]:
     """Train any named set of nets on the same minibatches (train() only builds a plain/residual pair from a config).
 
     Records match `train()`'s (meta, step with loss / batch_error and, at the measuring cadence,
@@ -286,12 +308,24 @@ def train_models(models: dict[str, Stack], config: ExperimentConfig, tags: dict[
     every = measure_every or config.measure_every
     for name, model in models.items():
         layers = [{"name": info.name, "index": info.index, "kind": info.kind} for info, _ in weight_layers(model)]
-        yield {"kind": "meta", "run": name, "tags": tags[name], "layers": layers, "n_params": sum(p.numel() for p in model.parameters())}
+        yield {
+            "kind": "meta",
+            "run": name,
+            "tags": tags[name],
+            "layers": layers,
+            "n_params": sum(p.numel() for p in model.parameters()),
+        }
 
     def evaluate(step: int) -> Iterator[dict[str, Any]]:
         for name, model in models.items():
-            yield {"kind": "eval", "run": name, "tags": tags[name], "step": step,
-                   "train_error": float(error_rate(model, x_train, y_train)), "test_error": float(error_rate(model, x_test, y_test))}
+            yield {
+                "kind": "eval",
+                "run": name,
+                "tags": tags[name],
+                "step": step,
+                "train_error": float(error_rate(model, x_train, y_train)),
+                "test_error": float(error_rate(model, x_test, y_test)),
+            }
 
     yield from evaluate(0)
     batches = minibatch_indices(config, len(x_train))
@@ -304,11 +338,18 @@ def train_models(models: dict[str, Stack], config: ExperimentConfig, tags: dict[
             loss = F.cross_entropy(logits, yb)
             optimizers[name].zero_grad(set_to_none=True)
             loss.backward()
-            record = {"kind": "step", "run": name, "tags": tags[name], "step": step, "loss": loss.item(),
-                      "batch_error": float((logits.argmax(1) != yb).float().mean())}
+            record = {
+                "kind": "step",
+                "run": name,
+                "tags": tags[name],
+                "step": step,
+                "loss": loss.item(),
+                "batch_error": float((logits.argmax(1) != yb).float().mean()),
+            }
             if step % every == 0 or step == config.steps - 1:  # one host transfer for all norms of this net
-                norms = torch.stack([torch.stack([p.grad.norm() for p in params[name]]),
-                                     torch.stack([p.detach().norm() for p in params[name]])]).tolist()
+                norms = torch.stack(
+                    [torch.stack([p.grad.norm() for p in params[name]]), torch.stack([p.detach().norm() for p in params[name]])]
+                ).tolist()
                 record["grad_norm"], record["weight_norm"] = norms
             optimizers[name].step()
             yield record
@@ -368,8 +409,10 @@ def describe_shortcut(module: nn.Module | None) -> str:
         return f"subsample by {module.stride}, zero-pad channels {module.in_channels}->{module.out_channels} (0 params)"
     if isinstance(module, ProjectionShortcut):
         n = sum(p.numel() for p in module.parameters())
-        return f"1x1 projection W_s {module.projection.in_channels}->{module.projection.out_channels}, stride " \
-               f"{module.projection.stride[0]} ({n} params)"
+        return (
+            f"1x1 projection W_s {module.projection.in_channels}->{module.projection.out_channels}, stride "
+            f"{module.projection.stride[0]} ({n} params)"
+        )
     return "identity (0 params)"
 
 
@@ -383,14 +426,21 @@ def transition_table(config: ExperimentConfig) -> pd.DataFrame:
     shapes = {i: ("x".join(map(str, a_in.shape[1:])), "x".join(map(str, a_out.shape[1:]))) for i, (a_in, a_out) in seen.items()}
     rows = []
     for i, block in enumerate(blocks):
-        row = {"block": i + 1, "stage": block.stage + 1, "in": shapes[i][0], "out": shapes[i][1],
-               "transition": shapes[i][0] != shapes[i][1]}
+        row = {
+            "block": i + 1,
+            "stage": block.stage + 1,
+            "in": shapes[i][0],
+            "out": shapes[i][1],
+            "transition": shapes[i][0] != shapes[i][1],
+        }
         row |= {option: describe_shortcut(models[option].block_list()[i].shortcut) for option in SHORTCUTS}
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def parameter_counts(config: ExperimentConfig, in_shape: tuple[int, ...] | None = None, n_classes: int | None = None) -> dict[str, int]:
+def parameter_counts(
+    config: ExperimentConfig, in_shape: tuple[int, ...] | None = None, n_classes: int | None = None
+) -> dict[str, int]:
     """Parameters of the plain net and of options A, B, C, counted on the built models."""
     out = {"plain": sum(p.numel() for p in build_model(config, "plain", in_shape, n_classes).parameters())}
     for option in SHORTCUTS:

@@ -32,7 +32,9 @@ class Lesson:
     page: str  # the page's source file, as st.navigation and st.switch_page know it
     params: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)  # the page's URL parameters (a tuple repeats a key)
     now_try: str = ""
-    train: str = ""  # the page's run to start on open ("train": Gradient Flow; else a science run's key); a cached one is drawn at once
+    train: str = (
+        ""  # the page's run to start on open ("train": Gradient Flow; else a science run's key); a cached one is drawn at once
+    )
 
     def config(self) -> ExperimentConfig:
         """The experiment the settings describe (page-specific keys are ignored); raises ValueError if invalid."""
@@ -52,91 +54,127 @@ def _frozen(params: dict[str, str | tuple[str, ...]]) -> Mapping[str, str | tupl
     return MappingProxyType(dict(params))
 
 
-
 LESSONS: tuple[Lesson, ...] = (
     Lesson(
         name="vanishing-sigmoid",
         title="Vanishing gradients in a deep sigmoid stack",
-        story=("A 20-layer fully connected net with sigmoid activations, Xavier weights and no normalisation: the classic "
-               "setting of the vanishing-gradient story. Follow the plain net's weight-gradient norms from the output back "
-               "to the input on the log axis: every sigmoid multiplies the gradient by its slope, at most 1/4, so the "
-               "first layers receive almost nothing. The residual net loses far less, but it loses too: "
-               "in the paper's block the sigmoid comes after the addition, so every block still scales the gradient."),
+        story=(
+            "A 20-layer fully connected net with sigmoid activations, Xavier weights and no normalisation: the classic "
+            "setting of the vanishing-gradient story. Follow the plain net's weight-gradient norms from the output back "
+            "to the input on the log axis: every sigmoid multiplies the gradient by its slope, at most 1/4, so the "
+            "first layers receive almost nothing. The residual net loses far less, but it loses too: "
+            "in the paper's block the sigmoid comes after the addition, so every block still scales the gradient."
+        ),
         page=pages.GRADIENT_FLOW.file,
-        params=_frozen({"arch": "mlp", "dataset": "spirals", "depth": "20", "width": "32", "norm": "none",
-                        "activation": "sigmoid", "init": "xavier"}),
+        params=_frozen(
+            {
+                "arch": "mlp",
+                "dataset": "spirals",
+                "depth": "20",
+                "width": "32",
+                "norm": "none",
+                "activation": "sigmoid",
+                "init": "xavier",
+            }
+        ),
         now_try="Switch the activation to relu and the initialisation to he: the plain net's first/last ratio jumps by "
-                "orders of magnitude. Then add BatchNorm (norm = batch) and open the next lesson.",
+        "orders of magnitude. Then add BatchNorm (norm = batch) and open the next lesson.",
     ),
     Lesson(
         name="batchnorm-explosion",
         title="With BatchNorm, plain gradients grow toward the input",
-        story=("The He et al. CIFAR network, 56 layers, BatchNorm and He init, measured at initialisation on the 8x8 "
-               "digits. The popular story says deep plain nets fail because gradients vanish; with BatchNorm the "
-               "measurement says the opposite: the plain net's gradient grows layer by layer toward the input, so its "
-               "first/last ratio is in the hundreds, while the residual net's stays within a small factor."),
+        story=(
+            "The He et al. CIFAR network, 56 layers, BatchNorm and He init, measured at initialisation on the 8x8 "
+            "digits. The popular story says deep plain nets fail because gradients vanish; with BatchNorm the "
+            "measurement says the opposite: the plain net's gradient grows layer by layer toward the input, so its "
+            "first/last ratio is in the hundreds, while the residual net's stays within a small factor."
+        ),
         page=pages.GRADIENT_FLOW.file,
-        params=_frozen({"arch": "cnn", "dataset": "digits", "depth": "56", "width": "8", "norm": "batch",
-                        "activation": "relu", "init": "he"}),
+        params=_frozen(
+            {"arch": "cnn", "dataset": "digits", "depth": "56", "width": "8", "norm": "batch", "activation": "relu", "init": "he"}
+        ),
         now_try="Set depth to 20: the plain ratio falls to a few. Set norm to none at depth 56: without BatchNorm "
-                "the picture changes again; compare the two ratios shown above the charts.",
+        "the picture changes again; compare the two ratios shown above the charts.",
     ),
     Lesson(
         name="thousand-layers",
         title="A 1000-layer residual net that still trains",
-        story=("1000 hidden layers (500 residual blocks), no normalisation, and the last layer of every branch "
-               "initialised to zero (Goyal et al. 2017), so each block starts as exactly its shortcut. The residual net's "
-               "training error falls well below chance within 60 steps. The plain net with the same initialisation "
-               "has nothing to pass on: its zeroed layers make its output constant, so its error stays at chance."),
+        story=(
+            "1000 hidden layers (500 residual blocks), no normalisation, and the last layer of every branch "
+            "initialised to zero (Goyal et al. 2017), so each block starts as exactly its shortcut. The residual net's "
+            "training error falls well below chance within 60 steps. The plain net with the same initialisation "
+            "has nothing to pass on: its zeroed layers make its output constant, so its error stays at chance."
+        ),
         page=pages.GRADIENT_FLOW.file,
-        params=_frozen({"arch": "mlp", "dataset": "moons", "depth": "1000", "width": "8", "norm": "none",
-                        "activation": "relu", "init": "zero_residual", "l2": "0.0", "optimizer": "sgd", "lr": "0.001",
-                        "steps": "60", "batch_size": "64", "measure_every": "20", "eval_every": "20"}),
+        params=_frozen(
+            {
+                "arch": "mlp",
+                "dataset": "moons",
+                "depth": "1000",
+                "width": "8",
+                "norm": "none",
+                "activation": "relu",
+                "init": "zero_residual",
+                "l2": "0.0",
+                "optimizer": "sgd",
+                "lr": "0.001",
+                "steps": "60",
+                "batch_size": "64",
+                "measure_every": "20",
+                "eval_every": "20",
+            }
+        ),
         now_try="Change init to he: without the zeroed branches the residual net's signal doubles block after block "
-                "(about 2^500) and its loss is no longer a number at step 0. Back on zero_residual, raise lr to 0.03: "
-                "500 blocks taking the same first step together overshoot and the error stays at chance, which is why "
-                "deep nets without normalisation need small steps.",
+        "(about 2^500) and its loss is no longer a number at step 0. Back on zero_residual, raise lr to 0.03: "
+        "500 blocks taking the same first step together overshoot and the error stays at chance, which is why "
+        "deep nets without normalisation need small steps.",
         train="train",
     ),
     Lesson(
         name="degradation",
         title="The degradation problem: 56 plain layers train worse than 20",
-        story=("He et al. found that a deeper plain network reaches a higher training error than a shallower one: not "
-               "overfitting, since it is the error on its own training data. Train plain and residual nets of 20 and 56 "
-               "layers on the same minibatches and compare the final training errors: the deep plain net falls far "
-               "behind, while the residual nets stay close together. The init gradient ratios beside them show that the plain nets' "
-               "gradients did not vanish, so this is an optimisation difficulty, as the paper argued."),
+        story=(
+            "He et al. found that a deeper plain network reaches a higher training error than a shallower one: not "
+            "overfitting, since it is the error on its own training data. Train plain and residual nets of 20 and 56 "
+            "layers on the same minibatches and compare the final training errors: the deep plain net falls far "
+            "behind, while the residual nets stay close together. The init gradient ratios beside them show that the plain nets' "
+            "gradients did not vanish, so this is an optimisation difficulty, as the paper argued."
+        ),
         page=pages.DEGRADATION.file,
         params=_frozen({"depths": ("20", "56"), "steps": "100", "lr": "0.05", "seed": "0"}),
         now_try="Add 32 and 44 to the depths: the plain net's final error climbs with depth while the residual net's "
-                "stays low. Change the seed to see how much of the gap is luck.",
+        "stays low. Change the seed to see how much of the gap is luck.",
         train="science",
     ),
     Lesson(
         name="identity-l2",
         title="L2 and the identity: a residual block can always do nothing",
-        story=("With every branch's last layer scaled to zero (alpha = 0), each identity residual block returns its "
-               "input exactly, while the plain stack outputs the same thing for every image: both are measured on the "
-               "real nets. Strong L2 pushes weights toward that zero, and the sweep below trains both nets at several "
-               "strengths: at the strongest the plain net's training stalls near chance while the residual net, "
-               "carried by its shortcuts, still trains."),
+        story=(
+            "With every branch's last layer scaled to zero (alpha = 0), each identity residual block returns its "
+            "input exactly, while the plain stack outputs the same thing for every image: both are measured on the "
+            "real nets. Strong L2 pushes weights toward that zero, and the sweep below trains both nets at several "
+            "strengths: at the strongest the plain net's training stalls near chance while the residual net, "
+            "carried by its shortcuts, still trains."
+        ),
         page=pages.IDENTITY.file,
         params=_frozen({"alpha": "0.0", "depth": "20", "shortcut": "A", "l2s": ("0", "1e-3", "0.01", "0.03", "0.1")}),
         now_try="Move alpha back to 1 and watch the identity check fail; choose shortcut B and see why the transition "
-                "blocks can't be the identity (a projection's output can be negative, and the ReLU cuts it).",
+        "blocks can't be the identity (a projection's output can be negative, and the ReLU cuts it).",
         train="l2",
     ),
     Lesson(
         name="shortcuts-abc",
         title="Options A, B and C at the stage transitions",
-        story=("Where a block halves the feature map and doubles the channels, its shortcut must change shape too. The "
-               "table shows every block's shapes and shortcut and the parameters each option adds; option A adds none. "
-               "Then the plain net and the residual net with each option train on the same budget: compare the curves "
-               "and the gradient norms in the transition blocks against the others."),
+        story=(
+            "Where a block halves the feature map and doubles the channels, its shortcut must change shape too. The "
+            "table shows every block's shapes and shortcut and the parameters each option adds; option A adds none. "
+            "Then the plain net and the residual net with each option train on the same budget: compare the curves "
+            "and the gradient norms in the transition blocks against the others."
+        ),
         page=pages.SHORTCUTS.file,
         params=_frozen({"depth": "20", "shortcut": "B"}),
         now_try="Switch the shortcut to C: every block gets a projection and the parameter count grows. The paper's "
-                "ImageNet numbers say projections help a little and are not essential: does this small run agree?",
+        "ImageNet numbers say projections help a little and are not essential: does this small run agree?",
         train="shortcuts",
     ),
 )

@@ -49,18 +49,39 @@ def degradation_curves(curves: pd.DataFrame, evals: pd.DataFrame, window: int = 
         for depth, part in curves[curves["variant"] == variant].groupby("depth", sort=True):
             color = depth_color(depth)
             smooth = part["batch_error"].rolling(window, min_periods=1).mean()
-            fig.add_trace(go.Scatter(x=part["step"], y=smooth, mode="lines", line={"color": color, "width": 3},
-                                     name=f"{depth} layers", legendgroup=str(depth), showlegend=col == 1,
-                                     hovertemplate=f"{variant}-{depth}<br>step %{{x}}<br>training error %{{y:.1%}}<extra></extra>"),
-                          row=1, col=col)
+            fig.add_trace(
+                go.Scatter(
+                    x=part["step"],
+                    y=smooth,
+                    mode="lines",
+                    line={"color": color, "width": 3},
+                    name=f"{depth} layers",
+                    legendgroup=str(depth),
+                    showlegend=col == 1,
+                    hovertemplate=f"{variant}-{depth}<br>step %{{x}}<br>training error %{{y:.1%}}<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
             test = evals[(evals["variant"] == variant) & (evals["depth"] == depth)]
-            fig.add_trace(go.Scatter(x=test["step"], y=test["test_error"], mode="lines+markers", marker={"size": 7},
-                                     line={"color": color, "width": 2, "dash": "dash"}, name=f"{depth} layers: test",
-                                     legendgroup=str(depth), showlegend=False,
-                                     hovertemplate=f"{variant}-{depth}<br>step %{{x}}<br>test error %{{y:.1%}}<extra></extra>"),
-                          row=1, col=col)
-    fig = base_layout(fig, f"Error while training: solid = training (minibatch, mean of {window} steps), dashed = test set",
-                      "step", "error")
+            fig.add_trace(
+                go.Scatter(
+                    x=test["step"],
+                    y=test["test_error"],
+                    mode="lines+markers",
+                    marker={"size": 7},
+                    line={"color": color, "width": 2, "dash": "dash"},
+                    name=f"{depth} layers: test",
+                    legendgroup=str(depth),
+                    showlegend=False,
+                    hovertemplate=f"{variant}-{depth}<br>step %{{x}}<br>test error %{{y:.1%}}<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
+    fig = base_layout(
+        fig, f"Error while training: solid = training (minibatch, mean of {window} steps), dashed = test set", "step", "error"
+    )
     legend_below(fig)
     fig.update_yaxes(tickformat=".0%", range=[0, 1])
     fig.update_yaxes(title_text="", col=2)
@@ -75,9 +96,17 @@ def final_error_vs_depth(final: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
     for variant in VARIANTS:
         part = final[final["variant"] == variant].sort_values("depth")
-        fig.add_trace(go.Scatter(x=part["depth"], y=part["train_error"], mode="lines+markers", name=variant,
-                                 line={"color": COLORS[variant], "width": 3}, marker={"size": 12},
-                                 hovertemplate=f"{variant}-%{{x}}<br>training error %{{y:.1%}}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=part["depth"],
+                y=part["train_error"],
+                mode="lines+markers",
+                name=variant,
+                line={"color": COLORS[variant], "width": 3},
+                marker={"size": 12},
+                hovertemplate=f"{variant}-%{{x}}<br>training error %{{y:.1%}}<extra></extra>",
+            )
+        )
     fig = base_layout(fig, "Final training error vs depth (same data, same budget)", "depth (weight layers)", "training error")
     fig.update_yaxes(tickformat=".0%", rangemode="tozero")
     fig.update_xaxes(tickvals=sorted(final["depth"].unique().tolist()) if len(final) else None)
@@ -89,9 +118,17 @@ def final_error_vs_l2(final: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
     for variant in VARIANTS:
         part = final[final["variant"] == variant].sort_values("l2")
-        fig.add_trace(go.Scatter(x=[l2_label(v) for v in part["l2"]], y=part["train_error"], mode="lines+markers", name=variant,
-                                 line={"color": COLORS[variant], "width": 3}, marker={"size": 12},
-                                 hovertemplate=f"{variant}<br>L2 %{{x}}<br>training error %{{y:.1%}}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=[l2_label(v) for v in part["l2"]],
+                y=part["train_error"],
+                mode="lines+markers",
+                name=variant,
+                line={"color": COLORS[variant], "width": 3},
+                marker={"size": 12},
+                hovertemplate=f"{variant}<br>L2 %{{x}}<br>training error %{{y:.1%}}<extra></extra>",
+            )
+        )
     fig = base_layout(fig, "Final training error vs L2 strength", "L2 strength", "training error")
     fig.update_yaxes(tickformat=".0%", range=[0, 1])
     fig.update_xaxes(type="category")
@@ -103,14 +140,28 @@ def init_ratio_figure(ratios: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
     for variant in VARIANTS:
         part = ratios[ratios["variant"] == variant].sort_values("depth")
-        fig.add_trace(go.Scatter(x=part["depth"], y=part["ratio"], mode="lines+markers+text", name=variant,
-                                 text=[f"{r:.3g}" for r in part["ratio"]], textposition="top center",
-                                 line={"color": COLORS[variant], "width": 3}, marker={"size": 12},
-                                 hovertemplate=f"{variant}-%{{x}}<br>first/last gradient %{{y:.3g}}<extra></extra>"))
-    fig.add_hline(y=1, line={"color": "#555555", "dash": "dot"}, annotation_text="1 = same size at both ends",
-                  annotation_position="bottom left")
-    fig = base_layout(fig, "At initialisation: first-layer / last-layer gradient norm", "depth (weight layers)",
-                      "ratio (log)", log_y=True)
+        fig.add_trace(
+            go.Scatter(
+                x=part["depth"],
+                y=part["ratio"],
+                mode="lines+markers+text",
+                name=variant,
+                text=[f"{r:.3g}" for r in part["ratio"]],
+                textposition="top center",
+                line={"color": COLORS[variant], "width": 3},
+                marker={"size": 12},
+                hovertemplate=f"{variant}-%{{x}}<br>first/last gradient %{{y:.3g}}<extra></extra>",
+            )
+        )
+    fig.add_hline(
+        y=1,
+        line={"color": "#555555", "dash": "dot"},
+        annotation_text="1 = same size at both ends",
+        annotation_position="bottom left",
+    )
+    fig = base_layout(
+        fig, "At initialisation: first-layer / last-layer gradient norm", "depth (weight layers)", "ratio (log)", log_y=True
+    )
     fig.update_xaxes(tickvals=sorted(ratios["depth"].unique().tolist()) if len(ratios) else None)
     return fig
 
@@ -127,12 +178,27 @@ def branch_ratio_figure(blocks: pd.DataFrame) -> go.Figure:
     strengths = sorted(rows["l2"].unique())
     for i, l2 in enumerate(strengths):
         part = rows[rows["l2"] == l2].sort_values("block")
-        fig.add_trace(go.Scatter(x=part["block"], y=part["value"], mode="lines+markers", name=f"L2 {l2_label(l2)}",
-                                 line={"color": COLORS["residual"], "width": 1 + 3 * (i + 1) / len(strengths)},
-                                 opacity=_l2_opacity(i, len(strengths)), marker={"size": 8},
-                                 hovertemplate=f"L2 {l2_label(l2)}<br>block %{{x}}<br>||F|| / ||shortcut|| %{{y:.3g}}<extra></extra>"))
-    return legend_below(base_layout(fig, "Residual branch size after training: ||F(x)|| / ||shortcut(x)||",
-                                    "block (1 = input side)", "ratio (log)", log_y=True))
+        fig.add_trace(
+            go.Scatter(
+                x=part["block"],
+                y=part["value"],
+                mode="lines+markers",
+                name=f"L2 {l2_label(l2)}",
+                line={"color": COLORS["residual"], "width": 1 + 3 * (i + 1) / len(strengths)},
+                opacity=_l2_opacity(i, len(strengths)),
+                marker={"size": 8},
+                hovertemplate=f"L2 {l2_label(l2)}<br>block %{{x}}<br>||F|| / ||shortcut|| %{{y:.3g}}<extra></extra>",
+            )
+        )
+    return legend_below(
+        base_layout(
+            fig,
+            "Residual branch size after training: ||F(x)|| / ||shortcut(x)||",
+            "block (1 = input side)",
+            "ratio (log)",
+            log_y=True,
+        )
+    )
 
 
 def weight_norm_figure(layers: pd.DataFrame) -> go.Figure:
@@ -143,13 +209,25 @@ def weight_norm_figure(layers: pd.DataFrame) -> go.Figure:
     for variant in VARIANTS:
         for i, l2 in enumerate(strengths):
             part = rows[(rows["variant"] == variant) & (rows["l2"] == l2)].sort_values("layer")
-            fig.add_trace(go.Scatter(x=part["layer"], y=part["value"], mode="lines+markers", name=f"{variant}, L2 {l2_label(l2)}",
-                                     line={"color": COLORS[variant], "width": 2}, opacity=_l2_opacity(i, len(strengths)),
-                                     legendgroup=variant, customdata=part["name"],
-                                     hovertemplate=f"{variant}, L2 {l2_label(l2)}<br>layer %{{x}}: %{{customdata}}"
-                                                   "<br>||W|| %{y:.3g}<extra></extra>"))
-    return legend_below(base_layout(fig, "||W|| per layer after training (fainter = weaker L2)", "layer (1 = input side)",
-                                    "||W|| (log)", log_y=True))
+            fig.add_trace(
+                go.Scatter(
+                    x=part["layer"],
+                    y=part["value"],
+                    mode="lines+markers",
+                    name=f"{variant}, L2 {l2_label(l2)}",
+                    line={"color": COLORS[variant], "width": 2},
+                    opacity=_l2_opacity(i, len(strengths)),
+                    legendgroup=variant,
+                    customdata=part["name"],
+                    hovertemplate=f"{variant}, L2 {l2_label(l2)}<br>layer %{{x}}: %{{customdata}}"
+                    "<br>||W|| %{y:.3g}<extra></extra>",
+                )
+            )
+    return legend_below(
+        base_layout(
+            fig, "||W|| per layer after training (fainter = weaker L2)", "layer (1 = input side)", "||W|| (log)", log_y=True
+        )
+    )
 
 
 def response_std_figure(blocks: pd.DataFrame) -> go.Figure:
@@ -160,12 +238,23 @@ def response_std_figure(blocks: pd.DataFrame) -> go.Figure:
     for variant in VARIANTS:
         for i, l2 in enumerate(strengths):
             part = rows[(rows["variant"] == variant) & (rows["l2"] == l2)].sort_values("block")
-            fig.add_trace(go.Scatter(x=part["block"], y=part["value"], mode="lines+markers", name=f"{variant}, L2 {l2_label(l2)}",
-                                     line={"color": COLORS[variant], "width": 2}, opacity=_l2_opacity(i, len(strengths)),
-                                     legendgroup=variant,
-                                     hovertemplate=f"{variant}, L2 {l2_label(l2)}<br>block %{{x}}<br>std %{{y:.3g}}<extra></extra>"))
-    return legend_below(base_layout(fig, "Std of each block's branch response (fainter = weaker L2)",
-                                    "block (1 = input side)", "std (log)", log_y=True))
+            fig.add_trace(
+                go.Scatter(
+                    x=part["block"],
+                    y=part["value"],
+                    mode="lines+markers",
+                    name=f"{variant}, L2 {l2_label(l2)}",
+                    line={"color": COLORS[variant], "width": 2},
+                    opacity=_l2_opacity(i, len(strengths)),
+                    legendgroup=variant,
+                    hovertemplate=f"{variant}, L2 {l2_label(l2)}<br>block %{{x}}<br>std %{{y:.3g}}<extra></extra>",
+                )
+            )
+    return legend_below(
+        base_layout(
+            fig, "Std of each block's branch response (fainter = weaker L2)", "block (1 = input side)", "std (log)", log_y=True
+        )
+    )
 
 
 def block_output_figure(check: pd.DataFrame) -> go.Figure:
@@ -173,8 +262,15 @@ def block_output_figure(check: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
     for variant in VARIANTS:
         part = check[check["run"] == variant]
-        fig.add_trace(go.Bar(x=part["block"], y=part["output_std"], name=variant, marker_color=COLORS[variant],
-                             hovertemplate=f"{variant}<br>block %{{x}}<br>output std %{{y:.3g}}<extra></extra>"))
+        fig.add_trace(
+            go.Bar(
+                x=part["block"],
+                y=part["output_std"],
+                name=variant,
+                marker_color=COLORS[variant],
+                hovertemplate=f"{variant}<br>block %{{x}}<br>output std %{{y:.3g}}<extra></extra>",
+            )
+        )
     fig = base_layout(fig, "Std of each block's output a[l+2]", "block (1 = input side)", "std")
     fig.update_layout(barmode="group")
     return fig
@@ -188,9 +284,17 @@ def run_error_figure(evals: pd.DataFrame, title: str) -> go.Figure:
         option = part["option"].iloc[0] if "option" in part else None
         dash = OPTION_DASHES.get(option, "solid")
         name = f"residual {option}" if option in SHORTCUTS else variant
-        fig.add_trace(go.Scatter(x=part["step"], y=part["train_error"], mode="lines+markers", name=name,
-                                 line={"color": COLORS[variant], "width": 3, "dash": dash}, marker={"size": 8},
-                                 hovertemplate=f"{name}<br>step %{{x}}<br>training error %{{y:.1%}}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=part["step"],
+                y=part["train_error"],
+                mode="lines+markers",
+                name=name,
+                line={"color": COLORS[variant], "width": 3, "dash": dash},
+                marker={"size": 8},
+                hovertemplate=f"{name}<br>step %{{x}}<br>training error %{{y:.1%}}<extra></extra>",
+            )
+        )
     fig = base_layout(fig, title, "step", "training error")
     fig.update_yaxes(tickformat=".0%", range=[0, 1])
     return fig
@@ -211,33 +315,76 @@ def transition_gradient_figure(layers: pd.DataFrame) -> go.Figure:
             rows = mean[mean["kind"] == kind]
             if rows.empty:
                 continue
-            fig.add_trace(go.Scatter(x=rows["layer"], y=rows["value"], mode=mode, customdata=rows["name"],
-                                     name=name if kind == "main" else f"{name}: W_s", legendgroup=run,
-                                     line={"color": COLORS[variant], "width": 2, "dash": OPTION_DASHES.get(option, "solid")},
-                                     marker={"size": 12 if kind == "shortcut" else 6, "symbol": symbol, "color": COLORS[variant]},
-                                     hovertemplate=f"{name}<br>layer %{{x}}: %{{customdata}}<br>||dL/dW|| %{{y:.3g}}<extra></extra>"))
+            fig.add_trace(
+                go.Scatter(
+                    x=rows["layer"],
+                    y=rows["value"],
+                    mode=mode,
+                    customdata=rows["name"],
+                    name=name if kind == "main" else f"{name}: W_s",
+                    legendgroup=run,
+                    line={"color": COLORS[variant], "width": 2, "dash": OPTION_DASHES.get(option, "solid")},
+                    marker={"size": 12 if kind == "shortcut" else 6, "symbol": symbol, "color": COLORS[variant]},
+                    hovertemplate=f"{name}<br>layer %{{x}}: %{{customdata}}<br>||dL/dW|| %{{y:.3g}}<extra></extra>",
+                )
+            )
     fig = base_layout(fig, "Mean gradient norm per layer while training", "layer (1 = input side)", "||dL/dW|| (log)", log_y=True)
-    fig.add_annotation(text="yellow: layers of the blocks that change shape", xref="paper", yref="paper", x=0, y=1.0,
-                       xanchor="left", yanchor="bottom", showarrow=False, font={"size": FONT_SIZE - 2, "color": "#8B6914"})
+    fig.add_annotation(
+        text="yellow: layers of the blocks that change shape",
+        xref="paper",
+        yref="paper",
+        x=0,
+        y=1.0,
+        xanchor="left",
+        yanchor="bottom",
+        showarrow=False,
+        font={"size": FONT_SIZE - 2, "color": "#8B6914"},
+    )
     return legend_below(fig)
 
 
 def block_diagram(option: str, transition: bool) -> go.Figure:
     """One basic block drawn with its shortcut: what option A/B/C puts on the skip path of this block."""
     fig = go.Figure()
-    boxes = [("a[l]", 0.6), ("3x3 conv" + ("<br>stride 2" if transition else ""), 2.1), ("BN<br>ReLU", 3.5), ("3x3 conv", 4.9),
-             ("BN", 6.2), ("<b>+</b>", 7.5), ("ReLU", 8.7), ("a[l+2]", 10.0)]
+    boxes = [
+        ("a[l]", 0.6),
+        ("3x3 conv" + ("<br>stride 2" if transition else ""), 2.1),
+        ("BN<br>ReLU", 3.5),
+        ("3x3 conv", 4.9),
+        ("BN", 6.2),
+        ("<b>+</b>", 7.5),
+        ("ReLU", 8.7),
+        ("a[l+2]", 10.0),
+    ]
     for text, x in boxes:
         adder = text == "<b>+</b>"
-        fig.add_shape(type="circle" if adder else "rect", x0=x - (0.3 if adder else 0.55), x1=x + (0.3 if adder else 0.55),
-                      y0=-0.3 if adder else -0.4, y1=0.3 if adder else 0.4, fillcolor="#FFFFFF",
-                      line={"color": COLORS["residual"] if adder else "#333333", "width": 3 if adder else 2})
+        fig.add_shape(
+            type="circle" if adder else "rect",
+            x0=x - (0.3 if adder else 0.55),
+            x1=x + (0.3 if adder else 0.55),
+            y0=-0.3 if adder else -0.4,
+            y1=0.3 if adder else 0.4,
+            fillcolor="#FFFFFF",
+            line={"color": COLORS["residual"] if adder else "#333333", "width": 3 if adder else 2},
+        )
         fig.add_annotation(x=x, y=0, text=text, showarrow=False, font={"size": FONT_SIZE + (6 if adder else 0)})
     for (text_from, x_from), (text_to, x_to) in itertools.pairwise(boxes):
         start = x_from + (0.3 if text_from == "<b>+</b>" else 0.55)
         end = x_to - (0.3 if text_to == "<b>+</b>" else 0.55)
-        fig.add_annotation(x=end, y=0, ax=start, ay=0, xref="x", yref="y", axref="x", ayref="y",
-                           showarrow=True, arrowhead=2, arrowwidth=2, text="")
+        fig.add_annotation(
+            x=end,
+            y=0,
+            ax=start,
+            ay=0,
+            xref="x",
+            yref="y",
+            axref="x",
+            ayref="y",
+            showarrow=True,
+            arrowhead=2,
+            arrowwidth=2,
+            text="",
+        )
     if option == "A":
         skip = "zero-pad the new channels, subsample by 2" if transition else "identity"
     else:
@@ -245,13 +392,28 @@ def block_diagram(option: str, transition: bool) -> go.Figure:
         skip = f"W_s: 1x1 conv{stride} (+ BN if the net has BN)" if transition or option == "C" else "identity"
     projected = skip.startswith("W_s")
     color = "#B8860B" if transition else COLORS["residual"]
-    fig.add_shape(type="path", path="M 0.6 0.4 L 0.6 1.15 L 7.5 1.15 L 7.5 0.3",
-                  line={"color": color, "width": 4 if projected else 3, "dash": "solid" if projected else "dot"})
-    fig.add_annotation(x=4.05, y=1.15, text=f"<b>shortcut: {skip}</b>", showarrow=False, bgcolor="#FFFFFF",
-                       font={"size": FONT_SIZE, "color": color})
+    fig.add_shape(
+        type="path",
+        path="M 0.6 0.4 L 0.6 1.15 L 7.5 1.15 L 7.5 0.3",
+        line={"color": color, "width": 4 if projected else 3, "dash": "solid" if projected else "dot"},
+    )
+    fig.add_annotation(
+        x=4.05,
+        y=1.15,
+        text=f"<b>shortcut: {skip}</b>",
+        showarrow=False,
+        bgcolor="#FFFFFF",
+        font={"size": FONT_SIZE, "color": color},
+    )
     title = f"Option {option}, {'transition block (shape changes)' if transition else 'block inside a stage (shape kept)'}"
-    fig.update_layout(title={"text": title, "x": 0}, font={"size": FONT_SIZE}, height=250, showlegend=False,
-                      margin={"l": 10, "r": 10, "t": 50, "b": 10}, plot_bgcolor="#FFFFFF")
+    fig.update_layout(
+        title={"text": title, "x": 0},
+        font={"size": FONT_SIZE},
+        height=250,
+        showlegend=False,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        plot_bgcolor="#FFFFFF",
+    )
     fig.update_xaxes(visible=False, range=[-0.1, 10.7])
     fig.update_yaxes(visible=False, range=[-0.6, 1.45])
     return fig

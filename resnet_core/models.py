@@ -82,8 +82,16 @@ class ProjectionShortcut(nn.Module):
 class Block(nn.Module):
     """Two weight layers; with a shortcut it is residual, a[l+2] = g(z[l+2] + shortcut(a[l])), else plain."""
 
-    def __init__(self, layer1: nn.Module, norm1: nn.Module, layer2: nn.Module, norm2: nn.Module,
-                 activation: nn.Module, shortcut: nn.Module | None, stage: int = 0) -> None:
+    def __init__(
+        self,
+        layer1: nn.Module,
+        norm1: nn.Module,
+        layer2: nn.Module,
+        norm2: nn.Module,
+        activation: nn.Module,
+        shortcut: nn.Module | None,
+        stage: int = 0,
+    ) -> None:
         super().__init__()
         self.stage = stage  # 0-based CIFAR stage (always 0 in the MLP)
         self.layer1, self.norm1, self.layer2, self.norm2 = layer1, norm1, layer2, norm2
@@ -143,8 +151,9 @@ def _shortcut(config: ExperimentConfig, in_features: int, out_features: int, str
     return IdentityShortcut()
 
 
-def _block(config: ExperimentConfig, variant: str, in_features: int, out_features: int, stride: int, image: bool,
-           stage: int = 0) -> Block:
+def _block(
+    config: ExperimentConfig, variant: str, in_features: int, out_features: int, stride: int, image: bool, stage: int = 0
+) -> Block:
     bias = config.norm == "none"  # BN's shift makes a bias redundant (the paper's convs are bias-free)
     act = ACTIVATION_MODULES[config.activation]
     if image:
@@ -152,11 +161,14 @@ def _block(config: ExperimentConfig, variant: str, in_features: int, out_feature
     else:
         layer1, layer2 = nn.Linear(in_features, out_features, bias), nn.Linear(out_features, out_features, bias)
     shortcut = _shortcut(config, in_features, out_features, stride, image) if variant == "residual" else None
-    return Block(layer1, norm_layer(config, out_features, image), layer2, norm_layer(config, out_features, image), act(), shortcut, stage)
+    return Block(
+        layer1, norm_layer(config, out_features, image), layer2, norm_layer(config, out_features, image), act(), shortcut, stage
+    )
 
 
-def build_model(config: ExperimentConfig, variant: str, in_shape: tuple[int, ...] | None = None,
-                n_classes: int | None = None) -> Stack:
+def build_model(
+    config: ExperimentConfig, variant: str, in_shape: tuple[int, ...] | None = None, n_classes: int | None = None
+) -> Stack:
     """The plain or residual net of `config`; shared parameters are identical across the pair for one seed."""
     if variant not in VARIANTS:
         raise ValueError(f"variant: {variant!r} is not recognised; allowed: {', '.join(VARIANTS)}")
@@ -187,8 +199,9 @@ def build_model(config: ExperimentConfig, variant: str, in_shape: tuple[int, ...
     return model
 
 
-def build_pair(config: ExperimentConfig, in_shape: tuple[int, ...] | None = None,
-               n_classes: int | None = None) -> dict[str, Stack]:
+def build_pair(
+    config: ExperimentConfig, in_shape: tuple[int, ...] | None = None, n_classes: int | None = None
+) -> dict[str, Stack]:
     """{"plain": ..., "residual": ...} starting from identical shared weights."""
     return {v: build_model(config, v, in_shape, n_classes) for v in VARIANTS}
 

@@ -48,15 +48,18 @@ class PairedStack(nn.Module):
             for name, param in residual_params.items():
                 stacked = torch.cat([plain_params[name], param]) if name in plain_params else param
                 (self.stacked if name in plain_params else self.residual_only)[_key(name)] = nn.Parameter(
-                    stacked.clone(memory_format=self.memory_format if stacked.dim() == 4 else torch.contiguous_format))
+                    stacked.clone(memory_format=self.memory_format if stacked.dim() == 4 else torch.contiguous_format)
+                )
             for name, buffer in residual_buffers.items():
                 if buffer.dim() == 1:  # running mean / var; num_batches_tracked is unused at momentum 0.1
                     stacked = torch.cat([plain_buffers[name], buffer]) if name in plain_buffers else buffer
                     self.register_buffer(_key(name), stacked.clone())  # BN statistics, stacked likewise
         self.nets = (plain, residual)  # a tuple, so not registered: read for structure (strides, shortcuts) only
         self.block_pairs = list(zip(plain.block_list(), residual.block_list(), strict=True))
-        self.layers = {v: [(_key(info.name), g if info.kind == "main" else None) for info, _ in weight_layers(net)]
-                       for g, (v, net) in enumerate(zip(VARIANTS, self.nets, strict=True))}
+        self.layers = {
+            v: [(_key(info.name), g if info.kind == "main" else None) for info, _ in weight_layers(net)]
+            for g, (v, net) in enumerate(zip(VARIANTS, self.nets, strict=True))
+        }
         self.all_layers = [layer for v in VARIANTS for layer in self.layers[v]]
         self.recording = False
         self.branch_moments: list[tuple[int, Tensor, Tensor]] = []  # per block: elements per net, biased var (2,), mean (2,)
@@ -71,8 +74,16 @@ class PairedStack(nn.Module):
         if not isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d):
             return x
         mean, var = self._buffers[_key(prefix + ".running_mean")], self._buffers[_key(prefix + ".running_var")]
-        return F.batch_norm(x, mean, var, self._tensor(prefix + ".weight"), self._tensor(prefix + ".bias"),
-                            self.training, module.momentum, module.eps)
+        return F.batch_norm(
+            x,
+            mean,
+            var,
+            self._tensor(prefix + ".weight"),
+            self._tensor(prefix + ".bias"),
+            self.training,
+            module.momentum,
+            module.eps,
+        )
 
     def _layer(self, x: Tensor, prefix: str, module: nn.Module, groups: int) -> Tensor:
         """A conv or linear layer of both nets: grouped when each net feeds its own input half."""
@@ -121,7 +132,9 @@ class PairedStack(nn.Module):
         out = self.activation(self._norm(self._layer(x, "stem.layer", plain.stem.layer, 1), "stem.norm", plain.stem.norm))
         for i, (block, residual_block) in enumerate(self.block_pairs):
             prefix = f"blocks.{i}."
-            hidden = self.activation(self._norm(self._layer(out, prefix + "layer1", block.layer1, GROUPS), prefix + "norm1", block.norm1))
+            hidden = self.activation(
+                self._norm(self._layer(out, prefix + "layer1", block.layer1, GROUPS), prefix + "norm1", block.norm1)
+            )
             branch = self._norm(self._layer(hidden, prefix + "layer2", block.layer2, GROUPS), prefix + "norm2", block.norm2)
             features = branch.shape[1] // GROUPS
             skip = self._skip(out, prefix + "shortcut", residual_block.shortcut, features)

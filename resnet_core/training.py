@@ -88,8 +88,17 @@ def _setup(config: ExperimentConfig) -> tuple[torch.device, tuple[Tensor, ...], 
     data = tuple(t.to(device) for t in load_dataset(config))
     info = dataset_info(config)
     models = {v: m.to(device) for v, m in build_pair(config, info.in_shape, info.n_classes).items()}
-    metas = [{"kind": "meta", "variant": v, "layers": layer_meta(m), "blocks": [f"block {i + 1}" for i in range(len(m.block_list()))],
-              "device": str(device), "n_params": sum(p.numel() for p in m.parameters())} for v, m in models.items()]
+    metas = [
+        {
+            "kind": "meta",
+            "variant": v,
+            "layers": layer_meta(m),
+            "blocks": [f"block {i + 1}" for i in range(len(m.block_list()))],
+            "device": str(device),
+            "n_params": sum(p.numel() for p in m.parameters()),
+        }
+        for v, m in models.items()
+    ]
     return device, data, models, metas
 
 
@@ -109,8 +118,14 @@ def measure_init(config: ExperimentConfig) -> Iterator[dict[str, Any]]:
         n_layers, n_blocks = len(pair.layers[v]), len(models[v].block_list())
         values = host[cursor : cursor + len(measurements[v])]
         cursor += len(values)
-        yield {"kind": "step", "variant": v, "step": 0, "loss": host[g], "batch_error": math.nan,
-               **Measurement.unflatten(values, n_layers, n_blocks)}
+        yield {
+            "kind": "step",
+            "variant": v,
+            "step": 0,
+            "loss": host[g],
+            "batch_error": math.nan,
+            **Measurement.unflatten(values, n_layers, n_blocks),
+        }
 
 
 def train(config: ExperimentConfig, keep_models: dict[str, Stack] | None = None) -> Iterator[dict[str, Any]]:
@@ -131,8 +146,9 @@ def train(config: ExperimentConfig, keep_models: dict[str, Stack] | None = None)
             pair.write_back()
 
 
-def _train_pair(config: ExperimentConfig, pair: PairedStack, data: tuple[Tensor, ...],
-                metas: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def _train_pair(
+    config: ExperimentConfig, pair: PairedStack, data: tuple[Tensor, ...], metas: list[dict[str, Any]]
+) -> Iterator[dict[str, Any]]:
     x_train, y_train, x_test, y_test = data
     device = x_train.device
     optimizer = make_optimizer(config, pair)  # per-element updates, so one optimizer over stacked tensors = one per net
@@ -157,7 +173,13 @@ def _train_pair(config: ExperimentConfig, pair: PairedStack, data: tuple[Tensor,
             if v not in live:
                 continue
             loss = host[g]
-            record: dict[str, Any] = {"kind": "step", "variant": v, "step": step, "loss": loss, "batch_error": host[len(VARIANTS) + g]}
+            record: dict[str, Any] = {
+                "kind": "step",
+                "variant": v,
+                "step": step,
+                "loss": loss,
+                "batch_error": host[len(VARIANTS) + g],
+            }
             if measured:
                 record.update(Measurement.unflatten(values, *sizes[v]))
             yield record
@@ -179,8 +201,9 @@ def _losses(logits: Tensor, y: Tensor) -> Tensor:
     return per_sample.view(len(logits), -1).mean(1)
 
 
-def _train_step(pair: PairedStack, optimizer: torch.optim.Optimizer, xb: Tensor, yb: Tensor, measured: bool,
-                live: list[str]) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+def _train_step(
+    pair: PairedStack, optimizer: torch.optim.Optimizer, xb: Tensor, yb: Tensor, measured: bool, live: list[str]
+) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
     """Forward, backward, measure (on the gradient about to be applied), update; both nets at once."""
     pair.recording = measured
     logits = pair(xb)
@@ -195,8 +218,9 @@ def _train_step(pair: PairedStack, optimizer: torch.optim.Optimizer, xb: Tensor,
     return losses.detach(), wrong, measurements
 
 
-def _evaluate(pair: PairedStack, live: list[str], step: int, data: tuple[Tensor, ...],
-              last_eval: dict[str, dict[str, float]]) -> Iterator[dict[str, Any]]:
+def _evaluate(
+    pair: PairedStack, live: list[str], step: int, data: tuple[Tensor, ...], last_eval: dict[str, dict[str, float]]
+) -> Iterator[dict[str, Any]]:
     x_train, y_train, x_test, y_test = data
     values = torch.stack([error_rate(pair, x_train, y_train), error_rate(pair, x_test, y_test)]).cpu().tolist()
     for v in live:

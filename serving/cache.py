@@ -57,8 +57,9 @@ class ResultCache:
 
     def key(self, kind: str, config: ExperimentConfig) -> str:
         """Stable across processes: sorted full params, the kind and the engine fingerprint."""
-        text = json.dumps({"kind": kind, "config": sorted(config.to_params(include_defaults=True).items()),
-                           "engine": engine_fingerprint()})
+        text = json.dumps(
+            {"kind": kind, "config": sorted(config.to_params(include_defaults=True).items()), "engine": engine_fingerprint()}
+        )
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     def path(self, kind: str, config: ExperimentConfig) -> Path:

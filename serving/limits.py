@@ -120,9 +120,11 @@ def budget_message(config: ExperimentConfig, limits: HostLimits) -> str | None:
         advice = f"the most steps allowed are {steps}"
     else:
         advice = "lower the width or the batch size: even the shallowest net is over for one step"
-    return (f"depth x width x steps x batch = {config.depth} x {config.width} x {max(config.steps, 1)} x "
-            f"{config.batch_size} = {cost:,} exceeds this host's budget of {budget:,} per request; "
-            f"with these settings {advice}.")
+    return (
+        f"depth x width x steps x batch = {config.depth} x {config.width} x {max(config.steps, 1)} x "
+        f"{config.batch_size} = {cost:,} exceeds this host's budget of {budget:,} per request; "
+        f"with these settings {advice}."
+    )
 
 
 def sweep_message(configs: Sequence[ExperimentConfig], limits: HostLimits) -> str | None:
@@ -137,8 +139,10 @@ def sweep_message(configs: Sequence[ExperimentConfig], limits: HostLimits) -> st
     per_step = sum(c.depth * c.width * c.batch_size for c in configs)
     steps = limits.max_compute // per_step
     advice = f"the most steps allowed are {steps}" if steps >= 1 else "choose smaller depths or widths"
-    return (f"this request costs {total:,} (depth x width x steps x batch, summed over {len(configs)} configurations), "
-            f"over this host's budget of {limits.max_compute:,}; with these settings {advice}.")
+    return (
+        f"this request costs {total:,} (depth x width x steps x batch, summed over {len(configs)} configurations), "
+        f"over this host's budget of {limits.max_compute:,}; with these settings {advice}."
+    )
 
 
 def data_path_message(config: ExperimentConfig, limits: HostLimits) -> tuple[ExperimentConfig, str | None]:

@@ -31,7 +31,9 @@ def wait_idle(page: Any) -> None:
 
 def trace_types(page: Any) -> list[list[str]]:
     """Plotly's own view of every rendered chart: the trace types of each."""
-    return page.evaluate("Array.from(document.querySelectorAll('.js-plotly-plot')).map(d => (d._fullData || []).map(t => t.type))")
+    return page.evaluate(
+        "Array.from(document.querySelectorAll('.js-plotly-plot')).map(d => (d._fullData || []).map(t => t.type))"
+    )
 
 
 def layer_chart_y(page: Any) -> list[list[float]]:

@@ -31,8 +31,9 @@ def wait_until_idle(page: Any) -> None:
 
 @pytest.mark.browser
 @pytest.mark.parametrize(("path", "query", "button", "charts"), PAGES, ids=[p[0] for p in PAGES])
-def test_science_page_runs_in_the_browser(app_server: str, page: Any, screenshots: Path, path: str, query: str,
-                                          button: str | None, charts: int) -> None:
+def test_science_page_runs_in_the_browser(
+    app_server: str, page: Any, screenshots: Path, path: str, query: str, button: str | None, charts: int
+) -> None:
     page.goto(f"{app_server}/{path}?{query}", timeout=TIMEOUT_MS)
     wait_until_idle(page)
     if button is not None:

@@ -77,7 +77,9 @@ def test_environment_configures_the_default_cache(tmp_path: Path, monkeypatch: p
         cache.default_cache()
 
 
-def test_secrets_toml_configures_the_default_cache_and_the_environment_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_secrets_toml_configures_the_default_cache_and_the_environment_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """docs/DEPLOY.md promises every RESNET_LAB_* setting works in secrets.toml; the cache once read only the environment."""
     secrets = tmp_path / "secrets.toml"
     secrets.write_text(f'RESNET_LAB_CACHE_DIR = "{tmp_path / "from-secrets"}"\nRESNET_LAB_CACHE_MB = 1\nOTHER = "x"\n')

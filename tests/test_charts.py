@@ -18,8 +18,14 @@ from resnet_core.models import build_pair
 from resnet_core.results import RunLog
 from resnet_core.training import measure_init, train
 
-MAIN = [("stem.layer.weight", 1), ("blocks.0.layer1.weight", 2), ("blocks.0.layer2.weight", 3),
-        ("blocks.1.layer1.weight", 4), ("blocks.1.layer2.weight", 5), ("fc.weight", 6)]
+MAIN = [
+    ("stem.layer.weight", 1),
+    ("blocks.0.layer1.weight", 2),
+    ("blocks.0.layer2.weight", 3),
+    ("blocks.1.layer1.weight", 4),
+    ("blocks.1.layer2.weight", 5),
+    ("fc.weight", 6),
+]
 PROJECTION = ("blocks.0.shortcut.projection.weight", 3)
 
 
@@ -32,17 +38,34 @@ def layers(variant: str) -> list[dict]:
 
 def step_record(variant: str, step: int, grads: list[float], act_grads: list[float]) -> dict:
     n = len(grads)
-    return {"kind": "step", "variant": variant, "step": step, "loss": 2.0 / (step + 1), "batch_error": 0.5 / (step + 1),
-            "grad_norm": grads, "weight_norm": [1.0] * n, "act_grad_norm": act_grads, "act_std": [1.0, 0.5],
-            "branch_ratio": [math.nan, math.nan] if variant == "plain" else [0.5, 0.25]}
+    return {
+        "kind": "step",
+        "variant": variant,
+        "step": step,
+        "loss": 2.0 / (step + 1),
+        "batch_error": 0.5 / (step + 1),
+        "grad_norm": grads,
+        "weight_norm": [1.0] * n,
+        "act_grad_norm": act_grads,
+        "act_std": [1.0, 0.5],
+        "branch_ratio": [math.nan, math.nan] if variant == "plain" else [0.5, 0.25],
+    }
 
 
 def handmade_log(norm: str = "batch") -> RunLog:
     """Plain grows 100x toward the input; residual is flat; two measured steps, evals at 0 and 10."""
     log = RunLog(ExperimentConfig(arch="mlp", dataset="moons", depth=4, width=4, shortcut="B", norm=norm, steps=10))
     for variant in ("plain", "residual"):
-        log.add({"kind": "meta", "variant": variant, "layers": layers(variant), "blocks": ["block 1", "block 2"],
-                 "device": "cpu", "n_params": 100})
+        log.add(
+            {
+                "kind": "meta",
+                "variant": variant,
+                "layers": layers(variant),
+                "blocks": ["block 1", "block 2"],
+                "device": "cpu",
+                "n_params": 100,
+            }
+        )
     log.add(step_record("plain", 0, [100.0, 50.0, 20.0, 10.0, 1.0, 0.5], [1e-5, 1.0]))
     log.add(step_record("residual", 0, [2.0, 2.0, 2.0, 0.7, 2.0, 1.0, 1.0], [1.5, 1.0]))
     log.add(step_record("plain", 10, [10.0, 5.0, 2.0, 1.0, 1.0, 1.0], [0.1, 1.0]))
@@ -98,10 +121,16 @@ def test_curves_carry_loss_minibatch_and_full_evaluations() -> None:
     assert list(by_name["residual: test set"].y) == [0.55, pytest.approx(0.15)]
 
 
-@pytest.mark.parametrize(("ratio", "expected"), [
-    (673.7, "674 (grows toward the input)"), (1 / 480, "1/480 (shrinks toward the input)"),
-    (1.2, "1.2 (about flat)"), (0.0, "0 (the input side's gradient underflowed: vanished)"), (math.nan, "not measurable"),
-])
+@pytest.mark.parametrize(
+    ("ratio", "expected"),
+    [
+        (673.7, "674 (grows toward the input)"),
+        (1 / 480, "1/480 (shrinks toward the input)"),
+        (1.2, "1.2 (about flat)"),
+        (0.0, "0 (the input side's gradient underflowed: vanished)"),
+        (math.nan, "not measurable"),
+    ],
+)
 def test_ratio_phrase_says_it_as_people_do(ratio: float, expected: str) -> None:
     assert charts.ratio_phrase(ratio) == expected
 
@@ -109,8 +138,10 @@ def test_ratio_phrase_says_it_as_people_do(ratio: float, expected: str) -> None:
 def test_reading_and_story_quote_the_measured_ratios() -> None:
     log = handmade_log()
     # first hidden / last hidden main layer (classifier excluded): plain 100 / 1 = 100, residual 2 / 1 = 2
-    assert charts.gradient_reading(log) == ("First / last layer gradient ratio at initialisation: "
-                                            "plain 100 (grows toward the input), residual 2 (grows toward the input).")
+    assert charts.gradient_reading(log) == (
+        "First / last layer gradient ratio at initialisation: "
+        "plain 100 (grows toward the input), residual 2 (grows toward the input)."
+    )
     story = " ".join(charts.flow_story(log))
     assert "grow toward the input instead of vanishing" in story and "100" in story
     no_bn = " ".join(charts.flow_story(handmade_log(norm="none")))
@@ -155,7 +186,8 @@ def test_decision_boundary_grid_and_figure_from_trained_models() -> None:
 
 def test_training_reading_quotes_the_last_evaluation() -> None:
     log = handmade_log()
-    assert charts.training_reading(log) == ("Error after 10 steps, training set: plain 10.0% (test 15.0%), "
-                                            "residual 10.0% (test 15.0%).")
+    assert charts.training_reading(log) == (
+        "Error after 10 steps, training set: plain 10.0% (test 15.0%), residual 10.0% (test 15.0%)."
+    )
     log.evals["plain"].pop()  # as if the plain net diverged before its step-10 evaluation
     assert "plain 50.0% (test 55.0%) at step 0" in charts.training_reading(log)

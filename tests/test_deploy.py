@@ -82,7 +82,9 @@ def test_healthcheck_asks_the_streamlit_health_path() -> None:
 
 
 def test_dockerignore_keeps_local_state_and_secrets_out() -> None:
-    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines() if line.strip() and not line.startswith("#")}
+    ignored = {
+        line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines() if line.strip() and not line.startswith("#")
+    }
     assert {".git", ".venv", ".cache", "artifacts", ".streamlit/secrets.toml"} <= ignored
     assert "app.py" not in ignored and "requirements.txt" not in ignored
 

@@ -142,8 +142,9 @@ def test_degradation_shows_at_a_tiny_budget(seed):
     degrades like the plain net on seeds 0-4; the page's own default (depths 20/56) is robust.
     """
     torch.set_num_threads(1)  # restored by conftest; the thread count changes the (chaotic) trajectories
-    config = ExperimentConfig(depth=8, width=4, lr=0.05, steps=60, batch_size=32, measure_every=1000, eval_every=1000,
-                              device="cpu", seed=seed)
+    config = ExperimentConfig(
+        depth=8, width=4, lr=0.05, steps=60, batch_size=32, measure_every=1000, eval_every=1000, device="cpu", seed=seed
+    )
     verdict = E.degradation_verdict(E.ExperimentLog().extend(E.degradation_records(config, [8, 32])).final_frame())
     assert verdict.plain_gap > 0.3  # plain-32 trains far worse than plain-8 on its own training data
     assert verdict.plain_degrades and verdict.residual_fixes  # the residual gap is under half the plain one

@@ -161,8 +161,19 @@ def test_scrubbing_the_step_slider_redraws_the_layer_chart() -> None:
 
 
 def test_diverging_run_says_which_net_and_when() -> None:
-    at = open_page({"arch": "mlp", "dataset": "moons", "depth": "20", "width": "8", "norm": "none", "lr": "1.0",
-                    "steps": "10", "n_samples": "200", "momentum": "0.9"})
+    at = open_page(
+        {
+            "arch": "mlp",
+            "dataset": "moons",
+            "depth": "20",
+            "width": "8",
+            "norm": "none",
+            "lr": "1.0",
+            "steps": "10",
+            "n_samples": "200",
+            "momentum": "0.9",
+        }
+    )
     next(b for b in at.button if b.label == "Train both nets").click().run()
     assert not at.exception
     messages = " ".join(w.value for w in at.warning)

@@ -39,8 +39,15 @@ def test_hosted_defaults_follow_the_cores() -> None:
 
 
 def test_explicit_settings_override_and_accept_scientific_notation() -> None:
-    limits = HostLimits.from_settings({"RESNET_LAB_MAX_COMPUTE": "5e6", "RESNET_LAB_MAX_CONCURRENT": "3",
-                                       "RESNET_LAB_THREADS": "1", "RESNET_LAB_CIFAR10_PATH": " /data/cifar "}, cpu_count=2)
+    limits = HostLimits.from_settings(
+        {
+            "RESNET_LAB_MAX_COMPUTE": "5e6",
+            "RESNET_LAB_MAX_CONCURRENT": "3",
+            "RESNET_LAB_THREADS": "1",
+            "RESNET_LAB_CIFAR10_PATH": " /data/cifar ",
+        },
+        cpu_count=2,
+    )
     assert (limits.max_compute, limits.max_concurrent, limits.threads, limits.cifar10_path) == (5_000_000, 3, 1, "/data/cifar")
     assert not limits.hosted
 

@@ -115,8 +115,9 @@ def test_training_lesson_trains_on_open_then_comes_from_the_cache(lesson, monkey
     monkeypatch.setitem(lab.lessons._BY_NAME, lesson.name, short)
     stored: list[str] = []  # a result is only written after computing it
     real_put = ResultCache.put
-    monkeypatch.setattr(ResultCache, "put", lambda self, kind, config, payload: (stored.append(kind),
-                                                                               real_put(self, kind, config, payload))[1])
+    monkeypatch.setattr(
+        ResultCache, "put", lambda self, kind, config, payload: (stored.append(kind), real_put(self, kind, config, payload))[1]
+    )
     first = open_link(lesson.name)
     assert not first.exception, first.exception
     assert not first.error, [e.value for e in first.error]

@@ -28,6 +28,8 @@ def test_engine_import_sets_a_passive_wait_policy_before_torch_loads_openmp() ->
 
 
 def test_a_policy_chosen_by_the_host_is_kept() -> None:
-    counts = spin_counts("import resnet_core, os, torch; torch.randn(256, 256).sum(); print(os.environ['OMP_WAIT_POLICY'])",
-                         OMP_WAIT_POLICY="ACTIVE")
+    counts = spin_counts(
+        "import resnet_core, os, torch; torch.randn(256, 256).sum(); print(os.environ['OMP_WAIT_POLICY'])",
+        OMP_WAIT_POLICY="ACTIVE",
+    )
     assert counts and all(c != "0" for c in counts), counts

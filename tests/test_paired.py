@@ -26,8 +26,18 @@ CASES = [
     ExperimentConfig(depth=8, width=4, batch_size=16, shortcut="B", activation="gelu"),
     ExperimentConfig(depth=8, width=4, batch_size=16, shortcut="C", norm="none", optimizer="adam", lr=0.01),
     ExperimentConfig(arch="mlp", dataset="moons", depth=4, width=8, batch_size=16, n_samples=200),
-    ExperimentConfig(arch="mlp", dataset="spirals", depth=4, width=8, batch_size=16, n_samples=200, shortcut="C",
-                     norm="none", activation="tanh", init="zero_residual"),
+    ExperimentConfig(
+        arch="mlp",
+        dataset="spirals",
+        depth=4,
+        width=8,
+        batch_size=16,
+        n_samples=200,
+        shortcut="C",
+        norm="none",
+        activation="tanh",
+        init="zero_residual",
+    ),
 ]
 COMPARED = ("grad_norm", "weight_norm", "act_grad_norm", "act_std", "branch_ratio")
 
@@ -50,20 +60,23 @@ def one_by_one(config: ExperimentConfig) -> tuple[dict[str, Stack], dict[str, li
             optimizer.zero_grad()
             loss.backward()
             layers = [p for _, p in weight_layers(net)]
-            records[v].append({
-                "loss": [loss.item()],
-                "batch_error": [(logits.argmax(1) != yb).float().mean().item()],
-                "grad_norm": [p.grad.norm().item() for p in layers],
-                "weight_norm": [p.detach().norm().item() for p in layers],
-                **{k: reference[k] for k in ("act_grad_norm", "act_std", "branch_ratio")},
-            })
+            records[v].append(
+                {
+                    "loss": [loss.item()],
+                    "batch_error": [(logits.argmax(1) != yb).float().mean().item()],
+                    "grad_norm": [p.grad.norm().item() for p in layers],
+                    "weight_norm": [p.detach().norm().item() for p in layers],
+                    **{k: reference[k] for k in ("act_grad_norm", "act_std", "branch_ratio")},
+                }
+            )
             optimizer.step()
     return nets, records
 
 
 def close(actual: list[float], expected: list[float]) -> bool:
     return len(actual) == len(expected) and all(
-        (math.isnan(a) and math.isnan(e)) or a == pytest.approx(e, rel=1e-4, abs=1e-6) for a, e in zip(actual, expected, strict=True)
+        (math.isnan(a) and math.isnan(e)) or a == pytest.approx(e, rel=1e-4, abs=1e-6)
+        for a, e in zip(actual, expected, strict=True)
     )
 
 

@@ -64,8 +64,10 @@ def test_qr_code_png_holds_exactly_the_symbol_of_the_url() -> None:
     symbol = segno.make(url, error="m")
     size = len(symbol.matrix)
     assert image.size == ((size + 2 * border) * scale,) * 2
-    dark = [[image.getpixel(((border + c) * scale + scale // 2, (border + r) * scale + scale // 2)) < 128 for c in range(size)]
-            for r in range(size)]
+    dark = [
+        [image.getpixel(((border + c) * scale + scale // 2, (border + r) * scale + scale // 2)) < 128 for c in range(size)]
+        for r in range(size)
+    ]
     assert dark == [[bool(v) for v in row] for row in symbol.matrix]
 
 

@@ -26,8 +26,22 @@ from resnet_core.data import DATASET_LABELS
 from ui import host
 
 MISSION_FIELDS = ("depth", "shortcut", "l2")
-ADVANCED_FIELDS = ("arch", "dataset", "norm", "activation", "init", "optimizer", "lr", "steps", "batch_size", "seed",
-                   "width", "measure_every", "eval_every", "data_path")
+ADVANCED_FIELDS = (
+    "arch",
+    "dataset",
+    "norm",
+    "activation",
+    "init",
+    "optimizer",
+    "lr",
+    "steps",
+    "batch_size",
+    "seed",
+    "width",
+    "measure_every",
+    "eval_every",
+    "data_path",
+)
 DEPTH_PRESETS = (8, 20, 32, 56, 110)
 L2_STEPS = (0.0, 1e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1)
 LR_STEPS = (1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0)
@@ -37,11 +51,23 @@ SHORTCUT_CAPTIONS = {
     "C": "1x1 projection on every shortcut",
 }
 LABELS = {
-    "depth": "Depth (weight layers)", "shortcut": "Shortcut of the residual net", "l2": "L2 strength",
-    "arch": "Architecture", "dataset": "Dataset", "norm": "Normalisation", "activation": "Activation",
-    "init": "Initialisation", "optimizer": "Optimiser", "lr": "Learning rate", "steps": "Training steps",
-    "batch_size": "Batch size", "seed": "Seed", "width": "Width", "measure_every": "Measure every k steps",
-    "eval_every": "Evaluate every k steps", "data_path": "CIFAR-10 path",
+    "depth": "Depth (weight layers)",
+    "shortcut": "Shortcut of the residual net",
+    "l2": "L2 strength",
+    "arch": "Architecture",
+    "dataset": "Dataset",
+    "norm": "Normalisation",
+    "activation": "Activation",
+    "init": "Initialisation",
+    "optimizer": "Optimiser",
+    "lr": "Learning rate",
+    "steps": "Training steps",
+    "batch_size": "Batch size",
+    "seed": "Seed",
+    "width": "Width",
+    "measure_every": "Measure every k steps",
+    "eval_every": "Evaluate every k steps",
+    "data_path": "CIFAR-10 path",
 }
 WARNINGS_KEY = "_query_warnings"
 RESETS_KEY = "_widget_resets"
@@ -172,20 +198,37 @@ def _widget(name: str, defaults: ExperimentConfig) -> Any:
     common = {"key": name, "bind": "query-params", "help": spec.help}
     if name == "depth":
         presets = [str(d) for d in sorted({*DEPTH_PRESETS, default, *_typed_depth()})]  # a typed depth joins the list
-        depth = st.selectbox(LABELS[name], presets, index=presets.index(str(default)), accept_new_options=True,
-                             placeholder="type a depth", **common)
+        depth = st.selectbox(
+            LABELS[name],
+            presets,
+            index=presets.index(str(default)),
+            accept_new_options=True,
+            placeholder="type a depth",
+            **common,
+        )
         st.caption("Pick one or type your own: cnn 6n+2 (8, 14, 20 … 1202); mlp even, up to 1000.")
         return depth
     if name == "shortcut":
-        return st.radio(LABELS[name], spec.choices, index=spec.choices.index(default), horizontal=False,
-                        captions=[SHORTCUT_CAPTIONS[c] for c in spec.choices], **common)
+        return st.radio(
+            LABELS[name],
+            spec.choices,
+            index=spec.choices.index(default),
+            horizontal=False,
+            captions=[SHORTCUT_CAPTIONS[c] for c in spec.choices],
+            **common,
+        )
     if name in ("l2", "lr"):
         options = grid(L2_STEPS if name == "l2" else LR_STEPS, default)
         return st.select_slider(LABELS[name] + " (log scale)", options, value=default, format_func=format_value, **common)
     if name == "dataset":
-        return st.selectbox(LABELS[name], spec.choices, index=spec.choices.index(default),
-                            help=spec.help + ". " + "; ".join(f"{k}: {v}" for k, v in DATASET_LABELS.items()),
-                            key=name, bind="query-params")
+        return st.selectbox(
+            LABELS[name],
+            spec.choices,
+            index=spec.choices.index(default),
+            help=spec.help + ". " + "; ".join(f"{k}: {v}" for k, v in DATASET_LABELS.items()),
+            key=name,
+            bind="query-params",
+        )
     if spec.choices is not None:
         on_change = _on_arch_change if name == "arch" else None
         return st.selectbox(LABELS[name], spec.choices, index=spec.choices.index(default), on_change=on_change, **common)
@@ -194,8 +237,9 @@ def _widget(name: str, defaults: ExperimentConfig) -> Any:
     return st.text_input(LABELS[name], value=default, **common)
 
 
-def experiment_controls(defaults: ExperimentConfig, page: str, *, mission: Sequence[str] = MISSION_FIELDS,
-                        advanced: Sequence[str] = ADVANCED_FIELDS) -> ExperimentConfig:
+def experiment_controls(
+    defaults: ExperimentConfig, page: str, *, mission: Sequence[str] = MISSION_FIELDS, advanced: Sequence[str] = ADVANCED_FIELDS
+) -> ExperimentConfig:
     """Sidebar widgets for `mission` (always visible) and `advanced` (in an expander) -> a validated config.
 
     Fields in neither list keep their URL value (checked) or the page default. An invalid

@@ -40,8 +40,12 @@ def share_params(config: ExperimentConfig, defaults: ExperimentConfig, extra: di
 
 def page_params() -> list[tuple[str, str]]:
     """The URL's own page settings beyond the config (?depths=20&depths=56, ?alpha=0.0), repeated keys kept."""
-    return [(key, value) for key in st.query_params if key not in FIELDS and key != presenter.PARAM
-            for value in st.query_params.get_all(key)]
+    return [
+        (key, value)
+        for key in st.query_params
+        if key not in FIELDS and key != presenter.PARAM
+        for value in st.query_params.get_all(key)
+    ]
 
 
 def share_link(config: ExperimentConfig, defaults: ExperimentConfig, extra: dict[str, str] | None = None) -> str:
@@ -53,7 +57,7 @@ def share_link(config: ExperimentConfig, defaults: ExperimentConfig, extra: dict
 
 
 def share_box(config: ExperimentConfig, defaults: ExperimentConfig, extra: dict[str, str] | None = None) -> None:
-    """"Share this view": the link as copyable text (st.code has a copy button)."""
+    """ "Share this view": the link as copyable text (st.code has a copy button)."""
     st.markdown("**Share this view**")
     st.code(share_link(config, defaults, extra), language=None, wrap_lines=True)
     st.caption("Opening this link reproduces every setting on this page.")
@@ -77,10 +81,24 @@ def run_json_text(log: RunLog) -> str:
 def download_buttons(log: RunLog, name: str, key: str) -> None:
     """CSV of the per-layer/per-block records (long format) and JSON of the whole run."""
     csv_col, json_col = st.columns(2)
-    csv_col.download_button("Download CSV (per-layer records)", log.export_frame().to_csv(index=False),
-                            file_name=f"{name}.csv", mime="text/csv", icon=":material/download:", key=f"{key}_csv", on_click="ignore")
-    json_col.download_button("Download JSON (whole run)", run_json_text(log), file_name=f"{name}.json",
-                             mime="application/json", icon=":material/download:", key=f"{key}_json", on_click="ignore")
+    csv_col.download_button(
+        "Download CSV (per-layer records)",
+        log.export_frame().to_csv(index=False),
+        file_name=f"{name}.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        key=f"{key}_csv",
+        on_click="ignore",
+    )
+    json_col.download_button(
+        "Download JSON (whole run)",
+        run_json_text(log),
+        file_name=f"{name}.json",
+        mime="application/json",
+        icon=":material/download:",
+        key=f"{key}_json",
+        on_click="ignore",
+    )
 
 
 def device_line(log: RunLog) -> str:

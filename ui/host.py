@@ -30,7 +30,10 @@ def limits() -> HostLimits:
     try:
         return HostLimits.from_settings(read_settings())
     except ValueError as error:
-        st.error(f"This lab's host configuration is invalid ({error}); running without limits until it is fixed.", icon=":material/build:")
+        st.error(
+            f"This lab's host configuration is invalid ({error}); running without limits until it is fixed.",
+            icon=":material/build:",
+        )
         return HostLimits()
 
 
@@ -40,13 +43,17 @@ def host_fields(values: dict[str, Any], host: HostLimits | None = None) -> dict[
     if not host.hosted:
         return values
     if values.get("data_path"):
-        st.warning("The CIFAR-10 location is set by this lab's host; the path in the link was ignored.", icon=":material/warning:")
+        st.warning(
+            "The CIFAR-10 location is set by this lab's host; the path in the link was ignored.", icon=":material/warning:"
+        )
     values = {k: v for k, v in values.items() if k != "data_path"}
     if values.get("dataset") == "cifar10" and host.cifar10_path:
         values["data_path"] = host.cifar10_path
     elif values.get("dataset") == "cifar10":
-        st.warning("CIFAR-10 is not available on this hosted lab (its host has not configured a copy); "
-                   "showing the 8x8 digits instead.", icon=":material/warning:")
+        st.warning(
+            "CIFAR-10 is not available on this hosted lab (its host has not configured a copy); showing the 8x8 digits instead.",
+            icon=":material/warning:",
+        )
         values["dataset"] = "digits"
     return values
 

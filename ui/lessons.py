@@ -64,8 +64,12 @@ def story_panel(lesson: Lesson) -> None:
         nav[0].page_link(pages.LESSONS.file, label="All lessons", icon=":material/list:")
         if position + 1 < len(LESSONS):
             following = LESSONS[position + 1]
-            nav[1].page_link(following.page, label=f"Next: {following.title}", icon=":material/arrow_forward:",
-                             query_params=following.page_params() | _presenter_param())
+            nav[1].page_link(
+                following.page,
+                label=f"Next: {following.title}",
+                icon=":material/arrow_forward:",
+                query_params=following.page_params() | _presenter_param(),
+            )
 
 
 def _presenter_param() -> dict[str, str]:

@@ -58,8 +58,12 @@ def presenter_toggle() -> None:
     """The sidebar switch; it writes ?present=1 so the mode is part of the link like every other control."""
     st.session_state[TOGGLE_KEY] = is_presenting()
     with st.sidebar:
-        st.toggle("Presenter mode", key=TOGGLE_KEY, on_change=_on_toggle,
-                  help="For a projector: large text, full-width charts, controls folded away, a QR code of this view.")
+        st.toggle(
+            "Presenter mode",
+            key=TOGGLE_KEY,
+            on_change=_on_toggle,
+            help="For a projector: large text, full-width charts, controls folded away, a QR code of this view.",
+        )
 
 
 def scale_figure(fig: go.Figure) -> go.Figure:
@@ -122,8 +126,11 @@ def share_panel() -> None:
         if host in LOCAL_HOSTS:
             address = network_address()
             where = f"http://{address}:{urlsplit(url).port or 8501}" if address else "this computer's network address"
-            text_col.warning(f"This address only works on this computer. Students on the same network can open {where} "
-                             "(start the lab with --server.address 0.0.0.0; see docs/DEPLOY.md).", icon=":material/wifi:")
+            text_col.warning(
+                f"This address only works on this computer. Students on the same network can open {where} "
+                "(start the lab with --server.address 0.0.0.0; see docs/DEPLOY.md).",
+                icon=":material/wifi:",
+            )
 
 
 def apply() -> None:

@@ -62,7 +62,7 @@ def _remember(log: RunLog) -> None:
 
 
 def progress_text(log: RunLog, elapsed: float) -> str:
-    """"step k / N · elapsed s", the line the progress bar carries from the first second."""
+    """ "step k / N · elapsed s", the line the progress bar carries from the first second."""
     if not log.meta:
         return f"preparing data and models · {elapsed:.1f} s"
     return f"step {max(log.last_step + 1, 0)} / {log.config.steps} · {elapsed:.1f} s"
@@ -70,15 +70,18 @@ def progress_text(log: RunLog, elapsed: float) -> str:
 
 def describe_outcome(log: RunLog) -> list[str]:
     """One line per notable end: a diverged net (with its step) or a run stopped early."""
-    lines = [f"{variant} diverged at step {step}: its loss stopped being a finite number; its charts end there."
-             for variant, step in sorted(log.diverged.items())]
+    lines = [
+        f"{variant} diverged at step {step}: its loss stopped being a finite number; its charts end there."
+        for variant, step in sorted(log.diverged.items())
+    ]
     if log.stopped:
         lines.append(f"Stopped at step {log.last_step + 1} of {log.config.steps}; the charts show what was computed.")
     return lines
 
 
-def live_training(config: ExperimentConfig, draw: Draw, *, label: str = "Train both nets",
-                  on_finish: OnFinish | None = None) -> RunLog | None:
+def live_training(
+    config: ExperimentConfig, draw: Draw, *, label: str = "Train both nets", on_finish: OnFinish | None = None
+) -> RunLog | None:
     """Train / Stop buttons and the live view. Returns the run to draw (finished or stopped), or None before any.
 
     `draw(log, key)` is called repeatedly during training into one placeholder; the caller draws the
@@ -162,8 +165,9 @@ def with_heartbeat(records: Iterator[dict[str, Any]], beat: Callable[[], None]) 
             yield record
 
 
-def _wait_for_other(config: ExperimentConfig, draw: Draw, bar: Any, area: Any, began: float,
-                    on_finish: OnFinish | None) -> RunLog:
+def _wait_for_other(
+    config: ExperimentConfig, draw: Draw, bar: Any, area: Any, began: float, on_finish: OnFinish | None
+) -> RunLog:
     """Another session holds this config's lock: poll the cache (each tick lets a rerun interrupt us)."""
     while True:
         records = cache.get("train", config)
@@ -175,6 +179,7 @@ def _wait_for_other(config: ExperimentConfig, draw: Draw, bar: Any, area: Any, b
         if lock is not None:  # the other run was stopped before finishing: train it here
             lock.release()
             return _train_live(config, draw, bar, area, on_finish)
-        bar.progress(0.0, text=f"another viewer is training this exact setting; waiting for its result · "
-                               f"{time.monotonic() - began:.0f} s")
+        bar.progress(
+            0.0, text=f"another viewer is training this exact setting; waiting for its result · {time.monotonic() - began:.0f} s"
+        )
         time.sleep(REFRESH_SECONDS)

@@ -61,8 +61,9 @@ def cached_log(jobs: Sequence[Job]) -> tuple[ExperimentLog, int]:
     return log, found
 
 
-def live_jobs(jobs: Sequence[Job], draw: Draw, *, label: str, estimate: Callable[[Sequence[Job]], float] | None = None,
-              key: str = "science") -> tuple[ExperimentLog | None, bool]:
+def live_jobs(
+    jobs: Sequence[Job], draw: Draw, *, label: str, estimate: Callable[[Sequence[Job]], float] | None = None, key: str = "science"
+) -> tuple[ExperimentLog | None, bool]:
     """Run / Stop buttons, the time estimate, and the live view. Returns (log to draw or None, finished)."""
     session_key = jobs_key(jobs)
     log, found = cached_log(jobs)
@@ -77,15 +78,20 @@ def live_jobs(jobs: Sequence[Job], draw: Draw, *, label: str, estimate: Callable
     start = start or lessons.should_autostart(key, None, lambda: False)  # a lesson's run starts on open (nothing cached here)
     if estimate is not None and not start:
         seconds = estimate(missing)
-        status_col.info(f"Estimated time on this machine: about {seconds:.0f} s for {len(missing)} training run(s) "
-                        f"(timed from a short probe just now){'; the rest is cached' if found else ''}.", icon=":material/timer:")
+        status_col.info(
+            f"Estimated time on this machine: about {seconds:.0f} s for {len(missing)} training run(s) "
+            f"(timed from a short probe just now){'; the rest is cached' if found else ''}.",
+            icon=":material/timer:",
+        )
     if start:
         bar = status_col.progress(0.0, text="preparing data and models · 0.0 s")
         log = _run(jobs, draw, bar, st.empty(), session_key)
         return log, True
     partial = st.session_state.get(session_key)
     if partial is not None:
-        st.info("Stopped before the end: the charts show what was computed. Press the button to run it all.", icon=":material/stop:")
+        st.info(
+            "Stopped before the end: the charts show what was computed. Press the button to run it all.", icon=":material/stop:"
+        )
         return partial, False
     return (log, False) if found else (None, False)
 
@@ -146,7 +152,9 @@ def _claim_or_wait(job: Job, bar: Any, began: float) -> tuple[list[dict[str, Any
                 return None, lock
             lock.release()
             return records, None
-        bar.progress(0.0, text=f"another viewer is running {job_label(job)}; waiting for its result · {time.monotonic() - began:.0f} s")
+        bar.progress(
+            0.0, text=f"another viewer is running {job_label(job)}; waiting for its result · {time.monotonic() - began:.0f} s"
+        )
         time.sleep(REFRESH_SECONDS)
 
 
@@ -159,18 +167,38 @@ def query_list(name: str, labels: Sequence[str]) -> list[str]:
 
     `labels` are the options as the widget writes them into the URL (its format_func's text).
     """
-    return [f"URL parameter {name}: {raw!r} is not one of {', '.join(labels)}; ignored."
-            for raw in st.query_params.get_all(name) if raw not in labels]
+    return [
+        f"URL parameter {name}: {raw!r} is not one of {', '.join(labels)}; ignored."
+        for raw in st.query_params.get_all(name)
+        if raw not in labels
+    ]
 
 
 def experiment_downloads(log: ExperimentLog, config: ExperimentConfig, name: str, key: str) -> None:
     """CSV of every evaluation and per-layer measurement (long format) and JSON of the whole experiment."""
     frames = {"eval": log.eval_frame(), "layer": log.layer_frame(), "block": log.block_frame()}
     csv = pd.concat([f.assign(table=t) for t, f in frames.items() if not f.empty], ignore_index=True).to_csv(index=False)
-    document = {"config": dataclasses.asdict(config), "runs": {run: meta["tags"] for run, meta in log.meta.items()},
-                **{t: f.to_dict(orient="records") for t, f in frames.items()}}
+    document = {
+        "config": dataclasses.asdict(config),
+        "runs": {run: meta["tags"] for run, meta in log.meta.items()},
+        **{t: f.to_dict(orient="records") for t, f in frames.items()},
+    }
     csv_col, json_col = st.columns(2)
-    csv_col.download_button("Download CSV (every measurement)", csv, file_name=f"{name}.csv", mime="text/csv", icon=":material/download:",
-                            key=f"{key}_csv", on_click="ignore")
-    json_col.download_button("Download JSON (whole experiment)", json.dumps(json_safe(document), indent=1, default=str),
-                             file_name=f"{name}.json", mime="application/json", icon=":material/download:", key=f"{key}_json", on_click="ignore")
+    csv_col.download_button(
+        "Download CSV (every measurement)",
+        csv,
+        file_name=f"{name}.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        key=f"{key}_csv",
+        on_click="ignore",
+    )
+    json_col.download_button(
+        "Download JSON (whole experiment)",
+        json.dumps(json_safe(document), indent=1, default=str),
+        file_name=f"{name}.json",
+        mime="application/json",
+        icon=":material/download:",
+        key=f"{key}_json",
+        on_click="ignore",
+    )

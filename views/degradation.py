@@ -47,16 +47,26 @@ def verdict_lines(log: E.ExperimentLog) -> list[str]:
         return []
     errors = final.set_index("run")["train_error"]
     s, d = verdict.shallow, verdict.deep
-    lines = [f"**Plain:** {d} layers end at **{errors[f'plain-{d}']:.1%}** training error, {s} layers at "
-             f"**{errors[f'plain-{s}']:.1%}**: " + ("the deeper plain net is worse, on its own training data. "
-                                                    "That is degradation: not overfitting." if verdict.plain_degrades
-                                                    else "no degradation at these settings."),
-             f"**Residual:** {d} layers **{errors[f'residual-{d}']:.1%}**, {s} layers **{errors[f'residual-{s}']:.1%}**: "
-             + ("the shortcut removes most of the gap." if verdict.plain_degrades and verdict.residual_fixes
-                else "compare with the plain gap above.")]
+    lines = [
+        f"**Plain:** {d} layers end at **{errors[f'plain-{d}']:.1%}** training error, {s} layers at "
+        f"**{errors[f'plain-{s}']:.1%}**: "
+        + (
+            "the deeper plain net is worse, on its own training data. That is degradation: not overfitting."
+            if verdict.plain_degrades
+            else "no degradation at these settings."
+        ),
+        f"**Residual:** {d} layers **{errors[f'residual-{d}']:.1%}**, {s} layers **{errors[f'residual-{s}']:.1%}**: "
+        + (
+            "the shortcut removes most of the gap."
+            if verdict.plain_degrades and verdict.residual_fixes
+            else "compare with the plain gap above."
+        ),
+    ]
     if verdict.residual_gap > 0.005 and verdict.plain_degrades and verdict.residual_fixes:
-        lines.append("Honest detail: at this small budget the deeper residual net is still slightly behind the shallower one; "
-                     "in the paper (64k iterations) ResNet-56 ends *below* ResNet-20. What disappears is the large plain gap.")
+        lines.append(
+            "Honest detail: at this small budget the deeper residual net is still slightly behind the shallower one; "
+            "in the paper (64k iterations) ResNet-56 ends *below* ResNet-20. What disappears is the large plain gap."
+        )
     return lines
 
 
@@ -80,23 +90,37 @@ def draw(log: E.ExperimentLog, config: ExperimentConfig, key: str) -> None:
 
 
 st.title("Degradation: deeper plain nets train worse")
-st.markdown("He et al. (2015) found that adding layers to a plain network made its **training** error go up: not "
-            "overfitting, an optimisation difficulty. Residual networks of the same depth don't suffer it. Press the button "
-            "to train plain and residual nets of each depth here, on the same data, from the same kind of init, with the "
-            "same minibatches and step budget.")
+st.markdown(
+    "He et al. (2015) found that adding layers to a plain network made its **training** error go up: not "
+    "overfitting, an optimisation difficulty. Residual networks of the same depth don't suffer it. Press the button "
+    "to train plain and residual nets of each depth here, on the same data, from the same kind of init, with the "
+    "same minibatches and step budget."
+)
 problems = query_list("depths", [str(d) for d in E.DEGRADATION_DEPTHS])
 for problem in problems:
     st.warning(problem, icon=":material/warning:")
 with st.sidebar:
-    depths = st.multiselect("Depths to compare (weight layers)", E.DEGRADATION_DEPTHS, default=DEFAULT_DEPTHS, key="depths",
-                            bind="query-params", max_selections=4, help="He et al. Fig. 6 compares 20, 32, 44, 56 (and 110)")
-config = experiment_controls(DEFAULTS, page=PAGE, mission=("steps", "seed"),
-                             advanced=("dataset", "data_path", "norm", "activation", "init", "optimizer", "lr", "batch_size",
-                                       "width", "eval_every"))
+    depths = st.multiselect(
+        "Depths to compare (weight layers)",
+        E.DEGRADATION_DEPTHS,
+        default=DEFAULT_DEPTHS,
+        key="depths",
+        bind="query-params",
+        max_selections=4,
+        help="He et al. Fig. 6 compares 20, 32, 44, 56 (and 110)",
+    )
+config = experiment_controls(
+    DEFAULTS,
+    page=PAGE,
+    mission=("steps", "seed"),
+    advanced=("dataset", "data_path", "norm", "activation", "init", "optimizer", "lr", "batch_size", "width", "eval_every"),
+)
 with st.sidebar:
     share_box(config, DEFAULTS)
 if len(depths) < 2:
-    st.warning("Choose at least two depths in the sidebar: degradation is a comparison between depths.", icon=":material/warning:")
+    st.warning(
+        "Choose at least two depths in the sidebar: degradation is a comparison between depths.", icon=":material/warning:"
+    )
     st.stop()
 try:
     jobs = jobs_for(config, depths)
@@ -105,8 +129,12 @@ except ValueError as error:
     st.stop()
 
 try:
-    log, finished = live_jobs(jobs, lambda log, key: draw(log, config, key), label="Train all depths",
-                              estimate=lambda missing: estimate(missing[0].config, tuple(j.config.depth for j in missing)))
+    log, finished = live_jobs(
+        jobs,
+        lambda log, key: draw(log, config, key),
+        label="Train all depths",
+        estimate=lambda missing: estimate(missing[0].config, tuple(j.config.depth for j in missing)),
+    )
 except ValueError as error:
     st.error(f"This experiment can't run: {error}", icon=":material/block:")
     st.stop()
@@ -124,4 +152,5 @@ with st.expander("What am I looking at?", expanded=log is None):
         "vanishing gradients, as He et al. already argued (and Yang et al. 2019 measured); it is an optimisation difficulty "
         "that the shortcuts remove.\n"
         "- Every number here is measured in this run; the paper trained CIFAR-10 for 64k iterations, this lab trains "
-        "8x8 digits for a few hundred steps so it fits in a lesson.")
+        "8x8 digits for a few hundred steps so it fits in a lesson."
+    )

@@ -68,8 +68,14 @@ def draw_finished(log: RunLog) -> None:
     draw_training(log, "final")
     steps = sorted(log.layer_frame()["step"].unique().tolist())
     if len(steps) > 1:
-        step = st.select_slider("Scrub through training: per-layer gradients at step", steps, value=steps[-1], key="at_step",
-                                bind="query-params", format_func=lambda s: "init" if s == 0 else str(s))
+        step = st.select_slider(
+            "Scrub through training: per-layer gradients at step",
+            steps,
+            value=steps[-1],
+            key="at_step",
+            bind="query-params",
+            format_func=lambda s: "init" if s == 0 else str(s),
+        )
         st.markdown(f"**{charts.gradient_reading(log, step)}**")
         draw_flow(log, step, name, "scrub")
     grid = cache.get("boundary", log.config) if has_boundary(log.config) else None
@@ -97,13 +103,17 @@ with st.expander("What am I looking at?", expanded=True):
     for paragraph in charts.flow_story(init):
         st.markdown(paragraph)
     st.markdown("L2 acts on the weight updates, so it changes nothing at initialisation: train to see what it does.")
-    st.caption(f"Depth {config.depth} ({config.blocks} blocks), {config.arch} on {config.dataset}, "
-               f"norm {config.norm}, init {config.init}; measured {device_line(init)}.")
+    st.caption(
+        f"Depth {config.depth} ({config.blocks} blocks), {config.arch} on {config.dataset}, "
+        f"norm {config.norm}, init {config.init}; measured {device_line(init)}."
+    )
 download_buttons(init, f"{name}_init", "init")
 
 st.header("Train both nets")
-st.caption(f"{config.steps} steps of {config.optimizer} (lr {config.lr:g}, batch {config.batch_size}) on the same "
-           "minibatches from the same initial weights. Results are cached: an identical setting redraws instantly.")
+st.caption(
+    f"{config.steps} steps of {config.optimizer} (lr {config.lr:g}, batch {config.batch_size}) on the same "
+    "minibatches from the same initial weights. Results are cached: an identical setting redraws instantly."
+)
 trained = live_training(config, draw_training, on_finish=store_boundary)
 if trained is not None:
     draw_finished(trained)

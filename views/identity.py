@@ -62,30 +62,54 @@ def identity_section(config: ExperimentConfig, alpha: float) -> None:
     transition = residual[~residual["identity_block"]]
     worst = float(identity["max_diff_input"].max()) if len(identity) else float("nan")
     left, middle, right = st.columns(3)
-    left.metric("residual: max |a[l+2] − a[l]|", "0.0 exactly" if worst == 0 else f"{worst:.3g}", border=True,
-                help=f"over the {len(identity)} residual blocks whose shortcut is the identity, on one minibatch")
-    middle.metric("plain: output std over the batch", f"{spread['plain']:.3g}", border=True,
-                  help="largest std over the batch of any logit: 0 means every image gets the same output")
+    left.metric(
+        "residual: max |a[l+2] − a[l]|",
+        "0.0 exactly" if worst == 0 else f"{worst:.3g}",
+        border=True,
+        help=f"over the {len(identity)} residual blocks whose shortcut is the identity, on one minibatch",
+    )
+    middle.metric(
+        "plain: output std over the batch",
+        f"{spread['plain']:.3g}",
+        border=True,
+        help="largest std over the batch of any logit: 0 means every image gets the same output",
+    )
     right.metric("residual: output std over the batch", f"{spread['residual']:.3g}", border=True)
     if alpha == 0:
-        st.success(f"Measured at α = 0: every identity residual block returns its input exactly (max difference {worst!r}), "
-                   f"while the plain stack outputs the same thing for every image (std {spread['plain']:.3g}).", icon=":material/check_circle:")
+        st.success(
+            f"Measured at α = 0: every identity residual block returns its input exactly (max difference {worst!r}), "
+            f"while the plain stack outputs the same thing for every image (std {spread['plain']:.3g}).",
+            icon=":material/check_circle:",
+        )
     if len(transition):
         option = {"A": "option A (zero-padded identity)", "B": "option B (projection W_s)", "C": "option C"}[config.shortcut]
         diff = transition["max_diff_shortcut"].max()
-        st.caption(f"The {len(transition)} transition blocks change the shape, so a[l+2] = a[l] can't hold there. With "
-                   f"{option} they output g(shortcut(a[l])); max |a[l+2] − shortcut(a[l])| = {diff:.3g}"
-                   + (" (zero padding keeps a ReLU output non-negative)." if config.shortcut == "A" else
-                      ": a projection's output can be negative, and the final ReLU cuts it, so these blocks are not the identity."))
+        st.caption(
+            f"The {len(transition)} transition blocks change the shape, so a[l+2] = a[l] can't hold there. With "
+            f"{option} they output g(shortcut(a[l])); max |a[l+2] − shortcut(a[l])| = {diff:.3g}"
+            + (
+                " (zero padding keeps a ReLU output non-negative)."
+                if config.shortcut == "A"
+                else ": a projection's output can be negative, and the final ReLU cuts it, so these blocks are not the identity."
+            )
+        )
     if config.activation != "relu":
-        st.warning(f"The identity argument needs g(a) = a for the block's input a, which holds for ReLU (a ≥ 0 after a ReLU). "
-                   f"With {config.activation} it fails, as the measured difference shows. Choose relu to see it hold.", icon=":material/warning:")
+        st.warning(
+            f"The identity argument needs g(a) = a for the block's input a, which holds for ReLU (a ≥ 0 after a ReLU). "
+            f"With {config.activation} it fails, as the measured difference shows. Choose relu to see it hold.",
+            icon=":material/warning:",
+        )
     show_figure(charts.block_output_figure(check), f"{view_name(PAGE, config)}_alpha-{alpha:g}_outputs", "alpha_outputs")
     with st.expander("Per-block measurements"):
         st.dataframe(check, hide_index=True)
     st.subheader(f"Training both nets from the α = {alpha:g} weights")
-    log, finished = live_jobs([alpha_job(config, alpha)], lambda log, key: draw_alpha(log, key), label="Train from here",
-                              estimate=lambda missing: estimate_alpha(config, alpha), key="alpha")
+    log, finished = live_jobs(
+        [alpha_job(config, alpha)],
+        lambda log, key: draw_alpha(log, key),
+        label="Train from here",
+        estimate=lambda missing: estimate_alpha(config, alpha),
+        key="alpha",
+    )
     if log is not None:
         draw_alpha(log, "alpha_final")
         if finished:
@@ -96,8 +120,10 @@ def draw_alpha(log: E.ExperimentLog, key: str) -> None:
     show_figure(charts.run_error_figure(log.eval_frame(), "Training error after scaling the branches"), "alpha_curves", key)
     final = log.final_frame().set_index("run")
     if {"plain", "residual"} <= set(final.index):
-        st.markdown(f"After {final.loc['plain', 'step']} steps: plain **{final.loc['plain', 'train_error']:.1%}**, "
-                    f"residual **{final.loc['residual', 'train_error']:.1%}** training error.")
+        st.markdown(
+            f"After {final.loc['plain', 'step']} steps: plain **{final.loc['plain', 'train_error']:.1%}**, "
+            f"residual **{final.loc['residual', 'train_error']:.1%}** training error."
+        )
 
 
 def draw_sweep(log: E.ExperimentLog, key: str) -> None:
@@ -117,39 +143,77 @@ def draw_sweep(log: E.ExperimentLog, key: str) -> None:
 
 
 st.title("Identity & L2: a residual block can always do nothing")
-st.markdown("A residual block computes **a[l+2] = g(z[l+2] + a[l])**. If its weights are driven to zero (strong L2 does "
-            "that), z[l+2] = 0 and the block outputs g(a[l]) = a[l]: adding it costs nothing. A plain block with zero "
-            "weights outputs g(0) = 0 and the signal is gone. Both claims are measured below, on the real nets.")
+st.markdown(
+    "A residual block computes **a[l+2] = g(z[l+2] + a[l])**. If its weights are driven to zero (strong L2 does "
+    "that), z[l+2] = 0 and the block outputs g(a[l]) = a[l]: adding it costs nothing. A plain block with zero "
+    "weights outputs g(0) = 0 and the signal is gone. Both claims are measured below, on the real nets."
+)
 for name, labels in (("alpha", [str(a) for a in ALPHAS]), ("l2s", [charts.l2_label(v) for v in E.L2_SWEEP])):
     for problem in query_list(name, labels):
         st.warning(problem, icon=":material/warning:")
-config = experiment_controls(DEFAULTS, page=PAGE, mission=("depth", "shortcut"),
-                             advanced=("dataset", "data_path", "norm", "activation", "init", "optimizer", "lr", "steps",
-                                       "batch_size", "seed", "width", "eval_every"))
+config = experiment_controls(
+    DEFAULTS,
+    page=PAGE,
+    mission=("depth", "shortcut"),
+    advanced=(
+        "dataset",
+        "data_path",
+        "norm",
+        "activation",
+        "init",
+        "optimizer",
+        "lr",
+        "steps",
+        "batch_size",
+        "seed",
+        "width",
+        "eval_every",
+    ),
+)
 with st.sidebar:
     share_box(config, DEFAULTS)
 
 st.header("1. Zero the branches: measured")
-alpha = st.select_slider("α: scale of every block's last layer. Slide it to 0.", ALPHAS, value=1.0, key="alpha",
-                         bind="query-params", help="With BN: the second BN's scale and shift times α; without BN: the "
-                                                   "second layer's weight and bias. The same α for the plain and the residual net.")
+alpha = st.select_slider(
+    "α: scale of every block's last layer. Slide it to 0.",
+    ALPHAS,
+    value=1.0,
+    key="alpha",
+    bind="query-params",
+    help="With BN: the second BN's scale and shift times α; without BN: the "
+    "second layer's weight and bias. The same α for the plain and the residual net.",
+)
 try:
     identity_section(config, alpha)
 except ValueError as error:
     st.error(f"This experiment can't run: {error}", icon=":material/block:")
 
 st.header("2. An L2 sweep")
-st.markdown("The same pair trained at several L2 strengths (coupled weight decay on every parameter, BN included). "
-            "Strong L2 pulls weights toward zero: the plain stack's signal shrinks with them and its training stalls, "
-            "while the residual net keeps its shortcuts and still trains.")
-strengths = st.multiselect("L2 strengths to compare", E.L2_SWEEP, default=DEFAULT_L2S, key="l2s", bind="query-params",
-                           format_func=charts.l2_label, max_selections=6)
+st.markdown(
+    "The same pair trained at several L2 strengths (coupled weight decay on every parameter, BN included). "
+    "Strong L2 pulls weights toward zero: the plain stack's signal shrinks with them and its training stalls, "
+    "while the residual net keeps its shortcuts and still trains."
+)
+strengths = st.multiselect(
+    "L2 strengths to compare",
+    E.L2_SWEEP,
+    default=DEFAULT_L2S,
+    key="l2s",
+    bind="query-params",
+    format_func=charts.l2_label,
+    max_selections=6,
+)
 if len(strengths) < 2:
     st.warning("Choose at least two L2 strengths: the sweep is a comparison.", icon=":material/warning:")
 else:
     try:
-        log, finished = live_jobs(l2_jobs(config, strengths), draw_sweep, label="Train the sweep",
-                                  estimate=lambda missing: estimate(config, len(missing)), key="l2")
+        log, finished = live_jobs(
+            l2_jobs(config, strengths),
+            draw_sweep,
+            label="Train the sweep",
+            estimate=lambda missing: estimate(config, len(missing)),
+            key="l2",
+        )
     except ValueError as error:
         st.error(f"This experiment can't run: {error}", icon=":material/block:")
         log, finished = None, False
@@ -167,5 +231,6 @@ with st.expander("What am I looking at?"):
         "than in the plain one, as in the paper, and L2 shrinks both. A small branch costs a residual net nothing, since "
         "the shortcut carries the signal; in the plain net the branch *is* the signal, so its training error climbs with L2 "
         "(compare the error chart).\n"
-        "- Zeroing the branch's last layer is also how Goyal et al. (2017) initialise residual nets (\"zero_init_residual\"): "
-        "the residual net trains from there, the plain net can't (ReLU's gradient at 0 is 0, so nothing flows).")
+        '- Zeroing the branch\'s last layer is also how Goyal et al. (2017) initialise residual nets ("zero_init_residual"): '
+        "the residual net trains from there, the plain net can't (ReLU's gradient at 0 is 0, so nothing flows)."
+    )

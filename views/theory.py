@@ -14,8 +14,11 @@ REFERENCES = (
     ("He, Zhang, Ren, Sun (2015). Deep Residual Learning for Image Recognition.", "1512.03385"),
     ("He, Zhang, Ren, Sun (2016). Identity Mappings in Deep Residual Networks.", "1603.05027"),
     ("Veit, Wilber, Belongie (2016). Residual Networks Behave Like Ensembles of Relatively Shallow Networks.", "1605.06431"),
-    ("Balduzzi, Frean, Leary, Lewis, Ma, McWilliams (2017). The Shattered Gradients Problem: If resnets are the answer, "
-     "then what is the question?", "1702.08591"),
+    (
+        "Balduzzi, Frean, Leary, Lewis, Ma, McWilliams (2017). The Shattered Gradients Problem: If resnets are the answer, "
+        "then what is the question?",
+        "1702.08591",
+    ),
     ("Li, Xu, Taylor, Studer, Goldstein (2018). Visualizing the Loss Landscape of Neural Nets.", "1712.09913"),
     ("Yang, Pennington, Rao, Sohl-Dickstein, Schoenholz (2019). A Mean Field Theory of Batch Normalization.", "1902.08129"),
 )
@@ -31,50 +34,68 @@ st.header("1. The main path")
 st.markdown("Two layers of a plain network, with weights W, biases b and a nonlinearity g (ReLU here):")
 st.latex(r"z^{[l+1]} = W^{[l+1]} a^{[l]} + b^{[l+1]}, \qquad a^{[l+1]} = g\!\left(z^{[l+1]}\right)")
 st.latex(r"z^{[l+2]} = W^{[l+2]} a^{[l+1]} + b^{[l+2]}, \qquad a^{[l+2]} = g\!\left(z^{[l+2]}\right)")
-st.markdown("Stacking more of these should never hurt in principle (extra layers could learn the identity), yet in "
-            "practice deeper plain nets reach a **higher training error**: the *degradation* problem.")
+st.markdown(
+    "Stacking more of these should never hurt in principle (extra layers could learn the identity), yet in "
+    "practice deeper plain nets reach a **higher training error**: the *degradation* problem."
+)
 see_it(pages.DEGRADATION, "Degradation: measure it for depths 8 to 110")
 
 st.header("2. The residual block")
 st.markdown("The shortcut adds the block's input **before** the last nonlinearity (He et al.'s original block):")
 st.latex(r"a^{[l+2]} = g\!\left(z^{[l+2]} + a^{[l]}\right) = g\!\left(F(a^{[l]}) + a^{[l]}\right)")
-st.markdown("The block now only has to learn the *residual* F, the change to its input. A plain block is the same "
-            "formula without the + a[l].")
+st.markdown(
+    "The block now only has to learn the *residual* F, the change to its input. A plain block is the same "
+    "formula without the + a[l]."
+)
 see_it(pages.GRADIENT_FLOW, "Gradient flow: plain and residual side by side")
 
 st.header("3. The identity argument, and L2")
 st.markdown("L2 regularisation (weight decay) pulls W and b toward 0. If the block's last layer reaches 0:")
-st.latex(r"W^{[l+2]} = 0,\; b^{[l+2]} = 0 \;\Rightarrow\; z^{[l+2]} = 0 \;\Rightarrow\; "
-         r"a^{[l+2]} = g\!\left(a^{[l]}\right) = a^{[l]}")
-st.markdown("The last step needs g(a) = a for the block's input a, true for ReLU because a[l] is itself a ReLU output "
-            "(a ≥ 0). So a residual block can always fall back to doing nothing, and adding blocks cannot make the "
-            "function class worse. The plain block with the same zero weights outputs g(0) = 0 and the signal is gone. "
-            "With BatchNorm, the role of W[l+2], b[l+2] is played by the second BN's scale and shift.")
+st.latex(
+    r"W^{[l+2]} = 0,\; b^{[l+2]} = 0 \;\Rightarrow\; z^{[l+2]} = 0 \;\Rightarrow\; "
+    r"a^{[l+2]} = g\!\left(a^{[l]}\right) = a^{[l]}"
+)
+st.markdown(
+    "The last step needs g(a) = a for the block's input a, true for ReLU because a[l] is itself a ReLU output "
+    "(a ≥ 0). So a residual block can always fall back to doing nothing, and adding blocks cannot make the "
+    "function class worse. The plain block with the same zero weights outputs g(0) = 0 and the signal is gone. "
+    "With BatchNorm, the role of W[l+2], b[l+2] is played by the second BN's scale and shift."
+)
 see_it(pages.IDENTITY, "Identity & L2: zero the branches and measure max |a[l+2] − a[l]|")
 
 st.header("4. Matching dimensions with W_s")
-st.markdown("Where a block halves the map and doubles the channels, a[l] and z[l+2] differ in shape, so the shortcut "
-            "changes shape as well:")
+st.markdown(
+    "Where a block halves the map and doubles the channels, a[l] and z[l+2] differ in shape, so the shortcut "
+    "changes shape as well:"
+)
 st.latex(r"a^{[l+2]} = g\!\left(z^{[l+2]} + W_s\, a^{[l]}\right)")
-st.markdown("Option **A**: W_s is fixed (subsample, zero-pad the new channels; no parameters). Option **B**: W_s is a "
-            "learned 1x1 convolution where shapes change. Option **C**: a learned W_s on every shortcut.")
+st.markdown(
+    "Option **A**: W_s is fixed (subsample, zero-pad the new channels; no parameters). Option **B**: W_s is a "
+    "learned 1x1 convolution where shapes change. Option **C**: a learned W_s on every shortcut."
+)
 see_it(pages.SHORTCUTS, "Shortcuts & dimensions: shapes, parameters, and A vs B vs C trained")
 
 st.header("5. The gradient superhighway")
 st.markdown("Differentiate the block (ignoring the final g for a moment, as in He et al. 2016's pre-activation form):")
-st.latex(r"a^{[l+2]} = a^{[l]} + F(a^{[l]}) \;\Rightarrow\; "
-         r"\frac{\partial L}{\partial a^{[l]}} = \frac{\partial L}{\partial a^{[l+2]}} "
-         r"\left(1 + \frac{\partial F}{\partial a^{[l]}}\right)")
-st.markdown("The 1 carries the gradient from the loss to every block unchanged, whatever the branches do; over many "
-            "blocks the products of (1 + ∂F/∂a) don't shrink to 0 the way products of small Jacobians do. "
-            "**What the lab measures, though:** with BatchNorm, the deep *plain* nets' gradients don't vanish at "
-            "initialisation, they *grow* toward the input (Yang et al. 2019; first/last ratio in the hundreds at 56 layers). "
-            "Without BN they do vanish. Either way the residual net's gradients stay within a small factor across depth.")
+st.latex(
+    r"a^{[l+2]} = a^{[l]} + F(a^{[l]}) \;\Rightarrow\; "
+    r"\frac{\partial L}{\partial a^{[l]}} = \frac{\partial L}{\partial a^{[l+2]}} "
+    r"\left(1 + \frac{\partial F}{\partial a^{[l]}}\right)"
+)
+st.markdown(
+    "The 1 carries the gradient from the loss to every block unchanged, whatever the branches do; over many "
+    "blocks the products of (1 + ∂F/∂a) don't shrink to 0 the way products of small Jacobians do. "
+    "**What the lab measures, though:** with BatchNorm, the deep *plain* nets' gradients don't vanish at "
+    "initialisation, they *grow* toward the input (Yang et al. 2019; first/last ratio in the hundreds at 56 layers). "
+    "Without BN they do vanish. Either way the residual net's gradients stay within a small factor across depth."
+)
 see_it(pages.GRADIENT_FLOW, "Gradient flow: per-layer gradient norms at init and while training")
 see_it(pages.DEGRADATION, "Degradation: the gradient ratio at initialisation, per depth")
 
 st.header("References")
 for text, arxiv in REFERENCES:
     st.markdown(f"- {text} [arXiv:{arxiv}](https://arxiv.org/abs/{arxiv})")
-st.caption("Veit et al., Balduzzi et al. and Li et al. explain *why* further (ensembles of shallow paths, shattered "
-           "gradients, loss landscapes); this lab's pages measure the claims of the first two papers and Yang et al.")
+st.caption(
+    "Veit et al., Balduzzi et al. and Li et al. explain *why* further (ensembles of shallow paths, shattered "
+    "gradients, loss landscapes); this lab's pages measure the claims of the first two papers and Yang et al."
+)
