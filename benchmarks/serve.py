@@ -68,9 +68,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(cache_dir: str) -> tuple[subprocess.Popen, str]:
+def start_server(cache_dir: str, log: Path | None = None, settings: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py` on a free port with its own cache (and host settings); its stderr to `log` if given."""
     port = free_port()
-    env = os.environ | {"RESNET_LAB_CACHE_DIR": cache_dir}
+    env = os.environ | {"RESNET_LAB_CACHE_DIR": cache_dir} | (settings or {})
     server = subprocess.Popen(
         [
             sys.executable,
@@ -92,7 +93,7 @@ def start_server(cache_dir: str) -> tuple[subprocess.Popen, str]:
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log.open("w") if log else subprocess.DEVNULL,
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"

@@ -41,7 +41,7 @@ class RunLog:
         self.evals: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
         self.final: dict[str, dict[str, Any]] = {}
         self.diverged: dict[str, int] = {}
-        self.stopped = False  # True when the caller ended training early (Stop button, rerun)
+        self.boundary: dict[str, Any] | None = None  # each trained net's decision boundary, on a 2-D set
 
     def add(self, record: dict[str, Any]) -> None:
         kind, variant = record["kind"], record["variant"]
@@ -55,6 +55,8 @@ class RunLog:
             self.diverged[variant] = record["step"]
         elif kind == "done":
             self.final[variant] = record
+        elif kind == "boundary":
+            self.boundary = record["grid"]
 
     def extend(self, records: Iterable[dict[str, Any]]) -> RunLog:
         for record in records:

@@ -12,6 +12,8 @@ RESNET_LAB_MAX_CONCURRENT  trainings running at once in this process; the rest w
 RESNET_LAB_THREADS         torch threads per training (default: cores / concurrent trainings when
                            hosted, 1 on a laptop: these small kernels run faster on one thread)
 RESNET_LAB_CIFAR10_PATH    the host's CIFAR-10 archive; in hosted mode the only one allowed
+RESNET_LAB_JOB_SECONDS     wall-clock limit of one computation in its worker process (hosted: 600)
+RESNET_LAB_WORKER_MB       resident memory limit of one worker process (hosted: 3072)
 =========================  =================================================================
 
 The compute measure is a proxy (it ignores that a conv layer costs more than a dense one),
@@ -22,11 +24,7 @@ largest depth or step count that fits.
 from __future__ import annotations
 
 import os
-import threading
-import time
-from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -37,6 +35,8 @@ from serving.settings import PREFIX, read_settings
 # Hosted defaults: every lesson fits (the 1000-layer one is ~31M), a 2-core host stays responsive.
 HOSTED_MAX_COMPUTE = 50_000_000
 HOSTED_MAX_SWEEP = 8
+HOSTED_JOB_SECONDS = 600  # the longest lesson takes ~20 s on 2 cores; ten minutes means something ran away
+HOSTED_WORKER_MB = 3072  # a worker holding torch and a default run uses ~0.5 GB (benchmarks/RESULTS.md, memory)
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,8 @@ class HostLimits:
     max_concurrent: int | None = None
     threads: int | None = None
     cifar10_path: str = ""
+    job_seconds: int | None = None  # wall-clock limit of one computation in a worker
+    worker_mb: int | None = None  # resident memory limit of one worker process
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, object] | None = None, cpu_count: int | None = None) -> HostLimits:
@@ -69,6 +71,8 @@ class HostLimits:
             max_concurrent=max_concurrent,
             threads=_positive(settings, "THREADS", threads_default),
             cifar10_path=str(settings.get(PREFIX + "CIFAR10_PATH", "")).strip(),
+            job_seconds=_positive(settings, "JOB_SECONDS", HOSTED_JOB_SECONDS if hosted else None),
+            worker_mb=_positive(settings, "WORKER_MB", HOSTED_WORKER_MB if hosted else None),
         )
 
 
@@ -163,78 +167,3 @@ def apply_thread_limit(limits: HostLimits) -> int:
     if limits.threads is not None and torch.get_num_threads() != limits.threads:
         torch.set_num_threads(limits.threads)
     return torch.get_num_threads()
-
-
-class SlotLimiter:
-    """At most `capacity` trainings at once, first come first served, with a visible queue.
-
-    Like threading.BoundedSemaphore, but a waiter holds a ticket, so the page can say how many
-    are ahead of it and a Streamlit rerun (an exception raised while waiting) leaves the line.
-    """
-
-    def __init__(self, capacity: int) -> None:
-        if capacity < 1:
-            raise ValueError(f"capacity: {capacity} must be at least 1")
-        self.capacity = capacity
-        self._in_use = 0
-        self._queue: deque[object] = deque()
-        self._lock = threading.Lock()
-
-    @property
-    def in_use(self) -> int:
-        return self._in_use
-
-    @property
-    def waiting(self) -> int:
-        return len(self._queue)
-
-    def try_acquire(self, ticket: object | None = None) -> bool:
-        """Take a slot now if one is free and nobody is ahead of `ticket` (None: a newcomer); never blocks."""
-        with self._lock:
-            ahead = self._queue.index(ticket) if ticket in self._queue else len(self._queue)
-            if self._in_use >= self.capacity or ahead > 0:
-                return False
-            if ticket in self._queue:
-                self._queue.remove(ticket)
-            self._in_use += 1
-            return True
-
-    def release(self) -> None:
-        with self._lock:
-            if self._in_use == 0:
-                raise ValueError("release: no slot is held")
-            self._in_use -= 1
-
-    @contextmanager
-    def slot(self, on_wait: Callable[[int], None], poll_seconds: float = 0.25) -> Iterator[None]:
-        """Hold a slot for the block; while waiting call on_wait(k ahead) every poll (it may raise to give up)."""
-        ticket = object()
-        if not self.try_acquire():
-            with self._lock:
-                self._queue.append(ticket)
-            try:
-                while not self.try_acquire(ticket):
-                    with self._lock:
-                        ahead = self._queue.index(ticket)
-                    on_wait(ahead)
-                    time.sleep(poll_seconds)
-            finally:
-                with self._lock:
-                    if ticket in self._queue:
-                        self._queue.remove(ticket)
-        try:
-            yield
-        finally:
-            self.release()
-
-
-_limiters: dict[int, SlotLimiter] = {}
-_limiters_lock = threading.Lock()
-
-
-def training_slots(limits: HostLimits) -> SlotLimiter | None:
-    """The process-wide limiter for `limits.max_concurrent` (None when unlimited): one per capacity."""
-    if limits.max_concurrent is None:
-        return None
-    with _limiters_lock:
-        return _limiters.setdefault(limits.max_concurrent, SlotLimiter(limits.max_concurrent))

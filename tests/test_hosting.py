@@ -1,9 +1,8 @@
-"""Host limits: reading the settings, the budget message's numbers, the data-path rule, the slot line, threads."""
+"""Host limits: reading the settings, the budget message's numbers, the data-path rule, threads."""
 
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 import torch
@@ -13,14 +12,12 @@ from resnet_core.config import ExperimentConfig
 from serving.limits import (
     HOSTED_MAX_COMPUTE,
     HostLimits,
-    SlotLimiter,
     apply_thread_limit,
     budget_message,
     compute_cost,
     data_path_message,
     largest_depth,
     sweep_message,
-    training_slots,
 )
 
 
@@ -118,55 +115,3 @@ def test_thread_limit_applies_to_training_threads() -> None:
         assert seen == [1]
     finally:
         torch.set_num_threads(before)
-
-
-def test_slot_limiter_bounds_concurrency_and_reports_the_line() -> None:
-    limiter = SlotLimiter(1)
-    holding, done = threading.Event(), threading.Event()
-    waits: list[int] = []
-
-    def first() -> None:
-        with limiter.slot(on_wait=lambda k: None):
-            holding.set()
-            done.wait(5)
-
-    owner = threading.Thread(target=first)
-    owner.start()
-    holding.wait(5)
-    assert not limiter.try_acquire()  # full: a newcomer does not get in
-
-    def second() -> None:
-        with limiter.slot(on_wait=waits.append, poll_seconds=0.01):
-            assert limiter.in_use == 1
-
-    waiter = threading.Thread(target=second)
-    waiter.start()
-    while not waits:
-        time.sleep(0.01)
-    assert waits[0] == 0  # nobody ahead of it, just no free slot
-    done.set()
-    owner.join(5)
-    waiter.join(5)
-    assert limiter.in_use == 0
-
-
-def test_a_waiter_that_gives_up_leaves_the_line() -> None:
-    limiter = SlotLimiter(1)
-    assert limiter.try_acquire()
-
-    def give_up(ahead: int) -> None:
-        raise RuntimeError("rerun")
-
-    with pytest.raises(RuntimeError), limiter.slot(on_wait=give_up):
-        pass
-    limiter.release()
-    assert limiter.try_acquire()  # the abandoned ticket is not blocking the line
-    limiter.release()
-    with pytest.raises(ValueError):
-        limiter.release()
-
-
-def test_one_limiter_per_process_and_capacity() -> None:
-    limits = HostLimits(max_concurrent=2)
-    assert training_slots(limits) is training_slots(HostLimits(max_concurrent=2))
-    assert training_slots(HostLimits()) is None

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import threading
-import time
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -16,8 +14,9 @@ from streamlit.testing.v1 import AppTest
 
 from lab.charts import FONT_SIZE
 from lab.lessons import lesson_by_name
-from serving import settings
-from serving.limits import HostLimits, training_slots
+from resnet_core.config import ExperimentConfig
+from serving import jobs, settings
+from serving.jobs import DONE, Executor, JobRequest
 from ui.presenter import FONT_SCALE, qr_png, view_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,27 +138,14 @@ def test_budget_can_come_from_secrets_toml(tmp_path: Path, monkeypatch: pytest.M
     assert any("exceeds this host's budget of 100,000" in e.value for e in at.error)
 
 
-def test_a_training_waits_for_a_free_slot_then_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With one slot held elsewhere, Train queues (visibly) and runs as soon as the slot is released."""
-    monkeypatch.setenv("RESNET_LAB_MAX_CONCURRENT", "1")
-    limiter = training_slots(HostLimits(max_concurrent=1))
-    assert limiter is not None and limiter.try_acquire()  # another visitor's training
-    saw_waiter = threading.Event()
-
-    def other_visitor_finishes() -> None:
-        deadline = time.monotonic() + 120  # the click reaches the queue within seconds; don't hang a failing run
-        while limiter.waiting == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if limiter.waiting:
-            saw_waiter.set()
-        limiter.release()
-
-    releaser = threading.Thread(target=other_visitor_finishes)
-    releaser.start()
+def test_a_training_waits_for_a_free_engine_then_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the host's one worker busy for another visitor, this visitor's work queues and runs once it is free."""
+    pool = Executor(workers=1)
+    monkeypatch.setattr(jobs, "_executor", pool)
+    other = pool.submit(JobRequest("other-visitor", ExperimentConfig(), "tests.job_targets:count", (40, 0.05), store=False))
     at = open_app(SMALL)
     train_button = next(b for b in at.button if b.label == "Train both nets")
     train_button.click().run(timeout=TIMEOUT)
-    releaser.join(TIMEOUT)
-    assert saw_waiter.is_set() and limiter.waiting == 0 and limiter.in_use == 0
     assert not at.exception, at.exception
-    assert len(at.get("plotly_chart")) >= 4  # the run completed once it had the slot
+    assert other.state == DONE  # first come, first served on the one worker
+    assert len(at.get("plotly_chart")) >= 4  # the run completed once it had the worker

@@ -8,8 +8,7 @@ training waits for one. On a laptop nothing is configured and every function let
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import streamlit as st
@@ -17,10 +16,8 @@ import streamlit as st
 from resnet_core.config import ExperimentConfig
 from serving.limits import (
     HostLimits,
-    apply_thread_limit,
     budget_message,
     sweep_message,
-    training_slots,
 )
 from serving.settings import read_settings
 
@@ -73,25 +70,3 @@ def guard_sweep(configs: Sequence[ExperimentConfig]) -> None:
     if message is not None:
         st.error(f"This request is too large for this hosted lab: {message}", icon=":material/block:")
         st.stop()
-
-
-@contextmanager
-def training_slot(progress: Any) -> Iterator[None]:
-    """Hold one of the host's training slots (waiting visibly for one), with torch threads sized for sharing.
-
-    `progress` is an st.progress element: each wait tick updates it, which is also where a Stop
-    click or a changed control interrupts the wait and leaves the line.
-    """
-    host = limits()
-    apply_thread_limit(host)
-    slots = training_slots(host)
-    if slots is None:
-        yield
-        return
-
-    def show_wait(ahead: int) -> None:
-        line = f"{ahead} ahead" if ahead else "next in line"
-        progress.progress(0.0, text=f"waiting for a free slot ({line}): this host trains {slots.capacity} at a time")
-
-    with slots.slot(show_wait):
-        yield

@@ -1,185 +1,226 @@
-"""The live training runner: `train(config)` driven by the script thread, drawn while it runs, cached when done.
+"""The one live runner: 1..n engine jobs, computed in worker processes, drawn while they stream in, cached when done.
 
-Why the script thread owns the loop: a Stop click or any widget change makes Streamlit rerun the
-script, and the rerun interrupts the running script at its next element update (every progress
-tick here). Each record is computed in a helper thread only so that the script thread can keep
-the elapsed time ticking through a slow setup or step; it asks for one record at a time, so after
-an interruption the helper finishes at most the step in hand and nothing keeps burning CPU.
+Every page uses it: Gradient Flow is one run (a pair), a science page a list of runs (one per
+depth, per L2 strength, ...). The engine never runs in this process: each run is a
+serving.jobs request, so a crash or a runaway setting ends that run with a message and every
+other visitor's session goes on. Identical requests share one job, so a class opening one
+link computes it once and every tab watches the same progress.
 
-Shared results: a finished run goes to `serving.cache` (kind "train"), so the same link
-later, in any session or process, redraws instantly. While one session trains a config,
-another asking for the same config waits for that result instead of training it again.
+Stop cancels the jobs for real. Any other rerun (a changed control, a closed tab) just stops
+watching: a job nobody watches any more is cancelled by the executor after a few seconds,
+while the same view after a harmless rerun picks its running job up again.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import streamlit as st
 
 from resnet_core.config import ExperimentConfig
-from resnet_core.models import Stack
-from resnet_core.results import RunLog
-from resnet_core.training import train
 from serving import cache
+from serving.jobs import CANCELLED, DONE, Job, JobRequest, executor
 from ui import host, lessons
 
-REFRESH_SECONDS = 1.0  # charts redraw once a second while training (less often when a redraw is slow)
+REFRESH_SECONDS = 1.0  # charts redraw about once a second while records stream in (less often when drawing is slow)
 DRAW_SHARE = 0.33  # at most this share of the time goes to drawing; the browser often shares the CPU too
-TICK_SECONDS = 0.1  # progress bar updates
-RUNS_KEY = "_runs"  # session_state: {cache key: RunLog}, finished or stopped runs of this session
-MAX_SESSION_RUNS = 6
-Draw = Callable[[RunLog, str], None]  # draw(log, key_prefix): key_prefix keeps element keys unique per redraw
-OnFinish = Callable[[ExperimentConfig, dict[str, Stack]], None]  # sees the trained models once, e.g. to cache a boundary
+TICK_SECONDS = 0.1  # progress bar updates; each is also where a rerun can interrupt the script
+ACTIVE_KEY = "_active_jobs"  # session_state: {view key: [Job]} started by this session and not yet finished or stopped
+STOPPED_KEY = "_stopped_logs"  # session_state: {view key: log} of runs stopped before the end
 
 
-def run_key(config: ExperimentConfig) -> str:
-    return cache.default_cache().key("train", config)
+class Log(Protocol):
+    def add(self, record: dict[str, Any]) -> None: ...
 
 
-def cached_run(config: ExperimentConfig) -> RunLog | None:
-    """A finished run of this config from this session or the shared cache."""
-    log = st.session_state.get(RUNS_KEY, {}).get(run_key(config))
-    if log is not None and log.finished:
-        return log
-    records = cache.get("train", config)
-    if records is None:
-        return None
-    log = RunLog(config).extend(records)
-    _remember(log)  # later reruns (scrubbing, downloads) skip re-reading the file
-    return log
+Tag = Callable[[Iterable[dict[str, Any]]], Iterator[dict[str, Any]]]
 
 
-def _remember(log: RunLog) -> None:
-    runs: dict[str, RunLog] = st.session_state.setdefault(RUNS_KEY, {})
-    runs.pop(run_key(log.config), None)
-    runs[run_key(log.config)] = log
-    while len(runs) > MAX_SESSION_RUNS:
-        runs.pop(next(iter(runs)))
+@dataclass(frozen=True)
+class Run:
+    """One job of a view and how its records join the view's log (a science page tags each run's records)."""
+
+    request: JobRequest
+    tag: Tag = iter
+    step_records: int = 0  # step records the run yields: progress is their share of the total
+
+    @property
+    def label(self) -> str:
+        config = self.request.config
+        return f"{self.request.kind}, depth {config.depth}, L2 {config.l2:g}"
 
 
-def progress_text(log: RunLog, elapsed: float) -> str:
-    """ "step k / N · elapsed s", the line the progress bar carries from the first second."""
-    if not log.meta:
-        return f"preparing data and models · {elapsed:.1f} s"
-    return f"step {max(log.last_step + 1, 0)} / {log.config.steps} · {elapsed:.1f} s"
+class EngineStopped(Exception):
+    """A job ended without its result: the message says why, for the page."""
 
 
-def describe_outcome(log: RunLog) -> list[str]:
-    """One line per notable end: a diverged net (with its step) or a run stopped early."""
-    lines = [
-        f"{variant} diverged at step {step}: its loss stopped being a finite number; its charts end there."
-        for variant, step in sorted(log.diverged.items())
-    ]
-    if log.stopped:
-        lines.append(f"Stopped at step {log.last_step + 1} of {log.config.steps}; the charts show what was computed.")
-    return lines
+def view_key(runs: Sequence[Run]) -> str:
+    return "|".join(f"{run.request.identity}" for run in runs)
 
 
-def live_training(
-    config: ExperimentConfig, draw: Draw, *, label: str = "Train both nets", on_finish: OnFinish | None = None
-) -> RunLog | None:
-    """Train / Stop buttons and the live view. Returns the run to draw (finished or stopped), or None before any.
+def cached_records(request: JobRequest) -> list[dict[str, Any]] | None:
+    return cache.get(request.kind, request.config) if request.store else None
 
-    `draw(log, key)` is called repeatedly during training into one placeholder; the caller draws the
-    returned log once more afterwards, with its interactive extras (sliders). `on_finish(config, models)`
-    runs after a completed training, before the result is cached.
+
+def compute(request: JobRequest, what: str) -> list[dict[str, Any]]:
+    """Page-load work (the init gradients, a table): its cached records, or a worker's, with a progress line while waiting."""
+    records = cached_records(request)
+    if records is not None:
+        return records
+    job, began = executor().submit(request), time.monotonic()
+    line = st.empty()
+    while not job.finished:
+        line.progress(0.0, text=f"{waiting_text(job) or what} · {time.monotonic() - began:.1f} s")
+        job.wait(TICK_SECONDS)
+    line.empty()
+    if job.state != DONE:
+        raise EngineStopped(job.message)
+    return job.records
+
+
+@st.cache_data(ttl=600, show_spinner="Timing a short probe run to estimate how long this takes…")
+def probe_seconds(request: JobRequest) -> float:
+    """A time estimate from a short probe run in a worker (lab.jobs.estimate_run), remembered for ten minutes."""
+    job = executor().submit(request)
+    while not job.finished:
+        job.wait(TICK_SECONDS)
+    if job.state != DONE:
+        raise EngineStopped(job.message)
+    return float(job.records[-1]["seconds"])
+
+
+def waiting_text(job: Job) -> str:
+    """What a queued job is waiting for, or "" once it runs."""
+    if job.state != "queued":
+        return ""
+    ahead = executor().ahead_of(job)
+    return f"waiting for a free engine ({f'{ahead} ahead' if ahead else 'next in line'})"
+
+
+def stopped_message(job: Job) -> str:
+    return f"The engine stopped on this setting: {job.message}."
+
+
+def live_runs(
+    runs: Sequence[Run],
+    new_log: Callable[[], Log],
+    draw: Callable[[Any, str], None],
+    *,
+    label: str,
+    key: str,
+    estimate: Callable[[Sequence[Run]], float] | None = None,
+    lesson_config: ExperimentConfig | None = None,
+) -> tuple[Any | None, bool]:
+    """Run / Stop buttons, the time estimate and the live view. Returns (log to draw or None, finished).
+
+    `draw(log, element_key)` is called repeatedly into one placeholder while records arrive; the
+    caller draws the returned log once more afterwards, with its interactive extras. `key` names
+    the view's runner for lessons that start it on open (`lesson_config`: the settings a lesson
+    must still have for that).
     """
-    train_col, stop_col, status_col = st.columns([1, 1, 3], vertical_alignment="center")
-    start = train_col.button(label, type="primary", icon=":material/play_arrow:", width="stretch")
-    stop = stop_col.button("Stop", icon=":material/stop:", width="stretch")
-    log = st.session_state.get(RUNS_KEY, {}).get(run_key(config))
-    start = start or (log is None and lessons.should_autostart("train", config, lambda: cached_run(config) is not None))
+    view = view_key(runs)
+    run_col, stop_col, status_col = st.columns([1.5, 1, 3], vertical_alignment="center")
+    start = run_col.button(label, type="primary", icon=":material/play_arrow:", width="stretch", key=f"{key}_run")
+    stop = stop_col.button("Stop", icon=":material/stop:", width="stretch", key=f"{key}_stop")
+    active: dict[str, list[Job]] = st.session_state.setdefault(ACTIVE_KEY, {})
+    stopped: dict[str, Any] = st.session_state.setdefault(STOPPED_KEY, {})
+    missing = [run for run in runs if cached_records(run.request) is None]
+    if stop and view in active:
+        jobs = active.pop(view)
+        for job in jobs:
+            executor().cancel(job)
+        stopped[view] = _log_so_far(runs, new_log, jobs)
+    if not missing and not start:
+        st.caption("All results for these settings are in the shared cache: drawn without computing.")
+        return _cached_log(runs, new_log), True
+    host.guard_sweep([run.request.config for run in missing])  # over this host's budget: a message, before any work
+    start = start or view in active or (not stop and lessons.should_autostart(key, lesson_config, lambda: not missing))
     if start:
-        bar = status_col.progress(0.0, text="preparing data and models · 0.0 s")
-        try:
-            return _train_live(config, draw, bar, st.empty(), on_finish)
-        except (ValueError, RuntimeError) as error:  # e.g. a missing data file, or out of memory: a message, never a traceback
-            st.error(f"Training could not run: {error}", icon=":material/block:")
-            return None
-    if log is not None and not log.finished:
-        log.stopped = True  # this rerun (Stop, or any other click) interrupted the run: keep its records
-    if log is None or not (log.finished or log.stopped):
-        log = cached_run(config)
-    if log is None and stop:
-        status_col.info("Nothing is training. Press Train to start.")
-    return log
-
-
-def _train_live(config: ExperimentConfig, draw: Draw, bar: Any, area: Any, on_finish: OnFinish | None) -> RunLog:
-    """Train (or wait for another session training the same config), redrawing as records arrive."""
-    began = time.monotonic()
-    lock = cache.default_cache().try_lock("train", config)
-    if lock is None:
-        return _wait_for_other(config, draw, bar, area, began, on_finish)
-    try:
-        with host.training_slot(bar):  # a hosted lab trains a few at a time; the rest wait visibly
-            log, records, models = RunLog(config), [], {}
-            _remember(log)
-            last_tick = last_draw = draw_seconds = 0.0
-            redraws = 0
-
-            def tick() -> None:  # each element update is also where a rerun can interrupt us
-                elapsed = time.monotonic() - began
-                bar.progress(min((log.last_step + 1) / max(config.steps, 1), 1.0), text=progress_text(log, elapsed))
-
-            for record in with_heartbeat(train(config, keep_models=models), tick):
-                log.add(record)
-                records.append(record)
-                now = time.monotonic()
-                if now - last_tick >= TICK_SECONDS:
-                    tick()
-                    last_tick = now
-                if record["kind"] == "step" and now - last_draw >= max(REFRESH_SECONDS, draw_seconds / DRAW_SHARE - draw_seconds):
-                    redraws += 1
-                    with area.container():
-                        draw(log, f"live{redraws}")
-                    last_draw = time.monotonic()
-                    draw_seconds = last_draw - now  # a slow machine redraws less often: drawing never crowds out training
-            if on_finish is not None:
-                on_finish(config, models)
-            cache.put("train", config, records)
-    finally:
-        lock.release()
-    bar.progress(1.0, text=f"done: {config.steps} steps in {time.monotonic() - began:.1f} s")
-    area.empty()
-    return log
-
-
-def with_heartbeat(records: Iterator[dict[str, Any]], beat: Callable[[], None]) -> Iterator[dict[str, Any]]:
-    """Yield `records` one by one, each computed in a helper thread while this thread calls `beat` every tick."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lab-train") as pool:
-        while True:
-            future = pool.submit(next, records, None)
-            while True:
-                try:
-                    record = future.result(timeout=TICK_SECONDS)
-                    break
-                except TimeoutError:
-                    beat()
-            if record is None:
-                return
-            yield record
-
-
-def _wait_for_other(
-    config: ExperimentConfig, draw: Draw, bar: Any, area: Any, began: float, on_finish: OnFinish | None
-) -> RunLog:
-    """Another session holds this config's lock: poll the cache (each tick lets a rerun interrupt us)."""
-    while True:
-        records = cache.get("train", config)
-        if records is not None:
-            log = RunLog(config).extend(records)
-            _remember(log)
-            return log
-        lock = cache.default_cache().try_lock("train", config)
-        if lock is not None:  # the other run was stopped before finishing: train it here
-            lock.release()
-            return _train_live(config, draw, bar, area, on_finish)
-        bar.progress(
-            0.0, text=f"another viewer is training this exact setting; waiting for its result · {time.monotonic() - began:.0f} s"
+        stopped.pop(view, None)
+        bar = status_col.progress(0.0, text="starting · 0.0 s")
+        return _follow(runs, new_log, draw, bar, st.empty(), view)
+    if view in stopped:
+        st.info(
+            "Stopped before the end: the charts show what was computed. Press the button to run it all.", icon=":material/stop:"
         )
-        time.sleep(REFRESH_SECONDS)
+        return stopped[view], False
+    if stop:
+        status_col.info("Nothing is running. Press the button to start.")
+    elif estimate is not None:
+        status_col.info(
+            f"Estimated time on this machine: about {estimate(missing):.0f} s for {len(missing)} training run(s) "
+            f"(timed from a short probe just now){'; the rest is cached' if len(missing) < len(runs) else ''}.",
+            icon=":material/timer:",
+        )
+    partial = _cached_log(runs, new_log) if len(missing) < len(runs) else None
+    return partial, False
+
+
+def _cached_log(runs: Sequence[Run], new_log: Callable[[], Log]) -> Log:
+    return _log_so_far(runs, new_log, [])
+
+
+def _log_so_far(runs: Sequence[Run], new_log: Callable[[], Log], jobs: Sequence[Job]) -> Log:
+    """The cached runs' records and what the given (stopped) jobs had computed, in the runs' order."""
+    log, computed = new_log(), {job.request.identity: job.records for job in jobs}
+    for run in runs:
+        for record in run.tag(cached_records(run.request) or computed.get(run.request.identity, [])):
+            log.add(record)
+    return log
+
+
+def _follow(
+    runs: Sequence[Run], new_log: Callable[[], Log], draw: Callable[[Any, str], None], bar: Any, area: Any, view: str
+) -> tuple[Any, bool]:
+    """Submit the missing runs one after another and stream each job's records into the log, redrawing as they come."""
+    began, log = time.monotonic(), new_log()
+    active, stopped = st.session_state[ACTIVE_KEY], st.session_state[STOPPED_KEY]
+    total = max(sum(run.step_records for run in runs), 1)
+    done = 0
+    last_draw = draw_seconds = 0.0
+    for number, run in enumerate(runs, 1):
+        records = cached_records(run.request)
+        if records is not None:
+            for record in run.tag(records):
+                log.add(record)
+            done += run.step_records
+            continue
+        job = executor().submit(run.request)
+        active[view] = [job]
+        seen, step = 0, -1
+        prefix = f"run {number} of {len(runs)}, {run.label}: " if len(runs) > 1 else ""
+        while True:
+            finished = job.finished  # read before the records: every record of a finished job is then in hand
+            for record in run.tag(job.records[seen:]):
+                log.add(record)
+                if record.get("kind") == "step":
+                    done, step = done + 1, max(step, record["step"])
+            seen = len(job.records)
+            now = time.monotonic()
+            text = waiting_text(job) or f"{prefix}step {step + 1} / {run.request.config.steps}"
+            bar.progress(min(done / total, 1.0), text=f"{text} · {now - began:.1f} s")
+            if finished:
+                break
+            if seen and now - last_draw >= max(REFRESH_SECONDS, draw_seconds / DRAW_SHARE - draw_seconds):
+                with area.container():
+                    draw(log, f"live{int(now * 1000)}")
+                last_draw = time.monotonic()
+                draw_seconds = last_draw - now  # a slow machine redraws less often: drawing never crowds out the stream
+            job.wait(TICK_SECONDS)
+        if job.state != DONE:
+            active.pop(view, None)
+            area.empty()
+            if job.state == CANCELLED:
+                stopped[view] = log
+                bar.progress(min(done / total, 1.0), text=f"stopped after {time.monotonic() - began:.1f} s")
+            else:
+                st.error(stopped_message(job), icon=":material/block:")
+            return log, False
+    active.pop(view, None)
+    what = f"{runs[0].request.config.steps} steps" if len(runs) == 1 else f"{len(runs)} training run(s)"
+    bar.progress(1.0, text=f"done: {what} in {time.monotonic() - began:.1f} s")
+    area.empty()
+    return log, True

@@ -1,7 +1,7 @@
 """Degradation (He et al. 2015, Figs. 1 and 6): deeper plain nets train worse; residual nets don't.
 
-Thin: URL-bound widgets -> ExperimentConfig + depths -> experiments.degradation_records (one cached
-job per depth) -> science_charts. The verdict under the charts is computed from the measured errors.
+Thin: URL-bound widgets -> ExperimentConfig + depths -> one training job per depth in a worker
+(lab.jobs.train_run, cached) -> science_charts. The verdict under the charts is computed from the measured errors.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ import streamlit as st
 from lab import experiments as E
 from lab import science_charts as charts
 from resnet_core.config import ExperimentConfig
-from resnet_core.training import train
+from serving.jobs import JobRequest
 from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name
-from ui.science import Job, experiment_downloads, live_jobs, query_list
+from ui.runner import EngineStopped, Run, live_runs, probe_seconds
+from ui.science import experiment_downloads, query_list
 
 # lr 0.05, 100 steps: over seeds 0-4 plain-56 ends far above plain-20 and residual-56 near residual-20
 # (SCIENCE.md 5.2 uses lr 0.1 / 150 steps; there residual-56 sometimes stalls for a seed, and it takes longer).
@@ -25,18 +26,18 @@ DEFAULT_DEPTHS = [20, 56]
 PAGE = "degradation"
 
 
-@st.cache_data(ttl=600, show_spinner="Timing a short probe run to estimate how long this takes…")
-def estimate(config: ExperimentConfig, depths: tuple[int, ...]) -> float:
-    return E.estimate_seconds(config, depths)
+def estimate(runs: Sequence[Run]) -> float:
+    config, depths = runs[0].request.config, tuple(run.request.config.depth for run in runs)
+    return probe_seconds(JobRequest("estimate", config, "lab.jobs:estimate_run", (depths, "train"), store=False))
 
 
-def jobs_for(config: ExperimentConfig, depths: Sequence[int]) -> list[Job]:
+def runs_for(config: ExperimentConfig, depths: Sequence[int]) -> list[Run]:
     """One pair per depth, cached under the engine's own "train" kind (the Gradient Flow page shares them)."""
-    jobs = []
+    runs = []
     for depth in sorted(depths):
-        run = config.replace(depth=depth)
-        jobs.append(Job("train", run, compute=lambda run=run: train(run), tag=lambda rs, depth=depth: E.tagged(rs, depth=depth)))
-    return jobs
+        request = JobRequest("train", config.replace(depth=depth), "lab.jobs:train_run")
+        runs.append(Run(request, tag=lambda rs, depth=depth: E.tagged(rs, depth=depth), step_records=2 * config.steps))
+    return runs
 
 
 def verdict_lines(log: E.ExperimentLog) -> list[str]:
@@ -123,19 +124,11 @@ if len(depths) < 2:
     )
     st.stop()
 try:
-    jobs = jobs_for(config, depths)
-except ValueError as error:
-    st.error(f"Can't build this experiment: {error}", icon=":material/block:")
-    st.stop()
-
-try:
-    log, finished = live_jobs(
-        jobs,
-        lambda log, key: draw(log, config, key),
-        label="Train all depths",
-        estimate=lambda missing: estimate(missing[0].config, tuple(j.config.depth for j in missing)),
+    runs = runs_for(config, depths)
+    log, finished = live_runs(
+        runs, E.ExperimentLog, lambda log, key: draw(log, config, key), label="Train all depths", key="science", estimate=estimate
     )
-except ValueError as error:
+except (ValueError, EngineStopped) as error:
     st.error(f"This experiment can't run: {error}", icon=":material/block:")
     st.stop()
 if log is not None:

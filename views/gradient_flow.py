@@ -1,7 +1,7 @@
 """Gradient flow, the landing page: plain vs residual gradients at initialisation, instantly; then live training.
 
-Thin by design: URL-bound widgets (ui.controls) -> ExperimentConfig -> engine (measure_init / train,
-through the shared result cache) -> chart builders (lab.charts).
+Thin by design: URL-bound widgets (ui.controls) -> ExperimentConfig -> jobs in worker processes
+(lab.jobs: init_run, train_run; through the shared result cache) -> chart builders (lab.charts).
 """
 
 from __future__ import annotations
@@ -9,30 +9,26 @@ from __future__ import annotations
 import streamlit as st
 
 from lab import charts
-from resnet_core.boundary import decision_grid, has_boundary
 from resnet_core.config import ExperimentConfig
-from resnet_core.models import Stack
 from resnet_core.results import RunLog
-from resnet_core.training import measure_init
-from serving import cache
+from serving.jobs import JobRequest
 from ui.controls import experiment_controls
 from ui.exports import device_line, download_buttons, share_box, show_figure, view_name
-from ui.runner import describe_outcome, live_training
+from ui.runner import EngineStopped, Run, compute, live_runs
 
 DEFAULTS = ExperimentConfig(depth=56)  # the page's own default: deep enough that plain and residual differ sharply
 PAGE = "gradient-flow"
 
 
-@st.cache_data(max_entries=128, show_spinner=False)
-def init_records(config: ExperimentConfig) -> list[dict]:
-    """Step-0 records, from this process's memory, else the shared disk cache, else measured once."""
-    return cache.get_or_compute("init", config, lambda: list(measure_init(config)))
-
-
-def store_boundary(config: ExperimentConfig, models: dict[str, Stack]) -> None:
-    """After training on a 2-D set: keep each net's decision boundary for redraws and shared links."""
-    if has_boundary(config):
-        cache.put("boundary", config, decision_grid(models, config))
+def describe_outcome(log: RunLog, finished: bool) -> list[str]:
+    """One line per notable end: a diverged net (with its step) or a run stopped early."""
+    lines = [
+        f"{variant} diverged at step {step}: its loss stopped being a finite number; its charts end there."
+        for variant, step in sorted(log.diverged.items())
+    ]
+    if not finished:
+        lines.append(f"Stopped at step {log.last_step + 1} of {log.config.steps}; the charts show what was computed.")
+    return lines
 
 
 def draw_flow(log: RunLog, step: int, name: str, key: str) -> None:
@@ -55,12 +51,12 @@ def draw_training(log: RunLog, key: str) -> None:
     show_figure(charts.gradient_heatmap(log.layer_frame()), f"{name}_heatmap", f"{key}_heatmap")
 
 
-def draw_finished(log: RunLog) -> None:
+def draw_finished(log: RunLog, finished: bool) -> None:
     """The trained (or stopped) run: outcome, curves, heatmap, scrubbable per-layer chart, boundary, exports."""
     name = view_name(PAGE, log.config)
     if reading := charts.training_reading(log):
         st.markdown(f"#### {reading}")
-    for line in describe_outcome(log):
+    for line in describe_outcome(log, finished):
         if "diverged" in line:
             st.warning(line, icon=":material/warning:")
         else:
@@ -78,9 +74,8 @@ def draw_finished(log: RunLog) -> None:
         )
         st.markdown(f"**{charts.gradient_reading(log, step)}**")
         draw_flow(log, step, name, "scrub")
-    grid = cache.get("boundary", log.config) if has_boundary(log.config) else None
-    if grid is not None:
-        show_figure(charts.boundary_figure(grid), f"{name}_boundary", "boundary")
+    if log.boundary is not None:
+        show_figure(charts.boundary_figure(log.boundary), f"{name}_boundary", "boundary")
     download_buttons(log, name, "train")
     st.caption(f"Training {device_line(log)} · {log.config.steps} steps, batch {log.config.batch_size}.")
 
@@ -91,9 +86,11 @@ with st.sidebar:
     share_box(config, DEFAULTS)
 
 try:
-    init = RunLog(config).extend(init_records(config))
-except ValueError as error:
-    st.error(f"Can't build this experiment: {error}", icon=":material/block:")
+    init = RunLog(config).extend(
+        compute(JobRequest("init", config, "lab.jobs:init_run"), "measuring the gradients at initialisation")
+    )
+except EngineStopped as stopped:
+    st.error(f"Can't measure this experiment: {stopped}", icon=":material/block:")
     st.stop()
 
 name = view_name(PAGE, config)
@@ -114,6 +111,9 @@ st.caption(
     f"{config.steps} steps of {config.optimizer} (lr {config.lr:g}, batch {config.batch_size}) on the same "
     "minibatches from the same initial weights. Results are cached: an identical setting redraws instantly."
 )
-trained = live_training(config, draw_training, on_finish=store_boundary)
-if trained is not None:
-    draw_finished(trained)
+run = Run(JobRequest("train", config, "lab.jobs:train_run"), step_records=2 * config.steps)
+trained, finished = live_runs(
+    [run], lambda: RunLog(config), draw_training, label="Train both nets", key="train", lesson_config=config
+)
+if trained is not None and trained.meta:
+    draw_finished(trained, finished)

@@ -9,17 +9,19 @@ Two measured demonstrations (thin page: widgets -> experiments -> science_charts
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from lab import experiments as E
+from lab import jobs
 from lab import science_charts as charts
 from resnet_core.config import ExperimentConfig
-from resnet_core.training import train
+from serving.jobs import JobRequest
 from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name
-from ui.science import Job, experiment_downloads, live_jobs, query_list
+from ui.runner import EngineStopped, Run, compute, live_runs, probe_seconds
+from ui.science import experiment_downloads, query_list
 
 DEFAULTS = ExperimentConfig(depth=20, steps=150, measure_every=150, eval_every=25)
 ALPHAS = (1.0, 0.75, 0.5, 0.25, 0.1, 0.01, 0.0)
@@ -27,31 +29,33 @@ DEFAULT_L2S = [0.0, 1e-3, 1e-2, 3e-2, 0.1]
 PAGE = "identity"
 
 
-@st.cache_data(ttl=600, show_spinner="Timing a short probe run to estimate how long this takes…")
 def estimate(config: ExperimentConfig, runs: int) -> float:
-    return E.estimate_seconds(config, [config.depth]) * runs  # the same pair at each strength: one probe suffices
+    """The same pair at each strength: one probe suffices."""
+    return probe_seconds(JobRequest("estimate", config, "lab.jobs:estimate_run", ((config.depth,), "train"), store=False)) * runs
 
 
-@st.cache_data(ttl=600, show_spinner="Timing a short probe run to estimate how long this takes…")
 def estimate_alpha(config: ExperimentConfig, alpha: float) -> float:
-    return E.estimate_seconds(config, [config.depth], runner=lambda probe: E.alpha_records(probe, alpha))
+    return probe_seconds(JobRequest("estimate", config, "lab.jobs:estimate_run", ((config.depth,), "alpha", alpha), store=False))
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def identity_table(config: ExperimentConfig, alpha: float) -> tuple[Any, dict[str, float]]:
-    return E.identity_check(E.alpha_models(config, alpha), E.first_batch(config))
+def identity_table(config: ExperimentConfig, alpha: float) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The measured identity check at this alpha, computed in a worker and cached."""
+    request = JobRequest(f"identity-{alpha!r}", config, "lab.jobs:identity_run", (alpha,))
+    record = compute(request, "measuring each block's output")[-1]
+    return jobs.frame(record), record["spread"]
 
 
-def alpha_job(config: ExperimentConfig, alpha: float) -> Job:
-    return Job(f"alpha-{alpha!r}", config, compute=lambda: E.alpha_records(config, alpha), tag=iter)  # records come tagged
+def alpha_run(config: ExperimentConfig, alpha: float) -> Run:
+    request = JobRequest(f"alpha-{alpha!r}", config, "lab.jobs:alpha_run", (alpha,))
+    return Run(request, step_records=2 * config.steps)  # its records come tagged
 
 
-def l2_jobs(config: ExperimentConfig, strengths: Sequence[float]) -> list[Job]:
-    jobs = []
+def l2_runs(config: ExperimentConfig, strengths: Sequence[float]) -> list[Run]:
+    runs = []
     for l2 in sorted(strengths):
-        run = config.replace(l2=float(l2))
-        jobs.append(Job("train", run, compute=lambda run=run: train(run), tag=lambda rs, l2=run.l2: E.tagged(rs, l2=l2)))
-    return jobs
+        request = JobRequest("train", config.replace(l2=float(l2)), "lab.jobs:train_run")
+        runs.append(Run(request, tag=lambda rs, l2=float(l2): E.tagged(rs, l2=l2), step_records=2 * config.steps))
+    return runs
 
 
 def identity_section(config: ExperimentConfig, alpha: float) -> None:
@@ -103,8 +107,9 @@ def identity_section(config: ExperimentConfig, alpha: float) -> None:
     with st.expander("Per-block measurements"):
         st.dataframe(check, hide_index=True)
     st.subheader(f"Training both nets from the α = {alpha:g} weights")
-    log, finished = live_jobs(
-        [alpha_job(config, alpha)],
+    log, finished = live_runs(
+        [alpha_run(config, alpha)],
+        E.ExperimentLog,
         lambda log, key: draw_alpha(log, key),
         label="Train from here",
         estimate=lambda missing: estimate_alpha(config, alpha),
@@ -185,7 +190,7 @@ alpha = st.select_slider(
 )
 try:
     identity_section(config, alpha)
-except ValueError as error:
+except (ValueError, EngineStopped) as error:
     st.error(f"This experiment can't run: {error}", icon=":material/block:")
 
 st.header("2. An L2 sweep")
@@ -207,14 +212,15 @@ if len(strengths) < 2:
     st.warning("Choose at least two L2 strengths: the sweep is a comparison.", icon=":material/warning:")
 else:
     try:
-        log, finished = live_jobs(
-            l2_jobs(config, strengths),
+        log, finished = live_runs(
+            l2_runs(config, strengths),
+            E.ExperimentLog,
             draw_sweep,
             label="Train the sweep",
             estimate=lambda missing: estimate(config, len(missing)),
             key="l2",
         )
-    except ValueError as error:
+    except (ValueError, EngineStopped) as error:
         st.error(f"This experiment can't run: {error}", icon=":material/block:")
         log, finished = None, False
     if log is not None:

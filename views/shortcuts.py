@@ -1,7 +1,7 @@
 """Shortcuts & dimensions: where a block changes shape, what options A, B and C put on its shortcut.
 
 Shapes, parameter counts and the shortcut descriptions are read from the built models; the
-training comparison trains plain, A, B and C on the same batches (experiments.train_models); the
+training comparison trains plain, A, B and C on the same batches (lab.jobs.shortcuts_run, in a worker); the
 Block code is shown from the engine's own source via inspect, never a copy.
 """
 
@@ -13,39 +13,34 @@ import pandas as pd
 import streamlit as st
 
 from lab import experiments as E
+from lab import jobs
 from lab import science_charts as charts
 from resnet_core import models
 from resnet_core.config import ExperimentConfig
+from serving.jobs import JobRequest
 from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name
-from ui.science import Job, experiment_downloads, live_jobs
+from ui.runner import EngineStopped, Run, compute, live_runs, probe_seconds
+from ui.science import experiment_downloads
 
 DEFAULTS = ExperimentConfig(depth=20, steps=100, measure_every=10, eval_every=20)
 PAGE = "shortcuts"
-PAPER_INPUT = ((3, 32, 32), 10)  # CIFAR-10, as in He et al. Sec. 4.2
 
 
-@st.cache_data(ttl=600, show_spinner="Timing a short probe run to estimate how long this takes…")
 def estimate(config: ExperimentConfig) -> float:
-    return E.estimate_seconds(config, [config.depth], runner=E.shortcut_records)
+    return probe_seconds(JobRequest("estimate", config, "lab.jobs:estimate_run", ((config.depth,), "shortcuts"), store=False))
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
 def structure(config: ExperimentConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The per-block shortcut table and the parameter counts (this lab's input and the paper's), from built models."""
-    counts = pd.DataFrame(
-        [
-            {"model": f"this lab: {config.dataset}, width {config.width}", **E.parameter_counts(config)},
-            {"model": "He et al. CIFAR-10: 3x32x32, width 16", **E.parameter_counts(config.replace(width=16), *PAPER_INPUT)},
-        ]
-    )
-    return E.transition_table(config), counts
+    """The per-block shortcut table and the parameter counts (this lab's input and the paper's), from models built in a worker."""
+    record = compute(JobRequest("structure", config, "lab.jobs:structure_run"), "building the nets")[-1]
+    return jobs.frame(record), jobs.frame(record, "counts")
 
 
-def shortcut_job(config: ExperimentConfig) -> Job:
+def shortcut_run(config: ExperimentConfig) -> Run:
     """All four nets in one job; the residual's `shortcut` field doesn't matter, so it is fixed for the cache key."""
-    key_config = config.replace(shortcut="A")
-    return Job("shortcuts", key_config, compute=lambda: E.shortcut_records(key_config), tag=iter, nets=4)
+    request = JobRequest("shortcuts", config.replace(shortcut="A"), "lab.jobs:shortcuts_run")
+    return Run(request, step_records=4 * config.steps)
 
 
 def draw(log: E.ExperimentLog, table: pd.DataFrame, name: str, key: str) -> None:
@@ -124,7 +119,7 @@ if config.arch != "cnn":
     st.stop()
 try:
     table, counts = structure(config)
-except ValueError as error:
+except (ValueError, EngineStopped) as error:
     st.error(f"Can't build this experiment: {error}", icon=":material/block:")
     st.stop()
 
@@ -154,8 +149,9 @@ st.markdown(
 )
 
 st.header("Train plain, A, B and C on the same budget")
-log, finished = live_jobs(
-    [shortcut_job(config)],
+log, finished = live_runs(
+    [shortcut_run(config)],
+    E.ExperimentLog,
     lambda log, key: draw(log, table, name, key),
     label="Train all four",
     estimate=lambda missing: estimate(config),

@@ -1,0 +1,177 @@
+"""Reliability under load, measured against the real server: `python benchmarks/reliability.py [--sessions 30]`.
+
+1. load: N browser sessions (Debian's chromium through Playwright) open the same lesson link at
+   once on one `streamlit run app.py`; every one must finish its training view. Meanwhile a thread
+   asks /_stcore/health every 0.2 s and keeps the slowest answer. Reported: sessions completed, how
+   many times the lesson's training was computed (the server logs one line per job started),
+   the slowest health answer, and the peak RSS of the server process and of its workers.
+2. many tabs: 4 tabs open an expensive init-only view and close at once; reported: how long the
+   workers kept computing after the last tab closed (a job nobody waits for is cancelled).
+Figures go to docs/RELIABILITY.md by hand, with the date and the machine; nothing here fails on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import signal
+import statistics
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from benchmarks.serve import CHROMIUM, CHROMIUM_ARGS, peak_rss_mb, start_server
+
+LESSON = "batchnorm-explosion"  # a Gradient Flow lesson that trains on open
+DONE_TEXT = "Scrub through training"  # drawn once the trained run is on the page
+EXPENSIVE = "/?depth=8&width=256&batch_size=4096&steps=0"
+
+
+class HealthProbe(threading.Thread):
+    """Asks /_stcore/health every 0.2 s; keeps every answer's latency (a timeout counts as its 10 s)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url, self.latencies, self.stop = url, [], threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            began = time.monotonic()
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=10) as response:
+                    response.read()
+            except OSError:
+                pass
+            self.latencies.append(time.monotonic() - began)
+            time.sleep(0.2)
+
+
+def children(pid: int) -> list[int]:
+    """The worker processes the server spawned (direct children, read from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+async def open_sessions(url: str, n: int, timeout_s: float) -> list[float | None]:
+    """N fresh browser contexts open the lesson link at once; each one's seconds to the finished view, or None."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+        async def session() -> float | None:
+            context = await browser.new_context(viewport={"width": 1280, "height": 720})
+            page = await context.new_page()
+            began = time.monotonic()
+            try:
+                await page.goto(f"{url}/?lesson={LESSON}", timeout=timeout_s * 1000)
+                await page.get_by_text(DONE_TEXT).first.wait_for(timeout=timeout_s * 1000)
+                return time.monotonic() - began
+            except Exception:
+                return None
+            finally:
+                await context.close()
+
+        results = await asyncio.gather(*(session() for _ in range(n)))
+        await browser.close()
+        return list(results)
+
+
+async def open_and_close(url: str, tabs: int, seconds: float) -> None:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        pages = [await (await browser.new_context()).new_page() for _ in range(tabs)]
+        await asyncio.gather(*(page.goto(url + EXPENSIVE, timeout=60_000) for page in pages))
+        await asyncio.sleep(seconds)
+        await browser.close()
+
+
+def load(sessions: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "server.log"
+        server, url = start_server(str(Path(tmp) / "cache"), log)
+        probe = HealthProbe(url)
+        probe.start()
+        try:
+            began = time.monotonic()
+            results = asyncio.run(open_sessions(url, sessions, timeout_s=600))
+            elapsed = time.monotonic() - began
+            probe.stop.set()
+            workers = children(server.pid)
+            server_peak = peak_rss_mb(server.pid)
+            worker_peaks = [peak_rss_mb(pid) for pid in workers]
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(30)
+        started = re.findall(r"job started: (\S+)", log.read_text())
+        done = [r for r in results if r is not None]
+        print(f"load: {len(done)}/{sessions} sessions finished in {elapsed:.0f} s (median {statistics.median(done):.0f} s)")
+        print(f"load: jobs started: {', '.join(f'{k} x{started.count(k)}' for k in sorted(set(started)))}")
+        print(
+            f"load: health: {len(probe.latencies)} checks, slowest {max(probe.latencies):.2f} s, "
+            f"median {statistics.median(probe.latencies):.3f} s"
+        )
+        print(f"load: peak RSS server {server_peak:.0f} MB, workers {', '.join(f'{m:.0f}' for m in worker_peaks)} MB")
+
+
+def many_tabs(tabs: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        server, url = start_server(str(Path(tmp) / "cache"))
+        try:
+            asyncio.run(open_and_close(url, tabs, seconds=5))
+            closed = time.monotonic()
+            workers = children(server.pid)
+            last_busy, before = closed, cpu_seconds(workers)
+            while time.monotonic() - closed < 120:
+                time.sleep(1)
+                now = cpu_seconds(workers)
+                if now - before > 0.5:  # more than half a core-second in the last second: still computing
+                    last_busy = time.monotonic()
+                before = now
+                if time.monotonic() - last_busy > 10:
+                    break
+            print(
+                f"many tabs: {tabs} tabs of {EXPENSIVE} closed after 5 s; workers computed for "
+                f"{last_busy - closed:.0f} s more; server peak RSS {peak_rss_mb(server.pid):.0f} MB"
+            )
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=30)
+    parser.add_argument("--tabs", type=int, default=4)
+    args = parser.parse_args()
+    load(args.sessions)
+    many_tabs(args.tabs)
+
+
+if __name__ == "__main__":
+    main()

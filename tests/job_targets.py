@@ -1,0 +1,33 @@
+"""Computations for tests/test_jobs.py to run in worker processes: well-behaved, slow, crashing."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from resnet_core.config import ExperimentConfig
+
+
+def count(config: ExperimentConfig, n: int, pause: float = 0.0) -> Iterator[dict[str, Any]]:
+    for i in range(n):
+        time.sleep(pause)
+        yield {"kind": "step", "variant": "plain", "step": i, "pid": os.getpid()}
+
+
+def abort_after(config: ExperimentConfig, n: int) -> Iterator[dict[str, Any]]:
+    """A native crash, as the oneDNN heap corruption was: the process dies with SIGABRT."""
+    yield from count(config, n)
+    os.abort()
+
+
+def refuse(config: ExperimentConfig) -> Iterator[dict[str, Any]]:
+    raise ValueError("depth: 9 is not 6n+2")
+    yield {}
+
+
+def threads(config: ExperimentConfig) -> Iterator[dict[str, Any]]:
+    import torch
+
+    yield {"kind": "threads", "variant": "pair", "threads": torch.get_num_threads()}

@@ -1,0 +1,119 @@
+"""The execution layer: every computation in a worker process; a crash, a stop or a runaway ends only its job."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from resnet_core.config import ExperimentConfig
+from resnet_core.training import measure_init
+from serving import cache
+from serving.jobs import CANCELLED, DONE, FAILED, Executor, Job, JobRequest
+
+CONFIG = ExperimentConfig(depth=8, width=4, steps=3, batch_size=16)
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[Executor]:
+    yield Executor(workers=2, threads=1, job_seconds=60, idle_seconds=3)
+
+
+def finish(job: Job, seconds: float = 120) -> Job:
+    deadline = time.monotonic() + seconds  # only a safety net for a broken pool: no assertion rests on time
+    while not job.finished and time.monotonic() < deadline:
+        job.wait(0.1)
+    return job
+
+
+def request(target: str, *args: object, kind: str = "test", config: ExperimentConfig = CONFIG) -> JobRequest:
+    return JobRequest(kind, config, f"tests.job_targets:{target}", args, store=False)
+
+
+def test_a_job_streams_its_records_from_another_process(pool: Executor) -> None:
+    job = finish(pool.submit(request("count", 5)))
+    assert job.state == DONE
+    assert [r["step"] for r in job.records] == list(range(5))
+    assert {r["pid"] for r in job.records} != {os.getpid()}
+
+
+def test_engine_records_in_a_worker_are_bit_identical_to_one_thread_here(pool: Executor, cache_dir: object) -> None:
+    """One thread count everywhere: the worker's init measurement equals this process's at one thread, float for float."""
+    import torch
+
+    job = finish(pool.submit(JobRequest("init", CONFIG, "lab.jobs:init_run")))
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        here = list(measure_init(CONFIG))
+    finally:
+        torch.set_num_threads(before)
+    assert job.state == DONE
+    assert json.dumps(job.records) == json.dumps(here)  # JSON: NaN equals NaN there, and floats print exactly
+    assert json.dumps(cache.get("init", CONFIG)) == json.dumps(here)  # a finished job is stored for every later visitor
+
+
+def test_identical_requests_share_one_job(pool: Executor) -> None:
+    first = pool.submit(request("count", 20, 0.05, kind="shared"))
+    second = pool.submit(request("count", 20, 0.05, kind="shared"))
+    assert first is second
+    finish(first)
+    assert pool.submit(request("count", 20, 0.05, kind="shared")) is not first  # a finished job is not reused
+
+
+def test_a_native_crash_ends_its_job_with_a_message_and_a_fresh_worker_takes_over(pool: Executor) -> None:
+    crashed = finish(pool.submit(request("abort_after", 2, kind="crash")))
+    assert crashed.state == FAILED and "SIGABRT" in crashed.message
+    assert len(crashed.records) == 2  # what was computed before the crash still arrived
+    after = finish(pool.submit(request("count", 3, kind="after-crash")))
+    assert after.state == DONE and len(after.records) == 3
+
+
+def test_a_worker_killed_mid_job_fails_only_that_job(pool: Executor) -> None:
+    victim = pool.submit(request("count", 1000, 0.01, kind="victim"))
+    bystander = pool.submit(request("count", 100, 0.01, kind="bystander"))
+    while len(victim.records) < 3 and not victim.finished:
+        victim.wait(0.1)
+    os.kill(victim.records[0]["pid"], signal.SIGKILL)
+    assert finish(victim).state == FAILED and "SIGKILL" in victim.message
+    assert finish(bystander).state == DONE and len(bystander.records) == 100
+
+
+def test_stop_cancels_for_real_and_frees_the_worker(pool: Executor) -> None:
+    job = pool.submit(request("count", 10_000, 0.01, kind="stopped"))
+    while not job.records:
+        job.wait(0.1)
+    pool.cancel(job)
+    assert job.state == CANCELLED
+    time.sleep(0.5)
+    assert len(job.records) < 10_000
+    assert finish(pool.submit(request("count", 2, kind="next"))).state == DONE
+
+
+def test_a_job_nobody_waits_for_is_cancelled(pool: Executor) -> None:
+    job = pool.submit(request("count", 10_000, 0.01, kind="abandoned"))
+    deadline = time.monotonic() + 60
+    while not job.finished and time.monotonic() < deadline:
+        time.sleep(0.2)  # watching without touching, as a closed tab does
+    assert job.state == CANCELLED and "nobody" in job.message
+
+
+def test_a_refused_setting_is_a_message(pool: Executor) -> None:
+    job = finish(pool.submit(request("refuse", kind="refused")))
+    assert job.state == FAILED and job.message == "depth: 9 is not 6n+2"
+
+
+def test_over_the_time_limit_ends_the_job() -> None:
+    short = Executor(workers=1, job_seconds=1)
+    job = finish(short.submit(request("count", 10_000, 0.01, kind="runaway")))
+    assert job.state == FAILED and "longer than this host's limit of 1 s" in job.message
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_each_worker_runs_at_the_pools_thread_count(threads: int) -> None:
+    job = finish(Executor(workers=1, threads=threads).submit(request("threads", kind=f"threads-{threads}")))
+    assert job.records[0]["threads"] == threads
