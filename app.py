@@ -10,6 +10,7 @@ import streamlit as st
 
 from lab.charts import COLORS
 from lab.pages import PAGES
+from serving import cache
 from ui import lessons, presenter
 
 TITLE = "ResNet Gradient Flow Lab"
@@ -46,6 +47,8 @@ st.set_page_config(page_title=TITLE, page_icon=FAVICON, layout="wide", initial_s
 # Pages in the top bar: the sidebar keeps the experiment's controls above the fold on a projector.
 navigation = st.navigation(NAVIGATION, position="top")
 sidebar_header()
+if cache_problem := cache.default_cache().warning:  # a read-only or full cache: results still come, but are not kept
+    st.sidebar.warning(cache_problem, icon=":material/storage:")
 presenter.apply()  # ?present=1: projector styles and the view's QR code
 lesson = lessons.open_from_url()  # ?lesson=<name>: switches once to the lesson's page and settings
 if lesson is not None:

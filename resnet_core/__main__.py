@@ -1,13 +1,15 @@
 """Command line over the same API the app uses: `python -m resnet_core run --depth 20,56 --out run.json`.
 
 Every ExperimentConfig field is an option (help text from config.FIELDS); a comma list of
-depths runs a sweep; progress goes to stderr; bad options exit 2 with one line.
+depths runs a sweep; progress goes to stderr; bad options, and --out / --csv paths that cannot be
+written, exit 2 with one line before any training.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, NoReturn
 
@@ -69,12 +71,44 @@ def run_sweep(configs: list[ExperimentConfig], quiet: bool = False) -> list[RunL
     return logs
 
 
+def check_writable(option: str, path: str) -> None:
+    """Raise ValueError naming `option` when `path` cannot be written, so a long run never ends in a traceback.
+
+    Opening for append is the check the OS itself makes (missing folder, a folder, a name too long,
+    no permission); it leaves an existing file as it was and removes a file it had to create.
+    """
+    existed = os.path.lexists(path)
+    try:
+        with open(path, "a"):
+            pass
+    except OSError as error:
+        raise ValueError(f"{option} {path}: cannot write there ({error.strerror or error})") from None
+    if not existed:
+        os.unlink(path)
+
+
+def summary(log: RunLog, variant: str) -> str:
+    """One stderr line per net. With --steps 0 no gradient is taken, so there is no ratio, and the error is the initial one."""
+    final = log.final[variant]
+    head = f"depth {log.config.depth:>4} {variant:>8}: "
+    if log.config.steps == 0:
+        return head + f"no training step, so no gradient measured; train error at init {final['train_error']:.3f}"
+    return (
+        head
+        + f"grad ratio first/last at init {log.ratio(variant):.3g}, final train error {final['train_error']:.3f}"
+        + (f" (diverged at step {final['diverged_at']})" if final["diverged"] else "")
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         apply_thread_limit(HostLimits.from_settings())  # 1 torch thread unless RESNET_LAB_THREADS says otherwise
         configs = configs_from_args(args)
+        for option, path in (("--out", args.out), ("--csv", args.csv)):
+            if path:
+                check_writable(option, path)
         logs = run_sweep(configs, args.quiet)
     except (ValueError, FileNotFoundError) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
@@ -96,13 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         table[["depth", *[c for c in table.columns if c != "depth"]]].to_csv(args.csv, index=False)
     for log in logs:
         for v in ("plain", "residual"):
-            final = log.final[v]
-            print(
-                f"depth {log.config.depth:>4} {v:>8}: grad ratio first/last at init {log.ratio(v):.3g}, "
-                f"final train error {final['train_error']:.3f}"
-                + (f" (diverged at step {final['diverged_at']})" if final["diverged"] else ""),
-                file=sys.stderr,
-            )
+            print(summary(log, v), file=sys.stderr)
     return 0
 
 

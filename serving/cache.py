@@ -6,8 +6,14 @@ Entries are JSON files named by a hash of (kind, every config field, engine sour
 - an identical request is served across sessions and server restarts,
 - changing the engine's code invalidates old results instead of serving stale numbers,
 - a write is atomic (temp file + ``os.replace``): a reader never sees half a file,
-- a per-key file lock makes ``get_or_compute`` single-flight across threads and processes,
-- the directory stays under a byte budget, least recently used entries evicted first.
+- a file that is not exactly this key's entry (truncated, corrupt, foreign JSON) is a miss, never served,
+- a per-key file lock makes ``get_or_compute`` single-flight across threads and processes; its holder
+  deletes the lock file, so locks/ does not grow,
+- the directory stays under a byte budget, least recently used entries evicted first, never the one
+  just written; an entry larger than the whole budget is returned but not stored,
+- a read-only or full disk costs the caching, never the result: entries stay in the process's memory
+  and ``ResultCache.warning`` says so,
+- temp and lock files left by a killed process are swept after ``STALE_SECONDS``.
 
 Location and budget: ``RESNET_LAB_CACHE_DIR`` (default ``.cache/results`` in the repository) and
 ``RESNET_LAB_CACHE_MB`` (default 200). Payloads are anything ``json.dumps`` accepts; NaN and
@@ -22,6 +28,9 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FINGERPRINTED = ("resnet_core", "lab")  # every module that can change a computed number
 DEFAULT_DIR = ROOT / ".cache" / "results"
 DEFAULT_MB = 200.0
+STALE_SECONDS = 3600.0  # temp and lock files older than this, and not in use, were left by a killed process
 
 
 @functools.cache
@@ -46,14 +56,101 @@ def engine_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
+class KeyLock:
+    """One key's lock across threads (an in-process lock) and processes (a file lock), whose holder deletes its file.
+
+    The holder unlinks the lock file before releasing it, so locks/ holds only the files of locks held now
+    (or left by a killed process, swept by `ResultCache.sweep`). That is safe because filelock (>= 4) checks,
+    once it holds a flock, that the file is still linked and otherwise reopens the path: a waiter that
+    opened the old file never shares the lock with one that opened the new file. Deleting a lock file one
+    does *not* hold would break mutual exclusion, so nothing here ever does.
+    When the file cannot be created (a read-only cache), the in-process lock alone is used: single flight
+    within this server, none across processes.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with _MEMORY_GUARD:
+            self._memory = _MEMORY_LOCKS.setdefault(str(path), threading.Lock())
+        self._file: FileLock | None = None
+
+    def acquire(self, blocking: bool = True) -> bool:
+        """True once held; False only when `blocking` is False and another thread or process holds the key."""
+        if not self._memory.acquire(blocking):
+            return False
+        file = FileLock(self.path, thread_local=False)
+        try:
+            file.acquire(blocking=blocking)  # filelock raises Timeout rather than returning False
+        except Timeout:
+            self._memory.release()
+            return False
+        except OSError:  # no lock file possible here (read-only, missing folder): this process's lock alone
+            file = None
+        self._file = file
+        return True
+
+    def release(self) -> None:
+        """Delete the lock file while still holding it, then release: locks/ never grows."""
+        file, self._file = self._file, None
+        if file is not None:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+            file.release()
+        self._memory.release()
+
+    def __enter__(self) -> KeyLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+_MEMORY_LOCKS: dict[str, threading.Lock] = {}  # one per lock path ever used in this process: a few hundred bytes a key
+_MEMORY_GUARD = threading.Lock()
+
+
+def _forget_locks_after_fork() -> None:
+    """A forked child holds none of its parent's locks, whatever other threads held at the fork."""
+    global _MEMORY_GUARD
+    _MEMORY_GUARD = threading.Lock()
+    _MEMORY_LOCKS.clear()
+
+
+os.register_at_fork(after_in_child=_forget_locks_after_fork)
+
+
 class ResultCache:
-    """A directory of JSON results keyed by (kind, config), bounded to `max_bytes`."""
+    """A directory of JSON results keyed by (kind, config), bounded to `max_bytes`.
+
+    It never raises to the page over its own storage. When the disk refuses a write (read-only, full),
+    the entry is kept in this process's memory instead, under the same byte budget, so viewers waiting
+    on the key read it rather than each training again in turn; `warning` says so in one sentence
+    (None while all is well). An entry larger than the whole budget is returned but not stored:
+    keeping it would evict every other entry.
+    """
 
     def __init__(self, root: str | os.PathLike[str], max_bytes: int) -> None:
         self.root = Path(root)
         self.max_bytes = max_bytes
-        self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / "locks").mkdir(exist_ok=True)
+        self.warning: str | None = None
+        self._unsaved: OrderedDict[Path, bytes] = OrderedDict()  # entries the disk refused, least recently used first
+        self._unsaved_guard = threading.Lock()
+        try:
+            (self.root / "locks").mkdir(parents=True, exist_ok=True)
+            for folder in (self.root, self.root / "locks"):
+                handle, probe = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+                os.close(handle)
+                os.unlink(probe)
+        except OSError as error:
+            self._unavailable(error)
+
+    def _unavailable(self, error: OSError) -> None:
+        reason = error.strerror or type(error).__name__
+        self.warning = (
+            f"The shared result cache cannot store results ({reason}): "
+            "they are kept in this server's memory only, and computed again after a restart."
+        )
 
     def key(self, kind: str, config: ExperimentConfig) -> str:
         """Stable across processes: sorted full params, the kind and the engine fingerprint."""
@@ -65,47 +162,91 @@ class ResultCache:
     def path(self, kind: str, config: ExperimentConfig) -> Path:
         return self.root / f"{kind}-{self.key(kind, config)}.json"
 
-    def lock(self, kind: str, config: ExperimentConfig) -> FileLock:
+    def lock(self, kind: str, config: ExperimentConfig) -> KeyLock:
         """The per-key lock a computer holds while computing (a fresh object: safe to use from any thread)."""
-        return FileLock(self.root / "locks" / f"{kind}-{self.key(kind, config)}.lock", thread_local=False)
+        return KeyLock(self.root / "locks" / f"{kind}-{self.key(kind, config)}.lock")
 
-    def try_lock(self, kind: str, config: ExperimentConfig) -> FileLock | None:
+    def try_lock(self, kind: str, config: ExperimentConfig) -> KeyLock | None:
         """The key's lock, now held, or None when another thread or process holds it (never blocks)."""
         lock = self.lock(kind, config)
-        try:
-            lock.acquire(blocking=False)  # filelock raises Timeout here rather than returning False
-        except Timeout:
-            return None
-        return lock
+        return lock if lock.acquire(blocking=False) else None
 
     def get(self, kind: str, config: ExperimentConfig) -> Any | None:
-        """The stored payload, or None; a read marks the entry as recently used."""
+        """The stored payload, or None; a read marks the entry as recently used.
+
+        A file that is not this key's entry (truncated, corrupt, or valid JSON of another shape, kind or
+        config) is a miss and is deleted, so it is recomputed and rewritten rather than ever served.
+        """
         path = self.path(kind, config)
+        with self._unsaved_guard:
+            data = self._unsaved.get(path)
+            if data is not None:
+                self._unsaved.move_to_end(path)
+        if data is not None:
+            return json.loads(data)["payload"]  # decoded afresh, as from disk: no caller shares another's objects
         try:
-            payload = json.loads(path.read_text())
+            entry = json.loads(path.read_text())
         except FileNotFoundError:
             return None
-        except (OSError, ValueError):  # unreadable or foreign file: treat as a miss and let it be rewritten
+        except (OSError, ValueError):
+            entry = None
+        if not self._is_entry(entry, kind, config):
             with contextlib.suppress(OSError):
                 path.unlink()
             return None
         with contextlib.suppress(OSError):
             os.utime(path)
-        return payload["payload"]
+        return entry["payload"]
 
-    def put(self, kind: str, config: ExperimentConfig, payload: Any) -> None:
-        """Store atomically, then evict the least recently used entries beyond the budget."""
-        text = json.dumps({"kind": kind, "config": config.to_params(include_defaults=True), "payload": payload})
-        handle, temp = tempfile.mkstemp(dir=self.root, prefix=".tmp-", suffix=".json")
+    @staticmethod
+    def _is_entry(entry: Any, kind: str, config: ExperimentConfig) -> bool:
+        """Whether a decoded file is the envelope `put` writes for this kind and config."""
+        params = json.loads(json.dumps(config.to_params(include_defaults=True)))  # as it reads back from JSON
+        return isinstance(entry, dict) and entry.get("kind") == kind and entry.get("config") == params and "payload" in entry
+
+    def put(self, kind: str, config: ExperimentConfig, payload: Any) -> bool:
+        """Store atomically, then evict the least recently used other entries beyond the budget. True when stored.
+
+        False when the entry alone exceeds the budget, or the disk refused (read-only, full): then no
+        partial file is left behind, the entry is kept in memory and `warning` says why; a later
+        successful write clears it.
+        """
+        data = json.dumps({"kind": kind, "config": config.to_params(include_defaults=True), "payload": payload}).encode()
+        if len(data) > self.max_bytes:
+            return False
+        path = self.path(kind, config)
         try:
-            with os.fdopen(handle, "w") as f:
-                f.write(text)
-            os.replace(temp, self.path(kind, config))
+            handle, temp = tempfile.mkstemp(dir=self.root, prefix=".tmp-", suffix=".json")
+        except OSError as error:
+            self._keep_in_memory(path, data, error)
+            return False
+        try:
+            with os.fdopen(handle, "wb") as f:
+                f.write(data)
+            os.replace(temp, path)
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            self._keep_in_memory(path, data, error)
+            return False
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
             raise
-        self.evict()
+        self.warning = None
+        with self._unsaved_guard:
+            self._unsaved.pop(path, None)
+        self.evict(keep=path)
+        return True
+
+    def _keep_in_memory(self, path: Path, data: bytes, error: OSError) -> None:
+        """The disk refused `data`: keep it in this process, dropping least recently used entries beyond the budget."""
+        self._unavailable(error)
+        with self._unsaved_guard:
+            self._unsaved[path] = data
+            self._unsaved.move_to_end(path)
+            while sum(len(d) for d in self._unsaved.values()) > self.max_bytes:
+                self._unsaved.popitem(last=False)
 
     def get_or_compute(self, kind: str, config: ExperimentConfig, compute: Callable[[], Any]) -> Any:
         """Single flight: the first caller computes under the key's lock, concurrent callers wait and read."""
@@ -125,9 +266,9 @@ class ResultCache:
     def entries(self) -> list[Path]:
         return [p for p in self.root.glob("*.json") if not p.name.startswith(".tmp-")]
 
-    def evict(self) -> None:
-        """Delete oldest-used entries until the total fits; one evictor at a time."""
-        with FileLock(self.root / "locks" / "evict.lock", thread_local=False):
+    def evict(self, keep: Path | None = None) -> None:
+        """Delete oldest-used entries, never `keep`, until the total fits; one evictor at a time. Then sweep."""
+        with KeyLock(self.root / "locks" / "evict.lock"):
             stats = []
             for path in self.entries():
                 with contextlib.suppress(FileNotFoundError):
@@ -136,9 +277,33 @@ class ResultCache:
             for _, size, path in sorted(stats):
                 if total <= self.max_bytes:
                     break
+                if path == keep:
+                    continue
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
                 total -= size
+            self.sweep()
+
+    def sweep(self, older_than: float = STALE_SECONDS) -> None:
+        """Delete what killed processes left behind: temp files, and lock files no one holds, older than `older_than` s.
+
+        A live writer's temp file is seconds old; should one be deleted anyway, its rename fails and
+        `put` reports the result as not stored. A lock file is deleted only by whoever holds it (KeyLock).
+        """
+        cutoff = time.time() - older_than
+        for path in [*self.root.glob(".tmp-*.json"), *(self.root / "locks").glob("*.lock")]:
+            try:
+                if path.stat().st_mtime > cutoff:
+                    continue
+            except FileNotFoundError:
+                continue
+            if path.suffix == ".json":
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            else:
+                lock = KeyLock(path)
+                if lock.acquire(blocking=False):
+                    lock.release()
 
 
 def default_cache() -> ResultCache:
@@ -161,8 +326,8 @@ def get(kind: str, config: ExperimentConfig) -> Any | None:
     return default_cache().get(kind, config)
 
 
-def put(kind: str, config: ExperimentConfig, payload: Any) -> None:
-    default_cache().put(kind, config, payload)
+def put(kind: str, config: ExperimentConfig, payload: Any) -> bool:
+    return default_cache().put(kind, config, payload)
 
 
 def get_or_compute(kind: str, config: ExperimentConfig, compute: Callable[[], Any]) -> Any:

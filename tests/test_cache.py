@@ -1,10 +1,15 @@
-"""The shared result cache: exact round trips, keys, byte budget, and single-flight computing across threads and processes."""
+"""The shared result cache: exact round trips, keys, byte budget, single-flight computing across threads and processes,
+and the faults it must survive: stray and truncated files, read-only and full disks, processes killed mid-way."""
 
 from __future__ import annotations
 
+import errno
+import json
 import math
 import multiprocessing
 import os
+import shutil
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -155,3 +160,316 @@ def test_try_lock_never_blocks_and_says_who_holds_the_key(cache_dir: Path) -> No
     again = lab.try_lock("train", config)
     assert again is not None
     again.release()
+
+
+# Faults: what a classroom server meets in practice (docs/RELIABILITY.md, "Faults").
+
+
+def _fork() -> multiprocessing.context.ForkContext:
+    return multiprocessing.get_context("fork")
+
+
+def _entry_text(kind: str, config: ExperimentConfig, payload: object) -> str:
+    return json.dumps({"kind": kind, "config": config.to_params(include_defaults=True), "payload": payload})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[]",
+        "{}",
+        "3",
+        "null",
+        '"payload"',
+        '{"payload": [1]}',
+        _entry_text("init", CONFIG, [1]),  # another kind's entry under this name
+        _entry_text("train", CONFIG.replace(seed=9), [1]),  # another config's entry under this name
+        json.dumps({"kind": "train", "config": CONFIG.to_params(include_defaults=True)}),  # no payload
+    ],
+    ids=["list", "empty-object", "number", "null", "string", "payload-only", "wrong-kind", "wrong-config", "no-payload"],
+)
+def test_a_stray_json_file_is_a_miss_and_is_removed(tmp_path: Path, text: str) -> None:
+    store = ResultCache(tmp_path, 10**6)
+    store.path("train", CONFIG).write_text(text)
+    assert store.get("train", CONFIG) is None
+    assert not store.path("train", CONFIG).exists()
+    store.path("train", CONFIG).write_text(text)
+    assert store.get_or_compute("train", CONFIG, lambda: [7]) == [7]
+    assert store.get("train", CONFIG) == [7]
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.99, 0.0])
+def test_a_truncated_entry_is_recomputed_never_served(tmp_path: Path, keep: float) -> None:
+    store = ResultCache(tmp_path, 10**6)
+    store.put("train", CONFIG, {"history": list(range(1000))})
+    data = store.path("train", CONFIG).read_bytes()
+    store.path("train", CONFIG).write_bytes(data[: int(len(data) * keep)])
+    assert store.get("train", CONFIG) is None
+    assert store.get_or_compute("train", CONFIG, lambda: {"fresh": True}) == {"fresh": True}
+
+
+def test_an_entry_larger_than_the_budget_is_returned_not_stored_and_evicts_nothing(tmp_path: Path) -> None:
+    store = ResultCache(tmp_path, 5_000)
+    store.put("train", CONFIG, "small")
+    big = "x" * 10_000
+    assert store.put("train", CONFIG.replace(seed=1), big) is False
+    assert store.get_or_compute("train", CONFIG.replace(seed=2), lambda: big) == big
+    assert store.get("train", CONFIG) == "small"
+    assert [p.name for p in store.entries()] == [store.path("train", CONFIG).name]
+    assert store.warning is None  # a too-large entry is a budget decision, not a broken cache
+
+
+def test_eviction_never_deletes_the_entry_just_written(tmp_path: Path) -> None:
+    """Least recently used goes by modification time; an older entry touched into the future must not win over the new one."""
+    store = ResultCache(tmp_path, 15_000)  # room for one entry of ~10 kB
+    store.put("train", CONFIG, "a" * 10_000)
+    future = time.time() + 3600
+    os.utime(store.path("train", CONFIG), (future, future))  # e.g. a clock step, or a copy that kept its times
+    assert store.put("train", CONFIG.replace(seed=1), "b" * 10_000) is True
+    assert store.get("train", CONFIG.replace(seed=1)) == "b" * 10_000
+    assert store.get("train", CONFIG) is None
+
+
+def test_lock_files_do_not_accumulate(tmp_path: Path) -> None:
+    store = ResultCache(tmp_path, 10**6)
+    for seed in range(5):
+        store.get_or_compute("train", CONFIG.replace(seed=seed), lambda: [1])
+        lock = store.try_lock("init", CONFIG.replace(seed=seed))
+        assert lock is not None
+        lock.release()
+    assert list((tmp_path / "locks").iterdir()) == []
+
+
+def _count_under_lock(root: str, counter: str, rounds: int) -> None:
+    store = ResultCache(root, 10**6)
+    for _ in range(rounds):
+        with store.lock("train", CONFIG):
+            value = int(Path(counter).read_text())
+            time.sleep(0.002)  # widen the read-modify-write window a second holder would fall into
+            Path(counter).write_text(str(value + 1))
+
+
+def test_deleting_lock_files_on_release_keeps_mutual_exclusion_across_processes(tmp_path: Path) -> None:
+    """Holders unlink the lock file before releasing; a waiter on the old file must not share the lock with a newcomer."""
+    counter = tmp_path / "counter"
+    counter.write_text("0")
+    workers = [_fork().Process(target=_count_under_lock, args=(str(tmp_path / "cache"), str(counter), 25)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert [w.exitcode for w in workers] == [0] * 4
+    assert counter.read_text() == "100"
+    assert list((tmp_path / "cache" / "locks").iterdir()) == []
+
+
+def _hold_lock_forever(root: str, marker: str) -> None:
+    def compute() -> list[int]:
+        Path(marker).touch()
+        time.sleep(600)
+        return [0]
+
+    ResultCache(root, 10**6).get_or_compute("train", CONFIG, compute)
+
+
+def _wait_for(path: Path, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+
+
+def test_a_lock_held_by_a_killed_process_is_taken_over_and_cleaned_up(tmp_path: Path) -> None:
+    root, marker = tmp_path / "cache", tmp_path / "computing"
+    holder = _fork().Process(target=_hold_lock_forever, args=(str(root), str(marker)))
+    holder.start()
+    _wait_for(marker)
+    store = ResultCache(root, 10**6)
+    assert store.try_lock("train", CONFIG) is None  # held by the live computer
+    holder.kill()  # SIGKILL while computing under the lock: no finally runs, the lock file stays
+    holder.join(timeout=30)
+    assert [p.name for p in (root / "locks").iterdir()] == [store.lock("train", CONFIG).path.name]
+    started = time.monotonic()
+    assert store.get_or_compute("train", CONFIG, lambda: [1, 2]) == [1, 2]
+    assert time.monotonic() - started < 5  # the kernel dropped the dead process's flock: no wait
+    assert list((root / "locks").iterdir()) == []
+
+
+def _write_half_then_hang(root: str, marker: str) -> None:
+    real = os.fdopen
+
+    class HalfWriter:
+        def __init__(self, handle: int, mode: str) -> None:
+            self.file = real(handle, mode)
+
+        def __enter__(self) -> HalfWriter:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.file.close()
+
+        def write(self, data: bytes) -> None:
+            self.file.write(data[: len(data) // 2])
+            self.file.flush()
+            Path(marker).touch()
+            time.sleep(600)
+
+    os.fdopen = HalfWriter  # this child only
+    ResultCache(root, 10**6).put("train", CONFIG, {"history": list(range(10_000))})
+
+
+def test_a_server_killed_mid_write_leaves_nothing_that_is_served_and_its_temp_file_is_swept(tmp_path: Path) -> None:
+    root, marker = tmp_path / "cache", tmp_path / "writing"
+    writer = _fork().Process(target=_write_half_then_hang, args=(str(root), str(marker)))
+    writer.start()
+    _wait_for(marker)
+    writer.kill()
+    writer.join(timeout=30)
+    leftovers = list(root.glob(".tmp-*.json"))
+    assert len(leftovers) == 1 and leftovers[0].stat().st_size > 0
+    store = ResultCache(root, 10**6)
+    assert store.get("train", CONFIG) is None  # the half-written file never had the entry's name
+    assert store.get_or_compute("train", CONFIG, lambda: {"fresh": True}) == {"fresh": True}
+    assert leftovers[0].exists()  # too young to tell from a live writer's
+    old = time.time() - cache.STALE_SECONDS - 1
+    os.utime(leftovers[0], (old, old))
+    store.put("init", CONFIG, [1])  # every write sweeps
+    assert not leftovers[0].exists()
+    assert store.get("train", CONFIG) == {"fresh": True}
+
+
+def test_sweep_deletes_abandoned_lock_files_but_never_a_held_one(tmp_path: Path) -> None:
+    root, marker = tmp_path / "cache", tmp_path / "computing"
+    store = ResultCache(root, 10**6)
+    abandoned = root / "locks" / "init-abandoned.lock"
+    abandoned.touch()
+    holder = _fork().Process(target=_hold_lock_forever, args=(str(root), str(marker)))
+    holder.start()
+    try:
+        _wait_for(marker)
+        held = store.lock("train", CONFIG).path
+        old = time.time() - cache.STALE_SECONDS - 1
+        for path in (abandoned, held):
+            os.utime(path, (old, old))
+        store.sweep()
+        assert not abandoned.exists()
+        assert held.exists() and store.try_lock("train", CONFIG) is None
+    finally:
+        holder.kill()
+        holder.join(timeout=30)
+
+
+def test_a_full_disk_returns_the_result_and_leaves_no_partial_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = ResultCache(tmp_path, 10**6)
+    real = os.fdopen
+
+    def full_disk(handle: int, mode: str) -> object:
+        file = real(handle, mode)
+        file.write(b'{"kind": "train", "con')  # part of the entry reached the disk before it filled up
+        file.flush()
+
+        def refuse(data: bytes) -> int:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        file.write = refuse
+        return file
+
+    monkeypatch.setattr(os, "fdopen", full_disk)
+    assert store.get_or_compute("train", CONFIG, lambda: [1, 2, 3]) == [1, 2, 3]
+    assert list(tmp_path.glob("*.json")) == [] and list(tmp_path.glob(".tmp-*")) == []
+    assert store.warning is not None and "No space left on device" in store.warning
+    assert store.get_or_compute("train", CONFIG, lambda: pytest.fail("recomputed")) == [1, 2, 3]  # kept in memory
+    monkeypatch.undo()
+    assert store.put("train", CONFIG, [1, 2, 3]) is True
+    assert store.warning is None and store.get("train", CONFIG) == [1, 2, 3]
+
+
+def test_a_cache_folder_that_cannot_exist_degrades_to_computing(tmp_path: Path) -> None:
+    """E.g. RESNET_LAB_CACHE_DIR under a file, or on a path the server may not create: root cannot create it either."""
+    (tmp_path / "file").write_text("")
+    store = ResultCache(tmp_path / "file" / "cache", 10**6)
+    assert store.warning is not None and "Not a directory" in store.warning
+    assert store.get_or_compute("train", CONFIG, lambda: [4]) == [4]
+    assert store.put("train", CONFIG, [4]) is False
+    held = store.try_lock("train", CONFIG)
+    assert held is not None  # the in-process lock still gives single flight within this server
+    outcome: list[object] = []
+    worker = threading.Thread(target=lambda: outcome.append(store.try_lock("train", CONFIG)))
+    worker.start()
+    worker.join(timeout=10)
+    assert outcome == [None]
+    held.release()
+
+
+def _use_read_only_cache(root: str, queue: multiprocessing.Queue) -> None:
+    if os.geteuid() == 0:  # root writes anywhere: drop to nobody so the permissions apply
+        os.setgid(65534)
+        os.setuid(65534)
+    store = ResultCache(root, 10**6)
+    calls: list[int] = []
+
+    def compute() -> list[int]:
+        calls.append(1)
+        return [5]
+
+    queue.put(
+        {
+            "warning": store.warning,
+            "cached": store.get_or_compute("train", CONFIG, lambda: [0]),
+            "uncached": store.get_or_compute("train", CONFIG.replace(seed=1), compute),
+            "calls": len(calls),
+            "put": store.put("train", CONFIG.replace(seed=1), [5]),
+            "threads": _threads_compute_once(store),
+        }
+    )
+
+
+def _threads_compute_once(store: ResultCache) -> int:
+    calls: list[int] = []
+
+    def compute() -> int:
+        calls.append(1)
+        time.sleep(0.2)
+        return 1
+
+    threads = [threading.Thread(target=store.get_or_compute, args=("train", CONFIG.replace(seed=2), compute)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return len(calls)
+
+
+def test_a_read_only_cache_serves_what_it_has_and_computes_the_rest(tmp_path: Path) -> None:
+    shared = Path(tempfile.mkdtemp(prefix="resnet-lab-ro-"))  # outside pytest's root-only tmp folder, so nobody can enter
+    try:
+        shared.chmod(0o755)
+        ResultCache(shared / "cache", 10**6).put("train", CONFIG, [3])
+        ResultCache(shared / "cache", 10**6).path("train", CONFIG).chmod(0o644)  # as if the server's own user wrote it
+        for folder in (shared / "cache", shared / "cache" / "locks"):
+            folder.chmod(0o555)
+        before = sorted(p.name for p in (shared / "cache").rglob("*"))
+        queue = _fork().Queue()
+        child = _fork().Process(target=_use_read_only_cache, args=(str(shared / "cache"), queue))
+        child.start()
+        seen = queue.get(timeout=60)
+        child.join(timeout=30)
+        assert child.exitcode == 0
+        assert "Permission denied" in seen.pop("warning")
+        assert seen == {"cached": [3], "uncached": [5], "calls": 1, "put": False, "threads": 1}
+        assert sorted(p.name for p in (shared / "cache").rglob("*")) == before
+    finally:
+        for folder in (shared / "cache", shared / "cache" / "locks"):
+            folder.chmod(0o755)
+        shutil.rmtree(shared)
+
+
+def test_results_the_disk_refused_stay_in_memory_within_the_budget(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    store = ResultCache(tmp_path / "file" / "cache", 25_000)  # room for two entries of ~10 kB
+    configs = [CONFIG.replace(seed=s) for s in range(3)]
+    for config in configs[:2]:
+        assert store.put("train", config, "x" * 10_000) is False
+    assert store.get("train", configs[0]) == "x" * 10_000  # a read makes seed 0 the most recent
+    store.put("train", configs[2], "x" * 10_000)
+    assert [store.get("train", config) is not None for config in configs] == [True, False, True]

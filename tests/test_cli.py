@@ -1,4 +1,4 @@
-"""The CLI: JSON schema, sweeps, CSV, and one-line errors with exit status 2."""
+"""The CLI: JSON schema, sweeps, CSV, one-line errors with exit status 2 (bad options and unwritable outputs), --steps 0."""
 
 import json
 import subprocess
@@ -7,6 +7,7 @@ import sys
 import pandas as pd
 import pytest
 
+import resnet_core.__main__ as cli
 from resnet_core.__main__ import main
 
 FAST = [
@@ -86,3 +87,67 @@ def test_help_explains_every_option():
     for option in ("--depth", "--shortcut", "--l2", "--norm", "--init", "--measure-every", "--csv", "--out"):
         assert option in proc.stdout
     assert "6n+2" in proc.stdout and "zero-padded" in proc.stdout
+
+
+def _no_training(config):
+    raise AssertionError("trained before checking where the results go")
+
+
+@pytest.mark.parametrize(
+    "make, reason",
+    [
+        (lambda tmp: tmp / "missing-folder" / "run.json", "No such file or directory"),
+        (lambda tmp: tmp, "Is a directory"),
+        (lambda tmp: tmp / ("x" * 300 + ".json"), "File name too long"),
+    ],
+    ids=["missing-folder", "a-folder", "name-too-long"],
+)
+@pytest.mark.parametrize("option", ["--out", "--csv"])
+def test_an_unwritable_output_path_exits_2_before_training(tmp_path, monkeypatch, capsys, make, reason, option):
+    monkeypatch.setattr(cli, "train", _no_training)
+    path = make(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", *FAST, "--depth", "8", option, str(path)])
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("python -m resnet_core: error: " + option) and reason in lines[0]
+
+
+def test_the_writability_check_leaves_no_file_and_keeps_an_existing_one(tmp_path, monkeypatch):
+    def stop(config):
+        raise ValueError("stopped after the check")
+
+    monkeypatch.setattr(cli, "train", stop)
+    existing = tmp_path / "old.json"
+    existing.write_text("previous run")
+    with pytest.raises(SystemExit):
+        main(["run", *FAST, "--depth", "8", "--out", str(existing), "--csv", str(tmp_path / "new.csv")])
+    assert existing.read_text() == "previous run" and not (tmp_path / "new.csv").exists()
+
+
+def test_an_unwritable_output_path_has_no_traceback():
+    proc = subprocess.run(
+        [sys.executable, "-m", "resnet_core", "run", *FAST, "--steps", "100000", "--out", "/nowhere/run.json"],
+        capture_output=True,
+        text=True,
+        timeout=120,  # 100,000 steps would take far longer: the check comes first
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert (
+        proc.stderr.strip()
+        == "python -m resnet_core: error: --out /nowhere/run.json: cannot write there (No such file or directory)"
+    )
+
+
+def test_zero_steps_reports_the_initial_error_and_no_ratio(tmp_path, capsys):
+    """With no training step no gradient is taken: the old line printed a `nan` ratio and called the initial error final."""
+    out = tmp_path / "run.json"
+    assert main(["run", *FAST, "--depth", "8", "--steps", "0", "--out", str(out)]) == 0
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2 and all("nan" not in line and "final" not in line for line in lines)
+    assert all("no gradient measured; train error at init 0." in line for line in lines)
+    result = json.loads(out.read_text())
+    for run in result["runs"]:
+        assert set(run) >= {"variant", "depth", "layers", "init", "history", "final"}  # the schema of any other run
+        assert [h["step"] for h in run["history"]] == [0]
+        assert run["final"]["train_error"] == run["history"][0]["train_error"]
