@@ -26,7 +26,7 @@ from pathlib import Path
 
 from benchmarks.serve import CHROMIUM, CHROMIUM_ARGS, peak_rss_mb, start_server
 
-LESSON = "batchnorm-explosion"  # a Gradient Flow lesson that trains on open
+LESSON = "thousand-layers"  # the Gradient Flow lesson that trains on open (MLP-1000, 60 steps)
 DONE_TEXT = "Scrub through training"  # drawn once the trained run is on the page
 EXPENSIVE = "/?depth=8&width=256&batch_size=4096&steps=0"
 
@@ -75,14 +75,14 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-async def open_sessions(url: str, n: int, timeout_s: float) -> list[float | None]:
-    """N fresh browser contexts open the lesson link at once; each one's seconds to the finished view, or None."""
+async def open_sessions(url: str, n: int, timeout_s: float) -> list[float | str]:
+    """N fresh browser contexts open the lesson link at once; each one's seconds to the finished view, or why not."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
-        async def session() -> float | None:
+        async def session() -> float | str:
             context = await browser.new_context(viewport={"width": 1280, "height": 720})
             page = await context.new_page()
             began = time.monotonic()
@@ -90,8 +90,8 @@ async def open_sessions(url: str, n: int, timeout_s: float) -> list[float | None
                 await page.goto(f"{url}/?lesson={LESSON}", timeout=timeout_s * 1000)
                 await page.get_by_text(DONE_TEXT).first.wait_for(timeout=timeout_s * 1000)
                 return time.monotonic() - began
-            except Exception:
-                return None
+            except Exception as error:
+                return f"{type(error).__name__}: {str(error).splitlines()[0]}"
             finally:
                 await context.close()
 
@@ -129,8 +129,11 @@ def load(sessions: int) -> None:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(30)
         started = re.findall(r"job started: (\S+)", log.read_text())
-        done = [r for r in results if r is not None]
-        print(f"load: {len(done)}/{sessions} sessions finished in {elapsed:.0f} s (median {statistics.median(done):.0f} s)")
+        done = [r for r in results if isinstance(r, float)]
+        median = f"median {statistics.median(done):.0f} s" if done else "none"
+        print(f"load: {len(done)}/{sessions} sessions finished in {elapsed:.0f} s ({median})")
+        for reason in sorted({r for r in results if isinstance(r, str)}):
+            print(f"load: failed: {reason}")
         print(f"load: jobs started: {', '.join(f'{k} x{started.count(k)}' for k in sorted(set(started)))}")
         print(
             f"load: health: {len(probe.latencies)} checks, slowest {max(probe.latencies):.2f} s, "
