@@ -28,7 +28,7 @@ forward and backward costs ~0.3 ms of kernel launches and bookkeeping on one cor
 as the FLOPs that time buys (LAYER_STEP_FLOPS). Memory is the data set, the weights (with gradients and
 optimiser state) and the larger of the activations kept for backward at the batch size and those of an
 evaluation chunk. docs/RELIABILITY.md ("Cost budget") has the model checked against FlopCounterMode and
-measured memory, and times on the reference machine (REFERENCE_GFLOPS: about 1.6x either way).
+measured memory, and times on the reference machine (within 0.8-1.6x when fitted, up to 2.8x low under load).
 
 Not hosted (a classroom laptop on the LAN) the budget is generous, not absent: half an hour of one
 core and 4 GB stop a student's link with depth 1202, width 512 and 100,000 steps from taking the

@@ -9,6 +9,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode, conv_backward_flop
 
 from resnet_core.config import ExperimentConfig
+from resnet_core.data import load_dataset, split_sizes
 from resnet_core.training import measure_init, train
 from serving.limits import estimate_cost
 
@@ -51,3 +52,17 @@ def test_estimate_is_cheap_enough_for_every_page_load() -> None:
     for _ in range(100):
         estimate_cost(config)
     assert (time.perf_counter() - began) / 100 < 2e-3  # ~50 us on the reference machine; generous for a busy one
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        ExperimentConfig(),
+        ExperimentConfig(test_fraction=0.9),
+        ExperimentConfig(arch="mlp", dataset="gaussians", depth=2, n_samples=20),
+        ExperimentConfig(arch="mlp", dataset="moons", depth=2, n_samples=1001, test_fraction=0.33),
+    ],
+)
+def test_split_sizes_are_what_load_dataset_returns(config: ExperimentConfig) -> None:
+    x_train, _, x_test, _ = load_dataset(config)
+    assert split_sizes(config) == (len(x_train), len(x_test))
