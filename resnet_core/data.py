@@ -54,6 +54,8 @@ N_CLASSES: dict[str, int] = {"spirals": 2, "moons": 2, "circles": 2, "xor": 2, "
 IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {"digits": (1, 8, 8), "cifar10": (3, 32, 32)}
 CIFAR_FOLDER = "cifar-10-batches-py"
 CIFAR_FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch")
+DIGITS_SAMPLES = 1797  # scikit-learn's digits
+CIFAR10_SPLIT = (50_000, 10_000)  # the archive's own train / test split
 
 
 class DatasetNotFoundError(FileNotFoundError, ValueError):
@@ -76,6 +78,18 @@ def dataset_info(config: ExperimentConfig) -> DatasetInfo:
     shape = (2,) if name in SYNTHETIC_DATASETS else IMAGE_SHAPES[name]
     in_shape = shape if config.arch == "cnn" else (math.prod(shape),)
     return DatasetInfo(in_shape, N_CLASSES[name], DATASET_LABELS[name], name in SYNTHETIC_DATASETS)
+
+
+def split_sizes(config: ExperimentConfig) -> tuple[int, int]:
+    """(train, test) sample counts without loading anything: the host's cost estimate runs on every page load.
+
+    CIFAR-10 counts the full archive's split; a truncated copy only makes the estimate high.
+    """
+    if config.dataset == "cifar10":
+        return CIFAR10_SPLIT
+    n = DIGITS_SAMPLES if config.dataset == "digits" else config.n_samples
+    n_test = _test_size(n, N_CLASSES[config.dataset], config.test_fraction)
+    return n - n_test, n_test
 
 
 def load_dataset(config: ExperimentConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -171,9 +185,12 @@ def _make_2d(dataset: str, n: int, noise: float, seed: int) -> tuple[np.ndarray,
 
 def _stratified_split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, ...]:
     """Seeded stratified split; the test size is clamped so both sides can hold every class (tiny n)."""
-    n, k = len(y), len(np.unique(y))
-    n_test = min(max(math.ceil(n * test_fraction), k), n - k)
+    n_test = _test_size(len(y), len(np.unique(y)), test_fraction)
     return train_test_split(x.astype(np.float32), y, test_size=n_test, random_state=seed, stratify=y)
+
+
+def _test_size(n: int, classes: int, test_fraction: float) -> int:
+    return min(max(math.ceil(n * test_fraction), classes), n - classes)
 
 
 class _ArrayUnpickler(pickle.Unpickler):

@@ -1,12 +1,16 @@
-"""Host-configured limits: what a shared demo lets one visitor compute, and how many at once.
+"""Host-configured limits: what one visitor may compute, and how many trainings run at once.
 
-A laptop on a projector runs unlimited; a hosted link is opened by a whole class at once, so
-the host sets (environment variables, or the same names in `.streamlit/secrets.toml`; both read
-by serving.settings, the environment winning):
+A hosted link is opened by a whole class at once; a classroom laptop serves its LAN. The host sets
+(environment variables, or the same names in `.streamlit/secrets.toml`; both read by
+serving.settings, the environment winning):
 
 =========================  =================================================================
-RESNET_LAB_HOSTED          1: hosted mode; the defaults below apply and visitors can't pick files
-RESNET_LAB_MAX_COMPUTE     cap on depth x width x steps x batch of one request (a sweep sums)
+RESNET_LAB_HOSTED          1: hosted mode; the hosted defaults below apply and visitors can't pick files
+RESNET_LAB_MAX_GFLOP       cap on the work of one request, in GFLOP (a sweep sums its runs); "off": none
+RESNET_LAB_MAX_MEMORY_MB   cap on the estimated peak memory of one training, in MB; "off": none
+RESNET_LAB_MAX_COMPUTE     deprecated (the old depth x width x steps x batch cap): read as
+                           MAX_GFLOP = value x HOSTED_MAX_GFLOP / 50,000,000, its old hosted default,
+                           so a host's "ten times below the default" keeps meaning that; MAX_GFLOP wins
 RESNET_LAB_MAX_SWEEP       most configs one request may train (a depth sweep, a comparison)
 RESNET_LAB_MAX_CONCURRENT  trainings running at once in this process; the rest wait in line
 RESNET_LAB_THREADS         torch threads per training (default: cores / concurrent trainings when
@@ -16,35 +20,69 @@ RESNET_LAB_JOB_SECONDS     wall-clock limit of one computation in its worker pro
 RESNET_LAB_WORKER_MB       resident memory limit of one worker process (hosted: 3072)
 =========================  =================================================================
 
-The compute measure is a proxy (it ignores that a conv layer costs more than a dense one),
-chosen because a visitor can read it straight off the controls and the message can name the
-largest depth or step count that fits.
+The cost is counted from the config alone, analytically (no model is built: it runs on every page
+load): the FLOPs of the actual layers of both nets (3x3 convs with widths w, 2w, 4w on halving maps,
+projection shortcuts, dense layers; 2 per multiply-add, backward twice the forward, as
+torch.utils.flop_counter counts them), for every training step, every evaluation over the whole
+train and test sets and the init measurement, plus a fixed overhead per layer call. That overhead is
+why the budget is not FLOPs alone: a 1000-layer MLP of width 8 does little arithmetic, yet each layer's
+forward and backward costs ~0.3 ms of kernel launches and bookkeeping on one core, so it is counted
+as the FLOPs that time buys (LAYER_STEP_FLOPS). Memory is the data set, the weights (with gradients and
+optimiser state) and the larger of the activations kept for backward at the batch size and those of an
+evaluation chunk. docs/RELIABILITY.md ("Cost budget") has the model checked against FlopCounterMode and
+measured memory, and times on the reference machine (within 0.8-1.6x when fitted, up to 2.8x low under load).
+
+Not hosted (a classroom laptop on the LAN) the budget is generous, not absent: half an hour of one
+core and 4 GB stop a student's link with depth 1202, width 512 and 100,000 steps from taking the
+teacher's machine for a day, while anything a lesson or a sensible experiment asks for fits. A host who
+wants no cap sets RESNET_LAB_MAX_GFLOP=off and RESNET_LAB_MAX_MEMORY_MB=off.
 """
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
 from resnet_core.config import MAX_CNN_DEPTH, MAX_MLP_DEPTH, ExperimentConfig
+from resnet_core.data import IMAGE_SHAPES, N_CLASSES, split_sizes
+from resnet_core.training import EVAL_BATCH
 from serving.settings import PREFIX, read_settings
 
-# Hosted defaults: every lesson fits (the 1000-layer one is ~31M), a 2-core host stays responsive.
-HOSTED_MAX_COMPUTE = 50_000_000
+# Hosted: under a minute of one core per request, so a 2-core host shared by a class stays responsive; every
+# lesson and science page default fits (the largest, the 1000-layer lesson, ~1,400 GFLOP) and a width-128,
+# batch-4096 init view or an evaluation every step does not. A host offering CIFAR-10 raises both: one
+# evaluation of a CIFAR pair at depth 20 is ~10,000 GFLOP, and its data alone ~920 MB.
+HOSTED_MAX_GFLOP = 3_000
+HOSTED_MAX_MEMORY_MB = 1_024
 HOSTED_MAX_SWEEP = 8
 HOSTED_JOB_SECONDS = 600  # the longest lesson takes ~20 s on 2 cores; ten minutes means something ran away
 HOSTED_WORKER_MB = 3072  # a worker holding torch and a default run uses ~0.5 GB (benchmarks/RESULTS.md, memory)
+LAPTOP_MAX_GFLOP = 120_000  # about half an hour of one core
+LAPTOP_MAX_MEMORY_MB = 4_096
+LEGACY_HOSTED_MAX_COMPUTE = 50_000_000  # RESNET_LAB_MAX_COMPUTE's old hosted default, the unit of its conversion
+OFF = ("off", "none", "unlimited")
+
+# Calibrated on the 2-core reference machine at one torch thread (docs/RELIABILITY.md, "Cost budget").
+REFERENCE_GFLOPS = 64.0  # arithmetic rate of the engine's convs and matmuls on one core
+LAYER_STEP_FLOPS = 19e6  # ~0.3 ms fixed cost of one layer's forward + backward, as FLOPs at that rate
+SETUP_LAYER_STEPS = 10  # building the pair (init view and training each build it): ~10 steps' overhead per layer
+EVAL_LAYER_STEP = 1 / 3  # a forward-only layer call of an evaluation chunk
+BYTES = 4  # float32
 
 
 @dataclass(frozen=True)
 class HostLimits:
-    """The host's limits; None means unlimited (the laptop default)."""
+    """The host's limits; None means unlimited (from_settings gives the hosted or laptop defaults)."""
 
     hosted: bool = False
-    max_compute: int | None = None
+    max_gflop: int | None = None
+    max_memory_mb: int | None = None
     max_sweep: int | None = None
     max_concurrent: int | None = None
     threads: int | None = None
@@ -64,9 +102,20 @@ class HostLimits:
         # On a quiet 2-core machine the Gradient Flow lesson took 7.0 s at 1 thread and 15.5 s at 2
         # (benchmarks/RESULTS.md): a second intra-op thread only adds synchronisation to kernels this small.
         threads_default = max(1, cores // max_concurrent) if max_concurrent else 1
+        gflop_default = HOSTED_MAX_GFLOP if hosted else LAPTOP_MAX_GFLOP
+        legacy = _positive(settings, "MAX_COMPUTE", None)
+        if legacy is not None:
+            gflop_default = max(1, round(legacy * HOSTED_MAX_GFLOP / LEGACY_HOSTED_MAX_COMPUTE))
+            warnings.warn(
+                f"{PREFIX}MAX_COMPUTE is deprecated: read as {PREFIX}MAX_GFLOP={gflop_default} "
+                f"(value x {HOSTED_MAX_GFLOP} / {LEGACY_HOSTED_MAX_COMPUTE:,}); set {PREFIX}MAX_GFLOP instead",
+                FutureWarning,
+                stacklevel=2,
+            )
         return cls(
             hosted=hosted,
-            max_compute=_positive(settings, "MAX_COMPUTE", HOSTED_MAX_COMPUTE if hosted else None),
+            max_gflop=_budget(settings, "MAX_GFLOP", gflop_default),
+            max_memory_mb=_budget(settings, "MAX_MEMORY_MB", HOSTED_MAX_MEMORY_MB if hosted else LAPTOP_MAX_MEMORY_MB),
             max_sweep=_positive(settings, "MAX_SWEEP", HOSTED_MAX_SWEEP if hosted else None),
             max_concurrent=max_concurrent,
             threads=_positive(settings, "THREADS", threads_default),
@@ -89,63 +138,236 @@ def _positive(settings: Mapping[str, object], name: str, default: int | None) ->
     return int(value)
 
 
-def compute_cost(config: ExperimentConfig) -> int:
-    """depth x width x steps x batch; an init-only measurement (steps 0) counts as one step."""
-    return config.depth * config.width * max(config.steps, 1) * config.batch_size
-
-
-def _valid_depths(config: ExperimentConfig) -> range:
-    return range(8, MAX_CNN_DEPTH + 1, 6) if config.arch == "cnn" else range(2, MAX_MLP_DEPTH + 1, 2)
-
-
-def largest_depth(config: ExperimentConfig, budget: int) -> int | None:
-    """The deepest valid depth (6n+2 for the CNN, even for the MLP) that fits with the other settings kept."""
-    fitting = [d for d in _valid_depths(config) if compute_cost(config.replace(depth=d)) <= budget]
-    return fitting[-1] if fitting else None
-
-
-def largest_steps(config: ExperimentConfig, budget: int) -> int:
-    """The most training steps that fit with the other settings kept (0 when not even one does)."""
-    per_step = config.depth * config.width * config.batch_size
-    return budget // per_step
-
-
-def budget_message(config: ExperimentConfig, limits: HostLimits) -> str | None:
-    """None when the request fits; else what it costs, the budget and the largest depth or steps that fit."""
-    if limits.max_compute is None or compute_cost(config) <= limits.max_compute:
+def _budget(settings: Mapping[str, object], name: str, default: int | None) -> int | None:
+    """A cap that a host may switch off by name ("off"), since a missing setting means the default."""
+    if str(settings.get(PREFIX + name, "")).strip().lower() in OFF:
         return None
-    cost, budget = compute_cost(config), limits.max_compute
-    depth, steps = largest_depth(config, budget), largest_steps(config, budget)
-    if depth is not None and steps >= 1:
-        advice = f"the largest depth allowed is {depth} (or keep the depth and use at most {steps} steps)"
-    elif depth is not None:
-        advice = f"the largest depth allowed is {depth}"
-    elif steps >= 1:
-        advice = f"the most steps allowed are {steps}"
-    else:
-        advice = "lower the width or the batch size: even the shallowest net is over for one step"
-    return (
-        f"depth x width x steps x batch = {config.depth} x {config.width} x {max(config.steps, 1)} x "
-        f"{config.batch_size} = {cost:,} exceeds this host's budget of {budget:,} per request; "
-        f"with these settings {advice}."
+    try:
+        return _positive(settings, name, default)
+    except ValueError:
+        raise ValueError(f"{PREFIX}{name}: {settings[PREFIX + name]!r} is not a positive whole number or 'off'") from None
+
+
+# ---- The cost model -------------------------------------------------------------------------------------------
+
+
+class _Layer(NamedTuple):
+    """`count` identical weight layers of one net: multiply-adds, output elements and weights per sample."""
+
+    macs: int
+    outputs: int
+    weights: int
+    count: int = 1
+
+
+def _conv(c_in: int, c_out: int, kernel: int, stride: int, size: Sequence[int], count: int = 1) -> _Layer:
+    h, w = ((n - 1) // stride + 1 for n in size)  # padding kernel // 2: a stride-2 conv gives ceil(n / 2)
+    return _Layer(kernel * kernel * c_in * c_out * h * w, c_out * h * w, kernel * kernel * c_in * c_out, count)
+
+
+def _layers(config: ExperimentConfig) -> tuple[list[_Layer], list[_Layer]]:
+    """One net's main path (stem first, classifier last) and the residual net's projection shortcuts, in closed form.
+
+    Stages repeat one shape, so the list has a few entries whatever the depth: the estimate stays
+    microseconds at depth 1202.
+    """
+    w, classes = config.width, N_CLASSES[config.dataset]
+    if config.arch == "mlp":
+        inputs = math.prod(IMAGE_SHAPES.get(config.dataset, (2,)))
+        hidden = _Layer(w * w, w, w * w, config.depth)
+        main = [_Layer(inputs * w, w, inputs * w), hidden, _Layer(w * classes, classes, w * classes)]
+        return main, [hidden._replace(count=config.depth // 2)] if config.shortcut == "C" else []
+    channels, *size = IMAGE_SHAPES[config.dataset]
+    n = (config.depth - 2) // 6
+    main, projections = [_conv(channels, w, 3, 1, size)], []
+    c_in = w
+    for stage, c_out in enumerate((w, 2 * w, 4 * w)):
+        stride = 2 if stage else 1
+        if config.shortcut == "C" or (config.shortcut == "B" and stage):
+            projections.append(_conv(c_in, c_out, 1, stride, size))
+        main.append(_conv(c_in, c_out, 3, stride, size))
+        size = [(s - 1) // stride + 1 for s in size]
+        main.append(_conv(c_out, c_out, 3, 1, size, 2 * n - 1))
+        if config.shortcut == "C" and n > 1:
+            projections.append(_conv(c_out, c_out, 1, 1, size, n - 1))
+        c_in = c_out
+    main.append(_Layer(c_in * classes, classes, c_in * classes))
+    return main, projections
+
+
+def evaluations(config: ExperimentConfig) -> int:
+    """Full evaluations of train(config): at step 0, every eval_every steps and at the last step."""
+    steps = config.steps
+    return 1 + steps // config.eval_every + (steps % config.eval_every != 0)
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What one request computes: the init measurement and train(config), both nets of the pair."""
+
+    flops: int  # conv and matmul FLOPs, as torch.utils.flop_counter counts them
+    layer_steps: float  # layer calls, in units of one layer's forward + backward
+    peak_bytes: int
+
+    @property
+    def gflop(self) -> float:
+        """The work the budget counts: arithmetic plus the fixed cost of every layer call."""
+        return (self.flops + self.layer_steps * LAYER_STEP_FLOPS) / 1e9
+
+    @property
+    def seconds(self) -> float:
+        """Rough time on one core of the reference machine."""
+        return self.gflop / REFERENCE_GFLOPS
+
+    @property
+    def memory_mb(self) -> float:
+        return self.peak_bytes / 2**20
+
+
+def estimate_cost(config: ExperimentConfig) -> Cost:
+    """The cost of `config` from its fields alone: FLOPs of its layers, per-call overhead and peak memory."""
+    main, projections = _layers(config)
+    n_train, n_test = split_sizes(config)
+    batch = min(config.batch_size, n_train)  # minibatch_indices never draws more than the training set
+    # Per sample, both nets: the main path twice, the projections in the residual net only.
+    forward = 2 * (2 * sum(x.macs * x.count for x in main) + sum(x.macs * x.count for x in projections))
+    no_input_grad = 2 * 2 * main[0].macs  # the stem's input needs no gradient: its backward is the weight gradient only
+    step = batch * (3 * forward - no_input_grad)
+    evals = evaluations(config)
+    flops = step * (config.steps + 1) + evals * (n_train + n_test) * forward
+    chunks = math.ceil(n_train / EVAL_BATCH) + math.ceil(n_test / EVAL_BATCH)
+    layers = sum(x.count for x in main) + sum(x.count for x in projections)
+    layer_steps = layers * (config.steps + 1 + SETUP_LAYER_STEPS + evals * chunks * EVAL_LAYER_STEP)
+    return Cost(flops, layer_steps, _peak_bytes(config, main, projections, batch, n_train + n_test))
+
+
+def _peak_bytes(config: ExperimentConfig, main: list[_Layer], projections: list[_Layer], batch: int, samples: int) -> int:
+    """Data, weights (two nets, their stacked copy, gradients, optimiser state) and the larger activation peak."""
+    inputs = math.prod(IMAGE_SHAPES.get(config.dataset, (2,)))
+    raw = 1 if config.dataset == "cifar10" else BYTES  # the split cache keeps CIFAR-10 as uint8
+    data = samples * inputs * (BYTES + raw)
+    weights = 2 * sum(x.weights * x.count for x in main) + sum(x.weights * x.count for x in projections)
+    copies = 5 if config.optimizer == "sgd" else 6  # plain + residual Stack, stacked, gradient, momentum (Adam: 2 moments)
+    # Kept for backward per layer: the normalisation's input and the activation's output (GELU: its input too).
+    saved = (2 if config.norm == "batch" else 1) + (config.activation == "gelu")
+    per_sample = 2 * sum(x.outputs * x.count for x in main) + sum(x.outputs * x.count for x in projections)
+    training = batch * saved * per_sample
+    # An evaluation chunk keeps no graph, but a block holds ~6 maps of its largest layer at once (input, hidden, branch, skip, sum, output).
+    evaluation = min(EVAL_BATCH, samples) * 6 * 2 * max(x.outputs for x in main)
+    return data + BYTES * (copies * weights + max(training, evaluation))
+
+
+def _fits(cost: Cost, limits: HostLimits) -> bool:
+    return (limits.max_gflop is None or cost.gflop <= limits.max_gflop) and (
+        limits.max_memory_mb is None or cost.memory_mb <= limits.max_memory_mb
     )
 
 
+def _largest(low: int, high: int, fits: Callable[[int], bool]) -> int | None:
+    """The largest value in [low, high] for which `fits` holds, given that it holds on a prefix (cost grows)."""
+    if not fits(low):
+        return None
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if fits(middle) else (low, middle - 1)
+    return low
+
+
+def largest_depth(config: ExperimentConfig, limits: HostLimits) -> int | None:
+    """The deepest valid depth (6n+2 for the CNN, even for the MLP) that fits with the other settings kept."""
+    first, last, step = (8, MAX_CNN_DEPTH, 6) if config.arch == "cnn" else (2, MAX_MLP_DEPTH, 2)
+    k = _largest(0, (last - first) // step, lambda k: _fits(estimate_cost(config.replace(depth=first + step * k)), limits))
+    return None if k is None else first + step * k
+
+
+def largest_steps(configs: Sequence[ExperimentConfig], limits: HostLimits) -> int | None:
+    """The most training steps that fit, every config trained that long (None: not even the init view fits)."""
+
+    def fits(steps: int) -> bool:
+        costs = [estimate_cost(c.replace(steps=steps)) for c in configs]
+        return _fits(
+            Cost(sum(c.flops for c in costs), sum(c.layer_steps for c in costs), max(c.peak_bytes for c in costs)), limits
+        )
+
+    return _largest(0, max(c.steps for c in configs), fits)
+
+
+def largest_batch(config: ExperimentConfig, limits: HostLimits) -> int | None:
+    """The largest batch size whose memory fits (None: the data and weights alone are over)."""
+    if limits.max_memory_mb is None:
+        return config.batch_size
+    return _largest(1, config.batch_size, lambda b: estimate_cost(config.replace(batch_size=b)).memory_mb <= limits.max_memory_mb)
+
+
+def _duration(seconds: float) -> str:
+    """A time a visitor can picture: seconds, minutes or hours."""
+    if seconds < 90:
+        return f"{max(seconds, 1):.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:,.0f} h"
+
+
+def _work(gflop: float) -> str:
+    return f"about {gflop:,.0f} GFLOP (roughly {_duration(gflop / REFERENCE_GFLOPS)} of one CPU core)"
+
+
+def _memory_problem(config: ExperimentConfig, cost: Cost, limits: HostLimits) -> str | None:
+    if limits.max_memory_mb is None or cost.memory_mb <= limits.max_memory_mb:
+        return None
+    batch = largest_batch(config, limits)
+    advice = (
+        f"the largest batch size that fits is {batch}"
+        if batch
+        else f"even a batch of 1 is over (the data, the weights and evaluation in chunks of {EVAL_BATCH:,}): lower the width"
+    )
+    return (
+        f"it needs about {cost.memory_mb:,.0f} MB of memory, over this host's {limits.max_memory_mb:,} MB per training; "
+        f"with these settings {advice}"
+    )
+
+
+def budget_message(config: ExperimentConfig, limits: HostLimits) -> str | None:
+    """None when the request fits; else its work and memory, the host's caps and the largest depth, steps or batch that fit."""
+    cost = estimate_cost(config)
+    if _fits(cost, limits):
+        return None
+    problems = [p for p in [_memory_problem(config, cost, limits)] if p]
+    if limits.max_gflop is not None and cost.gflop > limits.max_gflop:
+        depth, steps = largest_depth(config, limits), largest_steps([config], limits)
+        if depth is not None and steps:
+            advice = f"the largest depth allowed is {depth} (or keep the depth and use at most {steps} steps)"
+        elif depth is not None:
+            advice = f"the largest depth allowed is {depth}"
+        elif steps:
+            advice = f"the most steps allowed are {steps}"
+        else:
+            advice = "lower the width or the batch size: even the shallowest net is over"
+        problems.insert(
+            0,
+            f"this request is {_work(cost.gflop)}, over this host's budget of {limits.max_gflop:,} GFLOP "
+            f"({_duration(limits.max_gflop / REFERENCE_GFLOPS)}) per request; with these settings {advice}",
+        )
+    return "; ".join(problems) + "."
+
+
 def sweep_message(configs: Sequence[ExperimentConfig], limits: HostLimits) -> str | None:
-    """None when a multi-config request fits both the sweep size and (summed) the compute budget."""
+    """None when a multi-config request fits the sweep size, the (summed) work budget and, run by run, the memory cap."""
     if limits.max_sweep is not None and len(configs) > limits.max_sweep:
         return f"this request trains {len(configs)} configurations; this host allows at most {limits.max_sweep} at once."
-    if limits.max_compute is None or not configs:
+    costs = [estimate_cost(c) for c in configs]
+    for config, cost in zip(configs, costs, strict=True):
+        problem = _memory_problem(config, cost, limits)
+        if problem is not None:
+            return f"at depth {config.depth}, {problem}."
+    total = sum(c.gflop for c in costs)
+    if limits.max_gflop is None or total <= limits.max_gflop:
         return None
-    total = sum(compute_cost(c) for c in configs)
-    if total <= limits.max_compute:
-        return None
-    per_step = sum(c.depth * c.width * c.batch_size for c in configs)
-    steps = limits.max_compute // per_step
-    advice = f"the most steps allowed are {steps}" if steps >= 1 else "choose smaller depths or widths"
+    steps = largest_steps(configs, limits)
+    advice = f"the most steps allowed are {steps}" if steps else "choose smaller depths or widths"
     return (
-        f"this request costs {total:,} (depth x width x steps x batch, summed over {len(configs)} configurations), "
-        f"over this host's budget of {limits.max_compute:,}; with these settings {advice}."
+        f"this request is {_work(total)}, summed over {len(configs)} configurations, over this host's budget of "
+        f"{limits.max_gflop:,} GFLOP ({_duration(limits.max_gflop / REFERENCE_GFLOPS)}); with these settings {advice}."
     )
 
 

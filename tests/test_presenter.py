@@ -17,6 +17,7 @@ from lab.lessons import lesson_by_name
 from resnet_core.config import ExperimentConfig
 from serving import jobs, settings
 from serving.jobs import DONE, Executor, JobRequest
+from serving.limits import HostLimits, estimate_cost, largest_depth, largest_steps
 from ui.presenter import FONT_SCALE, qr_png, view_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +29,7 @@ SMALL = {"arch": "mlp", "dataset": "moons", "depth": "8", "width": "8", "steps":
 def laptop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A private cache and no host settings leaking in from the environment of whoever runs the tests."""
     monkeypatch.setenv("RESNET_LAB_CACHE_DIR", str(tmp_path / "cache"))
-    for name in ("HOSTED", "MAX_COMPUTE", "MAX_SWEEP", "MAX_CONCURRENT", "THREADS", "CIFAR10_PATH"):
+    for name in ("HOSTED", "MAX_GFLOP", "MAX_MEMORY_MB", "MAX_COMPUTE", "MAX_SWEEP", "MAX_CONCURRENT", "THREADS", "CIFAR10_PATH"):
         monkeypatch.delenv(f"RESNET_LAB_{name}", raising=False)
 
 
@@ -107,12 +108,15 @@ def test_scaled_figure_leaves_the_original_alone(monkeypatch: pytest.MonkeyPatch
 
 
 def test_over_budget_request_gets_the_message_with_largest_values(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RESNET_LAB_MAX_COMPUTE", "100000")
-    at = open_app(SMALL | {"depth": "100", "steps": "60"})  # 100 x 8 x 60 x 64 = 3,072,000
+    monkeypatch.setenv("RESNET_LAB_MAX_GFLOP", "40")
+    config = ExperimentConfig.from_params(SMALL | {"depth": "100", "steps": "60"})
+    limits = HostLimits(max_gflop=40)
+    at = open_app(SMALL | {"depth": "100", "steps": "60"})
     assert not at.exception
     message = " ".join(e.value for e in at.error)
-    assert "3,072,000" in message and "100,000" in message
-    assert "largest depth allowed is 2" in message and "at most 1 steps" in message
+    assert f"about {estimate_cost(config).gflop:,.0f} GFLOP" in message and "budget of 40 GFLOP" in message
+    depth, steps = largest_depth(config, limits), largest_steps([config], limits)
+    assert f"largest depth allowed is {depth}" in message and f"at most {steps} steps" in message
     assert not at.get("plotly_chart")  # refused before anything ran
 
 
@@ -128,14 +132,14 @@ def test_hosted_lab_ignores_a_visitor_data_path(monkeypatch: pytest.MonkeyPatch)
 def test_budget_can_come_from_secrets_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Community Cloud and Spaces hosts paste limits into the secrets box (a secrets.toml) instead of the environment."""
     secrets = tmp_path / "secrets.toml"
-    secrets.write_text('RESNET_LAB_MAX_COMPUTE = "100000"\n')
+    secrets.write_text('RESNET_LAB_MAX_GFLOP = "40"\n')
     monkeypatch.setattr(settings, "secrets_files", lambda: (secrets,))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
     for key, value in (SMALL | {"depth": "100", "steps": "60"}).items():
         at.query_params[key] = value
     at.run()
     assert not at.exception
-    assert any("exceeds this host's budget of 100,000" in e.value for e in at.error)
+    assert any("over this host's budget of 40 GFLOP" in e.value for e in at.error)
 
 
 def test_a_training_waits_for_a_free_engine_then_runs(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,19 +19,23 @@ from serving.limits import (
     budget_message,
     sweep_message,
 )
-from serving.settings import read_settings
+from serving.settings import PREFIX, read_settings
 
 
 def limits() -> HostLimits:
-    """This host's limits; a malformed setting is the host's mistake, shown once to whoever opens the page."""
+    """This host's limits; a malformed setting is the host's mistake: shown, and the mode's defaults apply meanwhile.
+
+    Never "no limits": a typo in one setting of a hosted lab must not lift every cap.
+    """
+    settings = read_settings()
     try:
-        return HostLimits.from_settings(read_settings())
+        return HostLimits.from_settings(settings)
     except ValueError as error:
         st.error(
-            f"This lab's host configuration is invalid ({error}); running without limits until it is fixed.",
+            f"This lab's host configuration is invalid ({error}); using the default limits until it is fixed.",
             icon=":material/build:",
         )
-        return HostLimits()
+        return HostLimits.from_settings({key: settings[key] for key in (PREFIX + "HOSTED",) if key in settings})
 
 
 def host_fields(values: dict[str, Any], host: HostLimits | None = None) -> dict[str, Any]:

@@ -46,6 +46,11 @@ class Run:
     request: JobRequest
     tag: Tag = iter
     step_records: int = 0  # step records the run yields: progress is their share of the total
+    costs_as: tuple[ExperimentConfig, ...] = ()  # the pairs it trains, for the host's budget (default: its config)
+
+    @property
+    def pairs(self) -> tuple[ExperimentConfig, ...]:
+        return self.costs_as or (self.request.config,)
 
     @property
     def label(self) -> str:
@@ -136,7 +141,7 @@ def live_runs(
     if not missing and not start:
         st.caption("All results for these settings are in the shared cache: drawn without computing.")
         return _cached_log(runs, new_log), True
-    host.guard_sweep([run.request.config for run in missing])  # over this host's budget: a message, before any work
+    host.guard_sweep([pair for run in missing for pair in run.pairs])  # over this host's budget: a message, before any work
     start = start or view in active or (not stop and lessons.should_autostart(key, lesson_config, lambda: not missing))
     if start:
         stopped.pop(view, None)

@@ -40,7 +40,8 @@ def structure(config: ExperimentConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
 def shortcut_run(config: ExperimentConfig) -> Run:
     """All four nets in one job; the residual's `shortcut` field doesn't matter, so it is fixed for the cache key."""
     request = JobRequest("shortcuts", config.replace(shortcut="A"), "lab.jobs:shortcuts_run")
-    return Run(request, step_records=4 * config.steps)
+    four_nets = (config.replace(shortcut="A"), config.replace(shortcut="C"))  # plain + A, then B + C (C costs the most)
+    return Run(request, step_records=4 * config.steps, costs_as=four_nets)
 
 
 def draw(log: E.ExperimentLog, table: pd.DataFrame, name: str, key: str) -> None:

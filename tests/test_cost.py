@@ -1,0 +1,68 @@
+"""The host's cost model (serving.limits.estimate_cost) against what torch counts on the real engine."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode, conv_backward_flop
+
+from resnet_core.config import ExperimentConfig
+from resnet_core.data import load_dataset, split_sizes
+from resnet_core.training import measure_init, train
+from serving.limits import estimate_cost
+
+CONFIGS = [
+    ExperimentConfig(depth=14, width=8, batch_size=32, steps=2, eval_every=2),
+    ExperimentConfig(depth=8, width=16, batch_size=16, steps=2, shortcut="B", test_fraction=0.5),
+    ExperimentConfig(depth=8, width=4, batch_size=16, steps=2, shortcut="C", activation="gelu", norm="none"),
+    ExperimentConfig(arch="mlp", dataset="moons", depth=10, width=16, batch_size=32, steps=3, shortcut="C", n_samples=300),
+    ExperimentConfig(arch="mlp", dataset="digits", depth=4, width=32, batch_size=4096, steps=2, eval_every=1),
+]
+
+
+def grouped_conv_backward_flop(
+    grad_out, x, w, bias, stride, padding, dilation, transposed, out_pad, groups, mask, out_shape, **kw
+):
+    """torch's formula, but the weight gradient of a grouped conv costs what its forward does (torch 2.13 ignores groups)."""
+    flops = conv_backward_flop(
+        grad_out, x, w, bias, stride, padding, dilation, transposed, out_pad, groups, [mask[0], False], out_val=out_shape
+    )
+    return flops + (2 * math.prod(w) * grad_out[0] * math.prod(grad_out[2:]) if mask[1] else 0)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"{c.arch}-{c.depth}-{c.shortcut}")
+def test_flops_match_flop_counter_on_the_real_engine(config: ExperimentConfig) -> None:
+    """The init view plus a short training (steps, evaluations, measurements), counted as torch counts convs and matmuls."""
+    with FlopCounterMode(
+        display=False, custom_mapping={torch.ops.aten.convolution_backward: grouped_conv_backward_flop}
+    ) as counter:
+        list(measure_init(config))
+        list(train(config))
+    assert estimate_cost(config).flops == pytest.approx(counter.get_total_flops(), rel=0.01)
+
+
+def test_estimate_is_cheap_enough_for_every_page_load() -> None:
+    """Closed form per stage: the deepest net costs no more to estimate than the shallowest."""
+    import time
+
+    config = ExperimentConfig(depth=1202, width=512, steps=100_000)
+    began = time.perf_counter()
+    for _ in range(100):
+        estimate_cost(config)
+    assert (time.perf_counter() - began) / 100 < 2e-3  # ~50 us on the reference machine; generous for a busy one
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        ExperimentConfig(),
+        ExperimentConfig(test_fraction=0.9),
+        ExperimentConfig(arch="mlp", dataset="gaussians", depth=2, n_samples=20),
+        ExperimentConfig(arch="mlp", dataset="moons", depth=2, n_samples=1001, test_fraction=0.33),
+    ],
+)
+def test_split_sizes_are_what_load_dataset_returns(config: ExperimentConfig) -> None:
+    x_train, _, x_test, _ = load_dataset(config)
+    assert split_sizes(config) == (len(x_train), len(x_test))
