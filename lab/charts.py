@@ -17,7 +17,6 @@ from resnet_core.models import VARIANTS
 from resnet_core.results import RunLog
 
 COLORS = {"plain": "#D55E00", "residual": "#0072B2"}
-LABELS = {"plain": "plain", "residual": "residual"}
 FONT_SIZE = 16
 # Main-path layers as a line; projection shortcuts W_s as separate open diamonds at their block's last layer.
 LAYER_STYLES = (("main", "lines+markers", {"size": 6}), ("shortcut", "markers", {"size": 12, "symbol": "diamond-open"}))
@@ -69,7 +68,7 @@ def layer_gradient_figure(layers: pd.DataFrame, step: int, *, metric: str = "gra
                     x=part["layer"],
                     y=part["value"],
                     mode=mode,
-                    name=LABELS[variant] + (" projection W_s" if kind == "shortcut" else ""),
+                    name=variant + (" projection W_s" if kind == "shortcut" else ""),
                     line={"color": COLORS[variant], "width": 3},
                     marker={"color": COLORS[variant], **marker},
                     customdata=part["name"],
@@ -93,7 +92,7 @@ def block_gradient_figure(blocks: pd.DataFrame, step: int) -> go.Figure:
                 x=part["block"],
                 y=part["value"],
                 mode="lines+markers",
-                name=LABELS[variant],
+                name=variant,
                 line={"color": COLORS[variant], "width": 3},
                 marker={"color": COLORS[variant], "size": 6},
                 hovertemplate="block %{x}<br>‖∂L/∂a‖ = %{y:.3g}<extra>" + variant + "</extra>",
@@ -113,7 +112,7 @@ def loss_figure(curves: pd.DataFrame) -> go.Figure:
                 x=part["step"],
                 y=part["loss"],
                 mode="lines",
-                name=LABELS[variant],
+                name=variant,
                 line={"color": COLORS[variant], "width": 3},
                 hovertemplate="step %{x}<br>loss %{y:.3g}<extra>" + variant + "</extra>",
             )
@@ -176,9 +175,7 @@ def gradient_heatmap(layers: pd.DataFrame) -> go.Figure:
     logs = np.log10(rows["value"].astype(float))
     finite = logs[np.isfinite(logs)]
     low, high = (float(finite.min()), float(finite.max())) if len(finite) else (-1.0, 1.0)
-    fig = make_subplots(
-        rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04, subplot_titles=[f"{LABELS[v]}" for v in VARIANTS]
-    )
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04, subplot_titles=list(VARIANTS))
     for col, variant in enumerate(VARIANTS, start=1):
         part = rows[rows["variant"] == variant]
         table = part.pivot_table(index="layer", columns="step", values="value", aggfunc="first").sort_index()
@@ -214,7 +211,7 @@ def boundary_figure(grid: dict) -> go.Figure:
         cols=2,
         shared_yaxes=True,
         horizontal_spacing=0.04,
-        subplot_titles=[f"<span style='color:{COLORS[v]}'>{LABELS[v]}</span>" for v in VARIANTS],
+        subplot_titles=[f"<span style='color:{COLORS[v]}'>{v}</span>" for v in VARIANTS],
     )
     points = grid["points"]
     labels = np.asarray(points["label"])

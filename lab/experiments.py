@@ -53,7 +53,6 @@ class ExperimentLog:
         self.meta: dict[str, dict[str, Any]] = {}
         self.steps: list[dict[str, Any]] = []
         self.evals: list[dict[str, Any]] = []
-        self.done: dict[str, dict[str, Any]] = {}
 
     def add(self, record: dict[str, Any]) -> None:
         kind = record["kind"]
@@ -63,8 +62,6 @@ class ExperimentLog:
             self.steps.append(record)
         elif kind == "eval":
             self.evals.append(record)
-        elif kind == "done":
-            self.done[record["run"]] = record
 
     def extend(self, records: Iterable[dict[str, Any]]) -> ExperimentLog:
         for record in records:

@@ -66,16 +66,14 @@ class DatasetInfo:
 
     in_shape: tuple[int, ...]
     n_classes: int
-    name: str
-    is_2d: bool
 
 
 def dataset_info(config: ExperimentConfig) -> DatasetInfo:
-    """Per-sample input shape, class count and label; never touches the disk."""
+    """Per-sample input shape and class count; never touches the disk."""
     name = config.dataset
     shape = (2,) if name in SYNTHETIC_DATASETS else IMAGE_SHAPES[name]
     in_shape = shape if config.arch == "cnn" else (math.prod(shape),)
-    return DatasetInfo(in_shape, N_CLASSES[name], DATASET_LABELS[name], name in SYNTHETIC_DATASETS)
+    return DatasetInfo(in_shape, N_CLASSES[name])
 
 
 def load_dataset(config: ExperimentConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -181,7 +181,7 @@ class PairedStack(nn.Module):
         return torch.stack([grads, act_std, ratio]).permute(2, 0, 1)
 
     def measurements(self) -> dict[str, Tensor]:
-        """Per variant one flat device tensor [grad_norm, weight_norm, block metrics]: probes.Measurement.flat's layout."""
+        """Per variant one flat device tensor [grad_norm, weight_norm, block metrics]: the layout probes.Measurement.unflatten reads."""
         grads = torch.stack(torch._foreach_norm([self._group_view(key, group, grad=True) for key, group in self.all_layers]))
         weights = torch.stack(torch._foreach_norm([self._group_view(key, group) for key, group in self.all_layers]))
         blocks = self._block_metrics()
