@@ -16,6 +16,15 @@ from plotly.subplots import make_subplots
 from resnet_core.models import VARIANTS
 from resnet_core.results import RunLog
 
+
+def l2_label(l2: float) -> str:
+    """0, 1e-4, 0.01: short L2 strengths for file names, captions and the sweep's categories (a log axis can't show 0)."""
+    if l2 == 0:
+        return "0"
+    text = f"{l2:.0e}" if l2 < 0.01 else f"{l2:g}"
+    return text.replace("e-0", "e-").replace("e+0", "e")
+
+
 COLORS = {"plain": "#D55E00", "residual": "#0072B2"}
 FONT_SIZE = 16
 # Main-path layers as a line; projection shortcuts W_s as separate open diamonds at their block's last layer.
