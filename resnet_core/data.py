@@ -118,7 +118,7 @@ def _load_split(dataset: str, n_samples: int, noise: float, test_fraction: float
     if dataset == "cifar10":
         x_train, y_train, x_test, y_test = read_cifar10(data_path)
         # Per-channel statistics from a 256-bin histogram: exact, and no float copy of 150 MB of pixels
-        # (torch's bincount counts uint8 as is; numpy's would first widen them to int64, 10x slower).
+        # (torch's bincount counts uint8 as is; numpy's would first widen them to int64: benchmarks/RESULTS.md, "Changes").
         pixels = torch.from_numpy(x_train)
         counts = torch.stack([torch.bincount(pixels[:, c].flatten(), minlength=256) for c in range(3)]).double().numpy()
         values = np.arange(256, dtype=np.float64)

@@ -37,7 +37,7 @@ class PairedStack(nn.Module):
     def __init__(self, plain: Stack, residual: Stack, channels_last: bool = True) -> None:
         super().__init__()
         self.image = plain.image
-        # NHWC spares oneDNN a layout reorder around every conv: 5-15% per step (benchmarks/RESULTS.md)
+        # NHWC spares oneDNN a layout reorder around every conv (benchmarks/RESULTS.md, "Changes": channels_last)
         self.memory_format = torch.channels_last if channels_last and plain.image else torch.contiguous_format
         self.activation = plain.stem.activation  # stateless, the same in both nets
         self.stacked = nn.ParameterDict()  # every parameter both nets have, [plain | residual] on dim 0
