@@ -307,7 +307,7 @@ def training_reading(log: RunLog) -> str:
 
 
 def flow_story(log: RunLog) -> list[str]:
-    """The "what am I looking at" paragraphs for step 0, true to SCIENCE.md and quoting this run's numbers."""
+    """The "what am I looking at" paragraphs for step 0, true to docs/SCIENCE_NOTES.md 1 and quoting this run's numbers."""
     config, blocks = log.config, log.block_frame()
     plain, residual = log.ratio("plain"), log.ratio("residual")
     lines = [

@@ -35,7 +35,7 @@ def gradient_ratio(main_grad_norms: list[float]) -> float:
     """First / last hidden weight layer's gradient norm, from the main-path layers' norms in input -> output order.
 
     The last entry is the classifier and is excluded. Above 1 the gradient grows toward the input
-    (plain + BN), below 1 it vanishes (plain, no BN).
+    (plain + BN), below 1 it vanishes (plain, no BN): docs/SCIENCE_NOTES.md 1.
     """
     first, last = main_grad_norms[0], main_grad_norms[-2]
     return first / last if last else math.inf
