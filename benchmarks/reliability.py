@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import os
 import re
-import signal
 import statistics
 import tempfile
 import threading
@@ -24,7 +23,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from benchmarks.serve import CHROMIUM, CHROMIUM_ARGS, peak_rss_mb, start_server
+from benchmarks.serve import CHROMIUM, CHROMIUM_ARGS, peak_rss_mb, start_server, stop_server
 
 LESSON = "thousand-layers"  # the Gradient Flow lesson that trains on open (MLP-1000, 60 steps)
 DONE_TEXT = "Scrub through training"  # drawn once the trained run is on the page
@@ -126,8 +125,7 @@ def load(sessions: int) -> None:
             server_peak = peak_rss_mb(server.pid)
             worker_peaks = [peak_rss_mb(pid) for pid in workers]
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(30)
+            stop_server(server, 30)
         started = re.findall(r"job started: (\S+)", log.read_text())
         done = [r for r in results if isinstance(r, float)]
         median = f"median {statistics.median(done):.0f} s" if done else "none"
@@ -163,8 +161,7 @@ def many_tabs(tabs: int) -> None:
                 f"{last_busy - closed:.0f} s more; server peak RSS {peak_rss_mb(server.pid):.0f} MB"
             )
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(30)
+            stop_server(server, 30)
 
 
 def main() -> None:

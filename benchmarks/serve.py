@@ -1,5 +1,9 @@
 """Sections 6 and 7 of the suite: peak memory of the CLI and of the app serving one Train, and browser latency.
 
+Also the one home of starting the app for a test or a benchmark: `free_port`, `streamlit_argv`,
+`launch` (start, wait for the health check), `start_server` and `stop_server`; tests/conftest.py,
+tests/test_deploy.py and benchmarks/reliability.py use these.
+
 The app is the real `streamlit run app.py` on a free loopback port with a fresh result cache
 (so its Train really trains), driven by Debian's chromium through Playwright; peak RSS is the
 kernel's high-water mark (VmHWM) of the server process, read after the Train finished.
@@ -7,6 +11,7 @@ kernel's high-water mark (VmHWM) of the server process, read after the Train fin
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -63,50 +68,79 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def free_port() -> int:
+    """A loopback port nobody is listening on right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def start_server(cache_dir: str, log: Path | None = None, settings: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
-    """`streamlit run app.py` on a free port with its own cache (and host settings); its stderr to `log` if given."""
-    port = free_port()
-    env = os.environ | {"RESNET_LAB_CACHE_DIR": cache_dir} | (settings or {})
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.fileWatcherType",
-            "none",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("w") if log else subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and server.poll() is None:
+def streamlit_argv(port: int) -> list[str]:
+    """`streamlit run app.py`, headless on 127.0.0.1:port, no file watcher, no usage statistics."""
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.fileWatcherType",
+        "none",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+
+
+def stop_server(server: subprocess.Popen, seconds: float = 20) -> None:
+    """SIGTERM the server's process group (it and its job workers), SIGKILL if it outlives `seconds`."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(seconds)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait(seconds)
+
+
+def launch(argv: list[str], env: dict[str, str], url: str, log: Path | None = None, seconds: float = 90) -> subprocess.Popen:
+    """Start a server in its own session (stdout and stderr to `log` if given) and wait until url's health check says ok.
+
+    A server that exits or stays silent for `seconds` is stopped and a RuntimeError carries its log's tail.
+    """
+    out = log.open("w") if log else subprocess.DEVNULL
+    try:
+        server = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    finally:
+        if log:
+            out.close()
+    deadline = time.monotonic() + seconds
+    while True:
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
                 if response.read().strip() == b"ok":
-                    return server, url
+                    return server
         except OSError:
-            time.sleep(0.3)
-    os.killpg(server.pid, signal.SIGTERM)
-    raise RuntimeError("streamlit run app.py did not answer its health check within 90 s")
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            stop_server(server)
+            tail = log.read_text()[-3000:] if log else ""
+            raise RuntimeError(f"{' '.join(argv[-12:])} did not answer its health check within {seconds:.0f} s; its log:\n{tail}")
+        time.sleep(0.3)
+
+
+def start_server(
+    cache_dir: str, log: Path | None = None, settings: dict[str, str] | None = None, seconds: float = 90
+) -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py` on a free port with its own cache (and host settings), healthy: (process, base URL)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = os.environ | {"RESNET_LAB_CACHE_DIR": cache_dir} | (settings or {})
+    return launch(streamlit_argv(port), env, url, log, seconds), url
 
 
 def app_rows() -> list[Any]:
@@ -158,8 +192,7 @@ def app_rows() -> list[Any]:
                 )
             )
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=20)
+            stop_server(server)
     return rows
 
 

@@ -16,8 +16,16 @@ from plotly.subplots import make_subplots
 from resnet_core.models import VARIANTS
 from resnet_core.results import RunLog
 
+
+def l2_label(l2: float) -> str:
+    """0, 1e-4, 0.01: short L2 strengths for file names, captions and the sweep's categories (a log axis can't show 0)."""
+    if l2 == 0:
+        return "0"
+    text = f"{l2:.0e}" if l2 < 0.01 else f"{l2:g}"
+    return text.replace("e-0", "e-").replace("e+0", "e")
+
+
 COLORS = {"plain": "#D55E00", "residual": "#0072B2"}
-LABELS = {"plain": "plain", "residual": "residual"}
 FONT_SIZE = 16
 # Main-path layers as a line; projection shortcuts W_s as separate open diamonds at their block's last layer.
 LAYER_STYLES = (("main", "lines+markers", {"size": 6}), ("shortcut", "markers", {"size": 12, "symbol": "diamond-open"}))
@@ -69,7 +77,7 @@ def layer_gradient_figure(layers: pd.DataFrame, step: int, *, metric: str = "gra
                     x=part["layer"],
                     y=part["value"],
                     mode=mode,
-                    name=LABELS[variant] + (" projection W_s" if kind == "shortcut" else ""),
+                    name=variant + (" projection W_s" if kind == "shortcut" else ""),
                     line={"color": COLORS[variant], "width": 3},
                     marker={"color": COLORS[variant], **marker},
                     customdata=part["name"],
@@ -93,7 +101,7 @@ def block_gradient_figure(blocks: pd.DataFrame, step: int) -> go.Figure:
                 x=part["block"],
                 y=part["value"],
                 mode="lines+markers",
-                name=LABELS[variant],
+                name=variant,
                 line={"color": COLORS[variant], "width": 3},
                 marker={"color": COLORS[variant], "size": 6},
                 hovertemplate="block %{x}<br>‖∂L/∂a‖ = %{y:.3g}<extra>" + variant + "</extra>",
@@ -113,7 +121,7 @@ def loss_figure(curves: pd.DataFrame) -> go.Figure:
                 x=part["step"],
                 y=part["loss"],
                 mode="lines",
-                name=LABELS[variant],
+                name=variant,
                 line={"color": COLORS[variant], "width": 3},
                 hovertemplate="step %{x}<br>loss %{y:.3g}<extra>" + variant + "</extra>",
             )
@@ -176,9 +184,7 @@ def gradient_heatmap(layers: pd.DataFrame) -> go.Figure:
     logs = np.log10(rows["value"].astype(float))
     finite = logs[np.isfinite(logs)]
     low, high = (float(finite.min()), float(finite.max())) if len(finite) else (-1.0, 1.0)
-    fig = make_subplots(
-        rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04, subplot_titles=[f"{LABELS[v]}" for v in VARIANTS]
-    )
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04, subplot_titles=list(VARIANTS))
     for col, variant in enumerate(VARIANTS, start=1):
         part = rows[rows["variant"] == variant]
         table = part.pivot_table(index="layer", columns="step", values="value", aggfunc="first").sort_index()
@@ -214,7 +220,7 @@ def boundary_figure(grid: dict) -> go.Figure:
         cols=2,
         shared_yaxes=True,
         horizontal_spacing=0.04,
-        subplot_titles=[f"<span style='color:{COLORS[v]}'>{LABELS[v]}</span>" for v in VARIANTS],
+        subplot_titles=[f"<span style='color:{COLORS[v]}'>{v}</span>" for v in VARIANTS],
     )
     points = grid["points"]
     labels = np.asarray(points["label"])
@@ -301,7 +307,7 @@ def training_reading(log: RunLog) -> str:
 
 
 def flow_story(log: RunLog) -> list[str]:
-    """The "what am I looking at" paragraphs for step 0, true to SCIENCE.md and quoting this run's numbers."""
+    """The "what am I looking at" paragraphs for step 0, true to docs/SCIENCE_NOTES.md 1 and quoting this run's numbers."""
     config, blocks = log.config, log.block_frame()
     plain, residual = log.ratio("plain"), log.ratio("residual")
     lines = [

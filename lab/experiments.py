@@ -28,9 +28,10 @@ from torch import Tensor, nn
 
 from resnet_core.config import SHORTCUTS, ExperimentConfig
 from resnet_core.data import dataset_info, load_dataset
-from resnet_core.models import VARIANTS, Block, ProjectionShortcut, Stack, ZeroPadShortcut, build_model
+from resnet_core.models import VARIANTS, Block, ProjectionShortcut, Stack, ZeroPadShortcut, build_model, last_branch_layer
 from resnet_core.probes import weight_layers
-from resnet_core.training import error_rate, make_optimizer, minibatch_indices, train
+from resnet_core.results import gradient_ratio
+from resnet_core.training import error_rate, layer_meta, make_optimizer, minibatch_indices, train
 
 DEGRADATION_DEPTHS = (8, 20, 32, 44, 56, 110)
 L2_SWEEP = (0.0, 1e-4, 1e-3, 1e-2, 3e-2, 0.1)
@@ -53,7 +54,6 @@ class ExperimentLog:
         self.meta: dict[str, dict[str, Any]] = {}
         self.steps: list[dict[str, Any]] = []
         self.evals: list[dict[str, Any]] = []
-        self.done: dict[str, dict[str, Any]] = {}
 
     def add(self, record: dict[str, Any]) -> None:
         kind = record["kind"]
@@ -63,8 +63,6 @@ class ExperimentLog:
             self.steps.append(record)
         elif kind == "eval":
             self.evals.append(record)
-        elif kind == "done":
-            self.done[record["run"]] = record
 
     def extend(self, records: Iterable[dict[str, Any]]) -> ExperimentLog:
         for record in records:
@@ -144,13 +142,12 @@ def degradation_records(config: ExperimentConfig, depths: Iterable[int]) -> Iter
 
 
 def init_ratios(log: ExperimentLog) -> pd.DataFrame:
-    """depth, variant, ratio: first / last hidden layer's weight-gradient norm at initialisation (step 0)."""
+    """depth, variant, ratio: `results.gradient_ratio` at initialisation (step 0)."""
     layers = log.layer_frame()
     grads = layers[(layers["step"] == 0) & (layers["metric"] == "grad_norm") & (layers["kind"] == "main")]
     rows = []
     for (depth, variant), frame in grads.groupby(["depth", "variant"], sort=True):
-        ordered = frame.sort_values("layer")["value"].tolist()
-        rows.append({"depth": depth, "variant": variant, "ratio": ordered[0] / ordered[-2]})  # -1 is the classifier
+        rows.append({"depth": depth, "variant": variant, "ratio": gradient_ratio(frame.sort_values("layer")["value"].tolist())})
     return pd.DataFrame(rows, columns=["depth", "variant", "ratio"])
 
 
@@ -223,12 +220,6 @@ def l2_sweep_records(config: ExperimentConfig, strengths: Iterable[float]) -> It
     """The plain/residual pair trained at each L2 strength, same data, init and batches."""
     for l2 in strengths:
         yield from tagged(train(config.replace(l2=float(l2))), l2=float(l2))
-
-
-def last_branch_layer(block: Block) -> list[nn.Parameter]:
-    """The parameters that make z[l+2]: BN's scale and shift when the net has BN, else layer2's weight and bias."""
-    last = block.norm2 if isinstance(block.norm2, nn.BatchNorm1d | nn.BatchNorm2d) else block.layer2
-    return list(last.parameters())
 
 
 @torch.no_grad()
@@ -307,12 +298,11 @@ def train_models(
     params = {name: [p for _, p in weight_layers(m)] for name, m in models.items()}
     every = measure_every or config.measure_every
     for name, model in models.items():
-        layers = [{"name": info.name, "index": info.index, "kind": info.kind} for info, _ in weight_layers(model)]
         yield {
             "kind": "meta",
             "run": name,
             "tags": tags[name],
-            "layers": layers,
+            "layers": layer_meta(model),
             "n_params": sum(p.numel() for p in model.parameters()),
         }
 

@@ -1,7 +1,7 @@
 """Lessons: the lab's classroom stories as data, each one short link (`?lesson=<name>`).
 
 A lesson names a page and the URL settings that make that page show one fact of
-../shared/SCIENCE.md, with two or three sentences on what to look for and a "now try"
+the science (docs/SCIENCE_NOTES.md and the papers the pages cite), with two or three sentences on what to look for and a "now try"
 variation. The wording says what to *look for*, never a number to believe: every figure
 on screen is measured by the page when the lesson opens (or read back from the shared
 result cache when someone measured it before).

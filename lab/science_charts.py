@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from lab.charts import COLORS, FONT_SIZE, base_layout
+from lab.charts import COLORS, FONT_SIZE, base_layout, l2_label
 from resnet_core.config import SHORTCUTS
 from resnet_core.models import VARIANTS
 
@@ -31,11 +31,6 @@ def legend_below(fig: go.Figure) -> go.Figure:
 
 def depth_color(depth: int) -> str:
     return DEPTH_COLORS.get(int(depth), "#777777")
-
-
-def l2_label(l2: float) -> str:
-    """0, 1e-4, 0.01: the sweep's category labels (a log axis can't show 0)."""
-    return "0" if l2 == 0 else (f"{l2:.0e}".replace("e-0", "e-") if l2 < 0.01 else f"{l2:g}")
 
 
 def degradation_curves(curves: pd.DataFrame, evals: pd.DataFrame, window: int = 10) -> go.Figure:

@@ -3,8 +3,8 @@
 import os
 
 # Before torch loads OpenMP: idle worker threads sleep instead of spinning. On a busy machine (a class
-# on one host, a laptop also running the browser) spinning threads made a training step 30-100x slower
-# (benchmarks/RESULTS.md, "OpenMP wait policy"). Only effective if torch was not imported first.
+# on one host, a laptop also running the browser) spinning threads made a training step many times slower
+# (benchmarks/RESULTS.md, "Changes": OMP_WAIT_POLICY). Only effective if torch was not imported first.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from resnet_core.config import ExperimentConfig

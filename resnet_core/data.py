@@ -68,16 +68,14 @@ class DatasetInfo:
 
     in_shape: tuple[int, ...]
     n_classes: int
-    name: str
-    is_2d: bool
 
 
 def dataset_info(config: ExperimentConfig) -> DatasetInfo:
-    """Per-sample input shape, class count and label; never touches the disk."""
+    """Per-sample input shape and class count; never touches the disk."""
     name = config.dataset
     shape = (2,) if name in SYNTHETIC_DATASETS else IMAGE_SHAPES[name]
     in_shape = shape if config.arch == "cnn" else (math.prod(shape),)
-    return DatasetInfo(in_shape, N_CLASSES[name], DATASET_LABELS[name], name in SYNTHETIC_DATASETS)
+    return DatasetInfo(in_shape, N_CLASSES[name])
 
 
 def split_sizes(config: ExperimentConfig) -> tuple[int, int]:
@@ -134,7 +132,7 @@ def _load_split(dataset: str, n_samples: int, noise: float, test_fraction: float
     if dataset == "cifar10":
         x_train, y_train, x_test, y_test = read_cifar10(data_path)
         # Per-channel statistics from a 256-bin histogram: exact, and no float copy of 150 MB of pixels
-        # (torch's bincount counts uint8 as is; numpy's would first widen them to int64, 10x slower).
+        # (torch's bincount counts uint8 as is; numpy's would first widen them to int64: benchmarks/RESULTS.md, "Changes").
         pixels = torch.from_numpy(x_train)
         counts = torch.stack([torch.bincount(pixels[:, c].flatten(), minlength=256) for c in range(3)]).double().numpy()
         values = np.arange(256, dtype=np.float64)

@@ -29,6 +29,13 @@ from torch import Tensor, nn
 from resnet_core.config import ExperimentConfig
 
 VARIANTS = ("plain", "residual")
+# He et al. 2015, Sec. 3.3: what each shortcut option puts on a block's shortcut. The one wording of the
+# options: pages, captions and help text read it (`_shortcut` below is the code that implements it).
+SHORTCUT_OPTIONS = {
+    "A": "identity; zero-padded where the shape changes (no parameters)",
+    "B": "learned 1x1 projection W_s where the shape changes, identity elsewhere",
+    "C": "learned 1x1 projection W_s on every shortcut",
+}
 ACTIVATION_MODULES: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}
 
 
@@ -109,6 +116,12 @@ class Block(nn.Module):
         if self.recorder is not None:
             self.recorder.record(self, branch, skip, out)
         return out
+
+
+def last_branch_layer(block: Block) -> list[nn.Parameter]:
+    """The parameters that make z[l+2]: BN's scale and shift when the net has BN, else layer2's weight and bias."""
+    last = block.norm2 if isinstance(block.norm2, nn.BatchNorm1d | nn.BatchNorm2d) else block.layer2
+    return list(last.parameters())
 
 
 class Stem(nn.Module):
@@ -226,6 +239,5 @@ def initialise(model: Stack, config: ExperimentConfig) -> None:
         if config.init == "zero_residual":
             # Goyal et al. 2017 ("zero_init_residual"): every block starts as its shortcut.
             for block in model.block_list():
-                last = block.norm2 if isinstance(block.norm2, nn.BatchNorm1d | nn.BatchNorm2d) else block.layer2
-                for param in last.parameters():
+                for param in last_branch_layer(block):
                     param.zero_()

@@ -37,7 +37,7 @@ class PairedStack(nn.Module):
     def __init__(self, plain: Stack, residual: Stack, channels_last: bool = True) -> None:
         super().__init__()
         self.image = plain.image
-        # NHWC spares oneDNN a layout reorder around every conv: 5-15% per step (benchmarks/RESULTS.md)
+        # NHWC spares oneDNN a layout reorder around every conv (benchmarks/RESULTS.md, "Changes": channels_last)
         self.memory_format = torch.channels_last if channels_last and plain.image else torch.contiguous_format
         self.activation = plain.stem.activation  # stateless, the same in both nets
         self.stacked = nn.ParameterDict()  # every parameter both nets have, [plain | residual] on dim 0
@@ -93,8 +93,11 @@ class PairedStack(nn.Module):
             return F.conv2d(x, weight, bias, module.stride, module.padding, groups=groups)
         if groups == 1:
             return F.linear(x, weight, bias)
-        halves = x.view(x.shape[0], GROUPS, -1).transpose(0, 1)  # (2, batch, in)
-        out = torch.bmm(halves, weight.view(GROUPS, -1, weight.shape[1]).transpose(1, 2)).transpose(0, 1).reshape(x.shape[0], -1)
+        batch = x.shape[0]
+        halves = x.view(batch, GROUPS, -1).transpose(0, 1)  # (2, batch, in): each net's input half
+        weights = weight.view(GROUPS, -1, weight.shape[1]).transpose(1, 2)  # (2 x out, in) -> (2, in, out)
+        out = torch.bmm(halves, weights)  # (2, batch, out)
+        out = out.transpose(0, 1).reshape(batch, -1)  # (batch, 2 x out): [plain | residual]
         return out + bias if bias is not None else out
 
     def _skip(self, x: Tensor, prefix: str, shortcut: nn.Module, features: int) -> Tensor:
@@ -143,18 +146,24 @@ class PairedStack(nn.Module):
                 self._record(branch, skip, out, features)
         if self.image:
             out = out.mean(dim=(2, 3))  # global average pooling: per channel, so per net
-        logits = self._layer(out, "fc", plain.fc, GROUPS)
-        return logits.view(x.shape[0], GROUPS, -1).transpose(0, 1)
+        logits = self._layer(out, "fc", plain.fc, GROUPS)  # (batch, 2 x classes)
+        return logits.view(x.shape[0], GROUPS, -1).transpose(0, 1)  # (2, batch, classes)
 
     def _record(self, branch: Tensor, skip: Tensor, out: Tensor, features: int) -> None:
         """Per-net block statistics, defined as in probes.BlockRecorder: three reductions, combined in measurements()."""
         # Per-channel moments first (a fast column reduction, a view in NHWC), then pooled per net.
-        flat = branch.detach().movedim(1, -1).reshape(-1, branch.shape[1])  # (positions, 2 x features)
-        channel_mean = flat.mean(0)  # two passes (mean, then centred squares): exact, and ~10x faster than var_mean here
-        channel_var = torch.linalg.vector_norm(flat - channel_mean, dim=0).square() / flat.shape[0]
-        channel_var, channel_mean = channel_var.view(GROUPS, features), channel_mean.view(GROUPS, features)
-        mean = channel_mean.mean(1)
-        var = channel_var.mean(1) + (channel_mean - mean[:, None]).square().mean(1)  # biased, per net: no cancellation
+        # Two passes (mean, then centred squares): exact, and faster than var_mean (benchmarks/RESULTS.md, "Changes").
+        z = branch.detach()  # (N, 2 x features, H, W), or (N, 2 x features) in the MLP
+        channels_last = z.movedim(1, -1)  # (N, H, W, 2 x features): a view, contiguous in NHWC
+        flat = channels_last.reshape(-1, z.shape[1])  # (positions, 2 x features)
+        channel_mean = flat.mean(0)  # (2 x features,)
+        centred = flat - channel_mean  # (positions, 2 x features)
+        channel_var = torch.linalg.vector_norm(centred, dim=0).square() / flat.shape[0]  # (2 x features,), biased
+        channel_var = channel_var.view(GROUPS, features)  # (2, features)
+        channel_mean = channel_mean.view(GROUPS, features)  # (2, features)
+        mean = channel_mean.mean(1)  # (2,)
+        spread = (channel_mean - mean[:, None]).square().mean(1)  # (2,): variance of the channel means
+        var = channel_var.mean(1) + spread  # (2,): biased, per net, no cancellation
         self.branch_moments.append((flat.shape[0] * features, var, mean))
         dims = (0, *range(2, branch.dim() + 1))
         self.skip_norms.append(torch.linalg.vector_norm(skip.detach()[:, features:]))
@@ -163,7 +172,8 @@ class PairedStack(nn.Module):
             self.grad_norms.append(None)
 
             def store_grad_norm(grad: Tensor) -> None:  # returns None: the gradient passes on unchanged
-                self.grad_norms[index] = torch.linalg.vector_norm(grad.unflatten(1, (GROUPS, features)), dim=dims)
+                per_net = grad.unflatten(1, (GROUPS, features))  # (N, 2, features, ...)
+                self.grad_norms[index] = torch.linalg.vector_norm(per_net, dim=dims)  # (2,)
 
             out.register_hook(store_grad_norm)
 
@@ -181,7 +191,7 @@ class PairedStack(nn.Module):
         return torch.stack([grads, act_std, ratio]).permute(2, 0, 1)
 
     def measurements(self) -> dict[str, Tensor]:
-        """Per variant one flat device tensor [grad_norm, weight_norm, block metrics]: probes.Measurement.flat's layout."""
+        """Per variant one flat device tensor [grad_norm, weight_norm, block metrics]: the layout probes.Measurement.unflatten reads."""
         grads = torch.stack(torch._foreach_norm([self._group_view(key, group, grad=True) for key, group in self.all_layers]))
         weights = torch.stack(torch._foreach_norm([self._group_view(key, group) for key, group in self.all_layers]))
         blocks = self._block_metrics()

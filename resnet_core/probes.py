@@ -88,9 +88,6 @@ class Measurement:
     weight_norm: Tensor  # (layers,)
     blocks: Tensor  # (len(BLOCK_METRICS), blocks); NaN where a statistic does not exist (plain ratio)
 
-    def flat(self) -> Tensor:
-        return torch.cat([self.grad_norm, self.weight_norm, self.blocks.flatten()])
-
     @staticmethod
     def unflatten(values: list[float], n_layers: int, n_blocks: int) -> dict[str, list[float]]:
         out = {"grad_norm": values[:n_layers], "weight_norm": values[n_layers : 2 * n_layers]}

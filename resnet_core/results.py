@@ -31,6 +31,16 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+def gradient_ratio(main_grad_norms: list[float]) -> float:
+    """First / last hidden weight layer's gradient norm, from the main-path layers' norms in input -> output order.
+
+    The last entry is the classifier and is excluded. Above 1 the gradient grows toward the input
+    (plain + BN), below 1 it vanishes (plain, no BN): docs/SCIENCE_NOTES.md 1.
+    """
+    first, last = main_grad_norms[0], main_grad_norms[-2]
+    return first / last if last else math.inf
+
+
 class RunLog:
     """Accumulates `train()` records for one config, in arrival order."""
 
@@ -114,15 +124,12 @@ class RunLog:
         return pd.concat([layers, blocks], ignore_index=True)[["variant", "step", "layer", "name", "kind", "metric", "value"]]
 
     def ratio(self, variant: str, step: int = 0) -> float:
-        """First / last hidden weight layer's gradient norm at `step` (classifier excluded, as in SCIENCE.md 3).
-
-        Above 1 the gradient grows toward the input (plain + BN), below 1 it vanishes (plain, no BN).
-        """
+        """`gradient_ratio` of this variant's step `step`; NaN if that step was not measured."""
         meta = self.meta[variant]
         for record in self.measured_steps(variant):
             if record["step"] == step:
                 main = [g for g, layer in zip(record["grad_norm"], meta["layers"], strict=True) if layer["kind"] == "main"]
-                return main[0] / main[-2] if main[-2] else math.inf
+                return gradient_ratio(main)
         return math.nan
 
     def run_json(self, variant: str) -> dict[str, Any]:

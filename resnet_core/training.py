@@ -79,6 +79,7 @@ def minibatch_indices(config: ExperimentConfig, n: int) -> Iterator[Tensor]:
 
 
 def layer_meta(model: Stack) -> list[dict[str, Any]]:
+    """The `layers` field of a meta record: every weight layer's name, index and kind (probes.weight_layers)."""
     return [{"name": info.name, "index": info.index, "kind": info.kind} for info, _ in weight_layers(model)]
 
 

@@ -16,12 +16,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import base64
 import contextlib
 import json
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,16 +23,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from benchmarks.serve import CHROMIUM, CHROMIUM_ARGS, start_server, stop_server
+
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 
 
@@ -81,59 +68,17 @@ def chart_specs(at: Any) -> list[dict[str, Any]]:
     return specs
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def serve_app(workdir: Path) -> Iterator[tuple[str, int]]:
     """`streamlit run app.py` on a free loopback port with its own cache dir under `workdir`: (base URL, process id)."""
-    port = free_port()
-    env = os.environ | {"RESNET_LAB_CACHE_DIR": str(workdir / "server-cache")}
-    log = workdir / "streamlit.log"
-    with open(log, "w") as out:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                "app.py",
-                "--server.headless",
-                "true",
-                "--server.port",
-                str(port),
-                "--server.address",
-                "127.0.0.1",
-                "--server.fileWatcherType",
-                "none",
-                "--browser.gatherUsageStats",
-                "false",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.read().strip() == b"ok":
-                        break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"streamlit did not start; its log:\n{log.read_text()[-3000:]}")
-                time.sleep(0.3)
+        server, url = start_server(str(workdir / "server-cache"), workdir / "streamlit.log", seconds=60)
+    except RuntimeError as err:
+        pytest.fail(str(err))
+    try:
         yield url, server.pid
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=20)
+        stop_server(server)
 
 
 @pytest.fixture(scope="session")
@@ -158,11 +103,11 @@ def app_server_pid(streamlit_process: tuple[str, int]) -> int:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     """Headless Debian chromium through Playwright's sync API; never downloads a browser."""
-    if not CHROMIUM.exists():
+    if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
     playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
     with playwright_api.sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield instance
         instance.close()
 

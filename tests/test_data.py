@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from resnet_core.config import SYNTHETIC_DATASETS, ExperimentConfig
-from resnet_core.data import DATASET_LABELS, DatasetNotFoundError, dataset_info, load_dataset, read_cifar10
+from resnet_core.data import DatasetNotFoundError, dataset_info, load_dataset, read_cifar10
 
 PER_BATCH = 20  # images per fake CIFAR-10 batch: 100 train, 20 test
 PIXEL = (1, 5, 7)  # green channel, row 5, column 7: flat index 1 * 1024 + 5 * 32 + 7 in a CIFAR row
@@ -38,7 +38,6 @@ def test_2d_sets_shapes_classes_and_info(dataset: str) -> None:
     info = dataset_info(config)
     assert (len(x_train), len(x_test)) == (150, 50)
     assert x_train.shape[1:] == x_test.shape[1:] == info.in_shape == (2,)
-    assert info.is_2d and info.name == DATASET_LABELS[dataset]
     assert set(y_train.tolist()) == set(y_test.tolist()) == set(range(info.n_classes))
     assert torch.isfinite(x_train).all() and torch.isfinite(x_test).all()
 
@@ -51,7 +50,7 @@ def test_digits_shapes_and_counts(arch: str) -> None:
     info = dataset_info(config)
     assert len(x_train) + len(x_test) == 1797 and len(x_test) == 360  # ceil(0.2 * 1797)
     assert x_train.shape[1:] == info.in_shape == ((1, 8, 8) if arch == "cnn" else (64,))
-    assert info.n_classes == 10 and not info.is_2d
+    assert info.n_classes == 10
     assert set(y_train.tolist()) == set(y_test.tolist()) == set(range(10))
 
 
@@ -171,7 +170,7 @@ def test_cifar_tar_and_folders_agree_and_are_standardised_per_channel(cifar: tup
 
 def test_cifar_info_needs_no_data() -> None:
     info = dataset_info(cifar_config(Path("/nowhere/cifar-10-python.tar.gz"), "mlp"))
-    assert (info.in_shape, info.n_classes, info.is_2d) == ((3072,), 10, False)
+    assert (info.in_shape, info.n_classes) == ((3072,), 10)
 
 
 def test_cifar_missing_path_names_it(tmp_path: Path) -> None:

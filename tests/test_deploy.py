@@ -11,15 +11,15 @@ import json
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from benchmarks.serve import free_port, launch, stop_server
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
@@ -89,12 +89,6 @@ def test_dockerignore_keeps_local_state_and_secrets_out() -> None:
     assert "app.py" not in ignored and "requirements.txt" not in ignored
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """The Dockerfile's ENTRYPOINT with its ENV, bound to 127.0.0.1 on a free port (headless: no browser)."""
@@ -105,26 +99,14 @@ def served_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     argv = [sys.executable, "-m", *argv, "--server.headless", "true"]
     env = os.environ | dockerfile_env() | {"RESNET_LAB_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
     log = tmp_path_factory.mktemp("server") / "streamlit.log"
-    with open(log, "w") as out:
-        server = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert server.poll() is None, f"streamlit exited early:\n{log.read_text()}"
-            try:
-                if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail(f"no health answer within 90 s:\n{log.read_text()}")
+        server = launch(argv, env, f"http://127.0.0.1:{port}", log, seconds=90)
+    except RuntimeError as err:
+        pytest.fail(str(err))
+    try:
         yield port
     finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_server(server, 10)
 
 
 def test_entrypoint_serves_and_health_answers_ok(served_app: int) -> None:

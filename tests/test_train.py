@@ -133,7 +133,7 @@ def test_device_resolution_and_errors():
 
 
 def test_cnn56_shows_the_science_at_init():
-    """SCIENCE.md 3: with BN a plain-56 gradient grows toward the input by hundreds; the ResNet stays near 1."""
+    """docs/SCIENCE_NOTES.md 1: with BN a plain-56 gradient grows toward the input by hundreds; the ResNet stays near 1."""
     config = ExperimentConfig(depth=56, batch_size=128, width=16)
     log = RunLog(config).extend(measure_init(config))
     assert log.ratio("plain") > 100

@@ -13,22 +13,15 @@ from urllib.parse import urlencode
 import plotly.graph_objects as go
 import streamlit as st
 
+from lab.charts import l2_label
 from resnet_core.config import FIELDS, ExperimentConfig
 from resnet_core.results import RunLog, json_safe
 from ui import presenter
 
 
-def short_number(value: float) -> str:
-    """1e-4 rather than 0.0001: file names and captions stay short."""
-    if value == 0:
-        return "0"
-    text = f"{value:.0e}" if value < 0.01 else f"{value:g}"
-    return text.replace("e-0", "e-").replace("e+0", "e")
-
-
 def view_name(page: str, config: ExperimentConfig) -> str:
     """A file name that says what the view shows, e.g. gradient-flow_cnn-56_A_l2-1e-4."""
-    return f"{page}_{config.arch}-{config.depth}_{config.shortcut}_l2-{short_number(config.l2)}"
+    return f"{page}_{config.arch}-{config.depth}_{config.shortcut}_l2-{l2_label(config.l2)}"
 
 
 def share_params(config: ExperimentConfig, defaults: ExperimentConfig, extra: dict[str, str] | None = None) -> dict[str, str]:

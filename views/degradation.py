@@ -19,8 +19,8 @@ from ui.exports import share_box, show_figure, view_name
 from ui.runner import EngineStopped, Run, live_runs, probe_seconds
 from ui.science import experiment_downloads, query_list
 
-# lr 0.05, 100 steps: over seeds 0-4 plain-56 ends far above plain-20 and residual-56 near residual-20
-# (SCIENCE.md 5.2 uses lr 0.1 / 150 steps; there residual-56 sometimes stalls for a seed, and it takes longer).
+# lr 0.05, 100 steps: over seeds 0-4 plain-56 ends far above plain-20 and residual-56 near residual-20.
+# At the paper's lr 0.1 residual-56 sometimes stalls for a seed, and it takes longer (docs/SCIENCE_NOTES.md 2).
 DEFAULTS = ExperimentConfig(depth=20, lr=0.05, steps=100, measure_every=100, eval_every=25)
 DEFAULT_DEPTHS = [20, 56]
 PAGE = "degradation"

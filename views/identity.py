@@ -17,6 +17,7 @@ from lab import experiments as E
 from lab import jobs
 from lab import science_charts as charts
 from resnet_core.config import ExperimentConfig
+from resnet_core.models import SHORTCUT_OPTIONS
 from serving.jobs import JobRequest
 from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name
@@ -86,7 +87,7 @@ def identity_section(config: ExperimentConfig, alpha: float) -> None:
             icon=":material/check_circle:",
         )
     if len(transition):
-        option = {"A": "option A (zero-padded identity)", "B": "option B (projection W_s)", "C": "option C"}[config.shortcut]
+        option = f"option {config.shortcut} ({SHORTCUT_OPTIONS[config.shortcut]})"
         diff = transition["max_diff_shortcut"].max()
         st.caption(
             f"The {len(transition)} transition blocks change the shape, so a[l+2] = a[l] can't hold there. With "

@@ -85,8 +85,9 @@ st.title("Shortcuts & dimensions: options A, B and C")
 st.markdown(
     "a[l+2] = g(z[l+2] + a[l]) needs z[l+2] and a[l] to have the same shape. Inside a stage they do. At the first "
     "block of stages 2 and 3 the block halves the map and doubles the channels, so the shortcut must change shape "
-    "too. He et al. (Sec. 3.3) tried three ways: **A** zero-pads the extra channels (no parameters), **B** uses a "
-    "learned 1x1 projection W_s only there, **C** uses projections on every shortcut."
+    "too. He et al. (Sec. 3.3) tried three ways: "
+    + "; ".join(f"**{option}**: {text}" for option, text in models.SHORTCUT_OPTIONS.items())
+    + "."
 )
 config = experiment_controls(
     DEFAULTS,

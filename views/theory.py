@@ -9,6 +9,7 @@ import streamlit as st
 
 from lab import pages
 from lab.pages import PageInfo
+from resnet_core.models import SHORTCUT_OPTIONS
 
 REFERENCES = (
     ("He, Zhang, Ren, Sun (2015). Deep Residual Learning for Image Recognition.", "1512.03385"),
@@ -69,10 +70,7 @@ st.markdown(
     "changes shape as well:"
 )
 st.latex(r"a^{[l+2]} = g\!\left(z^{[l+2]} + W_s\, a^{[l]}\right)")
-st.markdown(
-    "Option **A**: W_s is fixed (subsample, zero-pad the new channels; no parameters). Option **B**: W_s is a "
-    "learned 1x1 convolution where shapes change. Option **C**: a learned W_s on every shortcut."
-)
+st.markdown(" ".join(f"Option **{option}**: {text}." for option, text in SHORTCUT_OPTIONS.items()))
 see_it(pages.SHORTCUTS, "Shortcuts & dimensions: shapes, parameters, and A vs B vs C trained")
 
 st.header("5. The gradient superhighway")
