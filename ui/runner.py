@@ -26,6 +26,7 @@ from resnet_core.results import RunLog
 from resnet_core.training import train
 from serving import cache
 from ui import host, lessons
+from ui.echo import describe
 
 REFRESH_SECONDS = 1.0  # charts redraw once a second while training (less often when a redraw is slow)
 DRAW_SHARE = 0.33  # at most this share of the time goes to drawing; the browser often shares the CPU too
@@ -98,7 +99,7 @@ def live_training(
         try:
             return _train_live(config, draw, bar, st.empty(), on_finish)
         except (ValueError, RuntimeError) as error:  # e.g. a missing data file, or out of memory: a message, never a traceback
-            st.error(f"Training could not run: {error}", icon=":material/block:")
+            st.error(f"Training could not run: {describe(error)}", icon=":material/block:")
             return None
     if log is not None and not log.finished:
         log.stopped = True  # this rerun (Stop, or any other click) interrupted the run: keep its records

@@ -16,6 +16,7 @@ from resnet_core.results import RunLog
 from resnet_core.training import measure_init
 from serving import cache
 from ui.controls import experiment_controls
+from ui.echo import describe
 from ui.exports import device_line, download_buttons, share_box, show_figure, view_name
 from ui.runner import describe_outcome, live_training
 
@@ -93,7 +94,7 @@ with st.sidebar:
 try:
     init = RunLog(config).extend(init_records(config))
 except ValueError as error:
-    st.error(f"Can't build this experiment: {error}", icon=":material/block:")
+    st.error(f"Can't build this experiment: {describe(error)}", icon=":material/block:")
     st.stop()
 
 name = view_name(PAGE, config)

@@ -17,6 +17,7 @@ from lab import science_charts as charts
 from resnet_core import models
 from resnet_core.config import ExperimentConfig
 from ui.controls import experiment_controls
+from ui.echo import describe
 from ui.exports import share_box, show_figure, view_name
 from ui.science import Job, experiment_downloads, live_jobs
 
@@ -98,7 +99,6 @@ config = experiment_controls(
     mission=("depth", "shortcut"),
     advanced=(
         "dataset",
-        "data_path",
         "norm",
         "activation",
         "init",
@@ -125,7 +125,7 @@ if config.arch != "cnn":
 try:
     table, counts = structure(config)
 except ValueError as error:
-    st.error(f"Can't build this experiment: {error}", icon=":material/block:")
+    st.error(f"Can't build this experiment: {describe(error)}", icon=":material/block:")
     st.stop()
 
 st.header(f"The block, with option {config.shortcut}")
