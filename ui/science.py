@@ -162,18 +162,6 @@ def job_label(job: Job) -> str:
     return f"training {job.kind}, depth {job.config.depth}, L2 {job.config.l2:g}"
 
 
-def query_list(name: str, labels: Sequence[str]) -> list[str]:
-    """Warnings for values of a URL parameter (?depths=20&depths=56) that its widget would silently drop.
-
-    `labels` are the options as the widget writes them into the URL (its format_func's text).
-    """
-    return [
-        f"URL parameter {name}: {raw!r} is not one of {', '.join(labels)}; ignored."
-        for raw in st.query_params.get_all(name)
-        if raw not in labels
-    ]
-
-
 def experiment_downloads(log: ExperimentLog, config: ExperimentConfig, name: str, key: str) -> None:
     """CSV of every evaluation and per-layer measurement (long format) and JSON of the whole experiment."""
     frames = {"eval": log.eval_frame(), "layer": log.layer_frame(), "block": log.block_frame()}

@@ -14,15 +14,18 @@ from lab import experiments as E
 from lab import science_charts as charts
 from resnet_core.config import ExperimentConfig
 from resnet_core.training import train
-from ui.controls import experiment_controls
+from ui.controls import check_url, experiment_controls
+from ui.echo import describe
 from ui.exports import share_box, show_figure, view_name
-from ui.science import Job, experiment_downloads, live_jobs, query_list
+from ui.science import Job, experiment_downloads, live_jobs
 
 # lr 0.05, 100 steps: over seeds 0-4 plain-56 ends far above plain-20 and residual-56 near residual-20
 # (SCIENCE.md 5.2 uses lr 0.1 / 150 steps; there residual-56 sometimes stalls for a seed, and it takes longer).
 DEFAULTS = ExperimentConfig(depth=20, lr=0.05, steps=100, measure_every=100, eval_every=25)
 DEFAULT_DEPTHS = [20, 56]
 PAGE = "degradation"
+MISSION = ("steps", "seed")
+ADVANCED = ("dataset", "norm", "activation", "init", "optimizer", "lr", "batch_size", "width", "eval_every")
 
 
 @st.cache_data(ttl=600, show_spinner="Timing a short probe run to estimate how long this takes…")
@@ -96,9 +99,7 @@ st.markdown(
     "to train plain and residual nets of each depth here, on the same data, from the same kind of init, with the "
     "same minibatches and step budget."
 )
-problems = query_list("depths", [str(d) for d in E.DEGRADATION_DEPTHS])
-for problem in problems:
-    st.warning(problem, icon=":material/warning:")
+check_url(DEFAULTS, PAGE, (*MISSION, *ADVANCED), lists={"depths": [str(d) for d in E.DEGRADATION_DEPTHS]})
 with st.sidebar:
     depths = st.multiselect(
         "Depths to compare (weight layers)",
@@ -109,12 +110,7 @@ with st.sidebar:
         max_selections=4,
         help="He et al. Fig. 6 compares 20, 32, 44, 56 (and 110)",
     )
-config = experiment_controls(
-    DEFAULTS,
-    page=PAGE,
-    mission=("steps", "seed"),
-    advanced=("dataset", "data_path", "norm", "activation", "init", "optimizer", "lr", "batch_size", "width", "eval_every"),
-)
+config = experiment_controls(DEFAULTS, page=PAGE, mission=MISSION, advanced=ADVANCED)
 with st.sidebar:
     share_box(config, DEFAULTS)
 if len(depths) < 2:
@@ -125,7 +121,7 @@ if len(depths) < 2:
 try:
     jobs = jobs_for(config, depths)
 except ValueError as error:
-    st.error(f"Can't build this experiment: {error}", icon=":material/block:")
+    st.error(f"Can't build this experiment: {describe(error)}", icon=":material/block:")
     st.stop()
 
 try:
@@ -136,7 +132,7 @@ try:
         estimate=lambda missing: estimate(missing[0].config, tuple(j.config.depth for j in missing)),
     )
 except ValueError as error:
-    st.error(f"This experiment can't run: {error}", icon=":material/block:")
+    st.error(f"This experiment can't run: {describe(error)}", icon=":material/block:")
     st.stop()
 if log is not None:
     draw(log, config, "final")
