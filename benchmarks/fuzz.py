@@ -86,6 +86,7 @@ NEEDS_NAVIGATION = ("views/theory.py", "views/lessons.py")
 ALERTS = ("warning", "error", "info", "success", "caption")
 TEXT_ELEMENTS = (*ALERTS, "markdown", "title", "header", "subheader")
 _BACKTICK_RUNS = re.compile(r"`+")
+_LONG_WORD = re.compile(rf"\S{{{ECHO_LIMIT + 20},}}")  # longer than any word or number of the lab's own messages
 _LIVE_MARKUP = ("](http", "![", "<script", "<img", "javascript:")
 
 
@@ -160,6 +161,8 @@ def findings(at: Any) -> list[str]:
                 found.append(f"{kind}: visitor text outside a code span: {text[:160]!r}")
             if kind in ALERTS and any(markup in outside.lower() for markup in _LIVE_MARKUP):
                 found.append(f"{kind}: live markup: {text[:160]!r}")
+            if kind in ALERTS and _LONG_WORD.search(outside):
+                found.append(f"{kind}: unshortened text outside a code span: {text[:160]!r}")
             if any(len(span) > ECHO_LIMIT + 3 for span in spans):  # the limit, an ellipsis and CommonMark's two pad spaces
                 found.append(f"{kind}: echoed value longer than {ECHO_LIMIT} characters: {text[:160]!r}")
     return found
