@@ -81,6 +81,7 @@ def widget_value(name: str, value: Any, defaults: ExperimentConfig) -> Any:
 
 
 def _fallback(error: ConfigError, defaults: ExperimentConfig) -> str:
+    """The warning for a dropped URL value: what was wrong with it (echoed) and the default shown instead."""
     return f"URL parameter {describe(error)}. Using the default, {echo(format_value(getattr(defaults, error.field)))}."
 
 
@@ -120,9 +121,8 @@ def clean_params(
     values, unavailable = cifar10_rule(values, limits)
     if unavailable:
         problems.append(unavailable)
-    host_only = {
-        k: values.pop(k) for k in list(values) if not FIELDS[k].in_url
-    }  # the host's CIFAR-10 path: never written to the URL
+    # The host's CIFAR-10 path takes part in the check below but is never written to the URL.
+    host_only = {k: values.pop(k) for k in list(values) if not FIELDS[k].in_url}
     for _ in range(len(values)):  # drop the field each combination error names, until the rest fit
         try:
             defaults.replace(**values, **host_only)
