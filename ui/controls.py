@@ -146,10 +146,13 @@ def clean_params(
 def check_url(
     defaults: ExperimentConfig,
     page: str,
-    widgets: Sequence[str] = (*MISSION_FIELDS, *ADVANCED_FIELDS),
+    widgets: Sequence[str],
     lists: Mapping[str, Sequence[str]] | None = None,
 ) -> None:
-    """Before a page's first widget: clean the URL once per visit (rerunning on the cleaned one) and show the warnings."""
+    """Before a page's first widget: clean the URL once per visit (rerunning on the cleaned one) and show the warnings.
+
+    `widgets` are the config fields the page draws, `lists` its own multi-value keys and their labels.
+    """
     flag = f"_query_checked_{page}"
     if st.session_state.get(flag):
         for problem in st.session_state.pop(WARNINGS_KEY, []):
