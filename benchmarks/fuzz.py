@@ -215,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
             problems = [f"traceback: {type(error).__name__}: {str(error)[:200]}"]
         counts["urls"] += 1
         counts[case.page] += 1
+        counts["urls with findings"] += bool(problems)
         for problem in problems:
             counts[problem.split(":")[0]] += 1
             if shown < args.show:
@@ -224,8 +225,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{index} URLs, {time.monotonic() - began:.0f} s, {dict(counts)}", file=sys.stderr, flush=True)
     elapsed = time.monotonic() - began
     print(f"{counts['urls']} URLs in {elapsed:.0f} s ({elapsed / max(counts['urls'], 1):.2f} s each)")
-    for key in ("exception", "traceback", *(f"{kind}" for kind in TEXT_ELEMENTS)):
-        print(f"  {key}: {counts[key]}")
+    print(f"  URLs with findings: {counts['urls with findings']}; findings by kind:")
+    for key in ("exception", "traceback", *TEXT_ELEMENTS):
+        print(f"    {key}: {counts[key]}")
     print("  per page: " + ", ".join(f"{page} {counts[page]}" for page in PAGES))
     bad = sum(counts[key] for key in ("exception", "traceback", *TEXT_ELEMENTS))
     return 1 if bad else 0
