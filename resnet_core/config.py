@@ -1,8 +1,9 @@
 """ExperimentConfig: one frozen, hashable description of a plain-vs-residual experiment.
 
 A single declarative table (`FIELDS`) drives validation, the URL round-trip
-(`to_params` / `from_params`), the CLI options and the UI's help text, so the four
-can never disagree (the TensorFlow Playground pattern).
+(`to_params` / `from_params`), the CLI options and the UI's labels, help text and slider
+grids, so they can never disagree (the TensorFlow Playground pattern). Every refusal is a
+`ConfigError` naming its field, so callers never parse a message to find out which.
 
 Depth means what the paper means by it:
 - ``cnn``: weight layers of the He et al. CIFAR layout, ``6n + 2`` (8, 20, 32, 44, 56, 110, 1202).
@@ -32,46 +33,94 @@ MAX_CNN_DEPTH = 1202
 MAX_MLP_DEPTH = 1000
 
 
+# The log-scale grids the app's sliders offer; a page's own default is added to its grid.
+L2_STEPS = (0.0, 1e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1)
+LR_STEPS = (1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0)
+
+
 @dataclass(frozen=True)
 class Field:
-    """One row of the parameter table: type, allowed values and a one-line help."""
+    """One row of the parameter table: type, allowed values, the control's label, a one-line help.
+
+    `steps` is the grid a slider offers (None: free entry); `in_url` False marks a field a link
+    may never set (the CIFAR-10 path belongs to the host, not to whoever wrote the link).
+    """
 
     kind: type
+    label: str
     choices: tuple[str, ...] | None = None
     low: float | None = None
     high: float | None = None
     help: str = ""
+    steps: tuple[float, ...] | None = None
+    in_url: bool = True
+
+
+class ConfigError(ValueError):
+    """A value, or a combination, the config refuses; `field` names the culprit, `value` is what was given.
+
+    str() reads "field: 'value' problem" as before, so plain `except ValueError` callers still work.
+    """
+
+    def __init__(self, field: str, problem: str, value: Any = None, *, has_value: bool = True) -> None:
+        self.field, self.problem, self.value, self.has_value = field, problem, value, has_value
+        super().__init__(f"{field}: {value!r} {problem}" if has_value else f"{field}: {problem}")
 
 
 FIELDS: dict[str, Field] = {
-    "arch": Field(str, ARCHS, help="mlp: fully connected stack; cnn: He et al. CIFAR layout"),
-    "dataset": Field(str, DATASETS, help="2-D sets (mlp only), digits (8x8, ships with scikit-learn) or a local cifar10"),
-    "depth": Field(
-        int, low=2, high=MAX_CNN_DEPTH, help="cnn: weight layers, 6n+2 (20, 56, 110, 1202); mlp: hidden layers, even, up to 1000"
+    "arch": Field(str, "Architecture", ARCHS, help="mlp: fully connected stack; cnn: He et al. CIFAR layout"),
+    "dataset": Field(
+        str, "Dataset", DATASETS, help="2-D sets (mlp only), digits (8x8, ships with scikit-learn) or a local cifar10"
     ),
-    "width": Field(int, low=1, high=512, help="mlp: hidden units; cnn: filters of the first stage (paper: 16)"),
+    "depth": Field(
+        int,
+        "Depth (weight layers)",
+        low=2,
+        high=MAX_CNN_DEPTH,
+        help="cnn: weight layers, 6n+2 (20, 56, 110, 1202); mlp: hidden layers, even, up to 1000",
+    ),
+    "width": Field(int, "Width", low=1, high=512, help="mlp: hidden units; cnn: filters of the first stage (paper: 16)"),
     "shortcut": Field(
         str,
+        "Shortcut of the residual net",
         SHORTCUTS,
         help="A: identity, zero-padded where shapes change; B: 1x1 projection where shapes change; C: projection on every shortcut",
     ),
-    "l2": Field(float, low=0.0, high=1.0, help="L2 strength, applied as coupled weight decay (added to the gradient)"),
-    "norm": Field(str, NORMS, help="batch: BatchNorm after every weight layer; none: no normalisation"),
-    "activation": Field(str, ACTIVATIONS, help="the nonlinearity g"),
-    "init": Field(str, INITS, help="he / xavier weights; zero_residual also zeroes the last layer of every block"),
-    "optimizer": Field(str, OPTIMIZERS, help="sgd (momentum) or adam"),
-    "lr": Field(float, low=1e-6, high=10.0, help="learning rate"),
-    "momentum": Field(float, low=0.0, high=0.999, help="SGD momentum"),
-    "steps": Field(int, low=0, high=100_000, help="training steps (minibatches)"),
-    "batch_size": Field(int, low=1, high=4096, help="minibatch size"),
-    "seed": Field(int, low=0, high=2**31 - 1, help="seeds weights, data and minibatch order"),
-    "measure_every": Field(int, low=1, high=100_000, help="record per-layer gradient measurements every k steps"),
-    "eval_every": Field(int, low=1, high=100_000, help="evaluate full train and test error every k steps"),
-    "n_samples": Field(int, low=20, high=100_000, help="points in a 2-D synthetic set"),
-    "noise": Field(float, low=0.0, high=5.0, help="noise of a 2-D synthetic set"),
-    "test_fraction": Field(float, low=0.05, high=0.9, help="share of the data held out for testing"),
-    "device": Field(str, DEVICES, help="auto picks CUDA, then Apple MPS, then CPU"),
-    "data_path": Field(str, help="cifar10 only: cifar-10-python.tar.gz or its extracted folder"),
+    "l2": Field(
+        float,
+        "L2 strength",
+        low=0.0,
+        high=1.0,
+        steps=L2_STEPS,
+        help="L2 strength, applied as coupled weight decay (added to the gradient)",
+    ),
+    "norm": Field(str, "Normalisation", NORMS, help="batch: BatchNorm after every weight layer; none: no normalisation"),
+    "activation": Field(str, "Activation", ACTIVATIONS, help="the nonlinearity g"),
+    "init": Field(
+        str, "Initialisation", INITS, help="he / xavier weights; zero_residual also zeroes the last layer of every block"
+    ),
+    "optimizer": Field(str, "Optimiser", OPTIMIZERS, help="sgd (momentum) or adam"),
+    "lr": Field(float, "Learning rate", low=1e-6, high=10.0, steps=LR_STEPS, help="learning rate"),
+    "momentum": Field(float, "Momentum", low=0.0, high=0.999, help="SGD momentum"),
+    "steps": Field(int, "Training steps", low=0, high=100_000, help="training steps (minibatches)"),
+    "batch_size": Field(int, "Batch size", low=1, high=4096, help="minibatch size"),
+    "seed": Field(int, "Seed", low=0, high=2**31 - 1, help="seeds weights, data and minibatch order"),
+    "measure_every": Field(
+        int, "Measure every k steps", low=1, high=100_000, help="record per-layer gradient measurements every k steps"
+    ),
+    "eval_every": Field(
+        int, "Evaluate every k steps", low=1, high=100_000, help="evaluate full train and test error every k steps"
+    ),
+    "n_samples": Field(int, "Points (2-D sets)", low=20, high=100_000, help="points in a 2-D synthetic set"),
+    "noise": Field(float, "Noise (2-D sets)", low=0.0, high=5.0, help="noise of a 2-D synthetic set"),
+    "test_fraction": Field(float, "Test fraction", low=0.05, high=0.9, help="share of the data held out for testing"),
+    "device": Field(str, "Device", DEVICES, help="auto picks CUDA, then Apple MPS, then CPU"),
+    "data_path": Field(
+        str,
+        "CIFAR-10 path",
+        help="cifar10 only: cifar-10-python.tar.gz or its extracted folder (CLI / host only)",
+        in_url=False,
+    ),
 }
 
 
@@ -114,14 +163,15 @@ class ExperimentConfig:
     def _check_combination(self) -> None:
         if self.arch == "cnn":
             if self.dataset in SYNTHETIC_DATASETS:
-                raise ValueError(f"dataset: {self.dataset!r} is 2-D; arch 'cnn' needs an image set ({', '.join(IMAGE_DATASETS)})")
+                raise ConfigError("dataset", f"is 2-D; arch 'cnn' needs an image set ({', '.join(IMAGE_DATASETS)})", self.dataset)
             if (self.depth - 2) % 6 != 0 or self.depth < 8:
-                raise ValueError(f"depth: {self.depth} is not 6n+2 for arch 'cnn'; allowed 8, 14, 20, ... {MAX_CNN_DEPTH}")
-        else:
-            if self.depth % 2 != 0 or self.depth > MAX_MLP_DEPTH:
-                raise ValueError(f"depth: {self.depth} for arch 'mlp' must be even, from 2 to {MAX_MLP_DEPTH}")
+                raise ConfigError("depth", f"is not 6n+2 for arch 'cnn'; allowed 8, 14, 20, ... {MAX_CNN_DEPTH}", self.depth)
+        elif self.depth % 2 != 0 or self.depth > MAX_MLP_DEPTH:
+            raise ConfigError("depth", f"for arch 'mlp' must be even, from 2 to {MAX_MLP_DEPTH}", self.depth)
         if self.dataset == "cifar10" and not self.data_path:
-            raise ValueError("data_path: empty; dataset 'cifar10' needs the path of cifar-10-python.tar.gz or its folder")
+            raise ConfigError(
+                "data_path", "empty; dataset 'cifar10' needs the path of cifar-10-python.tar.gz or its folder", has_value=False
+            )
 
     @property
     def blocks(self) -> int:
@@ -143,7 +193,7 @@ class ExperimentConfig:
 
     @classmethod
     def from_params(cls, params: dict[str, str]) -> ExperimentConfig:
-        """Parse a flat dict of strings; unknown keys are ignored, bad values raise ValueError."""
+        """Parse a flat dict of strings; unknown keys are ignored, bad values raise ConfigError."""
         return cls(**parse_params(params))
 
 
@@ -153,20 +203,27 @@ def format_value(value: Any) -> str:
 
 
 def parse_value(name: str, raw: str) -> Any:
-    """Convert one URL/CLI string to the field's type, or raise ValueError naming the field."""
+    """One URL/CLI string as the field's checked value, or ConfigError carrying the field and the raw text.
+
+    Numbers go through float() first ("1e3" is a fine step count); whatever float() makes of the
+    text (inf, nan, 400 digits) is judged here, so no caller ever meets an OverflowError.
+    """
     spec = FIELDS[name]
     text = str(raw).strip()
+    if spec.kind is str:
+        _check_field(name, text, spec, shown=raw)
+        return text
     try:
-        if spec.kind is int:
-            number = float(text)
-            if not number.is_integer():
-                raise ValueError
-            return int(number)
-        if spec.kind is float:
-            return float(text)
+        number = float(text)
     except ValueError:
-        raise ValueError(f"{name}: {raw!r} is not a number; {describe_range(name)}") from None
-    return text
+        raise ConfigError(name, f"is not a number; {describe_range(name)}", raw) from None
+    if not math.isfinite(number):
+        raise ConfigError(name, f"is not finite; {describe_range(name)}", raw)
+    if spec.kind is int and not number.is_integer():
+        raise ConfigError(name, f"is not a whole number; {describe_range(name)}", raw)
+    value = int(number) if spec.kind is int else number
+    _check_field(name, value, spec, shown=raw)
+    return value
 
 
 def parse_params(params: dict[str, str]) -> dict[str, Any]:
@@ -175,26 +232,30 @@ def parse_params(params: dict[str, str]) -> dict[str, Any]:
 
 
 def describe_range(name: str) -> str:
+    """The allowed values of a field, in words: its choices, or its low and high end."""
     spec = FIELDS[name]
     if spec.choices is not None:
         return "allowed: " + ", ".join(spec.choices)
-    if spec.low is not None:
-        cast = float if spec.kind is float else int
-        return f"allowed: {cast(spec.low):g} to {cast(spec.high):g}"
+    if spec.low is not None and spec.high is not None:
+        if spec.kind is int:
+            return f"allowed: {int(spec.low)} to {int(spec.high)}"
+        return f"allowed: {spec.low:g} to {spec.high:g}"
     return "any text"
 
 
-def _check_field(name: str, value: Any, spec: Field) -> None:
+def _check_field(name: str, value: Any, spec: Field, shown: Any = None) -> None:
+    """Type, choices and range of one value; the error carries `shown` (the raw text) when there was one."""
+    shown = value if shown is None else shown
     if spec.kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ValueError(f"{name}: {value!r} is not an integer; {describe_range(name)}")
+        raise ConfigError(name, f"is not an integer; {describe_range(name)}", shown)
     if spec.kind is float and (isinstance(value, bool) or not isinstance(value, float)):
-        raise ValueError(f"{name}: {value!r} is not a number; {describe_range(name)}")
+        raise ConfigError(name, f"is not a number; {describe_range(name)}", shown)
     if spec.kind is str and not isinstance(value, str):
-        raise ValueError(f"{name}: {value!r} is not text; {describe_range(name)}")
+        raise ConfigError(name, f"is not text; {describe_range(name)}", shown)
     if spec.choices is not None and value not in spec.choices:
-        raise ValueError(f"{name}: {value!r} is not recognised; {describe_range(name)}")
-    if spec.low is not None:
+        raise ConfigError(name, f"is not recognised; {describe_range(name)}", shown)
+    if spec.low is not None and spec.high is not None:
         if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError(f"{name}: {value!r} is not finite; {describe_range(name)}")
+            raise ConfigError(name, f"is not finite; {describe_range(name)}", shown)
         if not spec.low <= value <= spec.high:
-            raise ValueError(f"{name}: {value!r} is out of range; {describe_range(name)}")
+            raise ConfigError(name, f"is out of range; {describe_range(name)}", shown)

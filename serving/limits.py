@@ -5,7 +5,7 @@ A hosted link is opened by a whole class at once; a classroom laptop serves its 
 serving.settings, the environment winning):
 
 =========================  =================================================================
-RESNET_LAB_HOSTED          1: hosted mode; the hosted defaults below apply and visitors can't pick files
+RESNET_LAB_HOSTED          1: hosted mode; the hosted defaults below apply
 RESNET_LAB_MAX_GFLOP       cap on the work of one request, in GFLOP (a sweep sums its runs); "off": none
 RESNET_LAB_MAX_MEMORY_MB   cap on the estimated peak memory of one training, in MB; "off": none
 RESNET_LAB_MAX_COMPUTE     deprecated (the old depth x width x steps x batch cap): read as
@@ -15,7 +15,7 @@ RESNET_LAB_MAX_SWEEP       most configs one request may train (a depth sweep, a 
 RESNET_LAB_MAX_CONCURRENT  trainings running at once in this process; the rest wait in line
 RESNET_LAB_THREADS         torch threads per training (default: cores / concurrent trainings when
                            hosted, 1 on a laptop: these small kernels run faster on one thread)
-RESNET_LAB_CIFAR10_PATH    the host's CIFAR-10 archive; in hosted mode the only one allowed
+RESNET_LAB_CIFAR10_PATH    the host's CIFAR-10 archive: the only one the web app reads, in every mode
 RESNET_LAB_JOB_SECONDS     wall-clock limit of one computation in its worker process (hosted: 600)
 RESNET_LAB_WORKER_MB       resident memory limit of one worker process (hosted: 3072)
 =========================  =================================================================
@@ -45,7 +45,7 @@ import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 
@@ -371,17 +371,23 @@ def sweep_message(configs: Sequence[ExperimentConfig], limits: HostLimits) -> st
     )
 
 
-def data_path_message(config: ExperimentConfig, limits: HostLimits) -> tuple[ExperimentConfig, str | None]:
-    """In hosted mode the CIFAR-10 path comes only from the host: a visitor's path is refused, the host's filled in."""
-    if not limits.hosted:
-        return config, None
-    if config.data_path and config.data_path != limits.cifar10_path:
-        return config, "data_path: on this hosted lab the CIFAR-10 location is set by the host, not by a link or a visitor."
-    if config.dataset == "cifar10" and not limits.cifar10_path:
-        return config, "dataset: 'cifar10' is not available on this host (no RESNET_LAB_CIFAR10_PATH configured); use digits."
-    if config.dataset == "cifar10":
-        return config.replace(data_path=limits.cifar10_path), None
-    return config, None
+def cifar10_rule(values: dict[str, Any], limits: HostLimits) -> tuple[dict[str, Any], str | None]:
+    """The web app's one rule for CIFAR-10, hosted or not: the host's path (RESNET_LAB_CIFAR10_PATH), never a visitor's.
+
+    `values` are config values from a page; any data_path among them is dropped. cifar10 gets the
+    host's path, or becomes digits with the reason when the host configured none. A visitor's path
+    would let a link probe the server's files (is /etc/passwd a tar archive?) or block on /dev/stdin.
+    The CLI (`python -m resnet_core --data-path`) is the host's own tool and does not go through here.
+    """
+    values = {k: v for k, v in values.items() if k != "data_path"}
+    if values.get("dataset") != "cifar10":
+        return values, None
+    if limits.cifar10_path:
+        return values | {"data_path": limits.cifar10_path}, None
+    return values | {"dataset": "digits"}, (
+        "CIFAR-10 is not available on this lab: its host has not configured a copy (RESNET_LAB_CIFAR10_PATH, "
+        "see docs/DEPLOY.md); showing the 8x8 digits instead."
+    )
 
 
 def apply_thread_limit(limits: HostLimits) -> int:

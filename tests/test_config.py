@@ -1,12 +1,13 @@
-"""ExperimentConfig: every field validated with a message naming field, value and range; URL round-trip."""
+"""ExperimentConfig: every field validated with a message naming field, value and range; URL round-trip; fuzzed parsing."""
 
 import dataclasses
+import math
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resnet_core.config import FIELDS, ExperimentConfig
+from resnet_core.config import FIELDS, ConfigError, ExperimentConfig, parse_value
 
 BAD_VALUES = {
     "arch": "transformer",
@@ -61,8 +62,9 @@ def test_bad_value_names_field_value_and_range(name):
     ],
 )
 def test_combinations_and_types_rejected(kwargs, field):
-    with pytest.raises(ValueError, match=rf"^{field}:"):
+    with pytest.raises(ConfigError, match=rf"^{field}:") as error:
         ExperimentConfig(**kwargs)
+    assert error.value.field == field  # callers read the field, never parse it out of the message
 
 
 def test_frozen_and_hashable():
@@ -110,3 +112,95 @@ def test_params_round_trip_exactly(config):
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in params.items())
     assert ExperimentConfig.from_params(params) == config
     assert ExperimentConfig.from_params(config.to_params(include_defaults=True)) == config
+
+
+@pytest.mark.parametrize(
+    "name, raw, problem",
+    [
+        ("seed", "inf", "is not finite"),
+        ("steps", "1e999", "is not finite"),
+        ("width", "-inf", "is not finite"),
+        ("lr", "nan", "is not finite"),
+        ("batch_size", "9" * 400, "is not finite"),  # float() makes 400 digits inf; int() of it would raise OverflowError
+        ("width", "9.7", "is not a whole number"),
+        ("width", "513", "is out of range"),
+        ("shortcut", "[x](https://evil.example)", "is not recognised"),
+    ],
+)
+def test_parse_value_refuses_hostile_text_with_the_field_and_the_raw_value(name, raw, problem):
+    with pytest.raises(ConfigError) as error:
+        parse_value(name, raw)
+    assert (error.value.field, error.value.value) == (name, raw)
+    assert error.value.problem.startswith(problem) and "allowed" in error.value.problem
+    assert isinstance(error.value, ValueError)  # `except ValueError` callers keep working
+
+
+def test_ranges_read_as_whole_numbers():
+    with pytest.raises(ConfigError, match=r"allowed: 0 to 2147483647$"):
+        parse_value("seed", "-1")
+
+
+def test_fields_own_labels_and_slider_grids():
+    assert all(spec.label for spec in FIELDS.values())
+    assert FIELDS["l2"].steps[0] == 0.0 and FIELDS["lr"].steps and FIELDS["depth"].steps is None
+    assert [name for name, spec in FIELDS.items() if not spec.in_url] == ["data_path"]
+
+
+HOSTILE_TEXT = st.sampled_from(
+    [
+        "",
+        " ",
+        "\t\n",
+        "inf",
+        "-inf",
+        "nan",
+        "NaN",
+        "1e999",
+        "-1e999",
+        "1e308",
+        "9" * 400,
+        "-" + "9" * 400,
+        "0x10",
+        "1_000",
+        "٣",
+        "１２",
+        "9.7",
+        "-0",
+        "1e-320",
+        "[Click here](https://evil.example/login)",
+        "![x](https://evil.example/pixel.png)",
+        "<script>alert(1)</script>",
+        "`` ` ``",
+        ":red[alert]",
+        "$\\frac{1}{0}$",
+        "\u202egnp.exe",
+        "A" * 4000,
+    ]
+)
+VALUES = st.one_of(
+    HOSTILE_TEXT,
+    st.text(max_size=60),
+    st.integers(-(10**20), 10**20).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.sampled_from([c for spec in FIELDS.values() for c in spec.choices or ()]),
+)
+KEYS = st.one_of(st.sampled_from(sorted(FIELDS)), st.text(max_size=12))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.dictionaries(KEYS, VALUES, max_size=8))
+def test_from_params_returns_a_valid_config_or_a_config_error(params):
+    """Hostile URL dicts: the only failure allowed is ConfigError naming a known field, never OverflowError & co."""
+    try:
+        config = ExperimentConfig.from_params(params)
+    except ConfigError as error:
+        assert error.field in FIELDS
+        return
+    for name, spec in FIELDS.items():
+        value = getattr(config, name)
+        assert isinstance(value, spec.kind) and not isinstance(value, bool)
+        if spec.choices is not None:
+            assert value in spec.choices
+        if spec.low is not None:
+            assert math.isfinite(value) and spec.low <= value <= spec.high
+    assert ExperimentConfig.from_params(config.to_params()) == config

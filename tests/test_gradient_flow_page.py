@@ -116,6 +116,22 @@ def test_bad_url_values_warn_and_fall_back_to_defaults() -> None:
     assert layer_count(at) == 56
 
 
+@pytest.mark.parametrize(
+    "field, raw, shown",
+    [("seed", "inf", 0), ("steps", "1e999", 150), ("width", "-inf", 8), ("batch_size", "9" * 400, 64), ("width", "9.7", 8)],
+)
+def test_a_number_the_widget_cant_hold_is_dropped_and_the_widget_shows_what_the_warning_says(
+    field: str, raw: str, shown: int
+) -> None:
+    """Streamlit's number widget read ?seed=inf before the page did (OverflowError), and showed 9 for ?width=9.7."""
+    at = open_page({field: raw, "depth": "8"})
+    assert not at.exception
+    warnings = [w.value for w in at.warning]
+    assert len(warnings) == 1 and f"**{field}**" in warnings[0] and "allowed" in warnings[0]
+    assert f"Using the default, `{shown}`" in warnings[0] and at.number_input(key=field).value == shown
+    assert field not in at.query_params and at.query_params["depth"] == "8"
+
+
 def test_url_combination_the_engine_rejects_warns_and_falls_back() -> None:
     at = open_page({"depth": "52"})  # not 6n+2 for the CNN
     assert not at.exception

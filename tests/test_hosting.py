@@ -19,7 +19,7 @@ from serving.limits import (
     HostLimits,
     apply_thread_limit,
     budget_message,
-    data_path_message,
+    cifar10_rule,
     estimate_cost,
     largest_depth,
     largest_steps,
@@ -197,15 +197,16 @@ def test_sweep_message_counts_configs_and_sums_cost() -> None:
     assert "MB of memory" in (sweep_message([*configs, configs[0].replace(width=128, batch_size=1024)], HOSTED) or "")
 
 
-def test_visitor_data_path_refused_and_host_path_used_when_hosted() -> None:
-    hosted = HostLimits(hosted=True, cifar10_path="/srv/cifar")
-    visitor = ExperimentConfig(dataset="cifar10", data_path="/etc")
-    assert data_path_message(visitor, hosted)[1] is not None
-    assert data_path_message(visitor, HostLimits())[1] is None  # a laptop user may point at their own copy
-    config, message = data_path_message(ExperimentConfig(dataset="cifar10", data_path="/srv/cifar"), hosted)
-    assert message is None and config.data_path == "/srv/cifar"
-    _, message = data_path_message(ExperimentConfig(dataset="cifar10", data_path="/x"), HostLimits(hosted=True))
-    assert message is not None
+@pytest.mark.parametrize("hosted", [True, False])
+def test_cifar10_path_comes_only_from_the_host_in_every_mode(hosted: bool) -> None:
+    """One rule, laptop or hosted: a visitor's path is dropped, the host's used, none configured means digits."""
+    visitor = {"dataset": "cifar10", "data_path": "/etc/passwd", "depth": 8}
+    values, message = cifar10_rule(visitor, HostLimits(hosted=hosted, cifar10_path="/srv/cifar"))
+    assert message is None and values == {"dataset": "cifar10", "data_path": "/srv/cifar", "depth": 8}
+    values, message = cifar10_rule(visitor, HostLimits(hosted=hosted))
+    assert values == {"dataset": "digits", "depth": 8} and "not available" in message
+    values, message = cifar10_rule({"dataset": "moons", "data_path": "/root/.ssh"}, HostLimits(hosted=hosted))
+    assert values == {"dataset": "moons"} and message is None
 
 
 def test_thread_limit_applies_to_training_threads() -> None:

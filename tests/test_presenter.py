@@ -120,13 +120,27 @@ def test_over_budget_request_gets_the_message_with_largest_values(monkeypatch: p
     assert not at.get("plotly_chart")  # refused before anything ran
 
 
-def test_hosted_lab_ignores_a_visitor_data_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RESNET_LAB_HOSTED", "1")
-    at = open_app({"dataset": "cifar10", "data_path": "/etc", "depth": "8", "width": "4"})
+@pytest.mark.parametrize("hosted", ["1", ""])
+def test_a_visitor_data_path_is_ignored_hosted_or_not(monkeypatch: pytest.MonkeyPatch, hosted: str) -> None:
+    """A link never reads a server file: not hosted either (it used to report whether /etc/passwd is a tar archive)."""
+    monkeypatch.setenv("RESNET_LAB_HOSTED", hosted)
+    at = open_app({"dataset": "cifar10", "data_path": "/etc/passwd", "depth": "8", "width": "4"})
     assert not at.exception
     warnings = " ".join(w.value for w in at.warning)
-    assert "set by this lab's host" in warnings and "not available" in warnings
-    assert not any("/etc" in e.value for e in at.error)
+    assert "**data_path** was ignored" in warnings and "set by this lab's host" in warnings and "not available" in warnings
+    assert "data_path" not in at.query_params and at.query_params.get("dataset", ["digits"]) == ["digits"]
+    assert at.selectbox(key="dataset").value == "digits"  # the widget and the message agree
+    assert not any("/etc" in e.value for e in [*at.error, *at.warning])
+    assert not any("data_path" in c.value for c in at.code)  # nor does a share link carry a path
+
+
+def test_the_hosts_cifar10_path_is_used_and_never_put_in_a_link(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("RESNET_LAB_CIFAR10_PATH", str(tmp_path / "no-such-archive.tar.gz"))
+    at = open_app({"dataset": "cifar10", "depth": "8", "width": "4"})
+    assert not at.exception
+    assert at.selectbox(key="dataset").value == "cifar10" and not at.warning
+    assert any("no-such-archive" in e.value for e in at.error)  # the host's path was read (and is missing here)
+    assert not any("data_path" in c.value for c in at.code)
 
 
 def test_budget_can_come_from_secrets_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -65,7 +65,8 @@ def test_degradation_warns_about_bad_url_depths_and_needs_two(cache_dir: Path) -
     at = open_page("degradation", TINY | {"depths": ["20", "57"]})
     assert not at.exception
     warnings = [w.value for w in at.warning]
-    assert any("'57'" in w for w in warnings) and any("at least two depths" in w for w in warnings)
+    assert any("**depths**: `57` is not one of" in w for w in warnings) and any("at least two depths" in w for w in warnings)
+    assert "57" not in str(at.query_params["depths"]) and at.multiselect(key="depths").value == [20]  # URL and widget agree
 
 
 def test_identity_at_alpha_zero_measures_exactly_zero_for_identity_blocks(cache_dir: Path) -> None:

@@ -1,9 +1,14 @@
 """URL-bound experiment controls: widgets generated from `resnet_core.config.FIELDS`.
 
 Every widget uses `key=<field name>` and `bind="query-params"`, so the URL is the state and a
-copied link reproduces the view. Streamlit silently drops a URL value its widget rejects, so
-the raw query string is checked first and each bad parameter is named in a warning
-(the TensorFlow Playground idea: one table drives widgets, URL and validation).
+copied link reproduces the view. Streamlit's widgets read the URL before the page's own code
+does, and what they can't take they either raise on (OverflowError on ?seed=inf) or quietly
+change (?width=9.7 shows 9). So `check_url` judges every raw value first, before any widget
+exists: a bad value is dropped from the URL, a good one is written back in the form its widget
+holds, the page reruns once on the cleaned URL, and one warning per dropped value names the
+field and what is allowed (visitor text always through `ui.echo`). A link never sets the CIFAR-10
+path (`Field.in_url`): the host does (the TensorFlow Playground idea: one table drives widgets,
+URL and validation).
 
 Usage from a page::
 
@@ -11,19 +16,24 @@ Usage from a page::
 
 It renders the three mission controls (depth, shortcut, L2) in the sidebar, the rest in an
 expander, and returns a validated `ExperimentConfig` (or shows an error and stops the page).
+A page with URL keys of its own (?depths=20&depths=56) calls `check_url` with their labels
+before drawing its first widget.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
-from resnet_core.config import FIELDS, SYNTHETIC_DATASETS, ExperimentConfig, describe_range, format_value, parse_value
+from resnet_core.config import FIELDS, SYNTHETIC_DATASETS, ConfigError, ExperimentConfig, format_value, parse_value
 from resnet_core.data import DATASET_LABELS
+from serving.limits import HostLimits, cifar10_rule
 from ui import host
+from ui.echo import describe, echo
 
 MISSION_FIELDS = ("depth", "shortcut", "l2")
 ADVANCED_FIELDS = (
@@ -40,37 +50,15 @@ ADVANCED_FIELDS = (
     "width",
     "measure_every",
     "eval_every",
-    "data_path",
 )
 DEPTH_PRESETS = (8, 20, 32, 56, 110)
-L2_STEPS = (0.0, 1e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1)
-LR_STEPS = (1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0)
 SHORTCUT_CAPTIONS = {
     "A": "identity; zero-padded where the shape changes (no parameters)",
     "B": "1x1 projection only where the shape changes, identity elsewhere",
     "C": "1x1 projection on every shortcut",
 }
-LABELS = {
-    "depth": "Depth (weight layers)",
-    "shortcut": "Shortcut of the residual net",
-    "l2": "L2 strength",
-    "arch": "Architecture",
-    "dataset": "Dataset",
-    "norm": "Normalisation",
-    "activation": "Activation",
-    "init": "Initialisation",
-    "optimizer": "Optimiser",
-    "lr": "Learning rate",
-    "steps": "Training steps",
-    "batch_size": "Batch size",
-    "seed": "Seed",
-    "width": "Width",
-    "measure_every": "Measure every k steps",
-    "eval_every": "Evaluate every k steps",
-    "data_path": "CIFAR-10 path",
-}
 WARNINGS_KEY = "_query_warnings"
-RESETS_KEY = "_widget_resets"
+NOT_IN_URL = "was ignored: the CIFAR-10 location is set by this lab's host (RESNET_LAB_CIFAR10_PATH), never by a link"
 
 
 def grid(steps: Sequence[float], default: float) -> list[float]:
@@ -86,98 +74,131 @@ def nearest(value: float, options: Sequence[float]) -> float:
     return min(positive, key=lambda o: abs(math.log10(o) - math.log10(value)))
 
 
-def check_value(name: str, raw: str) -> Any:
-    """Parse one raw URL value and check it against its FIELDS row; ValueError names the parameter."""
-    value = parse_value(name, raw)
-    spec = FIELDS[name]
-    if spec.choices is not None and value not in spec.choices:
-        raise ValueError(f"{name}: {raw!r} is not recognised; {describe_range(name)}")
-    if spec.low is not None and not (math.isfinite(value) and spec.low <= value <= spec.high):
-        raise ValueError(f"{name}: {raw!r} is out of range; {describe_range(name)}")
-    return value
+def widget_value(name: str, value: Any, defaults: ExperimentConfig) -> Any:
+    """The value in the form the field's widget holds (sliders snap to their grid)."""
+    steps = FIELDS[name].steps
+    return nearest(value, grid(steps, getattr(defaults, name))) if steps is not None else value
 
 
-def validate_query(params: dict[str, str], defaults: ExperimentConfig) -> tuple[dict[str, Any], list[str]]:
-    """Typed values of the good URL parameters, and one warning per bad one (which falls back to its default)."""
-    values: dict[str, Any] = {}
+def _fallback(error: ConfigError, defaults: ExperimentConfig) -> str:
+    """The warning for a dropped URL value: what was wrong with it (echoed) and the default shown instead."""
+    return f"URL parameter {describe(error)}. Using the default, {echo(format_value(getattr(defaults, error.field)))}."
+
+
+def clean_params(
+    params: Mapping[str, Sequence[str]],
+    defaults: ExperimentConfig,
+    widgets: Sequence[str],
+    lists: Mapping[str, Sequence[str]],
+    limits: HostLimits,
+) -> tuple[dict[str, list[str]], list[str]]:
+    """The URL as the page can hold it, and one warning per value dropped or changed.
+
+    `params` is the raw query (every value of every key); `widgets` the fields this page draws
+    (their values snap to the widget's grid); `lists` the page's own multi-value keys with their
+    allowed labels. Unknown keys pass through untouched; a field keeps only its last value, as
+    st.query_params reads it.
+    """
     problems: list[str] = []
-    for name, raw in params.items():
-        if name not in FIELDS:
-            continue
+    kept: dict[str, list[str]] = {}
+    values: dict[str, Any] = {}
+    for key, raws in params.items():
+        if key in lists:
+            for raw in raws:
+                if raw not in lists[key]:
+                    problems.append(f"URL parameter **{key}**: {echo(raw)} is not one of {', '.join(lists[key])}; ignored.")
+            if good := [raw for raw in raws if raw in lists[key]]:
+                kept[key] = good
+        elif key not in FIELDS:
+            kept[key] = list(raws)
+        elif not FIELDS[key].in_url:
+            problems.append(f"URL parameter **{key}** {NOT_IN_URL}.")
+        elif raws:
+            try:
+                values[key] = parse_value(key, raws[-1])
+            except ConfigError as error:
+                problems.append(_fallback(error, defaults))
+    values, unavailable = cifar10_rule(values, limits)
+    if unavailable:
+        problems.append(unavailable)
+    # The host's CIFAR-10 path takes part in the check below but is never written to the URL.
+    host_only = {k: values.pop(k) for k in list(values) if not FIELDS[k].in_url}
+    for _ in range(len(values)):  # drop the field each combination error names, until the rest fit
         try:
-            values[name] = check_value(name, raw)
-        except ValueError as error:
-            problems.append(f"URL parameter {error}. Using the default, {format_value(getattr(defaults, name))}.")
-    for _ in range(len(values)):  # drop the parameter each combination error names, until the rest fit
-        try:
-            defaults.replace(**values)
+            defaults.replace(**values, **host_only)
             break
-        except ValueError as error:
-            name = str(error).split(":")[0]
-            if name not in values:
-                problems.append(f"URL parameters don't fit together: {error}.")
+        except ConfigError as error:
+            if error.field not in values:
+                problems.append(f"URL parameters don't fit together: {describe(error)}. Using the page's defaults.")
                 values.clear()
                 break
-            problems.append(f"URL parameter {error}. Using the default, {format_value(getattr(defaults, name))}.")
-            del values[name]
-    return values, problems
+            problems.append(_fallback(error, defaults))
+            del values[error.field]
+    for name, value in values.items():
+        held = widget_value(name, value, defaults) if name in widgets else value
+        if held != value:
+            problems.append(f"URL parameter **{name}**: {echo(format_value(value))} is not on the slider; using {echo(held)}.")
+        kept[name] = [format_value(held)]
+    order = list(params)
+    return dict(sorted(kept.items(), key=lambda item: order.index(item[0]))), problems
 
 
-def widget_value(name: str, value: Any, defaults: ExperimentConfig) -> Any:
-    """The value in the form the field's widget holds (depth is text; sliders snap to their grid)."""
-    if name == "depth":
-        return str(value)
-    if name == "l2":
-        return nearest(value, grid(L2_STEPS, defaults.l2))
-    if name == "lr":
-        return nearest(value, grid(LR_STEPS, defaults.lr))
-    return value
+def check_url(
+    defaults: ExperimentConfig,
+    page: str,
+    widgets: Sequence[str],
+    lists: Mapping[str, Sequence[str]] | None = None,
+) -> None:
+    """Before a page's first widget: clean the URL once per visit (rerunning on the cleaned one) and show the warnings.
 
-
-def _seed_from_query(defaults: ExperimentConfig, page: str, widgets: Sequence[str]) -> bool:
-    """First run of a page visit: warn about bad URL values and hand the good ones to the widgets in their own form.
-
-    Returns whether this was that first run.
+    `widgets` are the config fields the page draws, `lists` its own multi-value keys and their labels.
     """
     flag = f"_query_checked_{page}"
     if st.session_state.get(flag):
-        return False
+        for problem in st.session_state.pop(WARNINGS_KEY, []):
+            st.warning(problem, icon=":material/warning:")
+        return
     st.session_state[flag] = True
-    values, problems = validate_query(st.query_params.to_dict(), defaults)
-    for name, value in values.items():
-        if name not in widgets:
+    raw = {key: st.query_params.get_all(key) for key in st.query_params}
+    cleaned, problems = clean_params(raw, defaults, widgets, lists or {}, host.limits())
+    if cleaned != raw:
+        _rewrite_url(raw, cleaned)
+        st.session_state[WARNINGS_KEY] = problems
+        st.rerun()  # widgets seed from the URL the run started with: start again from the cleaned one
+    for problem in problems:
+        st.warning(problem, icon=":material/warning:")
+
+
+def _rewrite_url(raw: Mapping[str, list[str]], cleaned: Mapping[str, list[str]]) -> None:
+    """Make the URL hold `cleaned`; a key already bound to a drawn widget is the widget's to change, so it is left."""
+    for key in raw:
+        try:
+            if key not in cleaned:
+                del st.query_params[key]
+            elif cleaned[key] != raw[key]:
+                st.query_params[key] = cleaned[key]
+        except StreamlitAPIException:
             continue
-        held = widget_value(name, value, defaults)
-        if held != value and name != "depth":
-            problems.append(f"URL parameter {name}: {format_value(value)} is not on the slider; using {format_value(held)}.")
-        st.session_state[name] = held
-    st.session_state[WARNINGS_KEY] = problems
-    return True
+        st.session_state.pop(key, None)
 
 
-def _fall_back(name: str, defaults: ExperimentConfig, shown: list[str]) -> None:
-    """A URL value its widget accepted but the config rejects: put the default in that widget and rerun.
-
-    On a page's first run Streamlit seeds widgets from the URL over session state, and a widget's
-    state can't change once drawn, so the default is applied at the top of the rerun; the
-    warnings are carried over to it.
-    """
-    default = widget_value(name, getattr(defaults, name), defaults)
-    st.session_state[RESETS_KEY] = st.session_state.get(RESETS_KEY, {}) | {name: default}
-    st.session_state[WARNINGS_KEY] = shown
-    st.rerun()
-
-
-def _apply_resets() -> None:
-    for name, value in st.session_state.pop(RESETS_KEY, {}).items():
-        st.session_state[name] = value
+def url_values(skip: Sequence[str]) -> dict[str, Any]:
+    """Typed values of the URL's config fields outside `skip` (check_url has already dropped the bad ones)."""
+    values: dict[str, Any] = {}
+    for key in st.query_params:
+        if key in FIELDS and FIELDS[key].in_url and key not in skip:
+            try:
+                values[key] = parse_value(key, st.query_params[key])
+            except ConfigError:
+                continue  # only reachable if a key could not be dropped; the page's default stands
+    return values
 
 
 def _typed_depth() -> list[int]:
-    """The depth the widget holds (typed or from the URL) if it is a number, so it shows among the presets."""
+    """The depth the widget holds (typed, or from the URL on the first run) if valid, so it shows among the presets."""
     try:
-        return [parse_value("depth", st.session_state.get("depth", ""))]
-    except ValueError:
+        return [parse_value("depth", st.session_state.get("depth", st.query_params.get("depth", "")))]
+    except ConfigError:
         return []
 
 
@@ -199,7 +220,7 @@ def _widget(name: str, defaults: ExperimentConfig) -> Any:
     if name == "depth":
         presets = [str(d) for d in sorted({*DEPTH_PRESETS, default, *_typed_depth()})]  # a typed depth joins the list
         depth = st.selectbox(
-            LABELS[name],
+            spec.label,
             presets,
             index=presets.index(str(default)),
             accept_new_options=True,
@@ -210,19 +231,19 @@ def _widget(name: str, defaults: ExperimentConfig) -> Any:
         return depth
     if name == "shortcut":
         return st.radio(
-            LABELS[name],
+            spec.label,
             spec.choices,
             index=spec.choices.index(default),
             horizontal=False,
             captions=[SHORTCUT_CAPTIONS[c] for c in spec.choices],
             **common,
         )
-    if name in ("l2", "lr"):
-        options = grid(L2_STEPS if name == "l2" else LR_STEPS, default)
-        return st.select_slider(LABELS[name] + " (log scale)", options, value=default, format_func=format_value, **common)
+    if spec.steps is not None:
+        options = grid(spec.steps, default)
+        return st.select_slider(spec.label + " (log scale)", options, value=default, format_func=format_value, **common)
     if name == "dataset":
         return st.selectbox(
-            LABELS[name],
+            spec.label,
             spec.choices,
             index=spec.choices.index(default),
             help=spec.help + ". " + "; ".join(f"{k}: {v}" for k, v in DATASET_LABELS.items()),
@@ -231,10 +252,12 @@ def _widget(name: str, defaults: ExperimentConfig) -> Any:
         )
     if spec.choices is not None:
         on_change = _on_arch_change if name == "arch" else None
-        return st.selectbox(LABELS[name], spec.choices, index=spec.choices.index(default), on_change=on_change, **common)
+        return st.selectbox(spec.label, spec.choices, index=spec.choices.index(default), on_change=on_change, **common)
     if spec.kind is int:
-        return st.number_input(LABELS[name], min_value=int(spec.low), max_value=int(spec.high), value=default, step=1, **common)
-    return st.text_input(LABELS[name], value=default, **common)
+        return st.number_input(spec.label, min_value=int(spec.low), max_value=int(spec.high), value=default, step=1, **common)
+    if spec.kind is not float:
+        raise ValueError(f"{name}: no widget for this field; it is set by the host or the CLI")
+    return st.number_input(spec.label, min_value=spec.low, max_value=spec.high, value=default, format="%g", **common)
 
 
 def experiment_controls(
@@ -243,30 +266,20 @@ def experiment_controls(
     """Sidebar widgets for `mission` (always visible) and `advanced` (in an expander) -> a validated config.
 
     Fields in neither list keep their URL value (checked) or the page default. An invalid
-    combination shows an error naming the field and stops the page: never a traceback.
+    combination chosen in the widgets shows an error naming the field and stops the page: never a traceback.
     """
-    _apply_resets()
-    first_run = _seed_from_query(defaults, page, (*mission, *advanced))
-    shown = st.session_state.pop(WARNINGS_KEY, [])
-    for problem in shown:
-        st.warning(problem, icon=":material/warning:")
+    check_url(defaults, page, (*mission, *advanced))
     values: dict[str, Any] = {}
     with st.sidebar:
         for name in mission:
             values[name] = _widget(name, defaults)
         with st.expander("More settings: architecture, data, optimiser"):
             for name in advanced:
-                if name == "data_path" and (values.get("dataset", defaults.dataset) != "cifar10" or host.limits().hosted):
-                    continue
                 values[name] = _widget(name, defaults)
-    passthrough, _ = validate_query({k: v for k, v in st.query_params.to_dict().items() if k not in values}, defaults)
     try:
         values["depth"] = parse_value("depth", values.get("depth", defaults.depth))
-        return host.guard(defaults.replace(**host.host_fields(passthrough | values)))
-    except ValueError as error:
-        name = str(error).split(":")[0]
-        if first_run and name in values and name in st.query_params:
-            _fall_back(name, defaults, shown)
-        st.error(f"These settings can't run: {error}. Change the setting in the sidebar.", icon=":material/block:")
+        return host.guard(defaults.replace(**host.host_fields(url_values(skip=list(values)) | values)))
+    except ConfigError as error:
+        st.error(f"These settings can't run: {describe(error)}. Change the setting in the sidebar.", icon=":material/block:")
         st.stop()
         raise  # st.stop() raises; this line only tells type checkers the function never falls through

@@ -25,9 +25,9 @@ def view_name(page: str, config: ExperimentConfig) -> str:
 
 
 def share_params(config: ExperimentConfig, defaults: ExperimentConfig, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Only what differs from the page's defaults, so links stay short and the defaults can evolve."""
+    """Only what differs from the page's defaults, so links stay short and the defaults can evolve; never the host's data path."""
     base = defaults.to_params(include_defaults=True)
-    params = {k: v for k, v in config.to_params(include_defaults=True).items() if base[k] != v}
+    params = {k: v for k, v in config.to_params(include_defaults=True).items() if base[k] != v and FIELDS[k].in_url}
     return params | (extra or {})
 
 

@@ -3,7 +3,8 @@
 `serving.limits` holds the rules (pure Python); this module reads the settings from the
 environment and `.streamlit/secrets.toml` (environment wins), turns a refusal into an st.error
 that names the largest allowed values, and shows "waiting for a free slot (k ahead)" while a
-training waits for one. On a laptop nothing is configured and every function lets all through.
+training waits for one. On a laptop nothing is configured and every function lets all through
+(CIFAR-10 still comes only from RESNET_LAB_CIFAR10_PATH).
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from resnet_core.config import ExperimentConfig
 from serving.limits import (
     HostLimits,
     budget_message,
+    cifar10_rule,
     sweep_message,
 )
 from serving.settings import PREFIX, read_settings
+from ui.echo import describe
 
 
 def limits() -> HostLimits:
@@ -32,30 +35,17 @@ def limits() -> HostLimits:
         return HostLimits.from_settings(settings)
     except ValueError as error:
         st.error(
-            f"This lab's host configuration is invalid ({error}); using the default limits until it is fixed.",
+            f"This lab's host configuration is invalid ({describe(error)}); using the default limits until it is fixed.",
             icon=":material/build:",
         )
         return HostLimits.from_settings({key: settings[key] for key in (PREFIX + "HOSTED",) if key in settings})
 
 
 def host_fields(values: dict[str, Any], host: HostLimits | None = None) -> dict[str, Any]:
-    """Config values with the CIFAR-10 path taken from the host in hosted mode, whatever the visitor sent."""
-    host = host or limits()
-    if not host.hosted:
-        return values
-    if values.get("data_path"):
-        st.warning(
-            "The CIFAR-10 location is set by this lab's host; the path in the link was ignored.", icon=":material/warning:"
-        )
-    values = {k: v for k, v in values.items() if k != "data_path"}
-    if values.get("dataset") == "cifar10" and host.cifar10_path:
-        values["data_path"] = host.cifar10_path
-    elif values.get("dataset") == "cifar10":
-        st.warning(
-            "CIFAR-10 is not available on this hosted lab (its host has not configured a copy); showing the 8x8 digits instead.",
-            icon=":material/warning:",
-        )
-        values["dataset"] = "digits"
+    """Config values with the CIFAR-10 path taken from the host (serving.limits.cifar10_rule), whatever the page held."""
+    values, unavailable = cifar10_rule(values, host or limits())
+    if unavailable:
+        st.warning(unavailable, icon=":material/warning:")
     return values
 
 

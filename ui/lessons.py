@@ -17,6 +17,7 @@ from lab import pages
 from lab.lessons import LESSONS, Lesson, lesson_by_name
 from resnet_core.config import FIELDS, ExperimentConfig, parse_value
 from ui import presenter
+from ui.echo import echo
 
 PARAM = "lesson"
 NOT_SETTINGS = (PARAM, presenter.PARAM, "embed", "embed_options")  # any other URL key is a page setting
@@ -31,9 +32,13 @@ def current_lesson(*, warn: bool = True) -> Lesson | None:
         return None
     try:
         return lesson_by_name(name)
-    except ValueError as error:
+    except ValueError:
         if warn:
-            st.warning(f"This link names no lesson here ({error}). Pick one on the Lessons page.", icon=":material/warning:")
+            st.warning(
+                f"This link names no lesson here: {echo(name)} is not one of {', '.join(known.name for known in LESSONS)}. "
+                "Pick one on the Lessons page.",
+                icon=":material/warning:",
+            )
         return None
 
 

@@ -24,6 +24,7 @@ from resnet_core.config import ExperimentConfig
 from serving import cache
 from serving.jobs import CANCELLED, DONE, Job, JobRequest, executor
 from ui import host, lessons
+from ui.echo import plain
 
 REFRESH_SECONDS = 1.0  # charts redraw about once a second while records stream in (less often when drawing is slow)
 DRAW_SHARE = 0.33  # at most this share of the time goes to drawing; the browser often shares the CPU too
@@ -106,7 +107,7 @@ def waiting_text(job: Job) -> str:
 
 
 def stopped_message(job: Job) -> str:
-    return f"The engine stopped on this setting: {job.message}."
+    return f"The engine stopped on this setting: {plain(job.message)}."
 
 
 def live_runs(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
 
 import pandas as pd
 import streamlit as st
@@ -12,18 +11,6 @@ import streamlit as st
 from lab.experiments import ExperimentLog
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import json_safe
-
-
-def query_list(name: str, labels: Sequence[str]) -> list[str]:
-    """Warnings for values of a URL parameter (?depths=20&depths=56) that its widget would silently drop.
-
-    `labels` are the options as the widget writes them into the URL (its format_func's text).
-    """
-    return [
-        f"URL parameter {name}: {raw!r} is not one of {', '.join(labels)}; ignored."
-        for raw in st.query_params.get_all(name)
-        if raw not in labels
-    ]
 
 
 def experiment_downloads(log: ExperimentLog, config: ExperimentConfig, name: str, key: str) -> None:

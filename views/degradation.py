@@ -14,16 +14,19 @@ from lab import experiments as E
 from lab import science_charts as charts
 from resnet_core.config import ExperimentConfig
 from serving.jobs import JobRequest
-from ui.controls import experiment_controls
+from ui.controls import check_url, experiment_controls
+from ui.echo import describe
 from ui.exports import share_box, show_figure, view_name
 from ui.runner import EngineStopped, Run, live_runs, probe_seconds
-from ui.science import experiment_downloads, query_list
+from ui.science import experiment_downloads
 
 # lr 0.05, 100 steps: over seeds 0-4 plain-56 ends far above plain-20 and residual-56 near residual-20.
 # At the paper's lr 0.1 residual-56 sometimes stalls for a seed, and it takes longer (docs/SCIENCE_NOTES.md 2).
 DEFAULTS = ExperimentConfig(depth=20, lr=0.05, steps=100, measure_every=100, eval_every=25)
 DEFAULT_DEPTHS = [20, 56]
 PAGE = "degradation"
+MISSION = ("steps", "seed")
+ADVANCED = ("dataset", "norm", "activation", "init", "optimizer", "lr", "batch_size", "width", "eval_every")
 
 
 def estimate(runs: Sequence[Run]) -> float:
@@ -97,9 +100,7 @@ st.markdown(
     "to train plain and residual nets of each depth here, on the same data, from the same kind of init, with the "
     "same minibatches and step budget."
 )
-problems = query_list("depths", [str(d) for d in E.DEGRADATION_DEPTHS])
-for problem in problems:
-    st.warning(problem, icon=":material/warning:")
+check_url(DEFAULTS, PAGE, (*MISSION, *ADVANCED), lists={"depths": [str(d) for d in E.DEGRADATION_DEPTHS]})
 with st.sidebar:
     depths = st.multiselect(
         "Depths to compare (weight layers)",
@@ -110,12 +111,7 @@ with st.sidebar:
         max_selections=4,
         help="He et al. Fig. 6 compares 20, 32, 44, 56 (and 110)",
     )
-config = experiment_controls(
-    DEFAULTS,
-    page=PAGE,
-    mission=("steps", "seed"),
-    advanced=("dataset", "data_path", "norm", "activation", "init", "optimizer", "lr", "batch_size", "width", "eval_every"),
-)
+config = experiment_controls(DEFAULTS, page=PAGE, mission=MISSION, advanced=ADVANCED)
 with st.sidebar:
     share_box(config, DEFAULTS)
 if len(depths) < 2:
@@ -129,7 +125,7 @@ try:
         runs, E.ExperimentLog, lambda log, key: draw(log, config, key), label="Train all depths", key="science", estimate=estimate
     )
 except (ValueError, EngineStopped) as error:
-    st.error(f"This experiment can't run: {error}", icon=":material/block:")
+    st.error(f"This experiment can't run: {describe(error)}", icon=":material/block:")
     st.stop()
 if log is not None:
     draw(log, config, "final")

@@ -13,6 +13,7 @@ from resnet_core.config import ExperimentConfig
 from resnet_core.results import RunLog
 from serving.jobs import JobRequest
 from ui.controls import experiment_controls
+from ui.echo import describe
 from ui.exports import device_line, download_buttons, share_box, show_figure, view_name
 from ui.runner import EngineStopped, Run, compute, live_runs
 
@@ -90,7 +91,7 @@ try:
         compute(JobRequest("init", config, "lab.jobs:init_run"), "measuring the gradients at initialisation")
     )
 except EngineStopped as stopped:
-    st.error(f"Can't measure this experiment: {stopped}", icon=":material/block:")
+    st.error(f"Can't measure this experiment: {describe(stopped)}", icon=":material/block:")
     st.stop()
 
 name = view_name(PAGE, config)

@@ -19,15 +19,19 @@ from lab import science_charts as charts
 from resnet_core.config import ExperimentConfig
 from resnet_core.models import SHORTCUT_OPTIONS
 from serving.jobs import JobRequest
-from ui.controls import experiment_controls
+from ui.controls import check_url, experiment_controls
+from ui.echo import describe
 from ui.exports import share_box, show_figure, view_name
 from ui.runner import EngineStopped, Run, compute, live_runs, probe_seconds
-from ui.science import experiment_downloads, query_list
+from ui.science import experiment_downloads
 
 DEFAULTS = ExperimentConfig(depth=20, steps=150, measure_every=150, eval_every=25)
 ALPHAS = (1.0, 0.75, 0.5, 0.25, 0.1, 0.01, 0.0)
 DEFAULT_L2S = [0.0, 1e-3, 1e-2, 3e-2, 0.1]
+L2_LABELS = [charts.l2_label(v) for v in E.L2_SWEEP]  # the sweep's options as its multiselect writes them into the URL
 PAGE = "identity"
+MISSION = ("depth", "shortcut")
+ADVANCED = ("dataset", "norm", "activation", "init", "optimizer", "lr", "steps", "batch_size", "seed", "width", "eval_every")
 
 
 def estimate(config: ExperimentConfig, runs: int) -> float:
@@ -154,28 +158,8 @@ st.markdown(
     "that), z[l+2] = 0 and the block outputs g(a[l]) = a[l]: adding it costs nothing. A plain block with zero "
     "weights outputs g(0) = 0 and the signal is gone. Both claims are measured below, on the real nets."
 )
-for name, labels in (("alpha", [str(a) for a in ALPHAS]), ("l2s", [charts.l2_label(v) for v in E.L2_SWEEP])):
-    for problem in query_list(name, labels):
-        st.warning(problem, icon=":material/warning:")
-config = experiment_controls(
-    DEFAULTS,
-    page=PAGE,
-    mission=("depth", "shortcut"),
-    advanced=(
-        "dataset",
-        "data_path",
-        "norm",
-        "activation",
-        "init",
-        "optimizer",
-        "lr",
-        "steps",
-        "batch_size",
-        "seed",
-        "width",
-        "eval_every",
-    ),
-)
+check_url(DEFAULTS, PAGE, (*MISSION, *ADVANCED), lists={"alpha": [str(a) for a in ALPHAS], "l2s": L2_LABELS})
+config = experiment_controls(DEFAULTS, page=PAGE, mission=MISSION, advanced=ADVANCED)
 with st.sidebar:
     share_box(config, DEFAULTS)
 
@@ -192,7 +176,7 @@ alpha = st.select_slider(
 try:
     identity_section(config, alpha)
 except (ValueError, EngineStopped) as error:
-    st.error(f"This experiment can't run: {error}", icon=":material/block:")
+    st.error(f"This experiment can't run: {describe(error)}", icon=":material/block:")
 
 st.header("2. An L2 sweep")
 st.markdown(
@@ -222,7 +206,7 @@ else:
             key="l2",
         )
     except (ValueError, EngineStopped) as error:
-        st.error(f"This experiment can't run: {error}", icon=":material/block:")
+        st.error(f"This experiment can't run: {describe(error)}", icon=":material/block:")
         log, finished = None, False
     if log is not None:
         draw_sweep(log, "l2_final")

@@ -19,6 +19,7 @@ from resnet_core import models
 from resnet_core.config import ExperimentConfig
 from serving.jobs import JobRequest
 from ui.controls import experiment_controls
+from ui.echo import describe
 from ui.exports import share_box, show_figure, view_name
 from ui.runner import EngineStopped, Run, compute, live_runs, probe_seconds
 from ui.science import experiment_downloads
@@ -95,7 +96,6 @@ config = experiment_controls(
     mission=("depth", "shortcut"),
     advanced=(
         "dataset",
-        "data_path",
         "norm",
         "activation",
         "init",
@@ -122,7 +122,7 @@ if config.arch != "cnn":
 try:
     table, counts = structure(config)
 except (ValueError, EngineStopped) as error:
-    st.error(f"Can't build this experiment: {error}", icon=":material/block:")
+    st.error(f"Can't build this experiment: {describe(error)}", icon=":material/block:")
     st.stop()
 
 st.header(f"The block, with option {config.shortcut}")
