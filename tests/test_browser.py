@@ -108,7 +108,9 @@ def test_share_link_reproduces_the_view(page: Any, app_server: str, browser: Any
 def test_bad_url_value_shows_a_warning_in_the_page(page: Any, app_server: str) -> None:
     page.goto(f"{app_server}/?depth=abc&width=4")
     wait_idle(page)
-    assert page.get_by_text("URL parameter depth: 'abc' is not a number").count() == 1
+    warning = page.locator("[data-testid='stAlert']").filter(has_text="URL parameter depth: abc is not a number")
+    assert warning.count() == 1
+    assert warning.locator("code").first.inner_text() == "abc"  # the visitor's text, shown as code, never as markup
     assert page.locator("[data-testid='stException']").count() == 0
 
 
