@@ -126,7 +126,7 @@ FIELDS: dict[str, Field] = {
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    """Every knob of one paired experiment. Defaults show degradation in seconds on 2 cores (SCIENCE.md 5)."""
+    """Every knob of one paired experiment. Defaults show degradation in seconds on 2 cores (docs/SCIENCE_NOTES.md 2)."""
 
     arch: str = "cnn"
     dataset: str = "digits"

@@ -31,6 +31,7 @@ from streamlit.errors import StreamlitAPIException
 
 from resnet_core.config import FIELDS, SYNTHETIC_DATASETS, ConfigError, ExperimentConfig, format_value, parse_value
 from resnet_core.data import DATASET_LABELS
+from resnet_core.models import SHORTCUT_OPTIONS
 from serving.limits import HostLimits, cifar10_rule
 from ui import host
 from ui.echo import describe, echo
@@ -52,11 +53,6 @@ ADVANCED_FIELDS = (
     "eval_every",
 )
 DEPTH_PRESETS = (8, 20, 32, 56, 110)
-SHORTCUT_CAPTIONS = {
-    "A": "identity; zero-padded where the shape changes (no parameters)",
-    "B": "1x1 projection only where the shape changes, identity elsewhere",
-    "C": "1x1 projection on every shortcut",
-}
 WARNINGS_KEY = "_query_warnings"
 NOT_IN_URL = "was ignored: the CIFAR-10 location is set by this lab's host (RESNET_LAB_CIFAR10_PATH), never by a link"
 
@@ -235,7 +231,7 @@ def _widget(name: str, defaults: ExperimentConfig) -> Any:
             spec.choices,
             index=spec.choices.index(default),
             horizontal=False,
-            captions=[SHORTCUT_CAPTIONS[c] for c in spec.choices],
+            captions=[SHORTCUT_OPTIONS[c] for c in spec.choices],
             **common,
         )
     if spec.steps is not None:
