@@ -120,7 +120,10 @@ def share_panel() -> None:
     url = view_url(st.context.url, {key: st.query_params.get_all(key) for key in st.query_params})
     with st.expander(":material/qr_code_2: Open this view on your own device", expanded=True):
         code_col, text_col = st.columns([1, 3], vertical_alignment="center")
-        code_col.image(qr_png(url), caption="Scan to open this view", width=260)
+        try:
+            code_col.image(qr_png(url), caption="Scan to open this view", width=260)
+        except segno.DataOverflowError:  # a link with thousands of characters (a pasted or hostile URL) fits no QR code
+            code_col.info("This link is too long for a QR code: share the text instead.", icon=":material/qr_code_2:")
         text_col.code(url, language=None, wrap_lines=True)
         host = urlsplit(url).hostname
         if host in LOCAL_HOSTS:
