@@ -345,7 +345,7 @@ def latency(quick: bool) -> list[Row]:
 
 def page_defaults(page: str) -> tuple[ExperimentConfig, list[int] | None]:
     """A page's DEFAULTS (and DEFAULT_DEPTHS) read from its source, so the benchmark follows the pages."""
-    tree = ast.parse((ROOT / "pages" / page).read_text())
+    tree = ast.parse((ROOT / "views" / page).read_text())
     config, depths = ExperimentConfig(), None
     for node in tree.body:
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
