@@ -35,7 +35,7 @@ def measure(fields: dict[str, object]) -> dict[str, float]:
 
     from resnet_core.config import ExperimentConfig
     from resnet_core.training import measure_init, train
-    from serving.limits import estimate_cost
+    from serving.cost import estimate_cost
 
     torch.set_num_threads(1)
     config = ExperimentConfig(**fields)

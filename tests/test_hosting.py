@@ -11,6 +11,7 @@ import torch
 
 from lab.lessons import LESSONS
 from resnet_core.config import ExperimentConfig
+from serving.cost import budget_message, estimate_cost, largest_depth, largest_steps, sweep_message
 from serving.limits import (
     HOSTED_MAX_GFLOP,
     HOSTED_MAX_MEMORY_MB,
@@ -18,12 +19,7 @@ from serving.limits import (
     LAPTOP_MAX_MEMORY_MB,
     HostLimits,
     apply_thread_limit,
-    budget_message,
     cifar10_rule,
-    estimate_cost,
-    largest_depth,
-    largest_steps,
-    sweep_message,
 )
 
 ROOT = Path(__file__).resolve().parent.parent

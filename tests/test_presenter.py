@@ -16,8 +16,9 @@ from lab.charts import FONT_SIZE
 from lab.lessons import lesson_by_name
 from resnet_core.config import ExperimentConfig
 from serving import jobs, settings
+from serving.cost import estimate_cost, largest_depth, largest_steps
 from serving.jobs import DONE, Executor, JobRequest
-from serving.limits import HostLimits, estimate_cost, largest_depth, largest_steps
+from serving.limits import HostLimits
 from ui.presenter import FONT_SCALE, qr_png, view_url
 
 ROOT = Path(__file__).resolve().parent.parent

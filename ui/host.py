@@ -1,6 +1,6 @@
 """The hosted demo's guard-rails on the Streamlit side: read the host's limits, refuse, queue.
 
-`serving.limits` holds the rules (pure Python); this module reads the settings from the
+`serving.limits` and `serving.cost` hold the rules (pure Python); this module reads the settings from the
 environment and `.streamlit/secrets.toml` (environment wins), turns a refusal into an st.error
 that names the largest allowed values, and shows "waiting for a free slot (k ahead)" while a
 training waits for one. On a laptop nothing is configured and every function lets all through
@@ -15,12 +15,8 @@ from typing import Any
 import streamlit as st
 
 from resnet_core.config import ExperimentConfig
-from serving.limits import (
-    HostLimits,
-    budget_message,
-    cifar10_rule,
-    sweep_message,
-)
+from serving.cost import budget_message, sweep_message
+from serving.limits import HostLimits, cifar10_rule
 from serving.settings import PREFIX, read_settings
 from ui.echo import describe
 
