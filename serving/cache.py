@@ -38,7 +38,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from resnet_core.config import ExperimentConfig
-from serving.settings import read_settings
+from serving.settings import host_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 FINGERPRINTED = ("resnet_core", "lab")  # every module that can change a computed number
@@ -308,7 +308,7 @@ class ResultCache:
 
 def default_cache() -> ResultCache:
     """The cache the app uses, configured by RESNET_LAB_CACHE_DIR and RESNET_LAB_CACHE_MB (serving.settings)."""
-    settings = read_settings()
+    settings = host_settings()
     root = settings.get("RESNET_LAB_CACHE_DIR") or str(DEFAULT_DIR)
     try:
         mb = float(settings.get("RESNET_LAB_CACHE_MB") or DEFAULT_MB)

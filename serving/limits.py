@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 
-from serving.settings import PREFIX, read_settings
+from serving.settings import PREFIX, host_settings
 
 # Hosted: under a minute of one core per request, so a 2-core host shared by a class stays responsive; every
 # lesson and science page default fits (the largest, the 1000-layer lesson, ~1,400 GFLOP) and a width-128,
@@ -72,7 +72,7 @@ class HostLimits:
     @classmethod
     def from_settings(cls, settings: Mapping[str, object] | None = None, cpu_count: int | None = None) -> HostLimits:
         """Read RESNET_LAB_* from `settings` (default: serving.settings); ValueError names a malformed setting."""
-        settings = read_settings() if settings is None else settings
+        settings = host_settings() if settings is None else settings
         cores = cpu_count or os.cpu_count() or 1
         hosted = str(settings.get(PREFIX + "HOSTED", "")).strip().lower() in ("1", "true", "yes", "on")
         # One thread per training, one training per core: the lab's nets are small, and on a busy 2-core

@@ -40,6 +40,16 @@ def torch_threads() -> Iterator[None]:
     torch.set_num_threads(before)
 
 
+@pytest.fixture(autouse=True)
+def settings_read_afresh() -> Iterator[None]:
+    """The server reads the host's settings once per process; each test sets its own, so each reads them anew."""
+    from serving.settings import host_settings
+
+    host_settings.cache_clear()
+    yield
+    host_settings.cache_clear()
+
+
 @pytest.fixture
 def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private result cache for one test: what it computes can't leak into another test or the real cache."""

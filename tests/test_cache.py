@@ -19,6 +19,8 @@ import pytest
 from resnet_core.config import ExperimentConfig
 from serving import cache, settings
 from serving.cache import ResultCache
+from serving.jobs import JobRequest
+from serving.limits import HostLimits
 
 CONFIG = ExperimentConfig(depth=8, width=4)
 
@@ -78,6 +80,7 @@ def test_environment_configures_the_default_cache(tmp_path: Path, monkeypatch: p
     cache.put("init", CONFIG, {"ok": True})
     assert cache.get("init", CONFIG) == {"ok": True}
     monkeypatch.setenv("RESNET_LAB_CACHE_MB", "lots")
+    settings.host_settings.cache_clear()  # the server would need a restart to see the change
     with pytest.raises(ValueError, match="RESNET_LAB_CACHE_MB"):
         cache.default_cache()
 
@@ -94,11 +97,25 @@ def test_secrets_toml_configures_the_default_cache_and_the_environment_wins(
     store = cache.default_cache()
     assert store.root == tmp_path / "from-secrets" and store.max_bytes == 1024 * 1024
     monkeypatch.setenv("RESNET_LAB_CACHE_MB", "2")
-    assert cache.default_cache().max_bytes == 2 * 1024 * 1024
+    assert cache.default_cache().max_bytes == 1024 * 1024  # read once per process: a change needs a restart ...
+    settings.host_settings.cache_clear()
+    assert cache.default_cache().max_bytes == 2 * 1024 * 1024  # ... after which the environment wins
     assert "OTHER" not in settings.read_settings()
     secrets.write_text("not = [valid")
     with pytest.raises(ValueError, match="not valid TOML"):
         settings.read_settings()
+
+
+def test_the_host_settings_are_read_once_per_process(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job's identity, a cache read and the host limits are asked for on every rerun of every session."""
+    reads = []
+    real = settings.read_settings
+    monkeypatch.setattr(settings, "read_settings", lambda: reads.append(1) or real())
+    request = JobRequest("init", ExperimentConfig(), "lab.jobs:init_run")
+    for _ in range(3):
+        assert request.identity[0] == "init" and cache.get("init", ExperimentConfig()) is None
+        assert HostLimits.from_settings().max_gflop is not None
+    assert len(reads) == 1 and cache.default_cache().root == cache_dir
 
 
 def test_concurrent_threads_compute_once(tmp_path: Path) -> None:

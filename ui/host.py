@@ -1,7 +1,7 @@
 """The hosted demo's guard-rails on the Streamlit side: read the host's limits, refuse, queue.
 
-`serving.limits` and `serving.cost` hold the rules (pure Python); this module reads the settings from the
-environment and `.streamlit/secrets.toml` (environment wins), turns a refusal into an st.error
+`serving.limits` and `serving.cost` hold the rules (pure Python); this module takes the host's settings
+(serving.settings, read once per process), turns a refusal into an st.error
 that names the largest allowed values, and shows "waiting for a free slot (k ahead)" while a
 training waits for one. On a laptop nothing is configured and every function lets all through
 (CIFAR-10 still comes only from RESNET_LAB_CIFAR10_PATH).
@@ -17,7 +17,7 @@ import streamlit as st
 from resnet_core.config import ExperimentConfig
 from serving.cost import budget_message, sweep_message
 from serving.limits import HostLimits, cifar10_rule
-from serving.settings import PREFIX, read_settings
+from serving.settings import PREFIX, host_settings
 from ui.echo import describe
 
 
@@ -26,7 +26,7 @@ def limits() -> HostLimits:
 
     Never "no limits": a typo in one setting of a hosted lab must not lift every cap.
     """
-    settings = read_settings()
+    settings = host_settings()
     try:
         return HostLimits.from_settings(settings)
     except ValueError as error:
