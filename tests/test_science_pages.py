@@ -69,6 +69,19 @@ def test_degradation_warns_about_bad_url_depths_and_needs_two(cache_dir: Path) -
     assert "57" not in str(at.query_params["depths"]) and at.multiselect(key="depths").value == [20]  # URL and widget agree
 
 
+def test_degradation_names_the_url_depths_over_its_limit(cache_dir: Path) -> None:
+    """The multiselect keeps the first four of six silently; the page says which were dropped and why."""
+    depths = [str(d) for d in E.DEGRADATION_DEPTHS]
+    at = open_page("degradation", TINY | {"depths": depths})
+    assert not at.exception
+    most = at.multiselect(key="depths").proto.max_selections  # the widget's own cap
+    assert 2 <= most < len(depths)
+    dropped = ", ".join(depths[most:])
+    assert f"URL parameter **depths**: at most {most} values; ignored `{dropped}`." in [w.value for w in at.warning]
+    assert at.multiselect(key="depths").value == list(E.DEGRADATION_DEPTHS[:most])
+    assert at.query_params["depths"] == depths[:most]
+
+
 def test_identity_at_alpha_zero_measures_exactly_zero_for_identity_blocks(cache_dir: Path) -> None:
     at = open_page("identity", TINY | {"depth": "20", "alpha": "0.0", "l2s": ["0", "0.1"]})
     assert not at.exception

@@ -17,9 +17,14 @@ WIDGETS = (*MISSION_FIELDS, *ADVANCED_FIELDS)
 DEFAULTS = ExperimentConfig(depth=56)
 
 
-def clean(query: dict[str, str | list[str]], lists: dict[str, list[str]] | None = None, limits: HostLimits = LAPTOP):
+def clean(
+    query: dict[str, str | list[str]],
+    lists: dict[str, list[str]] | None = None,
+    limits: HostLimits = LAPTOP,
+    most: dict[str, int] | None = None,
+):
     raw = {k: v if isinstance(v, list) else [v] for k, v in query.items()}
-    return clean_params(raw, DEFAULTS, WIDGETS, lists or {}, limits)
+    return clean_params(raw, DEFAULTS, WIDGETS, lists or {}, limits, most)
 
 
 @pytest.mark.parametrize("value", HOSTILE_TEXT)
@@ -84,6 +89,21 @@ def test_a_page_list_keeps_its_good_values_and_echoes_the_bad() -> None:
     assert cleaned == {"depths": ["20"]}
     assert problems[0] == "URL parameter **depths**: `57` is not one of 8, 20, 56; ignored."
     assert "`[x](https://evil.example)`" in problems[1]
+
+
+def test_a_page_list_over_its_widgets_cap_keeps_the_first_values_and_names_the_rest() -> None:
+    """The multiselect would cut them silently; repeats are one value, as the widget counts them."""
+    labels = ["8", "20", "32", "44", "56", "110"]
+    cleaned, problems = clean({"depths": ["8", "20", "8", "32", "44", "56", "110"]}, lists={"depths": labels}, most={"depths": 4})
+    assert cleaned == {"depths": ["8", "20", "32", "44"]}
+    assert problems == ["URL parameter **depths**: at most 4 values; ignored `56, 110`."]
+    assert clean({"depths": ["20", "20", "20", "56", "56"]}, lists={"depths": labels}, most={"depths": 2}) == (
+        {"depths": ["20", "56"]},
+        [],
+    )
+    cleaned, problems = clean({"depths": labels * 20}, lists={"depths": labels}, most={"depths": 1})
+    spans, outside = code_spans(problems[0])
+    assert cleaned == {"depths": ["8"]} and outside == "URL parameter **depths**: at most 1 values; ignored ." and len(spans) == 1
 
 
 @pytest.mark.parametrize("limits", [LAPTOP, HostLimits(hosted=True)])

@@ -87,13 +87,15 @@ def clean_params(
     widgets: Sequence[str],
     lists: Mapping[str, Sequence[str]],
     limits: HostLimits,
+    most: Mapping[str, int] | None = None,
 ) -> tuple[dict[str, list[str]], list[str]]:
     """The URL as the page can hold it, and one warning per value dropped or changed.
 
     `params` is the raw query (every value of every key); `widgets` the fields this page draws
     (their values snap to the widget's grid); `lists` the page's own multi-value keys with their
-    allowed labels. Unknown keys pass through untouched; a field keeps only its last value, as
-    st.query_params reads it.
+    allowed labels, and `most` how many of them its multiselect holds (it keeps the first ones
+    silently; here the rest are named). Unknown keys pass through untouched; a field keeps only its
+    last value, as st.query_params reads it.
     """
     problems: list[str] = []
     kept: dict[str, list[str]] = {}
@@ -103,7 +105,12 @@ def clean_params(
             for raw in raws:
                 if raw not in lists[key]:
                     problems.append(f"URL parameter **{key}**: {echo(raw)} is not one of {', '.join(lists[key])}; ignored.")
-            if good := [raw for raw in raws if raw in lists[key]]:
+            good = list(dict.fromkeys(raw for raw in raws if raw in lists[key]))  # the widget drops repeats too
+            cap = (most or {}).get(key)
+            if cap is not None and len(good) > cap:
+                problems.append(f"URL parameter **{key}**: at most {cap} values; ignored {echo(', '.join(good[cap:]))}.")
+                good = good[:cap]
+            if good:
                 kept[key] = good
         elif key not in FIELDS:
             kept[key] = list(raws)
@@ -144,10 +151,12 @@ def check_url(
     page: str,
     widgets: Sequence[str],
     lists: Mapping[str, Sequence[str]] | None = None,
+    most: Mapping[str, int] | None = None,
 ) -> None:
     """Before a page's first widget: clean the URL once per visit (rerunning on the cleaned one) and show the warnings.
 
-    `widgets` are the config fields the page draws, `lists` its own multi-value keys and their labels.
+    `widgets` are the config fields the page draws, `lists` its own multi-value keys and their labels,
+    `most` the max_selections of those that are multiselects (pass the constant the widget uses).
     """
     flag = f"_query_checked_{page}"
     if st.session_state.get(flag):
@@ -156,7 +165,7 @@ def check_url(
         return
     st.session_state[flag] = True
     raw = {key: st.query_params.get_all(key) for key in st.query_params}
-    cleaned, problems = clean_params(raw, defaults, widgets, lists or {}, host.limits())
+    cleaned, problems = clean_params(raw, defaults, widgets, lists or {}, host.limits(), most)
     if cleaned != raw:
         _rewrite_url(raw, cleaned)
         st.session_state[WARNINGS_KEY] = problems

@@ -24,6 +24,7 @@ from ui.science import experiment_downloads
 # At the paper's lr 0.1 residual-56 sometimes stalls for a seed, and it takes longer (docs/SCIENCE_NOTES.md 2).
 DEFAULTS = ExperimentConfig(depth=20, lr=0.05, steps=100, measure_every=100, eval_every=25)
 DEFAULT_DEPTHS = [20, 56]
+MOST_DEPTHS = 4  # depths one comparison trains: the multiselect's cap, and check_url's
 PAGE = "degradation"
 MISSION = ("steps", "seed")
 ADVANCED = ("dataset", "norm", "activation", "init", "optimizer", "lr", "batch_size", "width", "eval_every")
@@ -100,7 +101,13 @@ st.markdown(
     "to train plain and residual nets of each depth here, on the same data, from the same kind of init, with the "
     "same minibatches and step budget."
 )
-check_url(DEFAULTS, PAGE, (*MISSION, *ADVANCED), lists={"depths": [str(d) for d in E.DEGRADATION_DEPTHS]})
+check_url(
+    DEFAULTS,
+    PAGE,
+    (*MISSION, *ADVANCED),
+    lists={"depths": [str(d) for d in E.DEGRADATION_DEPTHS]},
+    most={"depths": MOST_DEPTHS},
+)
 with st.sidebar:
     depths = st.multiselect(
         "Depths to compare (weight layers)",
@@ -108,7 +115,7 @@ with st.sidebar:
         default=DEFAULT_DEPTHS,
         key="depths",
         bind="query-params",
-        max_selections=4,
+        max_selections=MOST_DEPTHS,
         help="He et al. Fig. 6 compares 20, 32, 44, 56 (and 110)",
     )
 config = experiment_controls(DEFAULTS, page=PAGE, mission=MISSION, advanced=ADVANCED)

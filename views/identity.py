@@ -28,6 +28,7 @@ from ui.science import experiment_downloads
 DEFAULTS = ExperimentConfig(depth=20, steps=150, measure_every=150, eval_every=25)
 ALPHAS = (1.0, 0.75, 0.5, 0.25, 0.1, 0.01, 0.0)
 DEFAULT_L2S = [0.0, 1e-3, 1e-2, 3e-2, 0.1]
+MOST_L2S = 6  # strengths one sweep trains: the multiselect's cap, and check_url's
 L2_LABELS = [charts.l2_label(v) for v in E.L2_SWEEP]  # the sweep's options as its multiselect writes them into the URL
 PAGE = "identity"
 MISSION = ("depth", "shortcut")
@@ -158,7 +159,13 @@ st.markdown(
     "that), z[l+2] = 0 and the block outputs g(a[l]) = a[l]: adding it costs nothing. A plain block with zero "
     "weights outputs g(0) = 0 and the signal is gone. Both claims are measured below, on the real nets."
 )
-check_url(DEFAULTS, PAGE, (*MISSION, *ADVANCED), lists={"alpha": [str(a) for a in ALPHAS], "l2s": L2_LABELS})
+check_url(
+    DEFAULTS,
+    PAGE,
+    (*MISSION, *ADVANCED),
+    lists={"alpha": [str(a) for a in ALPHAS], "l2s": L2_LABELS},
+    most={"l2s": MOST_L2S},
+)
 config = experiment_controls(DEFAULTS, page=PAGE, mission=MISSION, advanced=ADVANCED)
 with st.sidebar:
     share_box(config, DEFAULTS)
@@ -191,7 +198,7 @@ strengths = st.multiselect(
     key="l2s",
     bind="query-params",
     format_func=charts.l2_label,
-    max_selections=6,
+    max_selections=MOST_L2S,
 )
 if len(strengths) < 2:
     st.warning("Choose at least two L2 strengths: the sweep is a comparison.", icon=":material/warning:")
