@@ -23,10 +23,15 @@ from serving.limits import HostLimits, apply_thread_limit
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a bad option in one line (no usage dump) and exits 2."""
+    """argparse that reports a bad option in one line (no usage dump) and exits 2.
+
+    The message quotes what was typed (argparse's "unrecognized arguments: ..." too), so a newline
+    or other invisible character in an argument is written escaped, as Python writes it: one line.
+    """
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        line = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in message)
+        self.exit(2, f"{self.prog}: error: {line}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                 check_writable(option, path)
         logs = run_sweep(configs, args.quiet)
     except (ValueError, FileNotFoundError) as error:
-        parser.exit(2, f"{parser.prog}: error: {error}\n")
+        parser.error(str(error))
     result = json_safe(
         {
             "config": logs[0].to_json()["config"] | {"depth": [c.depth for c in configs]},
