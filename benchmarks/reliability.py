@@ -8,6 +8,8 @@
 2. many tabs: 4 tabs open an expensive init-only view and close at once; reported: how long the
    workers kept computing after the last tab closed (a job nobody waits for is cancelled).
 Figures go to docs/RELIABILITY.md by hand, with the date and the machine; nothing here fails on time.
+`--profile flame.txt` samples the server process with py-spy during the load (requirements-dev.txt):
+where its own CPU time per session goes. `--tabs 0` skips part 2.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import asyncio
 import os
 import re
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -110,21 +114,31 @@ async def open_and_close(url: str, tabs: int, seconds: float) -> None:
         await browser.close()
 
 
-def load(sessions: int) -> None:
+def py_spy(pid: int, output: str) -> subprocess.Popen[bytes]:
+    """Sample `pid`'s Python stacks (its CPU time only, not idle waits) into `output`, collapsed one stack a line."""
+    command = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--rate", "50"]
+    return subprocess.Popen([*command, "--nonblocking", "--format", "raw", "--output", output], stdout=subprocess.DEVNULL)
+
+
+def load(sessions: int, profile: str | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "server.log"
         server, url = start_server(str(Path(tmp) / "cache"), log)
         probe = HealthProbe(url)
         probe.start()
+        sampler = py_spy(server.pid, profile) if profile else None
         try:
-            began = time.monotonic()
+            began, cpu_before = time.monotonic(), cpu_seconds([server.pid])
             results = asyncio.run(open_sessions(url, sessions, timeout_s=600))
-            elapsed = time.monotonic() - began
+            elapsed, server_cpu = time.monotonic() - began, cpu_seconds([server.pid]) - cpu_before
             probe.stop.set()
             workers = children(server.pid)
             server_peak = peak_rss_mb(server.pid)
             worker_peaks = [peak_rss_mb(pid) for pid in workers]
         finally:
+            if sampler is not None:
+                sampler.send_signal(2)  # py-spy writes its file on SIGINT
+                sampler.wait(60)
             stop_server(server, 30)
         started = re.findall(r"job started: (\S+)", log.read_text())
         done = [r for r in results if isinstance(r, float)]
@@ -138,6 +152,7 @@ def load(sessions: int) -> None:
             f"median {statistics.median(probe.latencies):.3f} s"
         )
         print(f"load: peak RSS server {server_peak:.0f} MB, workers {', '.join(f'{m:.0f}' for m in worker_peaks)} MB")
+        print(f"load: server process CPU {server_cpu:.0f} s ({server_cpu / sessions:.1f} s per session)")
 
 
 def many_tabs(tabs: int) -> None:
@@ -168,9 +183,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=30)
     parser.add_argument("--tabs", type=int, default=4)
+    parser.add_argument("--profile", help="write py-spy's samples of the server process during the load here")
     args = parser.parse_args()
-    load(args.sessions)
-    many_tabs(args.tabs)
+    load(args.sessions, args.profile)
+    if args.tabs:
+        many_tabs(args.tabs)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ while the same view after a harmless rerun picks its running job up again.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -27,8 +29,8 @@ from ui import host, lessons
 from ui.echo import plain
 
 REFRESH_SECONDS = 1.0  # charts redraw about once a second while records stream in (less often when drawing is slow)
-DRAW_SHARE = 0.33  # at most this share of the time goes to drawing; the browser often shares the CPU too
-TICK_SECONDS = 0.1  # progress bar updates; each is also where a rerun can interrupt the script
+DRAW_SHARE = 0.33  # at most this share of one core goes to live drawing, summed over every session of this server
+TICK_SECONDS = 0.1  # a waiting loop wakes this often (and on every record): where a Stop or a rerun can interrupt it
 ACTIVE_KEY = "_active_jobs"  # session_state: {view key: [Job]} started by this session and not yet finished or stopped
 STOPPED_KEY = "_stopped_logs"  # session_state: {view key: log} of runs stopped before the end
 
@@ -63,6 +65,49 @@ class EngineStopped(Exception):
     """A job ended without its result: the message says why, for the page."""
 
 
+class _Watchers:
+    """How many sessions of this server are following a run live: they share its CPU for drawing."""
+
+    def __init__(self) -> None:
+        self.count, self._lock = 0, threading.Lock()
+
+    @contextlib.contextmanager
+    def one_more(self) -> Iterator[None]:
+        with self._lock:
+            self.count += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.count -= 1
+
+
+WATCHERS = _Watchers()
+
+
+def redraw_gap(draw_seconds: float, watchers: int) -> float:
+    """Seconds from the end of one live redraw to the next, so that `watchers` sessions each drawing for
+    `draw_seconds` use at most DRAW_SHARE of one core together (a slow draw already counts the contention)."""
+    return max(REFRESH_SECONDS, draw_seconds * watchers / DRAW_SHARE - draw_seconds)
+
+
+class _Progress:
+    """A progress bar sent to the browser only when its step moves or its clock gains a second.
+
+    Thirty tabs of one lesson polling ten times a second would otherwise send 300 messages a
+    second through the server, each saying only that a tenth of a second had passed.
+    """
+
+    def __init__(self, element: Any, began: float) -> None:
+        self.element, self.began, self.shown = element, began, (-1.0, "", -1)
+
+    def show(self, value: float, text: str) -> None:
+        seconds = time.monotonic() - self.began
+        if (value, text, int(seconds)) != self.shown:
+            self.element.progress(value, text=f"{text} · {seconds:.1f} s")
+            self.shown = (value, text, int(seconds))
+
+
 def view_key(runs: Sequence[Run]) -> str:
     return "|".join(f"{run.request.identity}" for run in runs)
 
@@ -76,10 +121,10 @@ def compute(request: JobRequest, what: str) -> list[dict[str, Any]]:
     records = cached_records(request)
     if records is not None:
         return records
-    job, began = executor().submit(request), time.monotonic()
-    line = st.empty()
+    job, line = executor().submit(request), st.empty()
+    progress = _Progress(line, time.monotonic())
     while not job.finished:
-        line.progress(0.0, text=f"{waiting_text(job) or what} · {time.monotonic() - began:.1f} s")
+        progress.show(0.0, waiting_text(job) or what)
         job.wait(TICK_SECONDS)
     line.empty()
     if job.state != DONE:
@@ -147,7 +192,8 @@ def live_runs(
     if start:
         stopped.pop(view, None)
         bar = status_col.progress(0.0, text="starting · 0.0 s")
-        return _follow(runs, new_log, draw, bar, st.empty(), view)
+        with WATCHERS.one_more():
+            return _follow(runs, new_log, draw, bar, st.empty(), view)
     if view in stopped:
         st.info(
             "Stopped before the end: the charts show what was computed. Press the button to run it all.", icon=":material/stop:"
@@ -181,8 +227,13 @@ def _log_so_far(runs: Sequence[Run], new_log: Callable[[], Log], jobs: Sequence[
 def _follow(
     runs: Sequence[Run], new_log: Callable[[], Log], draw: Callable[[Any, str], None], bar: Any, area: Any, view: str
 ) -> tuple[Any, bool]:
-    """Submit the missing runs one after another and stream each job's records into the log, redrawing as they come."""
+    """Submit the missing runs one after another and stream each job's records into the log, redrawing as they come.
+
+    Redraws are spaced so that live drawing takes at most DRAW_SHARE of one core summed over every
+    session following a run: a class of thirty on one lesson redraws less often, not thirty times as much.
+    """
     began, log = time.monotonic(), new_log()
+    progress = _Progress(bar, began)
     active, stopped = st.session_state[ACTIVE_KEY], st.session_state[STOPPED_KEY]
     total = max(sum(run.step_records for run in runs), 1)
     done = 0
@@ -205,12 +256,11 @@ def _follow(
                 if record.get("kind") == "step":
                     done, step = done + 1, max(step, record["step"])
             seen = len(job.records)
-            now = time.monotonic()
-            text = waiting_text(job) or f"{prefix}step {step + 1} / {run.request.config.steps}"
-            bar.progress(min(done / total, 1.0), text=f"{text} · {now - began:.1f} s")
+            progress.show(min(done / total, 1.0), waiting_text(job) or f"{prefix}step {step + 1} / {run.request.config.steps}")
             if finished:
                 break
-            if seen and now - last_draw >= max(REFRESH_SECONDS, draw_seconds / DRAW_SHARE - draw_seconds):
+            now = time.monotonic()
+            if seen and now - last_draw >= redraw_gap(draw_seconds, WATCHERS.count):
                 with area.container():
                     draw(log, f"live{int(now * 1000)}")
                 last_draw = time.monotonic()
