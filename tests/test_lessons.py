@@ -20,6 +20,7 @@ from resnet_core.config import FIELDS, ExperimentConfig
 from resnet_core.results import RunLog
 from resnet_core.training import train
 from serving.cache import ResultCache
+from ui.presenter import QR_ALT
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 300  # generous: the machine is shared; no test asserts a time
@@ -161,8 +162,12 @@ def test_lesson_link_in_a_real_browser_shows_story_and_charts_offline(lesson, pa
     page.goto(f"{app_server}/{lesson.link(present=True)}")
     page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=BROWSER_MS)
     page.get_by_text(f"Lesson: {lesson.title}").wait_for(timeout=BROWSER_MS)
+    # The presenter QR code is part of the page (a data: URL), so once it is there it has its pixels: no media file
+    # to fetch, which a busy server's rerun could delete first (the old st.image left a blank image and a 300 s wait).
+    qr = page.locator(f'img[alt="{QR_ALT}"]')
+    qr.wait_for(state="attached", timeout=BROWSER_MS)
+    assert qr.evaluate("img => img.decode().then(() => img.naturalWidth)") > 0
     page.wait_for_selector(".js-plotly-plot", timeout=BROWSER_MS)
-    page.wait_for_selector("[data-testid='stImage'] img", timeout=BROWSER_MS)  # the presenter QR code
     assert f"lesson={lesson.name}" in page.url
     assert page.locator("[data-testid='stException']").count() == 0
     page.screenshot(path=str(screenshots / f"lesson_{lesson.name}.png"), full_page=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 from pathlib import Path
@@ -19,7 +20,7 @@ from serving import jobs, settings
 from serving.cost import estimate_cost, largest_depth, largest_steps
 from serving.jobs import DONE, Executor, JobRequest
 from serving.limits import HostLimits
-from ui.presenter import FONT_SCALE, qr_png, view_url
+from ui.presenter import FONT_SCALE, QR_ALT, qr_png, view_url
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 300
@@ -39,6 +40,12 @@ def open_app(params: dict[str, str]) -> AppTest:
     for key, value in params.items():
         at.query_params[key] = value
     return at.run()
+
+
+def qr_codes(at: AppTest) -> list[bytes]:
+    """The PNGs of the QR codes on the page: inline <img> elements, so no media file can expire under them."""
+    bodies = [element.proto.body for element in at.get("html") if QR_ALT in element.proto.body]
+    return [base64.b64decode(body.split("base64,")[1].split('"')[0]) for body in bodies]
 
 
 def chart_font_sizes(at: AppTest) -> list[int]:
@@ -75,9 +82,10 @@ def test_qr_code_png_holds_exactly_the_symbol_of_the_url() -> None:
 def test_presenter_mode_renders_qr_link_and_large_chart_text() -> None:
     at = open_app(SMALL | {"present": "1"})
     assert not at.exception, at.exception
-    assert len(at.get("image")) == 1  # the QR code
     link = [c.value for c in at.code if "depth=8" in c.value]
     assert link and "present" not in link[0]  # students get the view, not presenter mode
+    assert qr_codes(at) == [qr_png(link[0])]  # the QR code, in the page itself, of exactly that link
+    assert not at.get("image")  # not a media file, which a rerun could delete before the browser fetched it
     assert at.toggle(key="_presenter_toggle").value is True
     sizes = chart_font_sizes(at)
     assert sizes and all(size == round(FONT_SIZE * FONT_SCALE) for size in sizes)
@@ -86,7 +94,7 @@ def test_presenter_mode_renders_qr_link_and_large_chart_text() -> None:
 def test_normal_mode_has_no_qr_and_normal_chart_text() -> None:
     at = open_app(SMALL)
     assert not at.exception
-    assert not at.get("image")
+    assert not qr_codes(at)
     assert all(size == FONT_SIZE for size in chart_font_sizes(at))
 
 
@@ -94,7 +102,7 @@ def test_toggle_writes_presenter_mode_into_the_url() -> None:
     at = open_app(SMALL)
     at.toggle(key="_presenter_toggle").set_value(True).run()
     assert at.query_params.get("present") in ("1", ["1"])
-    assert len(at.get("image")) == 1
+    assert len(qr_codes(at)) == 1
     at.toggle(key="_presenter_toggle").set_value(False).run()
     assert "present" not in at.query_params
 
@@ -159,7 +167,8 @@ def test_budget_can_come_from_secrets_toml(tmp_path: Path, monkeypatch: pytest.M
 
 def test_a_training_waits_for_a_free_engine_then_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     """With the host's one worker busy for another visitor, this visitor's work queues and runs once it is free."""
-    pool = Executor(workers=1)
+    # The other visitor keeps watching: their job must not be dropped as abandoned while a busy machine starts the worker.
+    pool = Executor(workers=1, idle_seconds=3600)
     monkeypatch.setattr(jobs, "_executor", pool)
     other = pool.submit(JobRequest("other-visitor", ExperimentConfig(), "tests.job_targets:count", (40, 0.05), store=False))
     at = open_app(SMALL)

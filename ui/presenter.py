@@ -3,10 +3,17 @@
 Controls collapse into the sidebar, text and chart labels grow, side-by-side charts stack to
 full width, and the view's URL appears as text and as a QR code so students open the same
 view on their own devices. The QR code is drawn here by segno, in memory: no network.
+
+The QR code goes into the page itself (a data: URL), not through st.image: Streamlit serves an
+st.image as a media file that a rerun unreferences and another session's finished run deletes,
+so a browser fetching it just after a lesson link's switch_page (or on a busy server) got a 404
+and a blank image for good, since the next run sends the same URL and the browser does not ask
+again. Inline, the picture arrives with the page, whatever the timing.
 """
 
 from __future__ import annotations
 
+import base64
 import io
 import socket
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -21,6 +28,8 @@ from lab.lessons import lesson_by_name
 PARAM = "present"
 LESSON_PARAM = "lesson"
 TOGGLE_KEY = "_presenter_toggle"
+QR_ALT = "QR code of this view's link"
+QR_WIDTH = 260  # CSS pixels: scans from the back of a classroom
 FONT_SCALE = 1.5  # chart text on a projector: 16 px -> 24 px
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0")
 
@@ -105,6 +114,12 @@ def qr_png(text: str, scale: int = 8) -> bytes:
     return buffer.getvalue()
 
 
+def qr_html(text: str) -> str:
+    """The QR code of `text` as an <img> holding its PNG: nothing for the browser to fetch, nothing to expire."""
+    data = base64.b64encode(qr_png(text)).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{QR_ALT}" width="{QR_WIDTH}">'
+
+
 def network_address() -> str | None:
     """This machine's LAN address (no packet is sent: a UDP socket only picks a route), or None offline."""
     try:
@@ -121,7 +136,8 @@ def share_panel() -> None:
     with st.expander(":material/qr_code_2: Open this view on your own device", expanded=True):
         code_col, text_col = st.columns([1, 3], vertical_alignment="center")
         try:
-            code_col.image(qr_png(url), caption="Scan to open this view", width=260)
+            code_col.html(qr_html(url))
+            code_col.caption("Scan to open this view")
         except segno.DataOverflowError:  # a link with thousands of characters (a pasted or hostile URL) fits no QR code
             code_col.info("This link is too long for a QR code: share the text instead.", icon=":material/qr_code_2:")
         text_col.code(url, language=None, wrap_lines=True)
