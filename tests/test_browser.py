@@ -70,7 +70,10 @@ def test_train_streams_to_completion_with_curves_and_heatmaps(page: Any, app_ser
     types = trace_types(page)
     assert sum("heatmap" in t for t in types) >= 2  # the layer x step heatmap and the decision boundary
     assert len(types) >= 8  # init layer + block, loss, error, heatmap, scrubbed layer + block, boundary
-    assert page.get_by_text("Download CSV (per-layer records)").count() >= 1
+    with page.expect_download(timeout=TIMEOUT_MS) as download:  # written on click (a deferred download), not every rerun
+        page.get_by_text("Download CSV (per-layer records)").last.click()  # the trained run's (the first: init)
+    header = Path(download.value.path()).read_text().splitlines()[0]
+    assert header == "variant,step,layer,name,kind,metric,value" and download.value.suggested_filename.endswith(".csv")
     assert page.locator("[data-testid='stException']").count() == 0
     page.screenshot(path=str(screenshots / "trained.png"), full_page=True)
 
