@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from resnet_core import ExperimentConfig, build_pair, load_dataset, train
 from resnet_core.models import VARIANTS, Stack
 from resnet_core.probes import weight_layers
-from resnet_core.training import error_rate, minibatch_indices
+from resnet_core.training import error_rate, estimate_norm_statistics, minibatch_indices
 from tests.oracle import reference_measurement
 
 STEPS = 3
@@ -93,13 +93,14 @@ def test_paired_training_matches_each_net_trained_alone(config: ExperimentConfig
             assert close([got["loss"], got["batch_error"]], want["loss"] + want["batch_error"]), (v, step)
             for metric in COMPARED:
                 assert close(got[metric], want[metric]), (v, step, metric, got[metric], want[metric])
-        # keep_models hands back the trained nets: same weights and BN running statistics as the oracle's
+        # keep_models hands back the trained nets: same weights and (re-estimated) BN statistics as the oracle's
+        x_train, y_train, x_test, y_test = load_dataset(config)
+        estimate_norm_statistics(nets[v], x_train)
         trained, oracle = kept[v].state_dict(), nets[v].state_dict()
         for name, tensor in oracle.items():
             if tensor.is_floating_point():
                 assert torch.allclose(trained[name], tensor, rtol=1e-4, atol=1e-5), (v, name)
         # the eval records come from the paired nets in eval mode; the oracle evaluates its own net
-        x_train, y_train, x_test, y_test = load_dataset(config)
         final = next(r for r in records if r["kind"] == "done" and r["variant"] == v)
         assert final["train_error"] == pytest.approx(error_rate(nets[v], x_train, y_train).item(), abs=2 / len(x_train))
         assert final["test_error"] == pytest.approx(error_rate(nets[v], x_test, y_test).item(), abs=2 / len(x_test))
