@@ -190,9 +190,9 @@ def run_case(case: Case, timeout: float = 120) -> Any:
 
 def no_estimates() -> None:
     """The science pages time a probe training before the button: replace it with a constant (the fuzz tests input)."""
-    from lab import experiments
+    from lab import jobs
 
-    experiments.estimate_seconds = lambda *args, **kwargs: 1.0
+    jobs.estimate_seconds = lambda *args, **kwargs: 1.0
 
 
 def main(argv: list[str] | None = None) -> int:

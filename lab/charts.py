@@ -45,6 +45,12 @@ def base_layout(fig: go.Figure, title: str, x_title: str, y_title: str, *, log_y
     return fig
 
 
+def legend_below(fig: go.Figure) -> go.Figure:
+    """Many traces: the legend goes under the plot, where it can't cover the title."""
+    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0}, margin={"b": 70})
+    return fig
+
+
 def ratio_phrase(ratio: float) -> str:
     """A first/last gradient ratio as people say it: "674 (grows toward the input)" or "1/480 (shrinks ...)"."""
     if ratio == 0:

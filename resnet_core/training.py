@@ -23,7 +23,7 @@ which is the L2 penalty (l2 / 2) ||W||^2 added to the loss, also under Adam (not
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -132,12 +132,19 @@ def layer_meta(model: Stack) -> list[dict[str, Any]]:
     return [{"name": info.name, "index": info.index, "kind": info.kind} for info, _ in weight_layers(model)]
 
 
-def _setup(config: ExperimentConfig) -> tuple[torch.device, tuple[Tensor, ...], dict[str, Stack], list[dict[str, Any]]]:
-    """Device, data on it, the pair of models, and their meta records."""
+Prepare = Callable[[dict[str, Stack]], None]
+
+
+def _setup(
+    config: ExperimentConfig, prepare: Prepare | None = None
+) -> tuple[torch.device, tuple[Tensor, ...], dict[str, Stack], list[dict[str, Any]]]:
+    """Device, data on it, the pair of models (changed in place by `prepare`, if given), and their meta records."""
     device = resolve_device(config.device)
     data = tuple(t.to(device) for t in load_dataset(config))
     info = dataset_info(config)
     models = {v: m.to(device) for v, m in build_pair(config, info.in_shape, info.n_classes).items()}
+    if prepare is not None:
+        prepare(models)
     metas = [
         {
             "kind": "meta",
@@ -178,14 +185,17 @@ def measure_init(config: ExperimentConfig) -> Iterator[dict[str, Any]]:
         }
 
 
-def train(config: ExperimentConfig, keep_models: dict[str, Stack] | None = None) -> Iterator[dict[str, Any]]:
+def train(
+    config: ExperimentConfig, keep_models: dict[str, Stack] | None = None, prepare: Prepare | None = None
+) -> Iterator[dict[str, Any]]:
     """Train the pair side by side in one batched computation; a diverging net stops alone and the other goes on.
 
-    `keep_models`, if given, is filled with the two models, holding the trained weights once
+    `prepare`, if given, changes the freshly built pair's weights before training (the Identity page
+    scales every branch). `keep_models`, if given, is filled with the two models, holding the trained weights once
     training ends or the caller stops asking for records, so a caller can evaluate the trained
     nets (e.g. a decision boundary) without training them again.
     """
-    _, data, models, metas = _setup(config)
+    _, data, models, metas = _setup(config, prepare)
     pair = PairedStack(models["plain"], models["residual"])
     if keep_models is not None:
         keep_models.update(models)
