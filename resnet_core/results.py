@@ -125,14 +125,18 @@ class RunLog:
         )
         return pd.concat([layers, blocks], ignore_index=True)[["variant", "step", "layer", "name", "kind", "metric", "value"]]
 
-    def ratio(self, variant: str, step: int = 0) -> float:
-        """`gradient_ratio` of this variant's step `step`; NaN if that step was not measured."""
+    def main_grad_norms(self, variant: str, step: int = 0) -> list[float]:
+        """||dL/dW|| of the main-path layers at `step`, input -> output (classifier last); [] if not measured."""
         meta = self.meta[variant]
         for record in self.measured_steps(variant):
             if record["step"] == step:
-                main = [g for g, layer in zip(record["grad_norm"], meta["layers"], strict=True) if layer["kind"] == "main"]
-                return gradient_ratio(main)
-        return math.nan
+                return [g for g, layer in zip(record["grad_norm"], meta["layers"], strict=True) if layer["kind"] == "main"]
+        return []
+
+    def ratio(self, variant: str, step: int = 0) -> float:
+        """`gradient_ratio` of this variant's step `step`; NaN if that step was not measured."""
+        norms = self.main_grad_norms(variant, step)
+        return gradient_ratio(norms) if norms else math.nan
 
     def run_json(self, variant: str) -> dict[str, Any]:
         """One entry of the CLI's `runs` list."""

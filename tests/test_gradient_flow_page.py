@@ -19,7 +19,7 @@ import pytest
 from conftest import chart_specs, decode
 from streamlit.testing.v1 import AppTest
 
-from lab import charts
+from lab import gradient_flow as readings
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import RunLog
 from resnet_core.training import measure_init
@@ -61,7 +61,7 @@ def test_landing_page_shows_init_gradients_matching_the_engine() -> None:
     recorded = expected.layer_frame().query("variant == 'plain' and metric == 'grad_norm' and kind == 'main'")["value"]
     assert np.allclose(decode(plain["y"]), recorded, rtol=1e-5)
     assert chart(at, "Activation-gradient norm per block")["layout"]["yaxis"]["type"] == "log"
-    assert charts.gradient_reading(expected) in [m.value.lstrip("# ") for m in at.markdown]
+    assert readings.gradient_reading(expected) in [m.value.lstrip("# ") for m in at.markdown]
     assert any("computed on cpu" in c.value or "computed on cuda" in c.value for c in at.caption)
 
 

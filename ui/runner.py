@@ -230,7 +230,9 @@ def _follow(
             draw_seconds = last_draw - now  # a slow machine redraws less often: drawing never crowds out the stream
         for job in jobs.values():
             job.touch()  # every job of this view is still watched, not only the one waited on
-        next(job for job in jobs.values() if not job.finished).wait(TICK_SECONDS)
+        pending = [job for job in jobs.values() if not job.finished]  # one may have finished since `finished` was read
+        if pending:
+            pending[0].wait(TICK_SECONDS)
     active.pop(view, None)
     if failed is not None:
         for job in jobs.values():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lab import charts
+from lab import gradient_flow as readings
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import RunLog
 from serving.jobs import JobRequest
@@ -55,7 +56,7 @@ def draw_training(log: RunLog, key: str) -> None:
 def draw_finished(log: RunLog, finished: bool) -> None:
     """The trained (or stopped) run: outcome, curves, heatmap, scrubbable per-layer chart, boundary, exports."""
     name = view_name(PAGE, log.config)
-    if reading := charts.training_reading(log):
+    if reading := readings.training_reading(log):
         st.markdown(f"#### {reading}")
     for line in describe_outcome(log, finished):
         if "diverged" in line:
@@ -73,7 +74,7 @@ def draw_finished(log: RunLog, finished: bool) -> None:
             bind="query-params",
             format_func=lambda s: "init" if s == 0 else str(s),
         )
-        st.markdown(f"**{charts.gradient_reading(log, step)}**")
+        st.markdown(f"**{readings.gradient_reading(log, step)}**")
         draw_flow(log, step, name, "scrub")
     if log.boundary is not None:
         show_figure(charts.boundary_figure(log.boundary), f"{name}_boundary", "boundary")
@@ -95,10 +96,10 @@ except EngineStopped as stopped:
     st.stop()
 
 name = view_name(PAGE, config)
-st.markdown(f"#### {charts.gradient_reading(init)}")
+st.markdown(f"#### {readings.gradient_reading(init)}")
 draw_flow(init, 0, name, "init")
 with st.expander("What am I looking at?", expanded=True):
-    for paragraph in charts.flow_story(init):
+    for paragraph in readings.flow_story(init):
         st.markdown(paragraph)
     st.markdown("L2 acts on the weight updates, so it changes nothing at initialisation: train to see what it does.")
     st.caption(
