@@ -170,9 +170,16 @@ def error_figure(curves: pd.DataFrame, evals: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def gradient_heatmap(layers: pd.DataFrame) -> go.Figure:
-    """Layer x step heatmap of ||dL/dW|| per variant, both on one log colour scale (main-path layers)."""
-    rows = layers[(layers["metric"] == "grad_norm") & (layers["kind"] == "main") & (layers["value"] > 0)]
+HEATMAP_TITLES = {  # metric -> (symbol, title) of a layer x step heatmap
+    "grad_norm": ("‖∂L/∂W‖", "Weight-gradient norm, layer x step (one shared log colour scale)"),
+    "relative_update": ("lr·‖g‖/‖W‖", "Relative update lr·‖g‖/‖W‖, layer x step (one shared log colour scale)"),
+}
+
+
+def gradient_heatmap(layers: pd.DataFrame, metric: str = "grad_norm") -> go.Figure:
+    """Layer x step heatmap of a per-layer metric (default ||dL/dW||) per variant, on one log colour scale (main path)."""
+    symbol, title = HEATMAP_TITLES[metric]
+    rows = layers[(layers["metric"] == metric) & (layers["kind"] == "main") & (layers["value"] > 0)]
     logs = np.log10(rows["value"].astype(float))
     finite = logs[np.isfinite(logs)]
     low, high = (float(finite.min()), float(finite.max())) if len(finite) else (-1.0, 1.0)
@@ -187,16 +194,16 @@ def gradient_heatmap(layers: pd.DataFrame) -> go.Figure:
                 y=table.index,
                 coloraxis="coloraxis",
                 customdata=table.to_numpy(dtype=float),
-                hovertemplate="layer %{y}, step %{x}<br>‖∂L/∂W‖ = %{customdata:.3g}<extra>" + variant + "</extra>",
+                hovertemplate=f"layer %{{y}}, step %{{x}}<br>{symbol} = %{{customdata:.3g}}<extra>{variant}</extra>",
             ),
             row=1,
             col=col,
         )
         fig.update_xaxes(title_text="step", row=1, col=col)
     ticks = list(range(math.floor(low), math.ceil(high) + 1))
-    colorbar = {"title": {"text": "‖∂L/∂W‖"}, "tickvals": ticks, "ticktext": [f"1e{t}" for t in ticks]}
+    colorbar = {"title": {"text": symbol}, "tickvals": ticks, "ticktext": [f"1e{t}" for t in ticks]}
     fig.update_layout(coloraxis={"colorscale": "Viridis", "cmin": low, "cmax": high, "colorbar": colorbar})
-    base_layout(fig, "Weight-gradient norm, layer x step (one shared log colour scale)", "step", "layer (1 = input side)")
+    base_layout(fig, title, "step", "layer (1 = input side)")
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text=None, col=2)
     return fig

@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 from lab.charts import COLORS, FONT_SIZE, base_layout, legend_below
 from lab.spread import MARGIN, Spread, add_band, how_many, seed_summary, spread_of
 from resnet_core.models import VARIANTS
-from resnet_core.results import ExperimentLog, gradient_ratio
+from resnet_core.results import ExperimentLog, RunLog, gradient_ratio
 
 DEGRADATION_DEPTHS = (8, 20, 32, 44, 56, 110)
 # Depth runs from green (shallow) to purple (deep): ordered, and never the vermillion/blue that mean plain/residual.
@@ -107,6 +107,15 @@ def verdict_lines(verdict: Verdict | None) -> list[str]:
         f"**{verdict.errors[('residual', s)].percent()}**: {residual_text}"
     )
     return lines
+
+
+def deepest_run(log: ExperimentLog) -> tuple[int, int, RunLog] | None:
+    """(depth, seed, RunLog) of the deepest finished pair at its first seed: the run the optimiser story reads."""
+    done = [(dict(key), run) for key, run in log.runs.items() if run.finished]
+    if not done:
+        return None
+    tags, run = min(done, key=lambda item: (-item[0]["depth"], item[0]["seed"]))
+    return tags["depth"], tags["seed"], run
 
 
 def degradation_curves(evals: pd.DataFrame) -> go.Figure:

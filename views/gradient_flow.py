@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lab import charts
+from lab import charts, optimiser
 from lab import gradient_flow as readings
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import RunLog
@@ -53,6 +53,24 @@ def draw_training(log: RunLog, key: str) -> None:
     show_figure(charts.gradient_heatmap(log.layer_frame()), f"{name}_heatmap", f"{key}_heatmap")
 
 
+def draw_optimiser(log: RunLog, name: str) -> None:
+    """What the optimiser did with these gradients: relative updates at init and over steps, ||W|| of the first layer."""
+    frame = optimiser.optimiser_frame(log.layer_frame(), log.config.lr)
+    st.subheader("What the optimiser does with these gradients")
+    st.caption(
+        "With BatchNorm after a layer, ‖∂L/∂W‖ alone says little: scaling W changes nothing the net computes and divides "
+        "the gradient by the same factor. What matters is the update relative to the weight, lr·‖g‖/‖W‖."
+    )
+    left, right = st.columns(2)
+    with left:
+        show_figure(optimiser.relative_update_figure(frame), f"{name}_relative_update", "relative_update")
+    with right:
+        show_figure(optimiser.weight_norm_figure(frame), f"{name}_first_weight", "first_weight")
+    show_figure(charts.gradient_heatmap(frame, "relative_update"), f"{name}_relative_heatmap", "relative_heatmap")
+    for line in optimiser.optimiser_story(frame):
+        st.markdown(line)
+
+
 def draw_finished(log: RunLog, finished: bool) -> None:
     """The trained (or stopped) run: outcome, curves, heatmap, scrubbable per-layer chart, boundary, exports."""
     name = view_name(PAGE, log.config)
@@ -78,6 +96,7 @@ def draw_finished(log: RunLog, finished: bool) -> None:
         draw_flow(log, step, name, "scrub")
     if log.boundary is not None:
         show_figure(charts.boundary_figure(log.boundary), f"{name}_boundary", "boundary")
+    draw_optimiser(log, name)
     download_buttons(log, name, "train")
     st.caption(f"Training {device_line(log)} · {log.config.steps} steps, batch {log.config.batch_size}.")
 
