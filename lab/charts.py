@@ -271,3 +271,28 @@ def boundary_figure(grid: dict) -> go.Figure:
     fig.update_xaxes(title_text="x₁")
     fig.update_yaxes(title_text=None, col=2)
     return fig
+
+
+def signal_figure(blocks: pd.DataFrame, steps: list[int]) -> go.Figure:
+    """Mean square of each block's output a[l+2] (the forward signal), plain vs residual, at init (dotted) and later."""
+    fig = go.Figure()
+    rows = blocks[blocks["metric"] == "out_ms"]
+    for step in steps:
+        for variant in VARIANTS:
+            part = _at_step(rows[rows["variant"] == variant], step).sort_values("block")
+            when = "init" if step == 0 else f"step {step}"
+            fig.add_trace(
+                go.Scatter(
+                    x=part["block"],
+                    y=part["value"],
+                    mode="lines+markers",
+                    name=f"{variant}, {when}",
+                    line={"color": COLORS[variant], "width": 3, "dash": "dot" if step == 0 else "solid"},
+                    marker={"color": COLORS[variant], "size": 6},
+                    hovertemplate=f"block %{{x}}<br>mean a² = %{{y:.3g}}<extra>{variant}, {when}</extra>",
+                )
+            )
+    fig = base_layout(
+        fig, "Forward signal: mean square of each block's output", "block (1 = input side)", "mean a[l+2]² (log)", log_y=True
+    )
+    return legend_below(fig)

@@ -134,3 +134,21 @@ def flow_story(log: RunLog) -> list[str]:
         )
     lines.append(f"The residual net: first / last ratio {phrase['residual']}, {residual_text}")
     return lines
+
+
+def signal_reading(log: RunLog, step: int) -> list[str]:
+    """The forward signal in numbers: last block / first block mean square of the output, per net, and what that means."""
+    blocks = log.block_frame()
+    growth = {v: 1 / r for v in VARIANTS if math.isfinite(r := block_ratio(blocks, v, "out_ms", step)) and r > 0}
+    if set(growth) != set(VARIANTS):
+        return []
+    when = "at initialisation" if step == 0 else f"at step {step}"
+    line = (
+        f"Mean square of the block output, last block / first block {when}: plain x{growth['plain']:.3g}, "
+        f"residual x{growth['residual']:.3g}."
+    )
+    if growth["residual"] > 2 * growth["plain"]:
+        line += " The residual stream grows with depth: every block adds its branch's output to its input."
+    elif growth["plain"] < 0.5:
+        line += " The plain net's signal shrinks toward the output."
+    return [line]

@@ -136,14 +136,15 @@ LESSONS: tuple[Lesson, ...] = (
         story=(
             "He et al. found that a deeper plain network reaches a higher training error than a shallower one: not "
             "overfitting, since it is the error on its own training data. Train plain and residual nets of 20 and 56 "
-            "layers on the same minibatches and compare the final training errors: the deep plain net falls far "
-            "behind, while the residual nets stay close together. The init gradient ratios beside them show that the plain nets' "
-            "gradients did not vanish, so this is an optimisation difficulty, as the paper argued."
+            "layers, each from three seeds, and compare the final training errors: the verdict under the charts says on "
+            "how many seeds the deep plain net falls behind and the residual nets stay together. The init gradient "
+            "ratios beside them show that the plain nets' gradients did not vanish, and the optimiser's view shows what "
+            "the explosion does instead: an optimisation difficulty, as the paper argued."
         ),
         page=pages.DEGRADATION.file,
         params=_frozen({"depths": ("20", "56"), "steps": "100", "lr": "0.05", "seed": "0"}),
-        now_try="Add 32 and 44 to the depths: the plain net's final error climbs with depth while the residual net's "
-        "stays low. Change the seed to see how much of the gap is luck.",
+        now_try="Add 32 and 44 to the depths and watch the plain line climb with depth; raise the seeds to 5 and see "
+        "whether the bands still keep plain and residual apart.",
         train="science",
     ),
     Lesson(
@@ -152,9 +153,9 @@ LESSONS: tuple[Lesson, ...] = (
         story=(
             "With every branch's last layer scaled to zero (alpha = 0), each identity residual block returns its "
             "input exactly, while the plain stack outputs the same thing for every image: both are measured on the "
-            "real nets. Strong L2 pushes weights toward that zero, and the sweep below trains both nets at several "
-            "strengths: at the strongest the plain net's training stalls near chance while the residual net, "
-            "carried by its shortcuts, still trains."
+            "real nets. Strong L2 pushes weights toward zero, but with BatchNorm only BN's scale sets a branch's size, "
+            "so the sweep below measures how far it really goes: the sentences under it give the branch ratio, the "
+            "final errors and on how many seeds the residual net trains better."
         ),
         page=pages.IDENTITY.file,
         params=_frozen({"alpha": "0.0", "depth": "20", "shortcut": "A", "l2s": ("0", "1e-3", "0.01", "0.03", "0.1")}),
@@ -168,8 +169,9 @@ LESSONS: tuple[Lesson, ...] = (
         story=(
             "Where a block halves the feature map and doubles the channels, its shortcut must change shape too. The "
             "table shows every block's shapes and shortcut and the parameters each option adds; option A adds none. "
-            "Then the plain net and the residual net with each option train on the same budget: compare the curves "
-            "and the gradient norms in the transition blocks against the others."
+            "Then the plain net and the residual net with each option train on the same budget over three seeds. The "
+            "differences between A, B and C are small: the sentence under the curves says whether any ordering holds "
+            "on every seed, and at these settings it usually says they sit in seed noise."
         ),
         page=pages.SHORTCUTS.file,
         params=_frozen({"depth": "20", "shortcut": "B"}),

@@ -24,6 +24,7 @@ IMAGE_DATASETS = ("digits", "cifar10")
 DATASETS = SYNTHETIC_DATASETS + IMAGE_DATASETS
 SHORTCUTS = ("A", "B", "C")
 NORMS = ("batch", "none")
+PADDINGS = ("zeros", "circular")  # how a 3x3 conv sees beyond the map's border
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu")
 INITS = ("he", "xavier", "zero_residual")
 OPTIMIZERS = ("sgd", "adam")
@@ -95,6 +96,13 @@ FIELDS: dict[str, Field] = {
         help="L2 strength, applied as coupled weight decay (added to the gradient)",
     ),
     "norm": Field(str, "Normalisation", NORMS, help="batch: BatchNorm after every weight layer; none: no normalisation"),
+    "padding": Field(
+        str,
+        "Conv padding",
+        PADDINGS,
+        help="CNN only. zeros: the paper's zero padding; circular: the map wraps around, so no kernel sees zeros "
+        "(on the 4x4 and 2x2 maps of 8x8 digits, zero padding alone shrinks the signal)",
+    ),
     "activation": Field(str, "Activation", ACTIVATIONS, help="the nonlinearity g"),
     "init": Field(
         str, "Initialisation", INITS, help="he / xavier weights; zero_residual also zeroes the last layer of every block"
@@ -135,6 +143,7 @@ class ExperimentConfig:
     shortcut: str = "A"
     l2: float = 1e-4
     norm: str = "batch"
+    padding: str = "zeros"
     activation: str = "relu"
     init: str = "he"
     optimizer: str = "sgd"

@@ -39,8 +39,8 @@ SHORTCUT_OPTIONS = {
 ACTIVATION_MODULES: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}
 
 
-def conv3x3(in_channels: int, out_channels: int, stride: int = 1, bias: bool = False) -> nn.Conv2d:
-    return nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=bias)
+def conv3x3(in_channels: int, out_channels: int, stride: int = 1, bias: bool = False, padding: str = "zeros") -> nn.Conv2d:
+    return nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=bias, padding_mode=padding)
 
 
 def conv1x1(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
@@ -170,7 +170,8 @@ def _block(
     bias = config.norm == "none"  # BN's shift makes a bias redundant (the paper's convs are bias-free)
     act = ACTIVATION_MODULES[config.activation]
     if image:
-        layer1, layer2 = conv3x3(in_features, out_features, stride, bias), conv3x3(out_features, out_features, 1, bias)
+        layer1 = conv3x3(in_features, out_features, stride, bias, config.padding)
+        layer2 = conv3x3(out_features, out_features, 1, bias, config.padding)
     else:
         layer1, layer2 = nn.Linear(in_features, out_features, bias), nn.Linear(out_features, out_features, bias)
     shortcut = _shortcut(config, in_features, out_features, stride, image) if variant == "residual" else None
@@ -195,7 +196,7 @@ def build_model(
     act = ACTIVATION_MODULES[config.activation]
     w = config.width
     if image:
-        stem = Stem(conv3x3(in_shape[0], w, 1, bias), norm_layer(config, w, True), act())
+        stem = Stem(conv3x3(in_shape[0], w, 1, bias, config.padding), norm_layer(config, w, True), act())
         n = (config.depth - 2) // 6
         blocks, in_features = [], w
         for stage, out_features in enumerate((w, 2 * w, 4 * w)):

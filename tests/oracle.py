@@ -26,7 +26,12 @@ def forward(
     def layer(h: Tensor, prefix: str, stride: int = 1) -> Tensor:
         w, b = weights[prefix + ".weight"], weights.get(prefix + ".bias")
         if image:
-            return F.conv2d(h, w, b, stride=stride, padding=w.shape[-1] // 2)
+            pad = w.shape[-1] // 2
+            if config.padding == "circular" and pad:  # the map wraps around: row -1 is the last row
+                h = torch.cat([h[:, :, -pad:], h, h[:, :, :pad]], dim=2)
+                h = torch.cat([h[:, :, :, -pad:], h, h[:, :, :, :pad]], dim=3)
+                pad = 0
+            return F.conv2d(h, w, b, stride=stride, padding=pad)
         return F.linear(h, w, b)
 
     def norm(h: Tensor, prefix: str) -> Tensor:
@@ -74,5 +79,6 @@ def reference_measurement(model: torch.nn.Module, config: ExperimentConfig, x: T
         "branch_ratio": [
             (b["branch"].norm() / b["skip"].norm()).item() if b["skip"] is not None else float("nan") for b in blocks
         ],
+        "out_ms": [b["out"].detach().square().mean().item() for b in blocks],
         "loss": [loss.item()],
     }

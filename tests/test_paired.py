@@ -25,6 +25,7 @@ CASES = [
     ExperimentConfig(depth=8, width=4, batch_size=16),
     ExperimentConfig(depth=8, width=4, batch_size=16, shortcut="B", activation="gelu"),
     ExperimentConfig(depth=8, width=4, batch_size=16, shortcut="C", norm="none", optimizer="adam", lr=0.01),
+    ExperimentConfig(depth=8, width=4, batch_size=16, shortcut="B", padding="circular"),
     ExperimentConfig(arch="mlp", dataset="moons", depth=4, width=8, batch_size=16, n_samples=200),
     ExperimentConfig(
         arch="mlp",
@@ -39,7 +40,7 @@ CASES = [
         init="zero_residual",
     ),
 ]
-COMPARED = ("grad_norm", "weight_norm", "act_grad_norm", "act_std", "branch_ratio")
+COMPARED = ("grad_norm", "weight_norm", "act_grad_norm", "act_std", "branch_ratio", "out_ms")
 
 
 def one_by_one(config: ExperimentConfig) -> tuple[dict[str, Stack], dict[str, list[dict[str, list[float]]]]]:
@@ -66,7 +67,7 @@ def one_by_one(config: ExperimentConfig) -> tuple[dict[str, Stack], dict[str, li
                     "batch_error": [(logits.argmax(1) != yb).float().mean().item()],
                     "grad_norm": [p.grad.norm().item() for p in layers],
                     "weight_norm": [p.detach().norm().item() for p in layers],
-                    **{k: reference[k] for k in ("act_grad_norm", "act_std", "branch_ratio")},
+                    **{k: reference[k] for k in ("act_grad_norm", "act_std", "branch_ratio", "out_ms")},
                 }
             )
             optimizer.step()

@@ -41,6 +41,7 @@ ADVANCED_FIELDS = (
     "arch",
     "dataset",
     "norm",
+    "padding",
     "activation",
     "init",
     "optimizer",

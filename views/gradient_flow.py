@@ -53,6 +53,16 @@ def draw_training(log: RunLog, key: str) -> None:
     show_figure(charts.gradient_heatmap(log.layer_frame()), f"{name}_heatmap", f"{key}_heatmap")
 
 
+def draw_signal(log: RunLog, name: str, key: str) -> None:
+    """The forward signal per block (Brock et al. 2021's signal propagation), at init and the last measured step."""
+    blocks = log.block_frame()
+    steps = sorted({0, int(blocks["step"].max())}) if not blocks.empty else []
+    if steps:
+        show_figure(charts.signal_figure(blocks, steps), f"{name}_signal", f"{key}_signal")
+        for line in readings.signal_reading(log, steps[-1]):
+            st.markdown(line)
+
+
 def draw_optimiser(log: RunLog, name: str) -> None:
     """What the optimiser did with these gradients: relative updates at init and over steps, ||W|| of the first layer."""
     frame = optimiser.optimiser_frame(log.layer_frame(), log.config.lr)
@@ -96,6 +106,7 @@ def draw_finished(log: RunLog, finished: bool) -> None:
         draw_flow(log, step, name, "scrub")
     if log.boundary is not None:
         show_figure(charts.boundary_figure(log.boundary), f"{name}_boundary", "boundary")
+    draw_signal(log, name, "trained")
     draw_optimiser(log, name)
     download_buttons(log, name, "train")
     st.caption(f"Training {device_line(log)} · {log.config.steps} steps, batch {log.config.batch_size}.")
@@ -117,6 +128,8 @@ except EngineStopped as stopped:
 name = view_name(PAGE, config)
 st.markdown(f"#### {readings.gradient_reading(init)}")
 draw_flow(init, 0, name, "init")
+with st.expander("Forward signal per block (signal propagation)"):
+    draw_signal(init, name, "init")
 with st.expander("What am I looking at?", expanded=True):
     for paragraph in readings.flow_story(init):
         st.markdown(paragraph)

@@ -95,5 +95,6 @@ for text, arxiv in REFERENCES:
     st.markdown(f"- {text} [arXiv:{arxiv}](https://arxiv.org/abs/{arxiv})")
 st.caption(
     "Veit et al., Balduzzi et al. and Li et al. explain *why* further (ensembles of shallow paths, shattered "
-    "gradients, loss landscapes); this lab's pages measure the claims of the first two papers and Yang et al."
+    "gradients, loss landscapes). The Gradient Flow, Degradation, Identity & L2 and Shortcuts pages measure the "
+    "claims of He et al. (2015) and Yang et al. (2019)."
 )
