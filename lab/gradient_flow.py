@@ -16,6 +16,8 @@ import pandas as pd
 from resnet_core.models import VARIANTS
 from resnet_core.results import RunLog
 
+SATURATING = ("sigmoid", "tanh")  # activations whose slope is below 1 almost everywhere
+FLAT_DECADES = 1.0  # a first / last ratio within 10x of 1 counts as carried across the stack
 FLOAT32_TINY = 1e-30  # a nonzero layer norm this small on the way to an exact 0 means float32 underflow
 
 
@@ -29,11 +31,11 @@ def ratio_phrase(norms: list[float], init: str = "he") -> str:
         top = f"; the largest finite layer norm is {max(finite):.3g}" if finite else ""
         return f"not measurable: the gradient overflowed float32 (past 3.4e38) on its way to the input{top}"
     first, last = hidden[0], hidden[-1]
+    if (first == 0 or last == 0) and init == "zero_residual":
+        return "0 exactly: the zero-initialised layers pass no gradient (a structural zero, not a vanishing)"
     if last == 0:
         return "not defined: the last hidden layer's gradient is exactly 0"
     if first == 0:
-        if init == "zero_residual":
-            return "0 exactly: the zero-initialised layers pass no gradient back to the input side (a structural zero, not a vanishing)"
         smallest = min((v for v in hidden if v > 0), default=math.nan)
         if smallest < FLOAT32_TINY:
             return f"0: the gradient underflowed float32 on its way to the input (its smallest nonzero layer norm was {smallest:.1e}): it vanished"
@@ -124,14 +126,20 @@ def flow_story(log: RunLog) -> list[str]:
                 "On these small maps part of that fall is the 3x3 convolutions' zero padding (on a 2x2 map most of "
                 "each kernel sees padding): compare the signal-propagation chart with padding = circular."
             )
-    if distance_from_flat(residual) < distance_from_flat(plain):
+    saturating = config.activation in SATURATING and residual < 1
+    on_the_path = (
+        "In this block the last activation g sits on the shortcut path too (a[l+2] = g(z[l+2] + a[l])), so the gradient "
+        f"still passes through g' at every block, and {config.activation}'s slope shrinks it there as in the plain net."
+        if saturating
+        else ""
+    )
+    if distance_from_flat(residual) < min(FLAT_DECADES, distance_from_flat(plain)):
         residual_text = "closer to flat than the plain net's: the identity path carries gradient past the blocks."
+    elif distance_from_flat(residual) < distance_from_flat(plain):
+        residual_text = f"less extreme than the plain net's, but more than {10**FLAT_DECADES:g}x from flat. {on_the_path}"
     else:
-        residual_text = (
-            "no flatter than the plain net's here. In this block the last activation g sits on the shortcut path too "
-            "(a[l+2] = g(z[l+2] + a[l])), so the gradient still passes through g' at every block; a saturating g "
-            "shrinks it there as in the plain net."
-        )
+        residual_text = f"no flatter than the plain net's here. {on_the_path}"
+    residual_text = residual_text.rstrip()
     lines.append(f"The residual net: first / last ratio {phrase['residual']}, {residual_text}")
     return lines
 

@@ -50,6 +50,7 @@ def step_record(variant: str, step: int, grads: list[float], act_grads: list[flo
         "act_grad_norm": act_grads,
         "act_std": [1.0, 0.5],
         "branch_ratio": [math.nan, math.nan] if variant == "plain" else [0.5, 0.25],
+        "out_ms": [1.0, 0.01] if variant == "plain" else [1.0, 30.0],
     }
 
 
@@ -129,7 +130,8 @@ def test_curves_carry_loss_minibatch_and_full_evaluations() -> None:
         ([1 / 480, 0.5, 1.0, 9.0], "he", "1/480 (shrinks toward the input)"),
         ([1.2, 1.1, 1.0, 9.0], "he", "1.2 (about flat)"),
         ([0.0, 1e-35, 1.0, 9.0], "he", "0: the gradient underflowed float32"),
-        ([0.0, 0.0, 1.0, 9.0], "zero_residual", "0 exactly: the zero-initialised layers pass no gradient back"),
+        ([0.0, 0.0, 1.0, 9.0], "zero_residual", "0 exactly: the zero-initialised layers pass no gradient"),
+        ([0.0, 0.0, 0.0, 9.0], "zero_residual", "0 exactly: the zero-initialised layers pass no gradient"),
         ([0.0, 0.3, 1.0, 9.0], "he", "0 exactly: no gradient reaches the first layer"),
         (
             [math.inf, 1e18, 1.0, 9.0],
@@ -164,6 +166,16 @@ def test_the_residual_sentence_does_not_credit_a_shortcut_that_did_not_keep_the_
     residual["grad_norm"] = [g * 1e-6 if i == 0 else g for i, g in enumerate(residual["grad_norm"])]  # 1/5e5 vs plain 100
     story = " ".join(readings.flow_story(log))
     assert "no flatter than the plain net's here" in story and "carries gradient past" not in story
+
+
+def test_signal_reading_quotes_the_forward_growth_and_says_which_net_it_is() -> None:
+    (line,) = readings.signal_reading(handmade_log(), 0)
+    assert "plain x0.01, residual x30" in line and "The residual stream grows with depth" in line
+    log = handmade_log()
+    for record in log.measured_steps("residual"):
+        record["out_ms"] = [1.0, 0.02]
+    (line,) = readings.signal_reading(log, 0)
+    assert "grows with depth" not in line and "The plain net's signal shrinks" in line
 
 
 def test_block_ratio_is_first_over_last() -> None:
