@@ -15,7 +15,9 @@ import pandas as pd
 from lab import experiments as E
 from resnet_core.boundary import decision_grid, has_boundary
 from resnet_core.config import ExperimentConfig
+from resnet_core.landscape import SliceSpec, landscape_records
 from resnet_core.models import Stack
+from resnet_core.shattered import ShatterSpec, shattered_records
 from resnet_core.training import measure_init, train
 
 PAPER_INPUT = ((3, 32, 32), 10)  # CIFAR-10, as in He et al. Sec. 4.2
@@ -68,6 +70,16 @@ def estimate_run(
     """Seconds the real runs will take on this machine, timed from a short probe run in a worker like theirs."""
     runner = (lambda c: E.alpha_records(c, alpha)) if alpha is not None else PROBES[probe]
     yield {"kind": "estimate", "variant": "pair", "seconds": E.estimate_seconds(config, depths, runner=runner)}
+
+
+def shattered_run(config: ExperimentConfig, spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Shattered gradients of ShatterSpec(**spec); `config` is the spec's own mlp, which keys the cache."""
+    yield from shattered_records(ShatterSpec(**spec))
+
+
+def landscape_run(config: ExperimentConfig, spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Train the pair, then its loss slices (SliceSpec(**spec)) around the trained weights."""
+    yield from landscape_records(config, SliceSpec(**spec))
 
 
 def frame(record: dict[str, Any], name: str = "table") -> pd.DataFrame:

@@ -41,11 +41,11 @@ class SliceSpec:
     """The grid of one landscape measurement; defaults run in seconds on 2 cores (tests/test_landscape.py)."""
 
     span: float = 1.0  # a, b in [-span, span]; the paper plots [-1, 1]
-    points_1d: int = 31  # points of each 1-D slice (odd, so a = 0 is on the grid)
-    points_2d: int = 15  # points per axis of the 2-D slice (odd)
+    points_1d: int = 21  # points of each 1-D slice (odd, so a = 0 is on the grid)
+    points_2d: int = 13  # points per axis of the 2-D slice (odd)
     directions: int = 3  # independent 1-D directions: the spread of the 1-D summary
     samples: int = 256  # training points the loss is averaged over
-    seed: int = 0  # seeds the random directions
+    direction_seed: int = 0  # seeds the random directions
 
     def __post_init__(self) -> None:
         allowed = {
@@ -54,7 +54,7 @@ class SliceSpec:
             "points_2d": (5 <= self.points_2d <= 61 and self.points_2d % 2 == 1, "odd, 5 to 61"),
             "directions": (1 <= self.directions <= 10, "1 to 10"),
             "samples": (8 <= self.samples <= 10_000, "8 to 10000"),
-            "seed": (0 <= self.seed < 2**31, f"0 to {2**31 - 1}"),
+            "direction_seed": (0 <= self.direction_seed <= 1_000_000, "0 to 1000000"),
         }
         for name, (ok, text) in allowed.items():
             if not ok:
@@ -132,7 +132,7 @@ def landscape_records(config: ExperimentConfig, spec: SliceSpec) -> Iterator[dic
         model = models[variant]
         device = next(model.parameters()).device
         x, y = x_train[: spec.samples].to(device), y_train[: spec.samples].to(device)
-        dirs = [filter_normalised_direction(model, spec.seed * 100 + j) for j in range(max(spec.directions, 2))]
+        dirs = [filter_normalised_direction(model, spec.direction_seed * 100 + j) for j in range(max(spec.directions, 2))]
         began = time.perf_counter()
         a1 = spec.alphas(spec.points_1d)
         lines = [slice_losses(model, x, y, [d], a1.unsqueeze(1)) for d in dirs[: spec.directions]]
@@ -183,3 +183,12 @@ def nonconvex_fraction_2d(surface: list[list[float]]) -> float:
     fab = (f[2:, 2:] - f[2:, :-2] - f[:-2, 2:] + f[:-2, :-2]) / 4
     smallest = (faa + fbb) / 2 - torch.sqrt(((faa - fbb) / 2) ** 2 + fab**2)  # the smaller eigenvalue of [[faa, fab], [fab, fbb]]
     return float((smallest < -CURVATURE_TOLERANCE * (f.max() - f.min())).double().mean())
+
+
+def slice_summary(lines: list[list[float]], surface: list[list[float]]) -> dict[str, Any]:
+    """One net's sharpness and convexity: the rise and non-convex share of each 1-D slice, the 2-D slice's share."""
+    return {
+        "rise": [loss_rise(line) for line in lines],
+        "nonconvex_1d": [nonconvex_fraction_1d(line) for line in lines],
+        "nonconvex_2d": nonconvex_fraction_2d(surface),
+    }

@@ -78,8 +78,10 @@ class ShatterSpec:
                 raise ValueError(f"{name}: {getattr(self, name)!r} is out of range; allowed: {allowed[name]}")
 
     def config(self, seed: int) -> ExperimentConfig:
-        """The engine config whose mlp the measurement uses (the dataset is irrelevant: input and output are given)."""
-        return ExperimentConfig(arch="mlp", dataset="moons", depth=self.depth, width=self.width, norm=self.norm, seed=seed)
+        """The engine config of the mlp measured: the dataset is irrelevant (input and output are given), nothing trains."""
+        return ExperimentConfig(
+            arch="mlp", dataset="moons", depth=self.depth, width=self.width, norm=self.norm, seed=seed, steps=0
+        )
 
 
 def scalar_net(spec: ShatterSpec, variant: str, seed: int) -> Stack:
