@@ -10,7 +10,7 @@ from conftest import chart_specs, decode
 from streamlit.testing.v1 import AppTest
 
 from lab import landscape as L
-from lab.pages import LANDSCAPE
+from lab.pages import LANDSCAPE, THEORY
 from resnet_core.config import ExperimentConfig
 from resnet_core.landscape import SliceSpec, landscape_records
 from resnet_core.shattered import ShatterSpec, shattered_records
@@ -79,3 +79,12 @@ def test_spec_kind_names_every_field_so_each_spec_has_its_own_cache_entry() -> N
     kind = L.spec_kind("landscape", SliceSpec())
     assert all(field.name in kind for field in dataclasses.fields(SliceSpec))
     assert kind != L.spec_kind("landscape", SliceSpec(directions=2))
+
+
+def test_theory_links_its_shattered_and_landscape_claims_to_this_page() -> None:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at.switch_page(THEORY.file).run()
+    assert not at.exception
+    links = [element.proto for element in at.get("page_link")]
+    targets = [link.label for link in links if LANDSCAPE.url_path in link.page]
+    assert any("Shattered gradients" in label for label in targets) and any("Loss landscapes" in label for label in targets)
