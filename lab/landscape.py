@@ -188,10 +188,12 @@ def landscape_story(summary: dict[str, dict[str, Any]], n_params: int, direction
     else:
         parts = [f"the {verdict.sharper} net's basin is the sharper"] if verdict.sharper else []
         parts += [f"the {verdict.rougher} net's surface is the rougher"] if verdict.rougher else []
-        agrees = {verdict.sharper, verdict.rougher} - {None} == {"plain"}
-        middle = f" Here {' and '.join(parts)}: " + (
-            "the direction Li et al. found." if agrees else "not the direction Li et al. found."
-        )
+        found = {verdict.sharper, verdict.rougher} - {None}
+        direction = {
+            frozenset({"plain"}): "the direction Li et al. found.",
+            frozenset({"residual"}): "not the direction Li et al. found.",
+        }.get(frozenset(found), "a mixed picture, only partly the direction Li et al. found.")
+        middle = f" Here {' and '.join(parts)}: {direction}"
     scale = (
         f" Li et al.'s plain surfaces turn chaotic at CIFAR-10 scale (56 and 110 layers; ResNet-56 has {RESNET56_PARAMS:,} "
         f"parameters); these nets have {n_params:,}, about {RESNET56_PARAMS / n_params:.0f}x fewer, so expect a much weaker effect."

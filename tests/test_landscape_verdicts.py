@@ -65,3 +65,10 @@ def test_landscape_log_is_complete_only_with_both_surfaces() -> None:
     assert not log.complete
     log.add({"kind": "slice2d", "variant": "residual", "alpha": [0.0], "loss": [[1.0]]})
     assert log.complete
+
+
+def test_landscape_flatter_but_rougher_plain_net_is_a_mixed_picture() -> None:
+    """Measured at depth 56: the barely trained plain net sits on a flat, bumpy plateau; the residual net in a sharp basin."""
+    text = landscape_story(summary([0.4, 0.6], [2.2, 4.1], 0.74, 0.17), 50_000, 2)
+    assert "the residual net's basin is the sharper and the plain net's surface is the rougher" in text
+    assert "mixed picture" in text
