@@ -7,6 +7,7 @@ when the two nets' ranges (over seeds, or over random directions) don't overlap.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -14,7 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from resnet_core.landscape import slice_summary
+from resnet_core.config import FIELDS, ExperimentConfig
+from resnet_core.landscape import SliceSpec, slice_summary
 from resnet_core.models import VARIANTS
 
 PAPER_LAG1 = {"plain": 0.0, "residual": 0.93}  # Balduzzi et al. 2017: width 200, 24 layers, BN, biases std 0.1
@@ -25,6 +27,17 @@ ROUGHER_BY = 0.10  # a non-convex share of the 2-D slice this much larger (absol
 def spec_kind(name: str, spec: Any) -> str:
     """The result cache's kind for a measurement with a spec beyond the config: every spec field in the name."""
     return name + "-" + "_".join(f"{key}{value}" for key, value in asdict(spec).items())
+
+
+def budget_config(config: ExperimentConfig, spec: SliceSpec) -> ExperimentConfig:
+    """The training run that costs what training *and* slicing cost, for the host's budget (ui.runner.Run.costs_as).
+
+    A grid point is one forward pass over `samples` points per net; a training step is a forward and a
+    backward pass (about three forwards) over `batch_size` points.
+    """
+    forwards = spec.directions * spec.points_1d + spec.points_2d**2
+    extra = math.ceil(forwards * spec.samples / (3 * config.batch_size))
+    return config.replace(steps=min(config.steps + extra, int(FIELDS["steps"].high)))
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from lab.landscape import ROUGHER_BY, LandscapeLog, LandscapeVerdict, Spread, landscape_story, landscape_verdict, shatter_story
+import math
+
+from lab.landscape import (
+    ROUGHER_BY,
+    LandscapeLog,
+    LandscapeVerdict,
+    Spread,
+    budget_config,
+    landscape_story,
+    landscape_verdict,
+    shatter_story,
+)
+from resnet_core.config import ExperimentConfig
+from resnet_core.landscape import SliceSpec
 
 
 def summary(plain_rise: list[float], residual_rise: list[float], plain_2d: float, residual_2d: float) -> dict:
@@ -72,3 +85,11 @@ def test_landscape_flatter_but_rougher_plain_net_is_a_mixed_picture() -> None:
     text = landscape_story(summary([0.4, 0.6], [2.2, 4.1], 0.74, 0.17), 50_000, 2)
     assert "the residual net's basin is the sharper and the plain net's surface is the rougher" in text
     assert "mixed picture" in text
+
+
+def test_the_budget_counts_the_slices_as_training_steps() -> None:
+    config = ExperimentConfig(steps=150, batch_size=64)
+    spec = SliceSpec(directions=3, points_1d=21, points_2d=13, samples=256)
+    assert budget_config(config, spec).steps == 150 + math.ceil((3 * 21 + 13 * 13) * 256 / (3 * 64))
+    assert budget_config(config.replace(steps=100_000), spec).steps == 100_000  # the config's own ceiling
+    assert budget_config(config, spec).replace(steps=150) == config

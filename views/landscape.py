@@ -112,7 +112,7 @@ st.markdown(
 try:
     request = JobRequest(L.spec_kind("landscape", SLICES), config, "lab.jobs:landscape_run", (dataclasses.asdict(SLICES),))
     log, finished = live_runs(
-        [Run(request, step_records=2 * config.steps)],
+        [Run(request, step_records=2 * config.steps, costs_as=(L.budget_config(config, SLICES),))],
         L.LandscapeLog,
         lambda log, key: draw_slices(log, config, key),
         label="Train and slice",
