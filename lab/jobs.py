@@ -18,7 +18,9 @@ from lab import identity as I
 from lab import shortcuts as S
 from resnet_core.boundary import decision_grid, has_boundary
 from resnet_core.config import ExperimentConfig
+from resnet_core.landscape import SliceSpec, landscape_records
 from resnet_core.models import Stack
+from resnet_core.shattered import ShatterSpec, shattered_records
 from resnet_core.training import measure_init, train
 
 PAPER_INPUT = ((3, 32, 32), 10)  # CIFAR-10, as in He et al. Sec. 4.2
@@ -96,6 +98,16 @@ def estimate_seconds(config: ExperimentConfig, depths: Iterable[int]) -> float:
         evaluations = math.ceil(config.steps / config.eval_every)  # the one at step 0 is inside `setup`
         total += setup + plain_step * config.steps + measured_extra * measured + eval_time * evaluations
     return total
+
+
+def shattered_run(config: ExperimentConfig, spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Shattered gradients of ShatterSpec(**spec); `config` is the spec's own mlp, which keys the cache."""
+    yield from shattered_records(ShatterSpec(**spec))
+
+
+def landscape_run(config: ExperimentConfig, spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Train the pair, then its loss slices (SliceSpec(**spec)) around the trained weights."""
+    yield from landscape_records(config, SliceSpec(**spec))
 
 
 def frame(record: dict[str, Any], name: str = "table") -> pd.DataFrame:

@@ -179,6 +179,35 @@ LESSONS: tuple[Lesson, ...] = (
         "ImageNet numbers say projections help a little and are not essential: does this small run agree?",
         train="shortcuts",
     ),
+    Lesson(
+        name="shattered-gradients",
+        title="Shattered gradients: white noise vs brown noise",
+        story=(
+            "Sweep one scalar input along a line and plot the slope dy/dx of a 24-layer plain and residual stack with "
+            "BatchNorm (Balduzzi et al. 2017). The plain stack's slope jumps from one input to the next like white noise, "
+            "its lag-1 autocorrelation near zero; the residual stack's wanders like brown noise, clearly more correlated. "
+            "Compare the measured figure with the paper's, shown beside it: the ordering holds, the size differs."
+        ),
+        page=pages.LANDSCAPE.file,
+        params=_frozen({"sg_depth": "24", "sg_norm": "batch", "sg_seeds": "5"}),
+        now_try="Set the hidden layers to 2: both gradients are smooth, since shattering grows with depth. Then choose "
+        "normalisation none at 24 layers: without BN both stacks stay far more correlated, so BN's part in the shattering shows.",
+    ),
+    Lesson(
+        name="loss-landscape",
+        title="Loss-landscape slices: plain vs residual",
+        story=(
+            "Both nets are trained, then their loss is measured along filter-normalised random directions through the "
+            "trained weights (Li et al. 2018). Look at the 2-D contours and at the sentence above them: how much sharper "
+            "and how much less convex is the plain net's basin? On nets this small the contrast is far weaker than "
+            "Li et al.'s chaotic CIFAR-10 surfaces, and the page says by how much."
+        ),
+        page=pages.LANDSCAPE.file,
+        params=_frozen({"depth": "20", "seed": "0"}),
+        now_try="Set depth to 56: the plain net trains worse in the same steps, and its slices change with it. "
+        "Change the seed to see how much of the contrast survives another draw.",
+        train="landscape",
+    ),
 )
 
 _BY_NAME: dict[str, Lesson] = {lesson.name: lesson for lesson in LESSONS}

@@ -8,16 +8,16 @@ written, exit 2 with one line before any training.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from typing import Any, NoReturn
 
 import pandas as pd
 from tqdm import tqdm
 
+from resnet_core import cli_slices
+from resnet_core.cli_io import check_writable, write_json
 from resnet_core.config import FIELDS, ExperimentConfig, describe_range, parse_value
-from resnet_core.results import RunLog, json_safe
+from resnet_core.results import RunLog
 from resnet_core.training import train
 from serving.limits import HostLimits, apply_thread_limit
 
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="write the JSON result here (default: stdout)")
     run.add_argument("--csv", help="also write the per-layer records as a long CSV table")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    cli_slices.add_parsers(commands)  # shattered, landscape
     return parser
 
 
@@ -71,22 +72,6 @@ def run_sweep(configs: list[ExperimentConfig], quiet: bool = False) -> list[RunL
     return logs
 
 
-def check_writable(option: str, path: str) -> None:
-    """Raise ValueError naming `option` when `path` cannot be written, so a long run never ends in a traceback.
-
-    Opening for append is the check the OS itself makes (missing folder, a folder, a name too long,
-    no permission); it leaves an existing file as it was and removes a file it had to create.
-    """
-    existed = os.path.lexists(path)
-    try:
-        with open(path, "a"):
-            pass
-    except OSError as error:
-        raise ValueError(f"{option} {path}: cannot write there ({error.strerror or error})") from None
-    if not existed:
-        os.unlink(path)
-
-
 def summary(log: RunLog, variant: str) -> str:
     """One stderr line per net. With --steps 0 no gradient is taken, so there is no ratio, and the error is the initial one."""
     final = log.final[variant]
@@ -103,6 +88,9 @@ def summary(log: RunLog, variant: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command in cli_slices.RESULTS:
+        apply_thread_limit(HostLimits.from_settings())
+        return cli_slices.main(parser, args)
     try:
         apply_thread_limit(HostLimits.from_settings())  # 1 torch thread unless RESNET_LAB_THREADS says otherwise
         configs = configs_from_args(args)
@@ -112,18 +100,11 @@ def main(argv: list[str] | None = None) -> int:
         logs = run_sweep(configs, args.quiet)
     except (ValueError, FileNotFoundError) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
-    result = json_safe(
-        {
-            "config": logs[0].to_json()["config"] | {"depth": [c.depth for c in configs]},
-            "runs": [run for log in logs for run in log.to_json()["runs"]],
-        }
-    )
-    text = json.dumps(result, indent=1)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
-    else:
-        print(text)
+    result = {
+        "config": logs[0].to_json()["config"] | {"depth": [c.depth for c in configs]},
+        "runs": [run for log in logs for run in log.to_json()["runs"]],
+    }
+    write_json(result, args.out)
     if args.csv:
         frames = [log.export_frame().assign(depth=log.config.depth) for log in logs]
         table = pd.concat(frames, ignore_index=True)

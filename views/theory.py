@@ -90,11 +90,20 @@ st.markdown(
 see_it(pages.GRADIENT_FLOW, "Gradient flow: per-layer gradient norms at init and while training")
 see_it(pages.DEGRADATION, "Degradation: the gradient ratio at initialisation, per depth")
 
+st.header("6. Why shortcuts help optimisation")
+st.markdown(
+    "Balduzzi et al. (2017): in a deep plain stack the gradient with respect to the input decorrelates from one "
+    "input to the next (white noise), while with shortcuts it stays correlated (brown noise), so a gradient step "
+    "means the same thing for nearby inputs. Li et al. (2018): along filter-normalised random directions the loss "
+    "around a trained plain net becomes chaotic with depth, while its residual twin's stays a smooth basin."
+)
+see_it(pages.LANDSCAPE, "Shattered gradients: dy/dx over a line of inputs and its autocorrelation, plain vs residual")
+see_it(pages.LANDSCAPE, "Loss landscapes: 1-D and 2-D slices around the trained weights, plain vs residual")
+
 st.header("References")
 for text, arxiv in REFERENCES:
     st.markdown(f"- {text} [arXiv:{arxiv}](https://arxiv.org/abs/{arxiv})")
 st.caption(
     "Veit et al., Balduzzi et al. and Li et al. explain *why* further (ensembles of shallow paths, shattered "
-    "gradients, loss landscapes). The Gradient Flow, Degradation, Identity & L2 and Shortcuts pages measure the "
-    "claims of He et al. (2015) and Yang et al. (2019)."
+    "gradients, loss landscapes); this lab's pages measure the claims of He et al., Balduzzi et al., Li et al. and Yang et al."
 )
