@@ -15,6 +15,7 @@ BAD_VALUES = {
     "depth": 1,
     "width": 0,
     "shortcut": "D",
+    "block": "middle",
     "l2": -1e-4,
     "norm": "layer",
     "activation": "swish",

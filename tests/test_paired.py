@@ -38,6 +38,11 @@ CASES = [
         activation="tanh",
         init="zero_residual",
     ),
+    ExperimentConfig(depth=8, width=4, batch_size=16, block="pre", shortcut="B"),
+    ExperimentConfig(
+        arch="mlp", dataset="moons", depth=4, width=8, batch_size=16, n_samples=200, block="pre", activation="sigmoid", lr=0.5
+    ),
+    ExperimentConfig(depth=8, width=4, batch_size=16, block="pre", norm="none", init="zero_residual", shortcut="C"),
 ]
 COMPARED = ("grad_norm", "weight_norm", "act_grad_norm", "act_std", "branch_ratio")
 
@@ -80,7 +85,7 @@ def close(actual: list[float], expected: list[float]) -> bool:
     )
 
 
-@pytest.mark.parametrize("config", CASES, ids=lambda c: f"{c.arch}-{c.shortcut}-{c.norm}-{c.optimizer}-{c.activation}")
+@pytest.mark.parametrize("config", CASES, ids=lambda c: f"{c.arch}-{c.block}-{c.shortcut}-{c.norm}-{c.optimizer}-{c.activation}")
 def test_paired_training_matches_each_net_trained_alone(config: ExperimentConfig) -> None:
     config = config.replace(steps=STEPS, measure_every=1, eval_every=STEPS)
     kept: dict[str, Stack] = {}
