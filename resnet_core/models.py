@@ -169,7 +169,10 @@ class Stack(nn.Module):
         self.variant, self.image = variant, image
 
     def forward(self, x: Tensor) -> Tensor:
-        out = self.blocks(self.stem(x))
+        return self.classify(self.blocks(self.stem(x)))
+
+    def classify(self, out: Tensor) -> Tensor:
+        """Logits from the last block's output: (head), (pool), classifier."""
         if self.head is not None:
             out = self.head(out)
         if self.image:
