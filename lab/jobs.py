@@ -15,7 +15,9 @@ import pandas as pd
 from lab import experiments as E
 from resnet_core.boundary import decision_grid, has_boundary
 from resnet_core.config import ExperimentConfig
+from resnet_core.lesion import after_training, lesion_study
 from resnet_core.models import Stack
+from resnet_core.paths import path_study
 from resnet_core.training import measure_init, train
 
 PAPER_INPUT = ((3, 32, 32), 10)  # CIFAR-10, as in He et al. Sec. 4.2
@@ -60,6 +62,11 @@ def structure_run(config: ExperimentConfig) -> Iterator[dict[str, Any]]:
         "table": E.transition_table(config).to_dict(orient="records"),
         "counts": counts,
     }
+
+
+def lesion_run(config: ExperimentConfig) -> Iterator[dict[str, Any]]:
+    """Train the pair once, then delete blocks of both nets and measure the residual net's gradient per path length."""
+    yield from after_training(config, lesion_study, path_study)
 
 
 def estimate_run(

@@ -17,7 +17,7 @@ on a copy.
 
 `lesion_study` measures a trained pair (`after_training` runs it after `train()`) and yields
     {"kind": "lesion", "variant", "mode": "baseline" | "single" | "random", "k", "draw", "deleted": [1-based blocks],
-     "test_error"}
+     "transitions" (how many deleted blocks change the shape), "test_error"}
 """
 
 from __future__ import annotations
@@ -113,6 +113,7 @@ def lesion_study(
     n = len(models[VARIANTS[0]].block_list())
     plan = [("baseline", 0, [])] + [("single", 0, [i]) for i in range(n)]
     plan += [("random", draw, deleted) for draw, deleted in random_subsets(n, draws, config.seed)]  # same for both nets
+    changes_shape = [transition(block) for block in models[VARIANTS[0]].block_list()]
     for variant in VARIANTS:
         model = models[variant].eval()
         for mode, draw, deleted in plan:
@@ -123,6 +124,7 @@ def lesion_study(
                 "k": len(deleted),
                 "draw": draw,
                 "deleted": [i + 1 for i in deleted],
+                "transitions": sum(changes_shape[i] for i in deleted),  # deleted blocks that change the shape
                 "test_error": lesion_error(model, deleted, data),
             }
 

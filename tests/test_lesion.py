@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
+from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
 
 from resnet_core import ExperimentConfig, build_model, build_pair, load_dataset
+from resnet_core.__main__ import main
 from resnet_core.lesion import DeletedBlock, after_training, lesion_study, lesioned, reestimate_bn, transition
 from resnet_core.paths import path_gradient, path_lengths, path_study, routed_forward
 
@@ -114,3 +118,23 @@ def test_paths_refuse_a_plain_net_and_measure_each_length_once() -> None:
     assert [r["draws"] for r in paths] == [1] + [10] * (n - 1) + [1]
     assert all(r["grad_mean"] >= 0 and math.isfinite(r["grad_mean"]) for r in paths)
     assert records[0]["kind"] == "meta" and any(r["kind"] == "done" for r in records)  # training streamed first
+
+
+def test_cli_lesion_and_paths_write_json_and_csv(tmp_path: Path) -> None:
+    tiny = ["--depth", "8", "--width", "4", "--steps", "4", "--batch-size", "16", "--eval-every", "4", "--quiet"]
+    out, csv = tmp_path / "lesion.json", tmp_path / "lesion.csv"
+    assert main(["lesion", *tiny, "--draws", "2", "--block", "pre", "--out", str(out), "--csv", str(csv)]) == 0
+    result = json.loads(out.read_text())
+    assert result["config"]["block"] == "pre" and result["config"]["depth"] == 8
+    modes = [r["mode"] for r in result["lesion"] if r["variant"] == "plain"]
+    assert modes == ["baseline"] + ["single"] * 3 + ["random"] * (2 * 2 + 1)
+    assert len(pd.read_csv(csv)) == len(result["lesion"])
+    out = tmp_path / "paths.json"
+    assert main(["paths", *tiny, "--draws", "2", "--out", str(out)]) == 0
+    assert [r["k"] for r in json.loads(out.read_text())["paths"]] == [0, 1, 2, 3]
+
+
+def test_cli_study_refuses_bad_draws_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["paths", "--draws", "0"])
+    assert stopped.value.code == 2 and "draws: '0'" in capsys.readouterr().err
