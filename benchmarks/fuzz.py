@@ -79,6 +79,8 @@ PAGES: dict[str, tuple[str, ...]] = {
     "views/degradation.py": (*COMMON_KEYS, "depths"),
     "views/identity.py": (*COMMON_KEYS, "alpha", "l2s"),
     "views/shortcuts.py": COMMON_KEYS,
+    "views/lesion.py": COMMON_KEYS,
+    "views/preactivation.py": COMMON_KEYS,
     "views/theory.py": COMMON_KEYS,
     "views/lessons.py": COMMON_KEYS,
 }
