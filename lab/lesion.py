@@ -14,12 +14,31 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from resnet_core.config import FIELDS, ExperimentConfig
+from resnet_core.data import split_sizes
+from resnet_core.lesion import DRAWS
 from resnet_core.models import VARIANTS
+from resnet_core.paths import PATH_BATCH, PATH_DRAWS
 
 LESION_MARGIN = 0.05  # test-error points below which two nets' losses from one deletion count as "no clear difference"
 PATH_MARGIN = 1.0  # blocks: how far the gradient's mean path length must sit from n/2 to call it shorter or longer
 LESION_COLUMNS = ["variant", "mode", "k", "draw", "deleted", "transitions", "test_error"]
 PATH_COLUMNS = ["k", "count", "share", "grad_mean", "grad_std", "draws"]
+
+
+def budget_pairs(config: ExperimentConfig) -> tuple[ExperimentConfig, ...]:
+    """What the host's budget counts for one lesion job: the pair's training, then its lesions and paths as training steps.
+
+    A lesioned pair is measured by forward passes over the training set (BN re-estimation) and the test set; a
+    path by a forward and backward pass of the residual net alone on PATH_BATCH images. A training step is a
+    forward and backward pass of both nets on one minibatch, so that work is about `steps` more of them.
+    """
+    n = config.blocks
+    n_train, n_test = split_sizes(config)
+    lesioned_pairs = 2 + n + DRAWS * (n - 1)  # baseline, singles, the random draws, all n deleted
+    samples = lesioned_pairs * (n_train + n_test) + (n + 1) * PATH_DRAWS * PATH_BATCH * 3 / 2  # in pair-forward units
+    steps = math.ceil(samples / (3 * min(config.batch_size, n_train)))
+    return (config, config.replace(steps=min(steps, int(FIELDS["steps"].high))))
 
 
 def lesion_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:

@@ -7,6 +7,9 @@ import math
 import pytest
 
 from lab import lesion as L
+from lab.lessons import lesson_by_name
+from resnet_core.config import ExperimentConfig
+from serving.limits import HostLimits, sweep_message
 
 N = 4
 
@@ -118,3 +121,15 @@ def test_paths_long_when_each_branch_grows_the_gradient() -> None:
     v = L.path_verdict(L.path_frame(path_records([3.0**k for k in range(9)])))
     assert v is not None and v.outcome == "long" and v.short_share < 0.5
     assert L.path_verdict(L.path_frame(path_records([1.0, 0.0]))) is None  # one measured length: no slope
+
+
+def test_the_budget_counts_the_lesions_and_paths_and_fits_the_lessons() -> None:
+    """The lessons' jobs fit the hosted budget; a 500-block lesion job, whose training alone would fit, does not."""
+    hosted = HostLimits.from_settings({"RESNET_LAB_HOSTED": "1"}, cpu_count=2)
+    for name in ("lesion-study", "short-paths"):
+        config = lesson_by_name(name).config()
+        pairs = L.budget_pairs(config)
+        assert pairs[0] == config and pairs[1].steps > config.steps  # deleting and routing cost more than training here
+        assert sweep_message(pairs, hosted) is None, name
+    deep = ExperimentConfig(arch="mlp", dataset="moons", depth=1000, width=8, steps=60)
+    assert sweep_message([deep], hosted) is None and sweep_message(L.budget_pairs(deep), hosted) is not None

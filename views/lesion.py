@@ -7,6 +7,7 @@ cached) -> lab.lesion tables and stories -> lab.lesion_charts figures.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import streamlit as st
 
@@ -34,18 +35,23 @@ class StudyLog:
     """The job's records in arrival order (training records only count as progress here)."""
 
     def __init__(self) -> None:
-        self.records: list[dict] = []
+        self.records: list[dict[str, Any]] = []
 
-    def add(self, record: dict) -> None:
+    def add(self, record: dict[str, Any]) -> None:
         self.records.append(record)
 
 
 def deletion_note(config: ExperimentConfig) -> str:
     """What a deletion computes in each net, including at the blocks that change the shape."""
-    after = "g(shortcut(a[l]))" if config.block == "post" else "shortcut(a[l])"
+    post = config.block == "post"
     note = (
-        f"**Deleting a block** removes its residual branch F and keeps the rest: the residual block then outputs "
-        f"{after}, the plain block (which has no shortcut) its input a[l] unchanged."
+        "**Deleting a block** removes its residual branch F and keeps the rest: the residual block then outputs "
+        + (
+            "g(shortcut(a[l])), the plain block (which has no shortcut) g(a[l])"
+            if post
+            else "shortcut(a[l]), the plain block a[l]"
+        )
+        + (", which is a[l] itself after a ReLU." if post and config.activation == "relu" else ".")
     )
     if config.arch == "cnn":
         note += (
@@ -98,7 +104,7 @@ st.caption(
 try:
     request = JobRequest("lesion", config, "lab.jobs:lesion_run")
     log, finished = live_runs(
-        [Run(request, step_records=2 * config.steps)],
+        [Run(request, step_records=2 * config.steps, costs_as=L.budget_pairs(config))],
         StudyLog,
         lambda log, key: draw(log, config, key),
         label="Train, then delete",
