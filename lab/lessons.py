@@ -189,7 +189,7 @@ LESSONS: tuple[Lesson, ...] = (
         page=pages.LESION.file,
         params=_frozen({"depth": "20"}),
         now_try="Choose block = pre: does the pre-activation residual net survive deletions as well? Then set init "
-        "to zero_residual and steps to 0: every branch is zero, so no deletion can change anything.",
+        "to zero_residual and steps to 0: every residual branch is exactly zero, so no deletion changes the residual net at all.",
         train="lesion",
     ),
     Lesson(
