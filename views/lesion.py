@@ -99,7 +99,8 @@ st.caption(
     "BatchNorm: a deletion changes what the later layers see, so every net, the intact one included, gets its BN "
     "statistics re-estimated on the whole training set before its test error is measured. "
     f"Random deletions: {DRAWS} draws per k (one for k = n), the same blocks in both nets. Paths: {PATH_DRAWS} random "
-    f"paths per length, gradient at the first block's input on {PATH_BATCH} training images, BN in eval mode."
+    f"paths per length, gradient at the first block's input on {PATH_BATCH} training images, BN in eval mode. "
+    "The progress bar counts training steps; the deletions and paths are measured after the last one."
 )
 try:
     request = JobRequest("lesion", config, "lab.jobs:lesion_run")
