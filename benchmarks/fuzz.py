@@ -83,6 +83,8 @@ PAGES: dict[str, tuple[str, ...]] = {
     "views/identity.py": (*COMMON_KEYS, "alpha", "l2s"),
     "views/shortcuts.py": COMMON_KEYS,
     "views/landscape.py": (*COMMON_KEYS, "sg_depth", "sg_norm", "sg_seeds"),
+    "views/lesion.py": COMMON_KEYS,
+    "views/preactivation.py": COMMON_KEYS,
     "views/theory.py": COMMON_KEYS,
     "views/lessons.py": COMMON_KEYS,
 }

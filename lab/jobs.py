@@ -19,7 +19,9 @@ from lab import shortcuts as S
 from resnet_core.boundary import decision_grid, has_boundary
 from resnet_core.config import ExperimentConfig
 from resnet_core.landscape import SliceSpec, landscape_records
+from resnet_core.lesion import after_training, lesion_study
 from resnet_core.models import Stack
+from resnet_core.paths import path_study
 from resnet_core.shattered import ShatterSpec, shattered_records
 from resnet_core.training import measure_init, train
 
@@ -108,6 +110,11 @@ def shattered_run(config: ExperimentConfig, spec: dict[str, Any]) -> Iterator[di
 def landscape_run(config: ExperimentConfig, spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Train the pair, then its loss slices (SliceSpec(**spec)) around the trained weights."""
     yield from landscape_records(config, SliceSpec(**spec))
+
+
+def lesion_run(config: ExperimentConfig) -> Iterator[dict[str, Any]]:
+    """Train the pair once, then delete blocks of both nets and measure the residual net's gradient per path length."""
+    yield from after_training(config, lesion_study, path_study)
 
 
 def frame(record: dict[str, Any], name: str = "table") -> pd.DataFrame:

@@ -54,6 +54,17 @@ def _frozen(params: dict[str, str | tuple[str, ...]]) -> Mapping[str, str | tupl
     return MappingProxyType(dict(params))
 
 
+# The classic vanishing-gradient setting, shared by the sigmoid lesson and its pre-activation rerun.
+SIGMOID_STACK = {
+    "arch": "mlp",
+    "dataset": "spirals",
+    "depth": "20",
+    "width": "32",
+    "norm": "none",
+    "activation": "sigmoid",
+    "init": "xavier",
+}
+
 LESSONS: tuple[Lesson, ...] = (
     Lesson(
         name="vanishing-sigmoid",
@@ -66,17 +77,7 @@ LESSONS: tuple[Lesson, ...] = (
             "in the paper's block the sigmoid comes after the addition, so every block still scales the gradient."
         ),
         page=pages.GRADIENT_FLOW.file,
-        params=_frozen(
-            {
-                "arch": "mlp",
-                "dataset": "spirals",
-                "depth": "20",
-                "width": "32",
-                "norm": "none",
-                "activation": "sigmoid",
-                "init": "xavier",
-            }
-        ),
+        params=_frozen(SIGMOID_STACK),
         now_try="Switch the activation to relu and the initialisation to he: the plain net's first/last ratio jumps by "
         "orders of magnitude. Then add BatchNorm (norm = batch) and open the next lesson.",
     ),
@@ -207,6 +208,62 @@ LESSONS: tuple[Lesson, ...] = (
         now_try="Set depth to 56: the plain net trains worse in the same steps, and its slices change with it. "
         "Change the seed to see how much of the contrast survives another draw.",
         train="landscape",
+    ),
+    Lesson(
+        name="lesion-study",
+        title="Delete a block: the residual net barely notices, the plain net breaks",
+        story=(
+            "Veit, Wilber and Belongie (2016) deleted single blocks of trained networks at test time. Here a plain and a "
+            "residual net of 20 layers train on the same batches, then lose one block at a time, then k random blocks: "
+            "compare the two nets' test errors against their dotted baselines, and read the measured story under the charts."
+        ),
+        page=pages.LESION.file,
+        params=_frozen({"depth": "20"}),
+        now_try="Choose block = pre: does the pre-activation residual net survive deletions as well? Then set init "
+        "to zero_residual and steps to 0: every residual branch is exactly zero, so no deletion changes the residual net at all.",
+        train="lesion",
+    ),
+    Lesson(
+        name="short-paths",
+        title="Most of the gradient flows through short paths",
+        story=(
+            "Unrolled, 15 residual blocks are 2^15 paths, and their lengths follow a binomial distribution around 7.5. "
+            "The middle chart measures one path's gradient at each length, routing the backward pass through the "
+            "branches of k blocks and the shortcuts of the rest: it shrinks with every branch, so the right-hand chart's "
+            "total gradient peaks at short paths."
+        ),
+        page=pages.LESION.file,
+        params=_frozen({"depth": "32"}),
+        now_try="Set depth to 20 and to 56 and compare where the total gradient peaks; Veit et al. found paths of 5 "
+        "to 17 blocks carry almost all of it in a 54-block ResNet.",
+        train="lesion",
+    ),
+    Lesson(
+        name="pre-activation-sigmoid",
+        title="Pre-activation: the vanishing-sigmoid net with g off the shortcut path",
+        story=(
+            "The net of the first lesson (20 sigmoid layers, Xavier, no normalisation), once with He et al.'s original "
+            "unit and once with the pre-activation unit of their 2016 paper. In the original unit the sigmoid after the "
+            "addition scales the gradient in every block, shortcut included; compare the dashed residual line (pre) with "
+            "the solid one (post)."
+        ),
+        page=pages.PREACTIVATION.file,
+        params=_frozen(SIGMOID_STACK),
+        now_try="Set depth to 110: the post-activation residual net's gradient underflows before it reaches the "
+        "input side, the pre-activation one's does not. Then open the next lesson for 110 layers with BatchNorm.",
+    ),
+    Lesson(
+        name="pre-activation-110",
+        title="110 layers with BatchNorm: post- vs pre-activation",
+        story=(
+            "He et al.'s CIFAR layout at 110 layers, with BatchNorm and ReLU, measured at initialisation with both units. "
+            "With ReLU the shortcut path's g only cuts negative values, and BN keeps every layer's scale, so look at how "
+            "far apart the two residual lines really are before believing that the unit's order matters at step 0."
+        ),
+        page=pages.PREACTIVATION.file,
+        params=_frozen({"arch": "cnn", "dataset": "digits", "depth": "110", "norm": "batch", "activation": "relu"}),
+        now_try="Set norm to none: without BN the residual nets' gradients grow toward the input with either unit. "
+        "Train the pre-activation net on the Gradient flow page (block = pre under More settings) to compare training.",
     ),
 )
 

@@ -26,6 +26,8 @@ DEGRADATION = PageInfo("views/degradation.py", "Degradation", ":material/trendin
 IDENTITY = PageInfo("views/identity.py", "Identity & L2", ":material/equal:", "Science")
 SHORTCUTS = PageInfo("views/shortcuts.py", "Shortcuts & dimensions", ":material/alt_route:", "Science")
 LANDSCAPE = PageInfo("views/landscape.py", "Shattered gradients & landscapes", ":material/landscape:", "Science")
+LESION = PageInfo("views/lesion.py", "Lesion & paths", ":material/content_cut:", "Science")
+PREACTIVATION = PageInfo("views/preactivation.py", "Pre-activation", ":material/swap_vert:", "Science")
 THEORY = PageInfo("views/theory.py", "Theory", ":material/functions:", "Science")
 LESSONS = PageInfo("views/lessons.py", "Lessons", ":material/school:", "Classroom")
 
@@ -35,6 +37,8 @@ PAGES = (
     IDENTITY,
     SHORTCUTS,
     LANDSCAPE,
+    LESION,
+    PREACTIVATION,
     THEORY,
     LESSONS,
 )  # in menu order; the first is the landing page

@@ -27,6 +27,7 @@ NORMS = ("batch", "none")
 PADDINGS = ("zeros", "circular")  # how a 3x3 conv sees beyond the map's border
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu")
 INITS = ("he", "xavier", "zero_residual")
+BLOCKS = ("post", "pre")
 OPTIMIZERS = ("sgd", "adam")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -87,6 +88,13 @@ FIELDS: dict[str, Field] = {
         SHORTCUTS,
         help="A: identity, zero-padded where shapes change; B: 1x1 projection where shapes change; C: projection on every shortcut",
     ),
+    "block": Field(
+        str,
+        "Residual unit",
+        BLOCKS,
+        help="post: g after the addition (He et al. 2015); pre: full pre-activation, BN and g before each weight layer "
+        "and nothing after the addition (He et al. 2016, arXiv 1603.05027)",
+    ),
     "l2": Field(
         float,
         "L2 strength",
@@ -141,6 +149,7 @@ class ExperimentConfig:
     depth: int = 20
     width: int = 8
     shortcut: str = "A"
+    block: str = "post"  # the paper's original unit; "pre" takes g off the shortcut path (He et al. 2016)
     l2: float = 1e-4
     norm: str = "batch"
     padding: str = "zeros"

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from resnet_core.models import VARIANTS, IdentityShortcut, ProjectionShortcut, Stack, ZeroPadShortcut
+from resnet_core.models import VARIANTS, Block, IdentityShortcut, ProjectionShortcut, Stack, ZeroPadShortcut
 from resnet_core.probes import weight_layers
 
 GROUPS = len(VARIANTS)  # group 0 = plain, 1 = residual: the order of VARIANTS
@@ -104,6 +104,20 @@ class PairedStack(nn.Module):
         out = out.transpose(0, 1).reshape(batch, -1)  # (batch, 2 x out): [plain | residual]
         return out + bias if bias is not None else out
 
+    def _branch(self, x: Tensor, prefix: str, block: Block) -> Tensor:
+        """z[l+2] of both nets, as models.Block.branch computes it (post- or pre-activation)."""
+        if block.pre:
+            hidden = self._layer(
+                self.activation(self._norm(x, prefix + "norm1", block.norm1)), prefix + "layer1", block.layer1, GROUPS
+            )
+            return self._layer(
+                self.activation(self._norm(hidden, prefix + "norm2", block.norm2)), prefix + "layer2", block.layer2, GROUPS
+            )
+        hidden = self.activation(
+            self._norm(self._layer(x, prefix + "layer1", block.layer1, GROUPS), prefix + "norm1", block.norm1)
+        )
+        return self._norm(self._layer(hidden, prefix + "layer2", block.layer2, GROUPS), prefix + "norm2", block.norm2)
+
     def _skip(self, x: Tensor, prefix: str, shortcut: nn.Module, features: int) -> Tensor:
         """The residual net's shortcut of its input half, with zeros over the plain half."""
         half = x[:, x.shape[1] // GROUPS :]
@@ -139,15 +153,14 @@ class PairedStack(nn.Module):
         out = self.activation(self._norm(self._layer(x, "stem.layer", plain.stem.layer, 1), "stem.norm", plain.stem.norm))
         for i, (block, residual_block) in enumerate(self.block_pairs):
             prefix = f"blocks.{i}."
-            hidden = self.activation(
-                self._norm(self._layer(out, prefix + "layer1", block.layer1, GROUPS), prefix + "norm1", block.norm1)
-            )
-            branch = self._norm(self._layer(hidden, prefix + "layer2", block.layer2, GROUPS), prefix + "norm2", block.norm2)
+            branch = self._branch(out, prefix, block)
             features = branch.shape[1] // GROUPS
             skip = self._skip(out, prefix + "shortcut", residual_block.shortcut, features)
-            out = self.activation(branch + skip)
+            out = branch + skip if block.pre else self.activation(branch + skip)
             if self.recording:
                 self._record(branch, skip, out, features)
+        if plain.head is not None:  # pre-activation: the BN and g after the last block
+            out = self.activation(self._norm(out, "head.norm", plain.head.norm))
         if self.image:
             out = out.mean(dim=(2, 3))  # global average pooling: per channel, so per net
         logits = self._layer(out, "fc", plain.fc, GROUPS)  # (batch, 2 x classes)

@@ -17,6 +17,9 @@ CASES = [
     ExperimentConfig(depth=14, width=4, shortcut="B", norm="none", padding="circular"),
     ExperimentConfig(arch="mlp", dataset="spirals", depth=6, width=8, activation="gelu"),
     ExperimentConfig(arch="mlp", dataset="digits", depth=4, width=8, shortcut="C", norm="none"),
+    ExperimentConfig(depth=14, width=4, block="pre"),
+    ExperimentConfig(depth=14, width=4, block="pre", shortcut="B", activation="tanh"),
+    ExperimentConfig(arch="mlp", dataset="spirals", depth=6, width=8, block="pre", norm="none", activation="sigmoid"),
 ]
 
 
@@ -25,7 +28,9 @@ def batch(config: ExperimentConfig, n: int = 32):
     return x[:n], y[:n]
 
 
-@pytest.mark.parametrize("config", CASES, ids=lambda c: f"{c.arch}-{c.depth}-{c.shortcut}-{c.norm}-{c.activation}-{c.padding}")
+@pytest.mark.parametrize(
+    "config", CASES, ids=lambda c: f"{c.arch}-{c.depth}-{c.block}-{c.shortcut}-{c.norm}-{c.activation}-{c.padding}"
+)
 @pytest.mark.parametrize("variant", ["plain", "residual"])
 def test_measurements_match_independent_autograd(config, variant):
     x, y = batch(config)

@@ -40,6 +40,7 @@ MISSION_FIELDS = ("depth", "shortcut", "l2")
 ADVANCED_FIELDS = (
     "arch",
     "dataset",
+    "block",
     "norm",
     "padding",
     "activation",
