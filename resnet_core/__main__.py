@@ -151,15 +151,13 @@ def run_output(args: argparse.Namespace) -> tuple[dict[str, Any], pd.DataFrame, 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command in cli_slices.RESULTS:
-        apply_thread_limit(HostLimits.from_settings())
-        return cli_slices.main(parser, args)
     try:
         apply_thread_limit(HostLimits.from_settings())  # 1 torch thread unless RESNET_LAB_THREADS says otherwise
         for option, path in (("--out", args.out), ("--csv", args.csv)):
             if path:
                 check_writable(option, path)
-        result, table, lines = (study_output if args.command in STUDIES else run_output)(args)
+        output = cli_slices.RESULTS.get(args.command) or (study_output if args.command in STUDIES else run_output)
+        result, table, lines = output(args)
     except (ValueError, FileNotFoundError) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     write_json(result, args.out)

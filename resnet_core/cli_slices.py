@@ -12,12 +12,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import statistics
-import sys
 from typing import Any
 
 import pandas as pd
 
-from resnet_core.cli_io import check_writable, write_json
 from resnet_core.config import FIELDS, ExperimentConfig, parse_value
 from resnet_core.landscape import SliceSpec, landscape_records, slice_summary
 from resnet_core.models import VARIANTS
@@ -112,20 +110,3 @@ def landscape_result(args: argparse.Namespace) -> tuple[dict[str, Any], pd.DataF
 
 
 RESULTS = {"shattered": shattered_result, "landscape": landscape_result}
-
-
-def main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    """Run one subcommand; a bad option or an unwritable path exits 2 with one line before any work."""
-    try:
-        for option, path in (("--out", args.out), ("--csv", args.csv)):
-            if path:
-                check_writable(option, path)
-        document, table, lines = RESULTS[args.command](args)
-    except ValueError as error:
-        parser.exit(2, f"{parser.prog}: error: {error}\n")
-    write_json(document, args.out)
-    if args.csv:
-        table.to_csv(args.csv, index=False)
-    for line in lines:
-        print(line, file=sys.stderr)
-    return 0
