@@ -25,10 +25,23 @@ GRADIENT_FLOW = PageInfo("views/gradient_flow.py", "Gradient flow", ":material/s
 DEGRADATION = PageInfo("views/degradation.py", "Degradation", ":material/trending_up:", "Science")
 IDENTITY = PageInfo("views/identity.py", "Identity & L2", ":material/equal:", "Science")
 SHORTCUTS = PageInfo("views/shortcuts.py", "Shortcuts & dimensions", ":material/alt_route:", "Science")
+LANDSCAPE = PageInfo("views/landscape.py", "Shattered gradients & landscapes", ":material/landscape:", "Science")
+LESION = PageInfo("views/lesion.py", "Lesion & paths", ":material/content_cut:", "Science")
+PREACTIVATION = PageInfo("views/preactivation.py", "Pre-activation", ":material/swap_vert:", "Science")
 THEORY = PageInfo("views/theory.py", "Theory", ":material/functions:", "Science")
 LESSONS = PageInfo("views/lessons.py", "Lessons", ":material/school:", "Classroom")
 
-PAGES = (GRADIENT_FLOW, DEGRADATION, IDENTITY, SHORTCUTS, THEORY, LESSONS)  # in menu order; the first is the landing page
+PAGES = (
+    GRADIENT_FLOW,
+    DEGRADATION,
+    IDENTITY,
+    SHORTCUTS,
+    LANDSCAPE,
+    LESION,
+    PREACTIVATION,
+    THEORY,
+    LESSONS,
+)  # in menu order; the first is the landing page
 
 
 def page_by_file(file: str) -> PageInfo:

@@ -11,6 +11,11 @@ runs, a CLI can show a progress bar, and a caller can stop simply by not asking 
     {"kind": "done",  "variant", "train_error", "test_error", "diverged", "diverged_at"}
 
 Step t's record is measured on the weights after t updates, so step 0 is initialisation.
+Training and test error have one definition everywhere (curves, finals, verdicts, CSV, JSON):
+the misclassified fraction in eval mode after BatchNorm's statistics are re-estimated on the
+whole training set under the current weights (`estimate_norm_statistics`, "precise BN",
+Wu & Johnson 2021). The running averages kept during training lag the weights of a deep or
+strongly regularised net and can report a net that fits its data as failing.
 L2 is *coupled* weight decay on every parameter (BN included): the gradient gets + l2 * W,
 which is the L2 penalty (l2 / 2) ||W||^2 added to the loss, also under Adam (not AdamW).
 """
@@ -18,12 +23,12 @@ which is the L2 penalty (l2 / 2) ||W||^2 added to the loss, also under Adam (not
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from resnet_core.config import ExperimentConfig
 from resnet_core.data import dataset_info, load_dataset
@@ -55,9 +60,46 @@ def make_optimizer(config: ExperimentConfig, model: Stack | PairedStack) -> torc
     return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.l2)
 
 
+def norm_modules(model: Stack | PairedStack) -> list[nn.modules.batchnorm._BatchNorm]:
+    """The BatchNorm modules whose momentum the model's forward reads (a PairedStack reads its two nets')."""
+    nets = model.nets if isinstance(model, PairedStack) else (model,)
+    return [m for net in nets for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+@torch.no_grad()
+def estimate_norm_statistics(model: Stack | PairedStack, x: Tensor) -> None:
+    """Set every BN layer's running mean / var to their average over all of `x` under the current weights.
+
+    One training-mode pass in chunks of EVAL_BATCH, with momentum = chunk / samples seen, so each
+    running statistic becomes the size-weighted mean of the chunks' statistics. Training itself
+    never reads running statistics, so this changes no training step, only what evaluation sees.
+    """
+    norms = norm_modules(model)
+    if not norms:
+        return
+    momenta, was_training = [m.momentum for m in norms], model.training
+    model.train()
+    seen = 0
+    try:
+        for start in range(0, len(x), EVAL_BATCH):
+            chunk = x[start : start + EVAL_BATCH]
+            seen += len(chunk)
+            for module in norms:
+                module.momentum = len(chunk) / seen
+            model(chunk)
+    finally:
+        for module, momentum in zip(norms, momenta, strict=True):
+            module.momentum = momentum
+        model.train(was_training)
+
+
 @torch.no_grad()
 def error_rate(model: Stack | PairedStack, x: Tensor, y: Tensor) -> Tensor:
-    """Misclassified fraction in eval mode (BN running statistics): a device scalar, or (2,) for a PairedStack."""
+    """Misclassified fraction in eval mode: a device scalar, or (2,) for a PairedStack.
+
+    Uses the running statistics as they are: call `estimate_norm_statistics` on the training set
+    first, as `evaluate` does, for the lab's one definition of training and test error.
+    """
     was_training = model.training
     model.eval()
     wrong = torch.zeros((), device=x.device)
@@ -66,6 +108,13 @@ def error_rate(model: Stack | PairedStack, x: Tensor, y: Tensor) -> Tensor:
         wrong = wrong + (logits.argmax(-1) != y[start : start + EVAL_BATCH]).sum(-1)
     model.train(was_training)
     return wrong / max(len(x), 1)
+
+
+def evaluate(model: Stack | PairedStack, data: tuple[Tensor, ...]) -> tuple[Tensor, Tensor]:
+    """(train error, test error) under the lab's definition: BN statistics re-estimated on the training set first."""
+    x_train, y_train, x_test, y_test = data
+    estimate_norm_statistics(model, x_train)
+    return error_rate(model, x_train, y_train), error_rate(model, x_test, y_test)
 
 
 def minibatch_indices(config: ExperimentConfig, n: int) -> Iterator[Tensor]:
@@ -83,12 +132,19 @@ def layer_meta(model: Stack) -> list[dict[str, Any]]:
     return [{"name": info.name, "index": info.index, "kind": info.kind} for info, _ in weight_layers(model)]
 
 
-def _setup(config: ExperimentConfig) -> tuple[torch.device, tuple[Tensor, ...], dict[str, Stack], list[dict[str, Any]]]:
-    """Device, data on it, the pair of models, and their meta records."""
+Prepare = Callable[[dict[str, Stack]], None]
+
+
+def _setup(
+    config: ExperimentConfig, prepare: Prepare | None = None
+) -> tuple[torch.device, tuple[Tensor, ...], dict[str, Stack], list[dict[str, Any]]]:
+    """Device, data on it, the pair of models (changed in place by `prepare`, if given), and their meta records."""
     device = resolve_device(config.device)
     data = tuple(t.to(device) for t in load_dataset(config))
     info = dataset_info(config)
     models = {v: m.to(device) for v, m in build_pair(config, info.in_shape, info.n_classes).items()}
+    if prepare is not None:
+        prepare(models)
     metas = [
         {
             "kind": "meta",
@@ -129,14 +185,17 @@ def measure_init(config: ExperimentConfig) -> Iterator[dict[str, Any]]:
         }
 
 
-def train(config: ExperimentConfig, keep_models: dict[str, Stack] | None = None) -> Iterator[dict[str, Any]]:
+def train(
+    config: ExperimentConfig, keep_models: dict[str, Stack] | None = None, prepare: Prepare | None = None
+) -> Iterator[dict[str, Any]]:
     """Train the pair side by side in one batched computation; a diverging net stops alone and the other goes on.
 
-    `keep_models`, if given, is filled with the two models, holding the trained weights once
+    `prepare`, if given, changes the freshly built pair's weights before training (the Identity page
+    scales every branch). `keep_models`, if given, is filled with the two models, holding the trained weights once
     training ends or the caller stops asking for records, so a caller can evaluate the trained
     nets (e.g. a decision boundary) without training them again.
     """
-    _, data, models, metas = _setup(config)
+    _, data, models, metas = _setup(config, prepare)
     pair = PairedStack(models["plain"], models["residual"])
     if keep_models is not None:
         keep_models.update(models)
@@ -222,8 +281,7 @@ def _train_step(
 def _evaluate(
     pair: PairedStack, live: list[str], step: int, data: tuple[Tensor, ...], last_eval: dict[str, dict[str, float]]
 ) -> Iterator[dict[str, Any]]:
-    x_train, y_train, x_test, y_test = data
-    values = torch.stack([error_rate(pair, x_train, y_train), error_rate(pair, x_test, y_test)]).cpu().tolist()
+    values = torch.stack(evaluate(pair, data)).cpu().tolist()
     for v in live:
         g = VARIANTS.index(v)
         last_eval[v] = {"train_error": values[0][g], "test_error": values[1][g]}

@@ -15,6 +15,8 @@ BAD_VALUES = {
     "depth": 1,
     "width": 0,
     "shortcut": "D",
+    "block": "middle",
+    "padding": "reflect",
     "l2": -1e-4,
     "norm": "layer",
     "activation": "swish",

@@ -19,7 +19,7 @@ import pytest
 from conftest import chart_specs, decode
 from streamlit.testing.v1 import AppTest
 
-from lab import charts
+from lab import gradient_flow as readings
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import RunLog
 from resnet_core.training import measure_init
@@ -61,7 +61,7 @@ def test_landing_page_shows_init_gradients_matching_the_engine() -> None:
     recorded = expected.layer_frame().query("variant == 'plain' and metric == 'grad_norm' and kind == 'main'")["value"]
     assert np.allclose(decode(plain["y"]), recorded, rtol=1e-5)
     assert chart(at, "Activation-gradient norm per block")["layout"]["yaxis"]["type"] == "log"
-    assert charts.gradient_reading(expected) in [m.value.lstrip("# ") for m in at.markdown]
+    assert readings.gradient_reading(expected) in [m.value.lstrip("# ") for m in at.markdown]
     assert any("computed on cpu" in c.value or "computed on cuda" in c.value for c in at.caption)
 
 
@@ -242,3 +242,24 @@ def test_exports_are_strict_json_and_long_csv_with_named_files() -> None:
     assert {"variant", "step", "layer", "metric", "value"} <= set(table.columns)
     assert view_name("gradient-flow", config) == "gradient-flow_cnn-8_A_l2-1e-4"
     assert plotly_config("x")["toImageButtonOptions"]["filename"] == "x"
+
+
+def test_padding_in_the_url_and_the_forward_signal_and_optimiser_views() -> None:
+    """?padding=circular reaches the engine; the signal chart quotes the measured ratio; training adds the optimiser view."""
+    query = {"depth": "8", "width": "4", "norm": "none", "padding": "circular", "steps": "6", "measure_every": "1"}
+    at = open_page(query)
+    assert not at.exception
+    config = ExperimentConfig(depth=8, width=4, norm="none", padding="circular", steps=6, measure_every=1)
+    expected = RunLog(config).extend(measure_init(config))
+    signal = chart(at, "Forward signal")
+    plain_init = trace(signal, "plain, init")
+    wanted = expected.block_frame()
+    wanted = wanted[(wanted["variant"] == "plain") & (wanted["metric"] == "out_ms")].sort_values("block")["value"]
+    assert np.allclose(decode(plain_init["y"]), wanted, rtol=1e-5)
+    assert any(m.value in readings.signal_reading(expected, 0) for m in at.markdown)
+    next(b for b in at.button if b.label == "Train both nets").click().run()
+    assert not at.exception
+    assert any("What the optimiser does" in h.value for h in at.subheader)
+    assert chart(at, "Relative update lr·‖g‖/‖W‖ per layer")["layout"]["yaxis"]["type"] == "log"
+    assert chart(at, "Relative update lr·‖g‖/‖W‖, layer x step")
+    assert any(m.value.startswith("**At initialisation** one SGD step") for m in at.markdown)

@@ -109,7 +109,7 @@ def test_diverging_net_alone_stops(monkeypatch):
     class PlainFailsFromItsFourthStep(train_module.PairedStack):  # both nets run in one PairedStack
         def forward(self, x):
             logits = super().forward(x)
-            if self.training:
+            if self.training and torch.is_grad_enabled():  # a training step, not evaluation's BN re-estimate
                 self.calls = getattr(self, "calls", 0) + 1
                 if self.calls >= 4:
                     return torch.stack([logits[0] * math.nan, logits[1]])
@@ -138,3 +138,43 @@ def test_cnn56_shows_the_science_at_init():
     log = RunLog(config).extend(measure_init(config))
     assert log.ratio("plain") > 100
     assert 0.2 < log.ratio("residual") < 20
+
+
+def test_evaluation_re_estimates_batchnorm_statistics_on_the_training_set():
+    """After estimate_norm_statistics, the stem BN's running mean / var are the training set's statistics (checked by a hook)."""
+    from resnet_core.data import load_dataset
+    from resnet_core.models import build_model
+    from resnet_core.training import estimate_norm_statistics
+
+    config = ExperimentConfig(arch="cnn", dataset="digits", depth=8, width=4)
+    model = build_model(config, "plain")
+    x_train = load_dataset(config)[0]
+    seen = []
+    hook = model.stem.layer.register_forward_hook(lambda module, args, out: seen.append(out.detach()))
+    with torch.no_grad():
+        model.eval()(x_train)
+    hook.remove()
+    z = seen[0].double()  # (N, C, H, W): the stem conv's output over the whole training set
+    momentum = model.stem.norm.momentum
+    estimate_norm_statistics(model, x_train)
+    assert model.stem.norm.momentum == momentum  # restored
+    assert torch.allclose(model.stem.norm.running_mean.double(), z.mean((0, 2, 3)), atol=1e-5)
+    # chunks of EVAL_BATCH: the size-weighted mean of per-chunk unbiased variances, within a percent of the whole set's
+    assert torch.allclose(model.stem.norm.running_var.double(), z.var((0, 2, 3)), rtol=1e-2)
+
+
+@pytest.mark.parametrize("seed", [13, 29])
+def test_training_error_is_what_the_trained_net_computes_not_lagging_running_averages(seed):
+    """Issue #11's case: depth 20, L2 0.1, 150 steps. The stale running averages reported the residual net at
+    ~0.6 training error while it fits its data; the re-estimated statistics agree with batch statistics."""
+    from resnet_core.data import load_dataset
+    from resnet_core.models import Stack
+
+    config = ExperimentConfig(arch="cnn", dataset="digits", depth=20, l2=0.1, steps=150, seed=seed, eval_every=150)
+    kept: dict[str, Stack] = {}
+    done = {r["variant"]: r for r in train(config, keep_models=kept) if r["kind"] == "done"}
+    x_train, y_train, *_ = load_dataset(config)
+    with torch.no_grad():  # batch statistics over the whole training set in one pass: an independent reading
+        batch_stat_error = (kept["residual"].train()(x_train).argmax(1) != y_train).float().mean().item()
+    assert done["residual"]["train_error"] == pytest.approx(batch_stat_error, abs=0.05)
+    assert done["residual"]["train_error"] < 0.3
