@@ -31,7 +31,7 @@ from resnet_core.data import dataset_info, load_dataset
 from resnet_core.models import VARIANTS, Block, ProjectionShortcut, Stack, ZeroPadShortcut, build_model, last_branch_layer
 from resnet_core.probes import weight_layers
 from resnet_core.results import gradient_ratio
-from resnet_core.training import error_rate, layer_meta, make_optimizer, minibatch_indices, train
+from resnet_core.training import augmenter, error_rate, layer_meta, lr_schedule, make_optimizer, minibatch_indices, train
 
 DEGRADATION_DEPTHS = (8, 20, 32, 44, 56, 110)
 L2_SWEEP = (0.0, 1e-4, 1e-3, 1e-2, 3e-2, 0.1)
@@ -295,6 +295,8 @@ def train_models(
     """
     x_train, y_train, x_test, y_test = load_dataset(config)
     optimizers = {name: make_optimizer(config, m) for name, m in models.items()}
+    schedules = [s for s in (lr_schedule(config, o) for o in optimizers.values()) if s is not None]
+    augment = augmenter(config)
     params = {name: [p for _, p in weight_layers(m)] for name, m in models.items()}
     every = measure_every or config.measure_every
     for name, model in models.items():
@@ -321,7 +323,7 @@ def train_models(
     batches = minibatch_indices(config, len(x_train))
     for step in range(config.steps):
         index = next(batches)
-        xb, yb = x_train[index], y_train[index]
+        xb, yb = augment(x_train[index]), y_train[index]
         for name, model in models.items():
             model.train()
             logits = model(xb)
@@ -343,6 +345,8 @@ def train_models(
                 record["grad_norm"], record["weight_norm"] = norms
             optimizers[name].step()
             yield record
+        for schedule in schedules:
+            schedule.step()
         if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
             yield from evaluate(step + 1)
     for name in models:

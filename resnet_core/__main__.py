@@ -1,7 +1,10 @@
 """Command line over the same API the app uses: `python -m resnet_core run --depth 20,56 --out run.json`.
 
-Every ExperimentConfig field is an option (help text from config.FIELDS); a comma list of
-depths runs a sweep; progress goes to stderr; bad options, and --out / --csv paths that cannot be
+`run` trains one config or a depth sweep here and writes JSON / CSV. `sweep` runs a grid of
+configs (`--depth 20,32,44 --seed 0-4 --shortcut A,B,C`), one cached job per cell, on local worker
+processes or on Ray (`--ray` or RAY_ADDRESS), computing only the cells the shared result cache
+lacks, and prints a table. Every ExperimentConfig field is an option (help text from
+config.FIELDS); progress goes to stderr; bad options, and --out / --csv paths that cannot be
 written, exit 2 with one line before any training.
 """
 
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from typing import Any, NoReturn
@@ -16,10 +20,13 @@ from typing import Any, NoReturn
 import pandas as pd
 from tqdm import tqdm
 
-from resnet_core.config import FIELDS, ExperimentConfig, describe_range, parse_value
+from resnet_core.config import FIELDS, PRESETS, ExperimentConfig, describe_range, parse_value
+from resnet_core.models import VARIANTS
 from resnet_core.results import RunLog, json_safe
 from resnet_core.training import train
+from serving import sweep as sweeps
 from serving.limits import HostLimits, apply_thread_limit
+from serving.sweep import SINGLE
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -46,7 +53,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="write the JSON result here (default: stdout)")
     run.add_argument("--csv", help="also write the per-layer records as a long CSV table")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_sweep_parser(commands)
     return parser
+
+
+def add_sweep_parser(commands: Any) -> None:
+    sweep = commands.add_parser("sweep", help="train a grid of configs, one cached job per cell, locally or on Ray")
+    defaults = ExperimentConfig()
+    for name, spec in FIELDS.items():
+        kind = "one value" if name in SINGLE else "comma list" + (" or a-b range" if spec.kind is int else "")
+        extra = f" ({kind}; {describe_range(name)}; default {getattr(defaults, name)!r})"
+        sweep.add_argument("--" + name.replace("_", "-"), dest=name, help=spec.help + extra)
+    sweep.add_argument("--preset", choices=sorted(PRESETS), help="start from a named recipe; options given beside it win")
+    sweep.add_argument("--ray", action="store_true", help="run on Ray: the cluster at RAY_ADDRESS, else one started here")
+    sweep.add_argument("--workers", type=int, help="local backend: cells at once (default: cores / threads)")
+    sweep.add_argument("--cpus-per-cell", type=float, help="Ray: CPUs a cell reserves (default: the host's torch threads)")
+    sweep.add_argument("--gpus-per-cell", type=float, default=0.0, help="Ray: GPUs a cell reserves, 0.25 shares one by 4")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def configs_from_args(args: argparse.Namespace) -> list[ExperimentConfig]:
@@ -100,9 +123,100 @@ def summary(log: RunLog, variant: str) -> str:
     )
 
 
+def sweep_configs(args: argparse.Namespace) -> list[ExperimentConfig]:
+    """The grid the options describe: each field's list, else the preset's value, else the default."""
+    preset, defaults = PRESETS.get(args.preset or "", {}), ExperimentConfig()
+    values = {}
+    for name in FIELDS:
+        text = getattr(args, name)
+        values[name] = sweeps.parse_list(name, text) if text is not None else [preset.get(name, getattr(defaults, name))]
+    return sweeps.grid(values)
+
+
+def backend_for(args: argparse.Namespace, limits: HostLimits) -> sweeps.Backend:
+    threads = limits.threads or 1
+    address = os.environ.get("RAY_ADDRESS")
+    if args.ray or address:
+        from serving import ray_backend  # Ray only when asked for: requirements-cluster.txt
+
+        ray_backend.connect(address or None)
+        return ray_backend.RayBackend(cpus=args.cpus_per_cell or threads, gpus=args.gpus_per_cell, threads=threads)
+    workers = args.workers or limits.max_concurrent or max(1, (os.cpu_count() or 1) // threads)
+    return sweeps.LocalBackend.start(workers, threads)
+
+
+def sweep_main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Schedule the missing cells, store each as it finishes, then print the table of every cell the cache holds."""
+    limits = HostLimits.from_settings()
+    try:
+        if args.workers is not None and args.workers < 1:
+            raise ValueError(f"--workers: {args.workers} is not a positive number of worker processes")
+        configs = sweep_configs(args)
+        todo = sweeps.missing(configs)
+        backend = backend_for(args, limits) if todo else None
+    except (ValueError, FileNotFoundError) as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    fields = sweeps.varying(configs)
+    failed = 0
+    if backend is not None:
+        print(f"{len(configs) - len(todo)} of {len(configs)} cells stored already; computing {len(todo)}", file=sys.stderr)
+        with tqdm(total=len(todo), desc="cells", unit="cell", file=sys.stderr, disable=args.quiet) as bar:
+            try:
+                for outcome in sweeps.run(todo, backend):
+                    bar.update()
+                    if outcome.state != sweeps.DONE or not outcome.stored:
+                        failed += 1
+                        why = (
+                            outcome.message or "not stored: over the cache's budget or refused by its disk (RESNET_LAB_CACHE_MB)"
+                        )
+                        tqdm.write(f"{sweeps.cell_label(outcome.config, fields)}: {outcome.state}: {why}", file=sys.stderr)
+            finally:
+                backend.close()
+    print(sweep_table(sweeps.stored_sweep(configs)))
+    return 1 if failed else 0
+
+
+def sweep_table(stored: sweeps.StoredSweep) -> str:
+    """Per cell the final errors of both nets; per setting their mean ± std over seeds; then the cells missing."""
+    lines = []
+    if len(stored.cells):
+        cells = stored.cells.assign(**{e: stored.cells[e].map("{:.2%}".format) for e in sweeps.ERRORS})
+        lines += ["Final error per cell:", by_net(cells, stored.fields, sweeps.ERRORS).to_string()]
+    if len(stored.summary):
+        summary = stored.summary.assign(
+            **{
+                e: [spread(m, s) for m, s in zip(stored.summary[f"{e}_mean"], stored.summary[f"{e}_std"], strict=True)]
+                for e in sweeps.ERRORS
+            }
+        )
+        settings = [f for f in stored.fields if f != "seed"]
+        table = by_net(summary, settings, sweeps.ERRORS)
+        table.insert(0, "seeds", by_net(summary, settings, ("seeds",)).min(axis=1))
+        lines += ["", "Mean ± std over seeds:", table.to_string()]
+    if stored.missing:
+        labels = ", ".join(sweeps.cell_label(c, stored.fields) for c in stored.missing)
+        lines += ["", f"Missing {len(stored.missing)} of {len(stored.missing) + len(stored.cells) // 2} cells: {labels}"]
+    return "\n".join(lines)
+
+
+def by_net(frame: pd.DataFrame, index: list[str], values: tuple[str, ...]) -> pd.DataFrame:
+    """One row per cell (or setting), columns "plain train_error" ... "residual test_error"."""
+    frame = frame.assign(cell=0) if not index else frame
+    wide = frame.pivot(index=index or ["cell"], columns="variant", values=list(values))
+    return wide[[(value, v) for v in VARIANTS for value in values]].set_axis(
+        [f"{v} {value}" for v in VARIANTS for value in values], axis=1
+    )
+
+
+def spread(mean: float, std: float) -> str:
+    return f"{mean:.2%} ± {std:.2%}" if math.isfinite(std) else f"{mean:.2%}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "sweep":
+        return sweep_main(parser, args)
     try:
         apply_thread_limit(HostLimits.from_settings())  # 1 torch thread unless RESNET_LAB_THREADS says otherwise
         configs = configs_from_args(args)

@@ -18,14 +18,14 @@ which is the L2 penalty (l2 / 2) ||W||^2 added to the loss, also under Adam (not
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from resnet_core.config import ExperimentConfig
+from resnet_core.config import AUGMENT_PAD, LR_DROP_FACTOR, ExperimentConfig, lr_drop_steps
 from resnet_core.data import dataset_info, load_dataset
 from resnet_core.models import VARIANTS, Stack, build_pair
 from resnet_core.paired import PairedStack
@@ -53,6 +53,37 @@ def make_optimizer(config: ExperimentConfig, model: Stack | PairedStack) -> torc
     if config.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.l2)
     return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.l2)
+
+
+def lr_schedule(config: ExperimentConfig, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The rate divided by 10 after each step count in `lr_drops` (He et al. 2015, Sec. 4.2); None when it is constant."""
+    drops = lr_drop_steps(config.lr_drops)
+    return torch.optim.lr_scheduler.MultiStepLR(optimizer, list(drops), gamma=LR_DROP_FACTOR) if drops else None
+
+
+def augmenter(config: ExperimentConfig) -> Callable[[Tensor], Tensor]:
+    """The config's minibatch augmentation: `pad_crop_flip` with its own generator seeded by the config, or no change."""
+    if config.augment == "none":
+        return lambda x: x
+    generator = torch.Generator().manual_seed(config.seed)  # apart from the minibatch order, which stays the same
+    return lambda x: pad_crop_flip(x, generator)
+
+
+def pad_crop_flip(x: Tensor, generator: torch.Generator, pad: int = AUGMENT_PAD) -> Tensor:
+    """Pad with zeros (the training mean, after standardising), crop back at a random offset, flip half (He et al. Sec. 4.2).
+
+    Offsets and flips are drawn on the CPU from `generator`, so every device crops alike; the images stay on theirs.
+    """
+    n, c, h, w = x.shape
+    offsets = torch.randint(0, 2 * pad + 1, (n, 2), generator=generator).to(x.device)  # (N, 2): top, left
+    flips = (torch.rand(n, generator=generator) < 0.5).to(x.device)  # (N,)
+    padded = F.pad(x, (pad, pad, pad, pad))  # (N, C, H + 2 pad, W + 2 pad)
+    rows = offsets[:, :1] + torch.arange(h, device=x.device)  # (N, H)
+    cols = offsets[:, 1:] + torch.arange(w, device=x.device)  # (N, W)
+    cols = torch.where(flips[:, None], cols.flip(1), cols)  # a flipped crop reads its columns right to left
+    batch = torch.arange(n, device=x.device).view(n, 1, 1, 1)
+    channel = torch.arange(c, device=x.device).view(1, c, 1, 1)
+    return padded[batch, channel, rows.view(n, 1, h, 1), cols.view(n, 1, 1, w)]  # (N, C, H, W)
 
 
 @torch.no_grad()
@@ -83,10 +114,12 @@ def layer_meta(model: Stack) -> list[dict[str, Any]]:
     return [{"name": info.name, "index": info.index, "kind": info.kind} for info, _ in weight_layers(model)]
 
 
-def _setup(config: ExperimentConfig) -> tuple[torch.device, tuple[Tensor, ...], dict[str, Stack], list[dict[str, Any]]]:
-    """Device, data on it, the pair of models, and their meta records."""
+def _setup(
+    config: ExperimentConfig, data: Sequence[Tensor] | None = None
+) -> tuple[torch.device, tuple[Tensor, ...], dict[str, Stack], list[dict[str, Any]]]:
+    """Device, data on it (`load_dataset(config)` unless given), the pair of models, and their meta records."""
     device = resolve_device(config.device)
-    data = tuple(t.to(device) for t in load_dataset(config))
+    data = tuple(t.to(device) for t in (load_dataset(config) if data is None else data))
     info = dataset_info(config)
     models = {v: m.to(device) for v, m in build_pair(config, info.in_shape, info.n_classes).items()}
     metas = [
@@ -129,14 +162,17 @@ def measure_init(config: ExperimentConfig) -> Iterator[dict[str, Any]]:
         }
 
 
-def train(config: ExperimentConfig, keep_models: dict[str, Stack] | None = None) -> Iterator[dict[str, Any]]:
+def train(
+    config: ExperimentConfig, keep_models: dict[str, Stack] | None = None, data: Sequence[Tensor] | None = None
+) -> Iterator[dict[str, Any]]:
     """Train the pair side by side in one batched computation; a diverging net stops alone and the other goes on.
 
     `keep_models`, if given, is filled with the two models, holding the trained weights once
     training ends or the caller stops asking for records, so a caller can evaluate the trained
-    nets (e.g. a decision boundary) without training them again.
+    nets (e.g. a decision boundary) without training them again. `data`, if given, is
+    `load_dataset(config)` loaded once elsewhere (a cluster ships it to every task).
     """
-    _, data, models, metas = _setup(config)
+    _, data, models, metas = _setup(config, data)
     pair = PairedStack(models["plain"], models["residual"])
     if keep_models is not None:
         keep_models.update(models)
@@ -153,6 +189,7 @@ def _train_pair(
     x_train, y_train, x_test, y_test = data
     device = x_train.device
     optimizer = make_optimizer(config, pair)  # per-element updates, so one optimizer over stacked tensors = one per net
+    schedule, augment = lr_schedule(config, optimizer), augmenter(config)
     sizes = {v: (len(pair.layers[v]), len(net.block_list())) for v, net in zip(VARIANTS, pair.nets, strict=True)}
     yield from metas
 
@@ -163,9 +200,11 @@ def _train_pair(
     batches = minibatch_indices(config, len(x_train))
     for step in range(config.steps):
         index = next(batches).to(device)
-        xb, yb = x_train[index], y_train[index]
+        xb, yb = augment(x_train[index]), y_train[index]
         measured = step % config.measure_every == 0 or step == config.steps - 1
         losses, wrong, measurements = _train_step(pair, optimizer, xb, yb, measured, live)
+        if schedule is not None:
+            schedule.step()
         host = torch.cat([losses, wrong, *measurements.values()]).cpu().tolist()  # the one transfer per step
         cursor = 2 * len(VARIANTS)
         for g, v in enumerate(VARIANTS):
