@@ -19,6 +19,7 @@ from ui.echo import describe
 from ui.exports import share_box, show_figure, view_name
 from ui.runner import EngineStopped, Run, live_runs, probe_seconds
 from ui.science import experiment_downloads
+from ui.sweeps import stored_sweep_section
 
 # lr 0.05, 100 steps: over seeds 0-4 plain-56 ends far above plain-20 and residual-56 near residual-20.
 # At the paper's lr 0.1 residual-56 sometimes stalls for a seed, and it takes longer (docs/SCIENCE_NOTES.md 2).
@@ -131,6 +132,7 @@ if log is not None:
     draw(log, config, "final")
     if finished:
         experiment_downloads(log, config, f"{view_name(PAGE, config)}_depths-{'-'.join(map(str, sorted(depths)))}", "degradation")
+stored_sweep_section(config, "depth", sorted(depths), view_name(PAGE, config))
 with st.expander("What am I looking at?", expanded=log is None):
     st.markdown(
         "- **Curves:** one colour per depth; plain nets on the left, residual on the right. Solid lines are the "
