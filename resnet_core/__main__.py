@@ -137,43 +137,55 @@ def backend_for(args: argparse.Namespace, limits: HostLimits) -> sweeps.Backend:
     threads = limits.threads or 1
     address = os.environ.get("RAY_ADDRESS")
     if args.ray or address:
-        from serving import ray_backend  # Ray only when asked for: requirements-cluster.txt
-
+        try:
+            from serving import ray_backend  # Ray only when asked for: requirements-cluster.txt
+        except ImportError as error:
+            raise ValueError(f"--ray: {error}; pip install -r requirements-cluster.txt") from None
         ray_backend.connect(address or None)
         return ray_backend.RayBackend(cpus=args.cpus_per_cell or threads, gpus=args.gpus_per_cell, threads=threads)
     workers = args.workers or limits.max_concurrent or max(1, (os.cpu_count() or 1) // threads)
     return sweeps.LocalBackend.start(workers, threads)
 
 
+def compute(todo: list[ExperimentConfig], backend: sweeps.Backend, fields: list[str], quiet: bool) -> int:
+    """Run the missing cells with a progress bar; one stderr line per cell that failed or could not be stored."""
+    failed = 0
+    with tqdm(total=len(todo), desc="cells", unit="cell", file=sys.stderr, disable=quiet) as bar:
+        for outcome in sweeps.run(todo, backend):
+            bar.update()
+            if outcome.state != sweeps.DONE or not outcome.stored:
+                failed += 1
+                why = outcome.message or "not stored: over the cache's budget or refused by its disk (RESNET_LAB_CACHE_MB)"
+                tqdm.write(f"{sweeps.cell_label(outcome.config, fields)}: {outcome.state}: {why}", file=sys.stderr)
+    return failed
+
+
 def sweep_main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    """Schedule the missing cells, store each as it finishes, then print the table of every cell the cache holds."""
-    limits = HostLimits.from_settings()
+    """Schedule the missing cells, store each as it finishes, then print the table of every cell the cache holds.
+
+    Exit status: 0 when every cell is stored, 1 when some failed, 130 when stopped with Ctrl-C (finished cells stay stored).
+    """
+    status, backend = 0, None
     try:
         if args.workers is not None and args.workers < 1:
             raise ValueError(f"--workers: {args.workers} is not a positive number of worker processes")
+        limits = HostLimits.from_settings()
         configs = sweep_configs(args)
         todo = sweeps.missing(configs)
-        backend = backend_for(args, limits) if todo else None
-    except (ValueError, FileNotFoundError) as error:
+        if todo:
+            print(f"{len(configs) - len(todo)} of {len(configs)} cells stored already; computing {len(todo)}", file=sys.stderr)
+            backend = backend_for(args, limits)
+            status = 1 if compute(todo, backend, sweeps.varying(configs), args.quiet) else 0
+    except (ValueError, OSError) as error:  # a bad option, an unreachable cluster, a missing data set: before any cell ran
         parser.exit(2, f"{parser.prog}: error: {error}\n")
-    fields = sweeps.varying(configs)
-    failed = 0
-    if backend is not None:
-        print(f"{len(configs) - len(todo)} of {len(configs)} cells stored already; computing {len(todo)}", file=sys.stderr)
-        with tqdm(total=len(todo), desc="cells", unit="cell", file=sys.stderr, disable=args.quiet) as bar:
-            try:
-                for outcome in sweeps.run(todo, backend):
-                    bar.update()
-                    if outcome.state != sweeps.DONE or not outcome.stored:
-                        failed += 1
-                        why = (
-                            outcome.message or "not stored: over the cache's budget or refused by its disk (RESNET_LAB_CACHE_MB)"
-                        )
-                        tqdm.write(f"{sweeps.cell_label(outcome.config, fields)}: {outcome.state}: {why}", file=sys.stderr)
-            finally:
-                backend.close()
+    except KeyboardInterrupt:
+        print("stopped: the cells finished so far are stored; run the same command to compute the rest", file=sys.stderr)
+        status = 130
+    finally:
+        if backend is not None:
+            backend.close()
     print(sweep_table(sweeps.stored_sweep(configs)))
-    return 1 if failed else 0
+    return status
 
 
 def sweep_table(stored: sweeps.StoredSweep) -> str:
