@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import resnet_core.__main__ as cli
@@ -72,6 +73,22 @@ def test_ray_records_equal_the_local_pools(cache_dir: Path, local, on_ray) -> No
         assert json.dumps(by_ray[seed].records) == json.dumps(by_pool[seed].records)  # bit for bit (and NaN for NaN)
         assert [r["kind"] for r in by_ray[seed].records].count("done") == 2
     assert by_ray[0].records != by_ray[1].records  # the seed reached the engine
+
+
+def test_ray_puts_each_dataset_in_the_object_store_once(cache_dir: Path, on_ray, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ray
+
+    put = ray.put
+    shipped = []
+    monkeypatch.setattr(ray, "put", lambda value: shipped.append(value) or put(value))
+    cells = [BASE.replace(depth=2), BASE.replace(depth=4), BASE.replace(depth=2, seed=1)]  # the seed draws the 2-D set
+    backend = on_ray()
+    try:
+        states = [outcome.state for outcome in sweeps.run(cells, backend)]
+    finally:
+        backend.close()
+    assert states == [DONE] * 3 and len(shipped) == 2
+    assert all(isinstance(array, np.ndarray) for data in shipped for array in data)  # arrays: read in place by the tasks
 
 
 @pytest.mark.parametrize("backend_name", ["local", "on_ray"])
