@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import pandas as pd
+from torch import Tensor
 
 from lab import identity as I
 from lab import shortcuts as S
@@ -28,10 +29,13 @@ from resnet_core.training import measure_init, train
 PAPER_INPUT = ((3, 32, 32), 10)  # CIFAR-10, as in He et al. Sec. 4.2
 
 
-def train_run(config: ExperimentConfig) -> Iterator[dict[str, Any]]:
-    """The pair's training records; on a 2-D set, then each trained net's decision boundary (the nets stay here)."""
+def train_run(config: ExperimentConfig, data: Sequence[Tensor] | None = None) -> Iterator[dict[str, Any]]:
+    """The pair's training records; on a 2-D set, then each trained net's decision boundary (the nets stay here).
+
+    `data`: `load_dataset(config)` loaded once for many runs (a Ray sweep's object store); by default loaded here.
+    """
     models: dict[str, Stack] = {}
-    yield from train(config, keep_models=models)
+    yield from train(config, keep_models=models, data=data)
     if has_boundary(config):
         yield {"kind": "boundary", "variant": "pair", "grid": decision_grid(models, config)}
 
