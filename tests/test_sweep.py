@@ -16,6 +16,7 @@ import pytest
 import resnet_core.__main__ as cli
 from resnet_core.config import ConfigError, ExperimentConfig
 from serving import sweep as sweeps
+from serving import sweep_cli
 from serving.jobs import CANCELLED, DONE, FAILED, Executor
 
 # The 2-D moons and a 2-layer MLP: a cell trains in well under a second, so the workers' start-up dominates.
@@ -154,18 +155,18 @@ def test_lists_and_ranges_parse_to_a_grid() -> None:
 
 
 def test_the_sweep_command_of_a_grid_parses_back_to_it() -> None:
-    configs = sweeps.grid({"depth": [20, 56], "lr": [0.05], "seed": list(sweeps.SEEDS)})
+    configs = sweeps.grid({"depth": [20, 56], "lr": [0.02], "seed": list(sweeps.SEEDS)})
     command = sweeps.sweep_command(configs)
-    assert command == "python -m resnet_core sweep --depth 20,56 --lr 0.05 --seed 0-4"
+    assert command == "python -m resnet_core sweep --depth 20,56 --lr 0.02 --seed 0-4"  # only what differs from the defaults
     args = cli.build_parser().parse_args(command.split()[3:])
-    assert cli.sweep_configs(args) == configs
+    assert sweep_cli.sweep_configs(args) == configs
 
 
 def test_the_paper_preset_fills_every_option_not_given(tmp_path: Path) -> None:
     args = cli.build_parser().parse_args(
         ["sweep", "--preset", "paper-cifar10", "--depth", "20,110", "--data-path", str(tmp_path)]
     )
-    configs = cli.sweep_configs(args)
+    configs = sweep_cli.sweep_configs(args)
     assert [c.depth for c in configs] == [20, 110]
     assert {(c.steps, c.batch_size, c.lr_drops, c.augment, c.l2, c.width) for c in configs} == {
         (64_000, 128, "32000,48000", "pad-crop-flip", 1e-4, 16)

@@ -52,7 +52,7 @@ def test_degradation_shows_the_stored_cells_spread_and_names_the_missing(cache_d
     missing = next(m.value for m in at.markdown if m.value.startswith("Missing 7 cells"))
     assert "depth 8 seed 0" in missing and "depth 20 seed 4" in missing and "depth 8 seed 1," not in missing
     assert [c.value for c in at.code if c.value.startswith("python -m resnet_core sweep")] == [
-        "python -m resnet_core sweep --depth 8,20 --width 4 --lr 0.05 --steps 6 --batch-size 32 --seed 0-4 "
+        "python -m resnet_core sweep --depth 8,20 --width 4 --steps 6 --batch-size 32 --seed 0-4 "
         "--measure-every 100 --eval-every 3"
     ]
 
