@@ -20,7 +20,7 @@ from ui import presenter
 from ui.echo import echo
 
 PARAM = "lesson"
-NOT_SETTINGS = (PARAM, presenter.PARAM, "embed", "embed_options")  # any other URL key is a page setting
+NOT_SETTINGS = (PARAM, presenter.PARAM, presenter.FOLLOW_PARAM, "embed", "embed_options")  # any other URL key is a page setting
 OPENED_KEY = "_lesson_opened"  # session_state: the lesson whose settings were applied in this session
 AUTOSTARTED_KEY = "_lesson_autostarted"  # session_state: lessons whose training was started on open
 
