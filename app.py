@@ -12,7 +12,7 @@ import streamlit as st
 from lab.charts import COLORS
 from lab.pages import PAGES, page_by_url_path
 from serving import cache
-from ui import follow, lessons, presenter
+from ui import follow, lessons, presenter, prewarm
 
 TITLE = "ResNet Gradient Flow Lab"
 ICON = ":material/science:"  # Material icons ship with Streamlit: they render offline, without emoji fonts
@@ -41,6 +41,12 @@ for page in PAGES:
 NAVIGATION[PAGES[0].section].append(st.Page(landing_alias, title=PAGES[0].title, url_path=PAGES[0].url_path, visibility="hidden"))
 
 
+@st.cache_resource
+def lessons_in_background() -> object:
+    """RESNET_LAB_PREWARM=1: every lesson computed into the shared cache once the server starts (ui/prewarm.py)."""
+    return prewarm.start_in_background()
+
+
 def sidebar_header() -> None:
     """The same few lines above every page's controls: what the lab is and how to read its colours."""
     with st.sidebar:
@@ -56,6 +62,7 @@ def sidebar_header() -> None:
 st.set_page_config(page_title=TITLE, page_icon=FAVICON, layout="wide", initial_sidebar_state=presenter.sidebar_state())
 # Pages in the top bar: the sidebar keeps the experiment's controls above the fold on a projector.
 navigation = st.navigation(NAVIGATION, position="top")
+lessons_in_background()
 sidebar_header()
 if cache_problem := cache.default_cache().warning:  # a read-only or full cache: results still come, but are not kept
     st.sidebar.warning(cache_problem, icon=":material/storage:")
