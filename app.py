@@ -12,7 +12,7 @@ import streamlit as st
 from lab.charts import COLORS
 from lab.pages import PAGES, page_by_url_path
 from serving import cache
-from ui import follow, lessons, presenter, prewarm
+from ui import follow, lessons, predict, presenter, prewarm
 
 TITLE = "ResNet Gradient Flow Lab"
 ICON = ":material/science:"  # Material icons ship with Streamlit: they render offline, without emoji fonts
@@ -71,4 +71,5 @@ presenter.apply(follow_code)  # ?present=1: projector styles and the view's QR c
 lesson = lessons.open_from_url()  # ?lesson=<name>: switches once to the lesson's page and settings
 if lesson is not None:
     lessons.story_panel(lesson)
+    predict.gate(lesson)  # a lesson with a question: the page runs once the viewer has committed a prediction
 navigation.run()

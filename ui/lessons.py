@@ -59,17 +59,15 @@ def open_from_url() -> Lesson | None:
 
 
 def story_panel(lesson: Lesson) -> None:
-    """What to look for, then what to try: above the page's own charts."""
-    with st.container(border=True):
-        st.markdown(f"#### :material/school: Lesson: {lesson.title}")
+    """What to look for, then what to try: above the page's own charts (folded on a projector: the teacher tells it)."""
+    with st.expander(f":material/school: Lesson: {lesson.title}", expanded=not presenter.is_presenting()):
         st.markdown(lesson.story)
         st.markdown(f"**Now try:** {lesson.now_try}")
         position = [known.name for known in LESSONS].index(lesson.name)
-        nav = st.columns(2)
-        nav[0].page_link(pages.LESSONS.file, label="All lessons", icon=":material/list:")
+        st.page_link(pages.LESSONS.file, label="All lessons", icon=":material/list:")
         if position + 1 < len(LESSONS):
             following = LESSONS[position + 1]
-            nav[1].page_link(
+            st.page_link(
                 following.page,
                 label=f"Next: {following.title}",
                 icon=":material/arrow_forward:",

@@ -27,6 +27,7 @@ from lab.lessons import LESSONS, Lesson
 from serving.bundle import export_bundle, import_bundle
 from serving.cache import default_cache
 from serving.settings import PREFIX, read_settings
+from ui.predict import COMMITTED_KEY
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 SETTING = PREFIX + "PREWARM"
@@ -39,6 +40,7 @@ def warm(lesson: Lesson) -> str:
 
     at = AppTest.from_file(str(APP), default_timeout=LESSON_SECONDS)
     at.query_params["lesson"] = lesson.name
+    at.session_state[COMMITTED_KEY] = {lesson.name: ""}  # past the lesson's question, as the presenter's Reveal
     at.run()
     problems = [*(e.value for e in at.exception), *(e.value for e in at.error)]
     return " / ".join(str(p) for p in problems)
