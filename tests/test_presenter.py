@@ -97,7 +97,9 @@ def test_presenter_mode_renders_qr_link_and_large_chart_text() -> None:
     at = open_app(SMALL | {"present": "1"})
     assert not at.exception, at.exception
     box = corner(at)
-    code = at.query_params["follow"][0]
+    key = at.query_params["follow"]
+    code, secret = (key[0] if isinstance(key, list) else key).split(".")
+    assert secret not in box  # students get the code, never the presenter's secret
     assert "data:image/png;base64," in box and f"Follow code {code}" in box
     assert "depth=8" in box and "present" not in box.split("data-url=")[1].split("'")[1]  # students get the view, not the mode
     assert at.toggle(key="_presenter_toggle").value is True

@@ -1,7 +1,7 @@
 """Follow the teacher: every student's device shows the presenter's current view as the teacher moves.
 
-A presenter session has a short follow code, kept in its URL (?follow=K4TW) so a reload keeps
-it. Every run of a page in presenter mode publishes that page and its settings to a channel in
+A presenter session has a short follow code, kept in its URL with a secret (?follow=K4TW.x8f2k1Qz)
+so a reload keeps it and nobody else can drive the class with it; students get the code alone. Every run of a page in presenter mode publishes that page and its settings to a channel in
 this server's memory under the code (no name, no address, nothing on disk). A student's link
 carries the same code without presenter mode: a fragment polls the channel every few seconds
 and, when the teacher has moved since the student last followed, switches to the teacher's
@@ -10,13 +10,17 @@ view. Between two moves a student explores freely; the teacher's next move bring
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 import streamlit as st
+import streamlit.components.v1 as components
 
+from lab import pages
 from lab.pages import PageInfo
 from ui import presenter
 
@@ -24,7 +28,8 @@ ALPHABET = "ACDEFHJKMNPRTWXY3479"  # no look-alikes (0/O, 1/I/L, 2/Z, 5/S, 6/G, 
 CODE_LENGTH = 4
 POLL_SECONDS = 2.0  # a student's view catches up with the teacher within this, at one tiny fragment rerun each
 MAX_CODES = 500  # classes on one server at once; the oldest code is forgotten first
-CODE_KEY = "_follow_code"  # session_state: this presenter's code
+SECRET_LENGTH = 8
+CODE_KEY = "_follow_key"  # session_state: this presenter's (code, secret)
 SEEN_KEY = "_follow_seen"  # session_state: (code, version) of the teacher's view this student last followed
 NOT_SETTINGS = (presenter.PARAM, presenter.FOLLOW_PARAM)
 
@@ -45,19 +50,20 @@ class Channel:
 
     def __init__(self) -> None:
         self._views: OrderedDict[str, View] = OrderedDict()
+        self._owners: dict[str, str] = {}  # code -> the secret of the presenter who made it
         self._lock = threading.Lock()
 
-    def publish(self, code: str, page: str, params: Params) -> View:
-        """Record the teacher's view; the version changes only when the view does."""
+    def publish(self, code: str, secret: str, page: str, params: Params) -> bool:
+        """Record the teacher's view (the version changes only when the view does); False: another presenter's code."""
         with self._lock:
+            if self._owners.setdefault(code, secret) != secret:
+                return False
             old = self._views.pop(code, None)
-            view = (
-                old if old and (old.page, old.params) == (page, params) else View(page, params, (old.version if old else 0) + 1)
-            )
-            self._views[code] = view
+            same = old is not None and (old.page, old.params) == (page, params)
+            self._views[code] = old if same and old else View(page, params, (old.version if old else 0) + 1)
             while len(self._views) > MAX_CODES:
-                self._views.popitem(last=False)
-            return view
+                self._owners.pop(self._views.popitem(last=False)[0], None)
+            return True
 
     def get(self, code: str) -> View | None:
         with self._lock:
@@ -75,20 +81,48 @@ def url_settings() -> Params:
     return tuple(sorted((k, tuple(st.query_params.get_all(k))) for k in st.query_params if k not in NOT_SETTINGS))
 
 
-def presenter_code() -> str:
-    """This presenter's code: from the URL, else this session's, else a new one; written into the URL."""
-    code = st.query_params.get(presenter.FOLLOW_PARAM, "").strip().upper()
-    if not (len(code) == CODE_LENGTH and set(code) <= set(ALPHABET)):
-        code = st.session_state.get(CODE_KEY) or "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
-    st.session_state[CODE_KEY] = code
-    if st.query_params.get(presenter.FOLLOW_PARAM) != code:
-        st.query_params[presenter.FOLLOW_PARAM] = code
+def new_key() -> tuple[str, str]:
+    """A fresh follow code for the screen and the secret that only the presenter's own URL carries."""
+    return "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH)), secrets.token_urlsafe(6)
+
+
+def presenter_key() -> tuple[str, str]:
+    """This presenter's (code, secret): from its URL (a reload keeps them), else this session's, else new ones."""
+    code, _, secret = st.query_params.get(presenter.FOLLOW_PARAM, "").partition(".")
+    if len(code) == CODE_LENGTH and set(code) <= set(ALPHABET) and len(secret) >= SECRET_LENGTH:
+        return code, secret
+    return st.session_state.get(CODE_KEY) or new_key()
+
+
+def publish(page: PageInfo) -> str:
+    """Called on every presenter run: students following its code move to this page and these settings.
+
+    The URL keeps `code.secret`; students get the code alone, so a student who adds ?present=1 gets a code of their
+    own instead of driving the class.
+    """
+    code, secret = presenter_key()
+    if not channel().publish(code, secret, page.file, url_settings()):
+        code, secret = new_key()
+        channel().publish(code, secret, page.file, url_settings())
+    st.session_state[CODE_KEY] = (code, secret)
+    if st.query_params.get(presenter.FOLLOW_PARAM) != f"{code}.{secret}":
+        st.query_params[presenter.FOLLOW_PARAM] = f"{code}.{secret}"
     return code
 
 
-def publish(code: str, page: PageInfo) -> None:
-    """Called on every presenter run: students following `code` move to this page and these settings."""
-    channel().publish(code, page.file, url_settings())
+def go_to(view: View, code: str) -> None:
+    """Load the teacher's view in this tab. Not st.switch_page: the page's URL-bound widgets own their query
+    parameters, so the server may not rewrite them; the browser loads the new address instead (a fresh run)."""
+    query = urlencode([(k, v) for k, values in view.params for v in values] + [(presenter.FOLLOW_PARAM, code)])
+    path = "" if view.page == pages.PAGES[0].file else pages.page_by_file(view.page).url_path  # the landing page: the root
+    target = json.dumps(f"./{path}?{query}")
+    # a component's frame is sandboxed from navigating the tab; a script it adds to the page (same origin) is not
+    components.html(
+        "<script>const s = parent.document.createElement('script');"
+        f"s.textContent = 'window.location.assign(' + JSON.stringify(new URL({target}, parent.location.href).href) + ')';"
+        "parent.document.body.appendChild(s);</script>",
+        height=0,
+    )
 
 
 def follow(code: str, page: PageInfo) -> None:
@@ -104,7 +138,7 @@ def follow(code: str, page: PageInfo) -> None:
         st.session_state[SEEN_KEY] = (code, view.version)
         moved = seen != (code, view.version)
         if moved and (view.page, view.params) != (page.file, url_settings()):
-            st.switch_page(view.page, query_params={k: list(v) for k, v in view.params} | {presenter.FOLLOW_PARAM: code})
+            go_to(view, code)
         st.caption(f":material/cast: Following the teacher (code {code}): this page moves when the teacher's does.")
 
     with st.sidebar:
@@ -114,10 +148,8 @@ def follow(code: str, page: PageInfo) -> None:
 def run(page: PageInfo) -> str:
     """Call once per run before the page: the presenter's code (published), a student's follow, or ""."""
     if presenter.is_presenting():
-        code = presenter_code()
-        publish(code, page)
-        return code
-    code = st.query_params.get(presenter.FOLLOW_PARAM, "").strip().upper()
+        return publish(page)
+    code = st.query_params.get(presenter.FOLLOW_PARAM, "").partition(".")[0].strip().upper()
     if code:
         follow(code, page)
     return ""

@@ -119,7 +119,7 @@ def view_url(base: str | None, params: dict[str, list[str]]) -> str:
     if not base:
         return f"?{query}" if query else "?"
     parts = urlsplit(base)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", query, ""))
 
 
 def reachable_url(url: str, public: str, lan: str | None, open_to_lan: bool) -> tuple[str, str]:
