@@ -141,8 +141,7 @@ def follow(code: str, page: PageInfo) -> None:
             go_to(view, code)
         st.caption(f":material/cast: Following the teacher (code {code}): this page moves when the teacher's does.")
 
-    with st.sidebar:
-        poll()
+    poll()  # in the page, not the sidebar: a phone folds the sidebar away, and a folded frame never runs its script
 
 
 def run(page: PageInfo) -> str:
