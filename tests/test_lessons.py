@@ -205,3 +205,13 @@ def test_lesson_link_in_a_real_browser_shows_story_and_charts_offline(lesson, pa
     assert page.locator("[data-testid='stException']").count() == 0
     page.screenshot(path=str(screenshots / f"lesson_{lesson.name}.png"), full_page=True)
     assert [url for url in outside if not url.startswith(("data:", "blob:"))] == []
+
+
+def test_the_lessons_page_gives_every_lesson_a_full_link_without_a_code_block() -> None:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.switch_page("views/lessons.py").run()
+    assert not at.exception, at.exception
+    links = [m.value for m in at.markdown if m.value.startswith("Link for students:")]
+    assert len(links) == len(LESSONS) and all(f"?lesson={lesson.name}" in link for lesson, link in zip(LESSONS, links, strict=True))
+    assert not at.code  # st.code would make every visitor download a code highlighter
+    assert not any("8501" in m.value for m in at.markdown)  # no guessed port

@@ -160,7 +160,11 @@ def network_address() -> str | None:
 def student_url(follow_code: str) -> tuple[str, str]:
     """This view's address for students, with the teacher's follow code, and a note when they can't reach it."""
     params = {key: st.query_params.get_all(key) for key in st.query_params} | {FOLLOW_PARAM: [follow_code]}
-    url = view_url(st.context.url, params)
+    return reachable(view_url(st.context.url, params))
+
+
+def reachable(url: str) -> tuple[str, str]:
+    """`url` as other devices reach this server (reachable_url with this host's settings), and a note or ""."""
     address = (st.get_option("server.address") or "").strip()
     public = read_settings().get(PUBLIC_URL, "").strip()
     return reachable_url(url, public, network_address(), address not in ("localhost", "127.0.0.1", "::1"))
