@@ -212,6 +212,8 @@ def test_the_lessons_page_gives_every_lesson_a_full_link_without_a_code_block() 
     at.switch_page("views/lessons.py").run()
     assert not at.exception, at.exception
     links = [m.value for m in at.markdown if m.value.startswith("Link for students:")]
-    assert len(links) == len(LESSONS) and all(f"?lesson={lesson.name}" in link for lesson, link in zip(LESSONS, links, strict=True))
+    assert len(links) == len(LESSONS) and all(
+        f"?lesson={lesson.name}" in link for lesson, link in zip(LESSONS, links, strict=True)
+    )
     assert not at.code  # st.code would make every visitor download a code highlighter
     assert not any("8501" in m.value for m in at.markdown)  # no guessed port
