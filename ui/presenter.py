@@ -64,8 +64,8 @@ def is_presenting() -> bool:
 
 
 def sidebar_state() -> str:
-    """For st.set_page_config: a projector starts with the controls out of the way."""
-    return "collapsed" if is_presenting() else "expanded"
+    """For st.set_page_config: a projector (and a phone) starts with the controls out of the way."""
+    return "collapsed" if is_presenting() else "auto"  # auto: open on a laptop, folded on a phone
 
 
 def _on_toggle() -> None:
