@@ -69,10 +69,11 @@ def story_panel(lesson: Lesson) -> None:
             following = LESSONS[position + 1]
             st.page_link(
                 following.page,
-                label=f"Next: {following.title}",
+                label="Next lesson",
                 icon=":material/arrow_forward:",
                 query_params=following.page_params() | _presenter_param(),
             )
+            st.caption(following.title)  # a link's label stays on one line: a long title would be cut on a phone
 
 
 def _presenter_param() -> dict[str, str]:
