@@ -96,7 +96,7 @@ def test_l2_through_the_widget_and_the_url_changes_the_share_link_and_training()
     at = open_page(TINY)
     at.select_slider(key="l2").set_value(0.01).run()
     assert not at.exception
-    assert any("l2=0.01" in m.value for m in at.markdown if "Share this view" in m.value)
+    assert any("l2=0.01" in b.proto.url for b in at.get("link_button"))
     at2 = open_page(TINY | {"l2": "0.01"})
     for page in (at, at2):
         next(b for b in page.button if b.label == "Train both nets").click().run()

@@ -90,7 +90,7 @@ def corner(at: AppTest) -> str:
 
 
 def share_links(at: AppTest) -> list[str]:
-    return [m.value for m in at.markdown if "Share this view" in m.value]
+    return [b.proto.url for b in at.get("link_button")]
 
 
 def test_presenter_mode_renders_qr_link_and_large_chart_text() -> None:

@@ -18,7 +18,7 @@ from resnet_core.config import FIELDS, ExperimentConfig
 from resnet_core.results import RunLog, json_safe
 from ui import presenter
 
-SHARE_TEXT = "link to this view"
+SHARE_TEXT = "Share this view"
 
 
 def view_name(page: str, config: ExperimentConfig) -> str:
@@ -52,8 +52,9 @@ def share_link(config: ExperimentConfig, defaults: ExperimentConfig, extra: dict
 
 
 def share_box(config: ExperimentConfig, defaults: ExperimentConfig, extra: dict[str, str] | None = None) -> None:
-    """ "Share this view" as a plain link: st.code would make every visitor download a 1.5 MB code highlighter."""
-    st.markdown(f"**Share this view:** [{SHARE_TEXT}]({share_link(config, defaults, extra)})")
+    """ "Share this view" as a plain link: st.code would make every visitor download a 1.5 MB code highlighter,
+    and a link button keeps the visitor's URL values out of Markdown."""
+    st.link_button(SHARE_TEXT, share_link(config, defaults, extra), icon=":material/link:")
     st.caption("Copy the link (right-click or long-press): opening it reproduces every setting on this page.")
 
 

@@ -170,13 +170,10 @@ def reachable(url: str) -> tuple[str, str]:
     return reachable_url(url, public, network_address(), address not in ("localhost", "127.0.0.1", "::1"))
 
 
-def corner_html(url: str, note: str, follow_code: str) -> str:
-    """The corner box: QR code, the link as text, the follow code; every piece of the URL escaped."""
+def corner_html(url: str, note: str, follow_code: str, png: bytes | None) -> str:
+    """The corner box: QR code (None: the link fits no code), the link as text, the follow code; all escaped."""
     text = html.escape(url)
-    try:
-        code = f'<img src="data:image/png;base64,{base64.b64encode(qr_png(url)).decode()}" alt="QR code of this view">'
-    except segno.DataOverflowError:  # a link with thousands of characters (a pasted or hostile URL) fits no QR code
-        code = "<div class='lab-note'>This link is too long for a QR code: share the text instead.</div>"
+    code = f'<img src="data:image/png;base64,{base64.b64encode(png).decode()}" alt="QR code of this view">' if png else ""
     warning = f"<div class='lab-note'>{html.escape(note)}</div>" if note else ""
     return (
         f"<div class='lab-qr' data-url='{text}'>{code}<div class='lab-code'>Follow code {html.escape(follow_code)}</div>"
@@ -189,4 +186,9 @@ def apply(follow_code: str) -> None:
     presenter_toggle()
     if is_presenting():
         url, note = student_url(follow_code)
-        st.html(PRESENTER_CSS + corner_html(url, note, follow_code))
+        try:
+            png = qr_png(url)
+        except segno.DataOverflowError:  # a link with thousands of characters (a pasted or hostile URL) fits no QR code
+            png = None
+            st.info("This link is too long for a QR code: share the text instead.", icon=":material/qr_code_2:")
+        st.html(PRESENTER_CSS + corner_html(url, note, follow_code, png))
