@@ -158,7 +158,7 @@ def test_tiny_training_run_draws_curves_heatmap_boundary_and_is_cached(cache_dir
     next(b for b in at.button if b.label == "Train both nets").click().run()
     assert not at.exception
     titles = " | ".join(s["title"] for s in chart_specs(at))
-    for part in ("Training loss", "Training and test error", "layer x step", "Decision boundary", "per layer at step"):
+    for part in ("Training loss", "Training and test error", "layer x step", "Decision boundary", "Gradients before update"):
         assert part in titles
     assert len(decode(trace(chart(at, "Training loss"), "residual")["y"])) == 12
     assert any(m.value.startswith("#### Error after 12 steps, training set: plain") for m in at.markdown)
