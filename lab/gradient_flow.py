@@ -63,12 +63,14 @@ def block_phrase(ratio: float) -> str:
     return f"{ratio:.3g}" if ratio >= 1 else f"1/{1 / ratio:.3g}"
 
 
-def gradient_reading(log: RunLog, step: int = 0) -> str:
-    """The one-line reading under the charts, every number measured: "... plain 674 (grows ...), residual 4.83 (...)"."""
-    when = "at initialisation" if step == 0 else f"at step {step}"
+def gradient_reading(log: RunLog, step: int = 0, when: str | None = None) -> str:
+    """The one-line reading under the charts, every number measured: "... plain 674 (grows ...), residual 4.83 (...)".
+
+    `when` replaces "at initialisation" / "at step t" ("" drops it, as the replay's frame title says the step)."""
+    when = ("at initialisation" if step == 0 else f"at step {step}") if when is None else when
     init = log.config.init if log.config else "he"
     parts = [f"{v} {ratio_phrase(log.main_grad_norms(v, step), init)}" for v in VARIANTS if v in log.meta]
-    return f"First / last layer gradient ratio {when}: " + ", ".join(parts) + "."
+    return f"First / last layer gradient ratio{' ' + when if when else ''}: " + ", ".join(parts) + "."
 
 
 def training_reading(log: RunLog) -> str:
