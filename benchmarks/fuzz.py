@@ -194,13 +194,6 @@ def run_case(case: Case, timeout: float = 120) -> Any:
     return at.run()
 
 
-def no_estimates() -> None:
-    """The science pages time a probe training before the button: replace it with a constant (the fuzz tests input)."""
-    from lab import jobs
-
-    jobs.estimate_seconds = lambda *args, **kwargs: 1.0
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=10_000, help="URLs to try (default 10,000)")
@@ -210,7 +203,6 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("RESNET_LAB_CACHE_DIR", tempfile.mkdtemp(prefix="fuzz-cache-"))
     for name in ("HOSTED", "MAX_COMPUTE", "MAX_SWEEP", "MAX_CONCURRENT", "CIFAR10_PATH"):
         os.environ.pop(f"RESNET_LAB_{name}", None)
-    no_estimates()
     counts: Counter[str] = Counter()
     shown = 0
     began = time.monotonic()

@@ -57,10 +57,12 @@ def block_ratio(blocks: pd.DataFrame, variant: str, metric: str, step: int = 0) 
 def block_phrase(ratio: float) -> str:
     """A first / last block ratio (a forward or backward signal): a number and its direction."""
     if not math.isfinite(ratio):
-        return "not measurable"
+        return "not measurable (the last block's value is 0, or a value overflowed)"
     if ratio == 0:
-        return "0 (the input side's value is exactly 0)"
-    return f"{ratio:.3g}" if ratio >= 1 else f"1/{1 / ratio:.3g}"
+        return "0 (nothing reaches the input side: it underflowed float32 or is exactly 0)"
+    if ratio >= 1:
+        return f"{ratio:.3g} ({'grows toward the input' if ratio >= 2 else 'about flat'})"
+    return f"1/{1 / ratio:.3g} ({'shrinks toward the input' if ratio <= 0.5 else 'about flat'})"
 
 
 def gradient_reading(log: RunLog, step: int = 0, when: str | None = None) -> str:

@@ -99,7 +99,7 @@ if len(depths) < 2:
 try:
     runs = runs_for(config, depths, seeds)
     log, finished = live_runs(
-        runs, ExperimentLog, lambda log, key: draw(log, config, key), label="Train all depths", key="science", estimate=True
+        runs, ExperimentLog, lambda log, key: draw(log, config, key), label="Train all depths", key="science"
     )
 except (ValueError, EngineStopped) as error:
     st.error(f"This experiment can't run: {describe(error)}", icon=":material/block:")

@@ -152,7 +152,6 @@ log, finished = live_runs(
     ExperimentLog,
     lambda log, key: draw(log, table, name, key),
     label="Train all four",
-    estimate=True,
     key="shortcuts",
 )
 if log is not None:
