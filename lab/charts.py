@@ -13,6 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from lab.axes import power_label
 from resnet_core.models import VARIANTS
 
 
@@ -61,29 +62,33 @@ def _at_step(frame: pd.DataFrame, step: int) -> pd.DataFrame:
     return frame[frame["step"] == step]
 
 
+def layer_trace(part: pd.DataFrame, variant: str, kind: str, symbol: str = "‖∂L/∂W‖") -> go.Scatter:
+    """One net's main-path layers as a line, or its projections W_s as open diamonds, from rows of one step."""
+    mode, marker = {k: (m, mk) for k, m, mk in LAYER_STYLES}[kind]
+    part = part.sort_values("layer")
+    return go.Scatter(
+        x=part["layer"],
+        y=part["value"],
+        mode=mode,
+        name=variant + (" projection W_s" if kind == "shortcut" else ""),
+        line={"color": COLORS[variant], "width": 3},
+        marker={"color": COLORS[variant], **marker},
+        customdata=part["name"],
+        legendgroup=variant,
+        hovertemplate="layer %{x}: %{customdata}<br>" + symbol + " = %{y:.3g}<extra>" + variant + "</extra>",
+    )
+
+
 def layer_gradient_figure(layers: pd.DataFrame, step: int, *, metric: str = "grad_norm") -> go.Figure:
     """Per-layer ||dL/dW|| of both nets at one step: layers 1 = input side, projections as separate markers."""
     fig = go.Figure()
     rows = _at_step(layers[layers["metric"] == metric], step)
     for variant in VARIANTS:
         mine = rows[rows["variant"] == variant]
-        for kind, mode, marker in LAYER_STYLES:
-            part = mine[mine["kind"] == kind].sort_values("layer")
-            if part.empty:
-                continue
-            fig.add_trace(
-                go.Scatter(
-                    x=part["layer"],
-                    y=part["value"],
-                    mode=mode,
-                    name=variant + (" projection W_s" if kind == "shortcut" else ""),
-                    line={"color": COLORS[variant], "width": 3},
-                    marker={"color": COLORS[variant], **marker},
-                    customdata=part["name"],
-                    legendgroup=variant,
-                    hovertemplate="layer %{x}: %{customdata}<br>‖∂L/∂W‖ = %{y:.3g}<extra>" + variant + "</extra>",
-                )
-            )
+        for kind, _, _ in LAYER_STYLES:
+            part = mine[mine["kind"] == kind]
+            if not part.empty:
+                fig.add_trace(layer_trace(part, variant, kind, "‖∂L/∂W‖" if metric == "grad_norm" else "‖W‖"))
     when = "at initialisation" if step == 0 else f"at step {step}"
     title = f"Weight-gradient norm per layer {when}" if metric == "grad_norm" else f"Weight norm per layer {when}"
     return base_layout(fig, title, "layer (1 = input side)", "‖∂L/∂W‖" if metric == "grad_norm" else "‖W‖", log_y=True)
@@ -208,7 +213,7 @@ def gradient_heatmap(layers: pd.DataFrame, metric: str = "grad_norm") -> go.Figu
         )
         fig.update_xaxes(title_text="step", row=1, col=col)
     ticks = list(range(math.floor(low), math.ceil(high) + 1))
-    colorbar = {"title": {"text": symbol}, "tickvals": ticks, "ticktext": [f"1e{t}" for t in ticks]}
+    colorbar = {"title": {"text": symbol}, "tickvals": ticks, "ticktext": [power_label(t) for t in ticks]}
     fig.update_layout(coloraxis={"colorscale": "Viridis", "cmin": low, "cmax": high, "colorbar": colorbar})
     base_layout(fig, title, "step", "layer (1 = input side)")
     fig.update_xaxes(title_text="step")

@@ -57,18 +57,22 @@ def block_ratio(blocks: pd.DataFrame, variant: str, metric: str, step: int = 0) 
 def block_phrase(ratio: float) -> str:
     """A first / last block ratio (a forward or backward signal): a number and its direction."""
     if not math.isfinite(ratio):
-        return "not measurable"
+        return "not measurable (the last block's value is 0, or a value overflowed)"
     if ratio == 0:
-        return "0 (the input side's value is exactly 0)"
-    return f"{ratio:.3g}" if ratio >= 1 else f"1/{1 / ratio:.3g}"
+        return "0 (nothing reaches the input side: it underflowed float32 or is exactly 0)"
+    if ratio >= 1:
+        return f"{ratio:.3g} ({'grows toward the input' if ratio >= 2 else 'about flat'})"
+    return f"1/{1 / ratio:.3g} ({'shrinks toward the input' if ratio <= 0.5 else 'about flat'})"
 
 
-def gradient_reading(log: RunLog, step: int = 0) -> str:
-    """The one-line reading under the charts, every number measured: "... plain 674 (grows ...), residual 4.83 (...)"."""
-    when = "at initialisation" if step == 0 else f"at step {step}"
+def gradient_reading(log: RunLog, step: int = 0, when: str | None = None) -> str:
+    """The one-line reading under the charts, every number measured: "... plain 674 (grows ...), residual 4.83 (...)".
+
+    `when` replaces "at initialisation" / "at step t" ("" drops it, as the replay's frame title says the step)."""
+    when = ("at initialisation" if step == 0 else f"at step {step}") if when is None else when
     init = log.config.init if log.config else "he"
     parts = [f"{v} {ratio_phrase(log.main_grad_norms(v, step), init)}" for v in VARIANTS if v in log.meta]
-    return f"First / last layer gradient ratio {when}: " + ", ".join(parts) + "."
+    return f"First / last layer gradient ratio{' ' + when if when else ''}: " + ", ".join(parts) + "."
 
 
 def training_reading(log: RunLog) -> str:

@@ -7,12 +7,11 @@ the shortcut structure) travel as records too, so every result is cached and sha
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pandas as pd
+from torch import Tensor
 
 from lab import identity as I
 from lab import shortcuts as S
@@ -28,10 +27,13 @@ from resnet_core.training import measure_init, train
 PAPER_INPUT = ((3, 32, 32), 10)  # CIFAR-10, as in He et al. Sec. 4.2
 
 
-def train_run(config: ExperimentConfig) -> Iterator[dict[str, Any]]:
-    """The pair's training records; on a 2-D set, then each trained net's decision boundary (the nets stay here)."""
+def train_run(config: ExperimentConfig, data: Sequence[Tensor] | None = None) -> Iterator[dict[str, Any]]:
+    """The pair's training records; on a 2-D set, then each trained net's decision boundary (the nets stay here).
+
+    `data`: `load_dataset(config)` loaded once for many runs (a Ray sweep's object store); by default loaded here.
+    """
     models: dict[str, Stack] = {}
-    yield from train(config, keep_models=models)
+    yield from train(config, keep_models=models, data=data)
     if has_boundary(config):
         yield {"kind": "boundary", "variant": "pair", "grid": decision_grid(models, config)}
 
@@ -62,44 +64,6 @@ def structure_run(config: ExperimentConfig) -> Iterator[dict[str, Any]]:
         "table": S.transition_table(config).to_dict(orient="records"),
         "counts": counts,
     }
-
-
-def estimate_run(config: ExperimentConfig, depths: tuple[int, ...]) -> Iterator[dict[str, Any]]:
-    """Seconds one pair per depth will take on this machine, timed from a short probe run in a worker like theirs."""
-    yield {"kind": "estimate", "variant": "pair", "seconds": estimate_seconds(config, depths)}
-
-
-PROBE_STEPS = 5
-
-
-def estimate_seconds(config: ExperimentConfig, depths: Iterable[int]) -> float:
-    """Seconds `train(config)` will take here at each depth, from a short timed probe.
-
-    Measured rather than assumed, because the machine and the engine decide. The probe times
-    setup, a plain step (the fastest of two, so one scheduling hiccup isn't multiplied by the
-    budget), the extra cost of a measured step and one evaluation, then scales each by how
-    often the real run does it.
-    """
-    total = 0.0
-    for depth in depths:
-        probe = config.replace(depth=depth, steps=PROBE_STEPS, measure_every=PROBE_STEPS, eval_every=PROBE_STEPS)
-        began = time.perf_counter()
-        setup, step_times, eval_time = 0.0, {}, 0.0
-        for record in train(probe):
-            now = time.perf_counter() - began
-            if record["kind"] == "eval" and record["step"] == 0 and not setup:
-                setup = now
-            elif record["kind"] == "step":
-                step_times[record["step"]] = now  # every net's record of a step: keep the last
-            elif record["kind"] == "eval" and record["step"] == PROBE_STEPS:
-                eval_time = now - step_times[PROBE_STEPS - 1]  # likewise, until the last net is evaluated
-        durations = [step_times[k] - step_times[k - 1] for k in range(1, PROBE_STEPS)]
-        plain_step = min(durations[1:-1])  # steps 2 and 3: warmed up and not measured
-        measured_extra = max(durations[-1] - plain_step, 0.0)  # the last step is measured
-        measured = math.ceil(config.steps / config.measure_every) + 1  # the cadence plus the last step
-        evaluations = math.ceil(config.steps / config.eval_every)  # the one at step 0 is inside `setup`
-        total += setup + plain_step * config.steps + measured_extra * measured + eval_time * evaluations
-    return total
 
 
 def shattered_run(config: ExperimentConfig, spec: dict[str, Any]) -> Iterator[dict[str, Any]]:

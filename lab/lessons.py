@@ -35,6 +35,8 @@ class Lesson:
     train: str = (
         ""  # the page's run to start on open ("train": Gradient Flow; else a science run's key); a cached one is drawn at once
     )
+    question: str = ""  # asked before the page shows its measurement (predict, then run); the page answers it
+    choices: tuple[str, ...] = ()  # the answers offered; none is marked right: the measurement decides
 
     def config(self) -> ExperimentConfig:
         """The experiment the settings describe (page-specific keys are ignored); raises ValueError if invalid."""
@@ -48,6 +50,9 @@ class Lesson:
     def page_params(self) -> dict[str, str | tuple[str, ...]]:
         """What the page's URL carries once the lesson is open: its settings and the lesson's name."""
         return dict(self.params) | {"lesson": self.name}
+
+
+GRADIENT_TRENDS = ("It shrinks toward the input (vanishes)", "About the same in every layer", "It grows toward the input")
 
 
 def _frozen(params: dict[str, str | tuple[str, ...]]) -> Mapping[str, str | tuple[str, ...]]:
@@ -94,6 +99,8 @@ LESSONS: tuple[Lesson, ...] = (
         params=_frozen(
             {"arch": "cnn", "dataset": "digits", "depth": "56", "width": "8", "norm": "batch", "activation": "relu", "init": "he"}
         ),
+        question="With BatchNorm, 56 layers deep: how does the plain net's gradient change from the output back to the input?",
+        choices=GRADIENT_TRENDS,
         now_try="Set depth to 20: the plain ratio falls to a few. Set norm to none at depth 56: without BatchNorm "
         "the picture changes again; compare the two ratios shown above the charts.",
     ),
@@ -144,6 +151,8 @@ LESSONS: tuple[Lesson, ...] = (
         ),
         page=pages.DEGRADATION.file,
         params=_frozen({"depths": ("20", "56"), "steps": "100", "lr": "0.05", "seed": "0"}),
+        question="After the same training, how does the 56-layer plain net's training error compare with the 20-layer one's?",
+        choices=("Lower: more layers fit better", "About the same", "Higher: the deeper net trains worse"),
         now_try="Add 32 and 44 to the depths and watch the plain line climb with depth; raise the seeds to 5 and see "
         "whether the bands still keep plain and residual apart.",
         train="science",

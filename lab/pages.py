@@ -50,3 +50,11 @@ def page_by_file(file: str) -> PageInfo:
         if page.file == file:
             return page
     raise ValueError(f"{file!r} is not a registered page; pages: {', '.join(p.file for p in PAGES)}")
+
+
+def page_by_url_path(path: str) -> PageInfo:
+    """The page served at /<path>; the landing page for "" (Streamlit serves the default page at the root)."""
+    for page in PAGES:
+        if page.url_path == path.strip("/"):
+            return page
+    return PAGES[0]

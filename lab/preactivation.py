@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import pandas as pd
 import plotly.graph_objects as go
 
-from lab.charts import COLORS, base_layout, ratio_phrase
+from lab.charts import COLORS, base_layout
+from lab.gradient_flow import block_phrase
 from resnet_core.config import BLOCKS
 from resnet_core.models import VARIANTS
 from resnet_core.results import RunLog
@@ -70,8 +71,8 @@ def unit_verdict(frame: pd.DataFrame) -> UnitVerdict | None:
 def unit_story(verdict: UnitVerdict) -> list[str]:
     """Two sentences true to the measurement."""
     first = (
-        f"Residual net, block 1 over the last block's ||dL/da||: post-activation {ratio_phrase(verdict.post)}, "
-        f"pre-activation {ratio_phrase(verdict.pre)}."
+        f"Residual net, block 1 over the last block's ||dL/da||: post-activation {block_phrase(verdict.post)}, "
+        f"pre-activation {block_phrase(verdict.pre)}."
     )
     if verdict.outcome == "pre":
         second = (

@@ -3,6 +3,10 @@
 `lesion` and `paths` train one pair and then run that study (Veit et al. 2016) on it:
 `python -m resnet_core lesion --depth 20 --out lesion.json --csv lesion.csv`.
 
+`sweep` runs a grid of configs (`--depth 20,32,44 --seed 0-4 --shortcut A,B,C`), one cached job per
+cell, on local worker processes or on Ray (`--ray` or RAY_ADDRESS), computing only the cells the shared
+result cache lacks (serving/sweep_cli.py).
+
 Every ExperimentConfig field is an option (help text from config.FIELDS); a comma list of
 depths runs a sweep; progress goes to stderr; bad options, and --out / --csv paths that cannot be
 written, exit 2 with one line before any training.
@@ -25,6 +29,7 @@ from resnet_core.lesion import DRAWS, after_training, lesion_study
 from resnet_core.paths import PATH_DRAWS, path_study
 from resnet_core.results import RunLog
 from resnet_core.training import train
+from serving import sweep_cli
 from serving.limits import HostLimits, apply_thread_limit
 
 STUDIES = {  # subcommand: (help, the study run after training, default draws)
@@ -63,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         study.add_argument("--draws", default=str(draws), help=f"random draws per k (default {draws})")
         study.add_argument("--csv", help=f"also write the {name} records as a CSV table")
     cli_slices.add_parsers(commands)  # shattered, landscape
+    sweep_cli.add_sweep_parser(commands)
     return parser
 
 
@@ -156,6 +162,8 @@ def run_output(args: argparse.Namespace) -> tuple[dict[str, Any], pd.DataFrame, 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "sweep":
+        return sweep_cli.sweep_main(parser, args)
     try:
         apply_thread_limit(HostLimits.from_settings())  # 1 torch thread unless RESNET_LAB_THREADS says otherwise
         for option, path in (("--out", args.out), ("--csv", args.csv)):

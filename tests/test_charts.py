@@ -221,3 +221,16 @@ def test_training_reading_quotes_the_last_evaluation() -> None:
     )
     log.evals["plain"].pop()  # as if the plain net diverged before its step-10 evaluation
     assert "plain 50.0% (test 55.0%) at step 0" in readings.training_reading(log)
+
+
+def test_log_axes_label_decades_never_bare_minor_digits() -> None:
+    from lab.axes import for_screen, log_ticks, power_label
+
+    assert power_label(-3) == "10⁻³" and power_label(2, 5) == "5·10²"
+    values, labels = log_ticks([2e-5, 3e-2])
+    assert labels == ["10⁻⁵", "10⁻⁴", "10⁻³", "10⁻²", "10⁻¹"] and values[0] == pytest.approx(1e-5)
+    values, labels = log_ticks([0.3, 0.9])  # under a decade: 2 and 5 as well, still with their power of ten
+    assert labels == ["2·10⁻¹", "5·10⁻¹", "10⁰"]
+    fig = for_screen(charts.layer_gradient_figure(handmade_log().layer_frame(), 0), 24)
+    assert fig.layout.yaxis.tickmode == "array" and all("10" in text for text in fig.layout.yaxis.ticktext)
+    assert fig.layout.xaxis.tickfont.size == 24 and fig.layout.yaxis.tickfont.size == 24

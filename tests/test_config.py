@@ -32,6 +32,8 @@ BAD_VALUES = {
     "n_samples": 5,
     "noise": -0.1,
     "test_fraction": 0.99,
+    "lr_drops": "32k",
+    "augment": "cutout",
     "device": "tpu",
 }
 

@@ -1,8 +1,6 @@
 """The science pages' lab modules: the identity argument measured exactly, shortcut shapes and counts, tagged logs,
 and every verdict computed from per-seed records (constructed records, including "no clear difference")."""
 
-import math
-
 import pandas as pd
 import pytest
 import torch
@@ -10,7 +8,6 @@ import torch
 from lab import degradation as D
 from lab import identity as I
 from lab import shortcuts as S
-from lab.jobs import estimate_seconds
 from resnet_core import ExperimentConfig, train
 from resnet_core.results import ExperimentLog, RunLog, tag
 
@@ -186,12 +183,6 @@ def test_alpha_records_train_the_scaled_pair_with_the_engines_loop():
         loss = torch.nn.functional.cross_entropy(logits[v], y_train[index]).item()
         assert first[v]["loss"] == pytest.approx(loss, rel=1e-5)
     assert {r["kind"] for r in records} >= {"meta", "step", "eval", "done"}
-
-
-def test_estimate_is_a_positive_measured_number_growing_with_the_budget():
-    short = estimate_seconds(SMALL, [8])
-    assert 0 < short < 60 and math.isfinite(short)
-    assert estimate_seconds(SMALL.replace(steps=600), [8]) > short
 
 
 def test_l2_sweep_sentences_follow_the_measurement():

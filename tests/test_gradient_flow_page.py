@@ -96,7 +96,7 @@ def test_l2_through_the_widget_and_the_url_changes_the_share_link_and_training()
     at = open_page(TINY)
     at.select_slider(key="l2").set_value(0.01).run()
     assert not at.exception
-    assert any("l2=0.01" in c.value for c in at.code)
+    assert any("l2=0.01" in b.proto.url for b in at.get("link_button"))
     at2 = open_page(TINY | {"l2": "0.01"})
     for page in (at, at2):
         next(b for b in page.button if b.label == "Train both nets").click().run()
@@ -158,7 +158,7 @@ def test_tiny_training_run_draws_curves_heatmap_boundary_and_is_cached(cache_dir
     next(b for b in at.button if b.label == "Train both nets").click().run()
     assert not at.exception
     titles = " | ".join(s["title"] for s in chart_specs(at))
-    for part in ("Training loss", "Training and test error", "layer x step", "Decision boundary", "per layer at step"):
+    for part in ("Training loss", "Training and test error", "layer x step", "Decision boundary", "Gradients before update"):
         assert part in titles
     assert len(decode(trace(chart(at, "Training loss"), "residual")["y"])) == 12
     assert any(m.value.startswith("#### Error after 12 steps, training set: plain") for m in at.markdown)
@@ -170,15 +170,24 @@ def test_tiny_training_run_draws_curves_heatmap_boundary_and_is_cached(cache_dir
     assert "Decision boundary" in " | ".join(s["title"] for s in chart_specs(again))
 
 
-def test_scrubbing_the_step_slider_redraws_the_layer_chart() -> None:
+def test_the_trained_run_replays_every_recorded_step_in_the_browser() -> None:
+    """One figure holds every measured step as a frame: scrubbing and Play never rerun the script."""
     at = open_page(TINY | {"measure_every": "5"})
     next(b for b in at.button if b.label == "Train both nets").click().run()
-    slider = at.select_slider(key="at_step")
-    assert slider.options == ["init", "5", "10", "11"]
-    slider.set_value(5).run()
-    assert "at step 5" in chart(at, "per layer at step")["title"]
-    linked = open_page(TINY | {"measure_every": "5", "at_step": "10"})  # the scrub position is part of a shared link
-    assert "at step 10" in chart(linked, "per layer at step")["title"]
+    (spec,) = [s for s in chart_specs(at) if s.get("frames")]
+    assert [frame["name"] for frame in spec["frames"]] == ["0", "5", "10", "11"]
+    slider = spec["layout"]["sliders"][0]
+    assert [step["label"] for step in slider["steps"]] == ["1", "6", "11", "12"]  # step 11 is the gradient of update 12 of 12
+    assert slider["currentvalue"]["suffix"] == " of 12"
+    assert {b["label"] for b in spec["layout"]["updatemenus"][0]["buttons"]} == {"▶ Play", "❚❚ Pause", "⟲ Reset"}
+    frame = spec["frames"][1]  # step 5: the recorded per-layer gradients, the loss up to step 5
+    assert "update 6 of 12" in frame["layout"]["title"]["text"]
+    assert max(decode(frame["data"][-1]["x"])) == 5
+    play = next(b for b in spec["layout"]["updatemenus"][0]["buttons"] if b["label"] == "▶ Play")
+    at.segmented_control(key="replay_speed").set_value("slow").run()
+    (slow,) = [s for s in chart_specs(at) if s.get("frames")]
+    slow_play = next(b for b in slow["layout"]["updatemenus"][0]["buttons"] if b["label"] == "▶ Play")
+    assert slow_play["args"][1]["frame"]["duration"] > play["args"][1]["frame"]["duration"]
 
 
 def test_diverging_run_says_which_net_and_when() -> None:

@@ -45,8 +45,8 @@ def trace(spec: dict, name: str) -> dict:
 def test_degradation_trains_each_depth_and_plots_the_engines_numbers(cache_dir: Path) -> None:
     at = open_page("degradation", TINY | {"depths": ["8", "20"], "measure_every": "6", "seeds": "2"})
     assert not at.exception
-    assert any("Estimated time on this machine" in i.value for i in at.info)
-    assert not chart_specs(at)  # nothing is drawn before the button: the estimate comes first
+    assert any("4 of 4 training runs to compute" in i.value for i in at.info)
+    assert not chart_specs(at)  # nothing is computed or drawn before the button, not even a timing probe
     at.button(key="science_run").click().run()
     assert not at.exception
     config = ExperimentConfig(lr=0.05, measure_every=6, **{k: int(v) for k, v in TINY.items()})
@@ -65,7 +65,7 @@ def test_degradation_trains_each_depth_and_plots_the_engines_numbers(cache_dir: 
 
     at.multiselect(key="depths").set_value([8, 20, 32]).run()  # a new depth is trained on demand; 8 and 20 are cached
     assert not at.exception
-    assert any("2 training run(s)" in i.value for i in at.info)  # depth 32 at both seeds
+    assert any("2 of 6 training runs to compute; the rest is cached" in i.value for i in at.info)  # depth 32, both seeds
 
 
 def test_degradation_warns_about_bad_url_depths_and_needs_two(cache_dir: Path) -> None:
@@ -179,6 +179,6 @@ def test_share_link_keeps_the_pages_own_multi_value_settings(cache_dir: Path) ->
     """?depths=8&depths=20 is part of the view: the share box must hand it on, repeated keys and all."""
     at = open_page("degradation", {"depths": ["8", "20"], "width": "4", "present": "1"})
     assert not at.exception
-    link = " ".join(c.value for c in at.code)
+    link = " ".join(b.proto.url for b in at.get("link_button"))
     assert "depths=8&depths=20" in link and "width=4" in link
     assert "present=" not in link  # a shared view opens in the viewer's own mode

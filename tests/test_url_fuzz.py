@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.fuzz import MARKER, Case, cases, findings, no_estimates, run_case
+from benchmarks.fuzz import MARKER, Case, cases, findings, run_case
 
 SAMPLE = 36  # about 0.5 s each on a busy 2-core machine, after the first
 REPORTED = [
@@ -31,13 +31,9 @@ REPORTED = [
 
 @pytest.fixture
 def no_probe_training(monkeypatch: pytest.MonkeyPatch, cache_dir: Path) -> None:
-    """A private cache, no host settings, and a constant instead of the science pages' timed probe run."""
+    """A private cache and no host settings."""
     for name in ("HOSTED", "MAX_COMPUTE", "MAX_SWEEP", "MAX_CONCURRENT", "CIFAR10_PATH"):
         monkeypatch.delenv(f"RESNET_LAB_{name}", raising=False)
-    from lab import jobs
-
-    monkeypatch.setattr(jobs, "estimate_seconds", jobs.estimate_seconds)  # restored after the test
-    no_estimates()
 
 
 @pytest.mark.usefixtures("no_probe_training")

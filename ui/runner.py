@@ -55,11 +55,6 @@ class Run:
     def pairs(self) -> tuple[ExperimentConfig, ...]:
         return self.costs_as or (self.request.config,)
 
-    @property
-    def label(self) -> str:
-        config = self.request.config
-        return f"{self.request.kind}, depth {config.depth}, L2 {config.l2:g}"
-
 
 class EngineStopped(Exception):
     """A job ended without its result: the message says why, for the page."""
@@ -101,10 +96,11 @@ class _Progress:
     def __init__(self, element: Any, began: float) -> None:
         self.element, self.began, self.shown = element, began, (-1.0, "", -1)
 
-    def show(self, value: float, text: str) -> None:
+    def show(self, value: float, text: str, after: Callable[[float], str] = lambda seconds: "") -> None:
+        """`after(elapsed seconds)` ends the line (the time left), read only when the bar is sent."""
         seconds = time.monotonic() - self.began
         if (value, text, int(seconds)) != self.shown:
-            self.element.progress(value, text=f"{text} · {seconds:.1f} s")
+            self.element.progress(value, text=f"{text} · {seconds:.1f} s{after(seconds)}")
             self.shown = (value, text, int(seconds))
 
 
@@ -132,29 +128,6 @@ def compute(request: JobRequest, what: str) -> list[dict[str, Any]]:
     return job.records
 
 
-@st.cache_data(ttl=600, show_spinner="Timing a short probe run to estimate how long this takes…")
-def probe_seconds(request: JobRequest) -> float:
-    """A time estimate from a short probe run in a worker (lab.jobs.estimate_run), remembered for ten minutes."""
-    job = executor().submit(request)
-    while not job.finished:
-        job.wait(TICK_SECONDS)
-    if job.state != DONE:
-        raise EngineStopped(job.message)
-    return float(job.records[-1]["seconds"])
-
-
-def estimate_seconds(runs: Sequence[Run]) -> float:
-    """Wall time of `runs` here: one probe pair per depth, times the runs per depth, shared by the parallel engines.
-
-    Runs of one depth (seeds, L2 strengths, shortcut options) cost alike, so one probe per depth
-    stands for all of them.
-    """
-    config = runs[0].request.config
-    depths = tuple(sorted({run.request.config.depth for run in runs}))
-    one_each = probe_seconds(JobRequest("estimate", config, "lab.jobs:estimate_run", (depths,), store=False))
-    return one_each * len(runs) / len(depths) / max(min(executor().size, len(runs)), 1)
-
-
 def waiting_text(job: Job) -> str:
     """What a queued job is waiting for, or "" once it runs."""
     if job.state != "queued":
@@ -174,10 +147,9 @@ def live_runs(
     *,
     label: str,
     key: str,
-    estimate: bool = False,
     lesson_config: ExperimentConfig | None = None,
 ) -> tuple[Any | None, bool]:
-    """Run / Stop buttons, the time estimate and the live view. Returns (log to draw or None, finished).
+    """Run / Stop buttons, the live view and its progress with the time left. Returns (log to draw or None, finished).
 
     `draw(log, element_key)` is called repeatedly into one placeholder while records arrive; the
     caller draws the returned log once more afterwards, with its interactive extras. `key` names
@@ -213,10 +185,10 @@ def live_runs(
         return stopped[view], False
     if stop:
         status_col.info("Nothing is running. Press the button to start.")
-    elif estimate:
+    elif len(runs) > 1:
         status_col.info(
-            f"Estimated time on this machine: about {estimate_seconds(missing):.0f} s for {len(missing)} training run(s) "
-            f"(timed from a short probe just now){'; the rest is cached' if len(missing) < len(runs) else ''}.",
+            f"{len(missing)} of {len(runs)} training runs to compute{'; the rest is cached' if len(missing) < len(runs) else ''}. "
+            "The time left shows beside the progress once they run.",
             icon=":material/timer:",
         )
     partial = _cached_log(runs, new_log) if len(missing) < len(runs) else None
@@ -271,7 +243,7 @@ def _follow(
             seen[number] = len(job.records)
         failed = next((job for job in jobs.values() if job.finished and job.state != DONE), None)
         now = time.monotonic()
-        progress.show(min(done / total, 1.0), _status(runs, jobs))
+        progress.show(min(done / total, 1.0), _status(runs, jobs), lambda seconds, done=done: _time_left(done, total, seconds))
         if finished or failed:
             break
         if any(seen.values()) and now - last_draw >= redraw_gap(draw_seconds, WATCHERS.count):
@@ -299,6 +271,13 @@ def _follow(
     bar.progress(1.0, text=f"done: {what} in {time.monotonic() - began:.1f} s")
     area.empty()
     return log, True
+
+
+def _time_left(done: int, total: int, elapsed: float) -> str:
+    """ ", about 12 s left" from the rate measured so far (steps per second of these very jobs), once there is one."""
+    if done < max(total // 20, 1) or done >= total:
+        return ""
+    return f", about {elapsed / done * (total - done):.0f} s left"
 
 
 def _status(runs: Sequence[Run], jobs: dict[int, Job]) -> str:

@@ -20,6 +20,7 @@ from ui.echo import describe
 from ui.exports import share_box, show_figure, view_name
 from ui.runner import EngineStopped, Run, live_runs
 from ui.science import SEED_LISTS, experiment_downloads, seed_control
+from ui.sweeps import stored_sweep_section
 
 # lr 0.05, 100 steps, 3 seeds: on ten seeds nobody tuned to (100-109), plain-56 ends 62-80 points above plain-20 on
 # every one and residual-56 within 2.6 points of residual-20 on nine (docs/SCIENCE_NOTES.md 4). Evaluations every
@@ -105,7 +106,7 @@ if len(depths) < 2:
 try:
     runs = runs_for(config, depths, seeds)
     log, finished = live_runs(
-        runs, ExperimentLog, lambda log, key: draw(log, config, key), label="Train all depths", key="science", estimate=True
+        runs, ExperimentLog, lambda log, key: draw(log, config, key), label="Train all depths", key="science"
     )
 except (ValueError, EngineStopped) as error:
     st.error(f"This experiment can't run: {describe(error)}", icon=":material/block:")
@@ -114,6 +115,7 @@ if log is not None:
     draw(log, config, "final")
     if finished:
         experiment_downloads(log, config, f"{view_name(PAGE, config)}_depths-{'-'.join(map(str, sorted(depths)))}", "degradation")
+stored_sweep_section(config, "depth", sorted(depths), view_name(PAGE, config))
 with st.expander("What am I looking at?", expanded=log is None):
     st.markdown(
         "- **Curves:** one colour per depth; plain nets on the left, residual on the right. Solid lines are the "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lab import charts, optimiser
+from lab import charts, optimiser, replay
 from lab import gradient_flow as readings
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import RunLog
@@ -82,7 +82,7 @@ def draw_optimiser(log: RunLog, name: str) -> None:
 
 
 def draw_finished(log: RunLog, finished: bool) -> None:
-    """The trained (or stopped) run: outcome, curves, heatmap, scrubbable per-layer chart, boundary, exports."""
+    """The trained (or stopped) run: outcome, its replay (played and scrubbed in the browser), curves, heatmap, boundary."""
     name = view_name(PAGE, log.config)
     if reading := readings.training_reading(log):
         st.markdown(f"#### {reading}")
@@ -91,19 +91,9 @@ def draw_finished(log: RunLog, finished: bool) -> None:
             st.warning(line, icon=":material/warning:")
         else:
             st.info(line, icon=":material/stop_circle:")
+    speed = st.segmented_control("Replay speed", list(replay.SPEEDS), default="normal", key="replay_speed")
+    show_figure(replay.replay_figure(log, replay.SPEEDS[speed or "normal"]), f"{name}_replay", "replay")
     draw_training(log, "final")
-    steps = sorted(log.layer_frame()["step"].unique().tolist())
-    if len(steps) > 1:
-        step = st.select_slider(
-            "Scrub through training: per-layer gradients at step",
-            steps,
-            value=steps[-1],
-            key="at_step",
-            bind="query-params",
-            format_func=lambda s: "init" if s == 0 else str(s),
-        )
-        st.markdown(f"**{readings.gradient_reading(log, step)}**")
-        draw_flow(log, step, name, "scrub")
     if log.boundary is not None:
         show_figure(charts.boundary_figure(log.boundary), f"{name}_boundary", "boundary")
     draw_signal(log, name, "trained")
@@ -136,7 +126,7 @@ with st.expander("What am I looking at?", expanded=True):
     st.markdown("L2 acts on the weight updates, so it changes nothing at initialisation: train to see what it does.")
     st.caption(
         f"Depth {config.depth} ({config.blocks} blocks), {config.arch} on {config.dataset}, "
-        f"norm {config.norm}, init {config.init}; measured {device_line(init)}."
+        f"norm {config.norm}, init {config.init}; {device_line(init)}."
     )
 download_buttons(init, f"{name}_init", "init")
 

@@ -117,7 +117,6 @@ def identity_section(config: ExperimentConfig, alpha: float, seeds: Sequence[int
         ExperimentLog,
         lambda log, key: draw_alpha(log, key),
         label="Train from here",
-        estimate=True,
         key="alpha",
     )
     if log is not None:
@@ -210,7 +209,6 @@ else:
             ExperimentLog,
             draw_sweep,
             label="Train the sweep",
-            estimate=True,
             key="l2",
         )
     except (ValueError, EngineStopped) as error:

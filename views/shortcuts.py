@@ -27,6 +27,7 @@ from ui.echo import describe
 from ui.exports import share_box, show_figure, view_name
 from ui.runner import EngineStopped, Run, compute, live_runs
 from ui.science import SEED_LISTS, experiment_downloads, seed_control
+from ui.sweeps import stored_sweep_section
 
 DEFAULTS = ExperimentConfig(depth=20, steps=100, measure_every=10, eval_every=20)
 PAGE = "shortcuts"
@@ -151,13 +152,13 @@ log, finished = live_runs(
     ExperimentLog,
     lambda log, key: draw(log, table, name, key),
     label="Train all four",
-    estimate=True,
     key="shortcuts",
 )
 if log is not None:
     draw(log, table, name, "final")
     if finished:
         experiment_downloads(log, config, f"{name}_options", "shortcuts")
+stored_sweep_section(config, "shortcut", models.SHORTCUT_OPTIONS, name)
 
 with st.expander("The engine's code for the block and its shortcuts (read from resnet_core/models.py)"):
     for part in (models.Block, models.ZeroPadShortcut, models.ProjectionShortcut, models._shortcut):
