@@ -25,8 +25,10 @@ FROZEN = 1e-2  # a relative update this many times below its initial value count
 def optimiser_frame(layers: pd.DataFrame, lr: float) -> pd.DataFrame:
     """Long rows (variant, step, layer, name, kind, metric, value) of relative_update = lr·||g||/||W||,
     effective_grad = ||g||·||W|| and weight_norm, from a RunLog's layer frame."""
-    wide = layers.pivot_table(index=["variant", "step", "layer", "name", "kind"], columns="metric", values="value")
-    wide = wide.reset_index()
+    keys = ["variant", "step", "layer", "name", "kind"]
+    if layers.empty or not {"grad_norm", "weight_norm"} <= set(layers["metric"]):  # stopped before its first measurement
+        return pd.DataFrame(columns=[*keys, "metric", "value"])
+    wide = layers.pivot_table(index=keys, columns="metric", values="value").reset_index()
     out = pd.DataFrame(
         {
             "relative_update": lr * wide["grad_norm"] / wide["weight_norm"],
@@ -34,8 +36,7 @@ def optimiser_frame(layers: pd.DataFrame, lr: float) -> pd.DataFrame:
             "weight_norm": wide["weight_norm"],
         }
     )
-    keys = wide[["variant", "step", "layer", "name", "kind"]]
-    return pd.concat([keys, out], axis=1).melt(id_vars=list(keys.columns), var_name="metric", value_name="value")
+    return pd.concat([wide[keys], out], axis=1).melt(id_vars=keys, var_name="metric", value_name="value")
 
 
 def relative_update_figure(frame: pd.DataFrame, step: int = 0) -> go.Figure:

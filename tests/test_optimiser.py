@@ -38,6 +38,12 @@ def test_relative_update_and_effective_gradient_are_their_definitions():
     assert f["plain", 5, 1, "weight_norm"] == 400.0
 
 
+def test_a_run_stopped_before_its_first_measurement_has_an_empty_view():
+    empty = pd.DataFrame(columns=["variant", "step", "layer", "name", "kind", "metric", "value"])
+    frame = O.optimiser_frame(empty, 0.1)
+    assert frame.empty and O.optimiser_story(frame) == []
+
+
 def test_the_story_tells_a_blow_up_and_freeze_only_when_the_numbers_show_it():
     blown = frame({0: (40.0, 4.0), 5: (0.01, 380.0), 10: (1e-4, 400.0)}, {0: (1.0, 4.0), 5: (1.0, 4.5), 10: (0.8, 5.0)})
     story = " ".join(O.optimiser_story(blown))

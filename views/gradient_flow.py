@@ -66,6 +66,8 @@ def draw_signal(log: RunLog, name: str, key: str) -> None:
 def draw_optimiser(log: RunLog, name: str) -> None:
     """What the optimiser did with these gradients: relative updates at init and over steps, ||W|| of the first layer."""
     frame = optimiser.optimiser_frame(log.layer_frame(), log.config.lr)
+    if frame.empty:
+        return
     st.subheader("What the optimiser does with these gradients")
     st.caption(
         "With BatchNorm after a layer, ‖∂L/∂W‖ alone says little: scaling W changes nothing the net computes and divides "
