@@ -94,6 +94,7 @@ def add_band(
             go.Scatter(
                 x=[*summary[x], *summary[x][::-1]],
                 y=[*summary["high"], *summary["low"][::-1]],
+                mode="lines",
                 fill="toself",
                 fillcolor=color,
                 opacity=0.18,
