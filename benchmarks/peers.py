@@ -12,6 +12,7 @@ Both also evaluate train and test error when the lab does (step 0, then every `e
 statistics: what a user's loop does; the lab re-estimates them first, which costs it more).
 The lab side is `resnet_core.train(config)`: the pair in one computation with every per-layer and
 per-block measurement at its cadence. torchvision itself is not installable beside this torch.
+Times are this process's CPU time: on a shared machine wall time also counts the waits for a core.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def histogram_hooks(model: nn.Module) -> list[torch.utils.hooks.RemovableHandle]
 def train_peer(config: ExperimentConfig, logging: str) -> float:
     """Seconds to train plain, then residual, with `logging` ("abs_mean" or "histogram"), evaluating as the lab does."""
     x, y, x_test, y_test = load_dataset(config)
-    start = time.perf_counter()
+    start = time.process_time()
     for residual in (False, True):
         torch.manual_seed(config.seed)
         model = CifarResNet(config.depth, config.width, x.shape[1], int(y.max()) + 1, residual)
@@ -118,7 +119,7 @@ def train_peer(config: ExperimentConfig, logging: str) -> float:
                 evaluate(model, ((x, y), (x_test, y_test)))
         for hook in hooks:
             hook.remove()
-    return time.perf_counter() - start
+    return time.process_time() - start
 
 
 @torch.no_grad()
@@ -130,10 +131,10 @@ def evaluate(model: nn.Module, sets: tuple[tuple[Tensor, Tensor], ...]) -> list[
 
 
 def train_lab(config: ExperimentConfig) -> float:
-    start = time.perf_counter()
+    start = time.process_time()
     for _ in train(config):
         pass
-    return time.perf_counter() - start
+    return time.process_time() - start
 
 
 def peer_rows(config: ExperimentConfig, rounds: int, row: Callable[..., object]) -> list[object]:

@@ -209,7 +209,7 @@ def matmul_rate() -> float:
 def efficiency(quick: bool) -> list[Row]:
     """Section 2: achieved FLOP/s of a CNN-56 training step / this machine's 2048x2048 float32 matmul rate."""
     rows = []
-    for n in thread_counts()[: 1 if quick else None]:
+    for n in thread_counts()[-1:] if quick else thread_counts():  # quick: one thread, where the target is
         with threads(n):
             peak = matmul_rate()
             rows.append(Row("2 efficiency", f"float32 matmul 2048x2048, {n} thread(s)", peak / 1e9, "GFLOP/s"))
