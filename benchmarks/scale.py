@@ -1,7 +1,8 @@
 """Section 8 of the suite: time and peak memory of a measured paired step against depth and against batch size.
 
-Each point runs in a fresh process (one torch thread, as the app's workers), so its peak RSS
-(ru_maxrss) is that configuration's own: build the pair, then measured training steps on digits.
+Each point runs in a fresh process (one torch thread, as the app's workers), started from a tiny
+interpreter (serve.PEAK_OF_CHILD: Linux carries the parent's RSS high-water mark across fork and exec),
+so its peak RSS is that configuration's own: build the pair, then measured training steps on digits.
 The growth is stated from the points themselves: seconds and MB per block relative to the smallest.
 """
 
@@ -13,12 +14,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from benchmarks.serve import PEAK_OF_CHILD
+
 ROOT = Path(__file__).resolve().parent.parent
 DEPTHS = (20, 56, 110, 218, 434, 866, 1202)
 BATCHES = (16, 32, 64, 128, 256, 512)
 
 POINT = """
-import json, resource, sys, time, torch
+import json, sys, time, torch
 torch.set_num_threads(1)
 from resnet_core import ExperimentConfig
 from resnet_core.data import load_dataset
@@ -38,15 +41,17 @@ for step in range(int(sys.argv[3]) + 1):
     torch.cat([losses, wrong, *measured.values()]).tolist()
     times.append(time.perf_counter() - start)
 times = sorted(times[1:])
-print(json.dumps({"step_s": times[len(times) // 2], "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(json.dumps({"step_s": times[len(times) // 2]}))
 """
 
 
 def point(depth: int, batch: int, steps: int) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, "-c", POINT, str(depth), str(batch), str(steps)], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    return json.loads(out.stdout.splitlines()[-1])
+    command = [sys.executable, "-c", PEAK_OF_CHILD, sys.executable, "-c", POINT, str(depth), str(batch), str(steps)]
+    lines = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout.splitlines()
+    status, kib = lines[-1].split()
+    if int(status) != 0:
+        raise RuntimeError(f"the CNN-{depth} batch {batch} point failed with wait status {status}")
+    return json.loads(lines[-2]) | {"peak_mb": int(kib) / 1024}
 
 
 def scale_rows(row: Any, quick: bool) -> list[Any]:
