@@ -69,16 +69,22 @@ CHEAP = {
     "depths": ("8", "20", "57"),
     "alpha": ("0.0", "1.0", "0.3"),
     "l2s": ("0", "0.1", "1e-3"),
-    "at_step": ("0", "5"),
+    "sg_depth": ("2", "8", "7"),
+    "sg_norm": ("batch", "none", "layer"),
+    "sg_seeds": ("1", "3", "4"),
+    "follow": ("K4TW", "x" * 300),
     "present": ("1", "0"),
 }
 BASE = {"arch": "mlp", "dataset": "moons", "depth": "4", "width": "4", "n_samples": "200", "batch_size": "16", "steps": "0"}
 COMMON_KEYS = (*FIELDS, "lesson", "present", "utm_source")
 PAGES: dict[str, tuple[str, ...]] = {
-    "app.py": (*COMMON_KEYS, "at_step"),  # the landing page, Gradient flow, through the app shell
+    "app.py": (*COMMON_KEYS, "follow"),  # the landing page, Gradient flow, through the app shell
     "views/degradation.py": (*COMMON_KEYS, "depths"),
     "views/identity.py": (*COMMON_KEYS, "alpha", "l2s"),
     "views/shortcuts.py": COMMON_KEYS,
+    "views/landscape.py": (*COMMON_KEYS, "sg_depth", "sg_norm", "sg_seeds"),
+    "views/lesion.py": COMMON_KEYS,
+    "views/preactivation.py": COMMON_KEYS,
     "views/theory.py": COMMON_KEYS,
     "views/lessons.py": COMMON_KEYS,
 }
@@ -190,9 +196,9 @@ def run_case(case: Case, timeout: float = 120) -> Any:
 
 def no_estimates() -> None:
     """The science pages time a probe training before the button: replace it with a constant (the fuzz tests input)."""
-    from lab import experiments
+    from lab import jobs
 
-    experiments.estimate_seconds = lambda *args, **kwargs: 1.0
+    jobs.estimate_seconds = lambda *args, **kwargs: 1.0
 
 
 def main(argv: list[str] | None = None) -> int:

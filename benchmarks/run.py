@@ -8,7 +8,7 @@ recorded next to them. Nothing here fails on time: these are figures, not tests.
 Sections (issues 6 and 15): 0 the lab against what a user would run instead (benchmarks/peers.py),
 1 instrumentation overhead, 2 efficiency, 3 pairing, 4 interactive latency, 5 lesson times
 (benchmarks/lessons.py), 6 memory, 7 browser latency (6 and 7 in benchmarks/serve.py), 8 scale curves
-(benchmarks/scale.py), plus the engine choices measured the same way (layout, threads).
+(benchmarks/scale_curves.py), plus the engine choices measured the same way (layout, threads).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 from benchmarks import serve  # noqa: E402
 from benchmarks.lessons import lesson_rows  # noqa: E402
 from benchmarks.peers import peer_rows  # noqa: E402
-from benchmarks.scale import scale_rows  # noqa: E402
+from benchmarks.scale_curves import scale_rows  # noqa: E402
 from resnet_core import ExperimentConfig, measure_init, train  # noqa: E402
 from resnet_core.data import load_dataset  # noqa: E402
 from resnet_core.models import VARIANTS, build_pair  # noqa: E402

@@ -1,86 +1,75 @@
-"""Section 8 of the suite: time and peak memory of a measured paired step against depth and against batch size.
+"""Time per training step of the paper-cifar10 preset, at CIFAR-10 shape, and what a full cell would cost (docs/SCALE.md).
 
-Each point runs in a fresh process (one torch thread, as the app's workers), started from a tiny
-interpreter (serve.PEAK_OF_CHILD: Linux carries the parent's RSS high-water mark across fork and exec),
-so its peak RSS is that configuration's own: build the pair, then measured training steps on digits.
-The growth is stated from the points themselves: seconds and MB per block relative to the smallest.
+`python -m benchmarks.scale [--device cuda] [--depths 20,56,110] [--steps 12]` trains each depth's
+plain/residual pair on synthetic 3x32x32 data (no CIFAR-10 copy needed: the step's work depends on
+the shapes, not the pixels) with the preset's batch, augmentation and optimiser, times the steps
+after two warm-up steps, and prints a Markdown table: seconds per step (both nets; wall clock, and
+this process's CPU time, which a busy shared machine inflates less), the hours of one
+64,000-step cell on this device, the cell's FLOPs (training and evaluations; serving.limits.estimate_cost,
+the host's analytic count) and the bytes of its records in the result cache, extrapolated from this run.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import subprocess
-import sys
-from pathlib import Path
-from typing import Any
+import time
 
-from benchmarks.serve import PEAK_OF_CHILD
+import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-DEPTHS = (20, 56, 110, 218, 434, 866, 1202)
-BATCHES = (16, 32, 64, 128, 256, 512)
+from resnet_core.config import PRESETS, ExperimentConfig
+from resnet_core.training import train
+from serving.limits import estimate_cost
 
-POINT = """
-import json, sys, time, torch
-torch.set_num_threads(1)
-from resnet_core import ExperimentConfig
-from resnet_core.data import load_dataset
-from resnet_core.models import VARIANTS, build_pair
-from resnet_core.paired import PairedStack
-from resnet_core.training import _train_step, make_optimizer
-config = ExperimentConfig(depth=int(sys.argv[1]), batch_size=int(sys.argv[2]))
-x, y, _, _ = load_dataset(config)
-nets = build_pair(config, x.shape[1:], 10)
-pair = PairedStack(nets["plain"], nets["residual"])
-optimizer = make_optimizer(config, pair)
-xb, yb = x[: config.batch_size], y[: config.batch_size]
-times = []
-for step in range(int(sys.argv[3]) + 1):
-    start = time.perf_counter()
-    losses, wrong, measured = _train_step(pair, optimizer, xb, yb, True, list(VARIANTS))
-    torch.cat([losses, wrong, *measured.values()]).tolist()
-    times.append(time.perf_counter() - start)
-times = sorted(times[1:])
-print(json.dumps({"step_s": times[len(times) // 2]}))
-"""
+WARMUP = 2  # steps not timed: the first allocations and kernel choices
 
 
-def point(depth: int, batch: int, steps: int) -> dict[str, float]:
-    command = [sys.executable, "-c", PEAK_OF_CHILD, sys.executable, "-c", POINT, str(depth), str(batch), str(steps)]
-    lines = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout.splitlines()
-    status, kib = lines[-1].split()
-    if int(status) != 0:
-        raise RuntimeError(f"the CNN-{depth} batch {batch} point failed with wait status {status}")
-    return json.loads(lines[-2]) | {"peak_mb": int(kib) / 1024}
+def synthetic(n: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """Standard-normal 3x32x32 images and 10 labels: the shapes of CIFAR-10 after standardising."""
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(2 * n, 3, 32, 32, generator=generator)
+    y = torch.randint(0, 10, (2 * n,), generator=generator)
+    return x[:n], y[:n], x[n:], y[n:]
 
 
-def scale_rows(row: Any, quick: bool) -> list[Any]:
-    """One row per point, and one stating the growth of each sweep."""
-    steps = 2 if quick else 5
-    rows = []
-    for sweep, points in (("depth", [(d, 64) for d in DEPTHS]), ("batch", [(56, b) for b in BATCHES])):
-        results = [(d, b, point(d, b, steps)) for d, b in points]
-        for d, b, r in results:
-            rows.append(
-                row(
-                    "8 scale",
-                    f"CNN-{d} batch {b}: measured paired step",
-                    r["step_s"] * 1e3,
-                    "ms",
-                    note=f"peak RSS {r['peak_mb']:.0f} MB; 1 thread; median of {steps} steps",
-                )
-            )
-        size = [(d - 2) // 6 * 3 if sweep == "depth" else b for d, b, _ in results]  # blocks, or samples
-        per_unit = [r["step_s"] / n for n, (_, _, r) in zip(size, results, strict=True)]
-        unit = "block" if sweep == "depth" else "sample"
-        rows.append(
-            row(
-                "8 scale",
-                f"growth vs {sweep}: time per {unit} at the largest / at the smallest",
-                per_unit[-1] / per_unit[0],
-                "x",
-                note=f"1 = linear in {sweep}; {1e3 * per_unit[0]:.2f} ms -> {1e3 * per_unit[-1]:.2f} ms per {unit}; "
-                f"peak RSS {results[0][2]['peak_mb']:.0f} -> {results[-1][2]['peak_mb']:.0f} MB",
-            )
+def measure(depth: int, steps: int, device: str) -> dict[str, float]:
+    """Seconds per step of the preset at `depth`, and the record bytes per step, from a short run of `steps` steps."""
+    paper = ExperimentConfig(**PRESETS["paper-cifar10"], depth=depth, data_path="synthetic", device=device)
+    probe = paper.replace(steps=WARMUP + steps, eval_every=100_000, measure_every=100_000)
+    stamps: list[tuple[float, float]] = []  # (wall, this process's CPU) seconds
+    records = []
+    for record in train(probe, data=synthetic(1024)):
+        records.append(record)
+        if record["kind"] == "step" and record["variant"] == "residual":
+            if device == "cuda":
+                torch.cuda.synchronize()
+            stamps.append((time.perf_counter(), time.process_time()))
+    timed = len(stamps) - 1 - WARMUP
+    wall, cpu = ((stamps[-1][i] - stamps[WARMUP][i]) / timed for i in (0, 1))
+    step_bytes = sum(len(json.dumps(r)) for r in records if r["kind"] == "step" and "grad_norm" not in r) / len(stamps)
+    return {"depth": depth, "wall": wall, "cpu": cpu, "flops": estimate_cost(paper).flops, "bytes": step_bytes * paper.steps}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "mps"))
+    parser.add_argument("--depths", default="20,56,110")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads (CPU)")
+    parser.add_argument("--steps", type=int, default=12, help="timed steps per depth (after 2 warm-up steps)")
+    args = parser.parse_args()
+    steps = PRESETS["paper-cifar10"]["steps"]
+    torch.set_num_threads(args.threads)
+    print(f"device {args.device}, torch threads {torch.get_num_threads()}, {steps:,} steps per cell (plain + residual)\n")
+    print("| depth | wall s / step | CPU s / step | hours per cell (wall) | TFLOP per cell | records per cell |")
+    print("|---|---|---|---|---|---|")
+    for depth in (int(d) for d in args.depths.split(",")):
+        m = measure(depth, args.steps, args.device)
+        hours = m["wall"] * steps / 3600
+        print(
+            f"| {depth} | {m['wall']:.3f} | {m['cpu']:.3f} | {hours:,.1f} | {m['flops'] / 1e12:,.0f} | {m['bytes'] / 2**20:.0f} MB |",
+            flush=True,
         )
-    return rows
+
+
+if __name__ == "__main__":
+    main()

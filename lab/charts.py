@@ -13,8 +13,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from lab.axes import power_label
 from resnet_core.models import VARIANTS
-from resnet_core.results import RunLog
 
 
 def l2_label(l2: float) -> str:
@@ -45,21 +45,31 @@ def base_layout(fig: go.Figure, title: str, x_title: str, y_title: str, *, log_y
     return fig
 
 
-def ratio_phrase(ratio: float) -> str:
-    """A first/last gradient ratio as people say it: "674 (grows toward the input)" or "1/480 (shrinks ...)"."""
-    if ratio == 0:
-        return "0 (the input side's gradient underflowed: vanished)"
-    if not math.isfinite(ratio) or ratio < 0:
-        return "not measurable"
-    if ratio >= 1:
-        trend = "grows toward the input" if ratio >= 2 else "about flat"
-        return f"{ratio:.3g} ({trend})"
-    trend = "shrinks toward the input" if ratio <= 0.5 else "about flat"
-    return f"1/{1 / ratio:.3g} ({trend})"
+def legend_below(fig: go.Figure) -> go.Figure:
+    """Many traces: the legend goes under the plot, where it can't cover the title."""
+    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0}, margin={"b": 70})
+    return fig
 
 
 def _at_step(frame: pd.DataFrame, step: int) -> pd.DataFrame:
     return frame[frame["step"] == step]
+
+
+def layer_trace(part: pd.DataFrame, variant: str, kind: str, symbol: str = "‖∂L/∂W‖") -> go.Scatter:
+    """One net's main-path layers as a line, or its projections W_s as open diamonds, from rows of one step."""
+    mode, marker = {k: (m, mk) for k, m, mk in LAYER_STYLES}[kind]
+    part = part.sort_values("layer")
+    return go.Scatter(
+        x=part["layer"],
+        y=part["value"],
+        mode=mode,
+        name=variant + (" projection W_s" if kind == "shortcut" else ""),
+        line={"color": COLORS[variant], "width": 3},
+        marker={"color": COLORS[variant], **marker},
+        customdata=part["name"],
+        legendgroup=variant,
+        hovertemplate="layer %{x}: %{customdata}<br>" + symbol + " = %{y:.3g}<extra>" + variant + "</extra>",
+    )
 
 
 def layer_gradient_figure(layers: pd.DataFrame, step: int, *, metric: str = "grad_norm") -> go.Figure:
@@ -68,23 +78,10 @@ def layer_gradient_figure(layers: pd.DataFrame, step: int, *, metric: str = "gra
     rows = _at_step(layers[layers["metric"] == metric], step)
     for variant in VARIANTS:
         mine = rows[rows["variant"] == variant]
-        for kind, mode, marker in LAYER_STYLES:
-            part = mine[mine["kind"] == kind].sort_values("layer")
-            if part.empty:
-                continue
-            fig.add_trace(
-                go.Scatter(
-                    x=part["layer"],
-                    y=part["value"],
-                    mode=mode,
-                    name=variant + (" projection W_s" if kind == "shortcut" else ""),
-                    line={"color": COLORS[variant], "width": 3},
-                    marker={"color": COLORS[variant], **marker},
-                    customdata=part["name"],
-                    legendgroup=variant,
-                    hovertemplate="layer %{x}: %{customdata}<br>‖∂L/∂W‖ = %{y:.3g}<extra>" + variant + "</extra>",
-                )
-            )
+        for kind, _, _ in LAYER_STYLES:
+            part = mine[mine["kind"] == kind]
+            if not part.empty:
+                fig.add_trace(layer_trace(part, variant, kind, "‖∂L/∂W‖" if metric == "grad_norm" else "‖W‖"))
     when = "at initialisation" if step == 0 else f"at step {step}"
     title = f"Weight-gradient norm per layer {when}" if metric == "grad_norm" else f"Weight norm per layer {when}"
     return base_layout(fig, title, "layer (1 = input side)", "‖∂L/∂W‖" if metric == "grad_norm" else "‖W‖", log_y=True)
@@ -178,9 +175,16 @@ def error_figure(curves: pd.DataFrame, evals: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def gradient_heatmap(layers: pd.DataFrame) -> go.Figure:
-    """Layer x step heatmap of ||dL/dW|| per variant, both on one log colour scale (main-path layers)."""
-    rows = layers[(layers["metric"] == "grad_norm") & (layers["kind"] == "main") & (layers["value"] > 0)]
+HEATMAP_TITLES = {  # metric -> (symbol, title) of a layer x step heatmap
+    "grad_norm": ("‖∂L/∂W‖", "Weight-gradient norm, layer x step (one shared log colour scale)"),
+    "relative_update": ("lr·‖g‖/‖W‖", "Relative update lr·‖g‖/‖W‖, layer x step (one shared log colour scale)"),
+}
+
+
+def gradient_heatmap(layers: pd.DataFrame, metric: str = "grad_norm") -> go.Figure:
+    """Layer x step heatmap of a per-layer metric (default ||dL/dW||) per variant, on one log colour scale (main path)."""
+    symbol, title = HEATMAP_TITLES[metric]
+    rows = layers[(layers["metric"] == metric) & (layers["kind"] == "main") & (layers["value"] > 0)]
     logs = np.log10(rows["value"].astype(float))
     finite = logs[np.isfinite(logs)]
     low, high = (float(finite.min()), float(finite.max())) if len(finite) else (-1.0, 1.0)
@@ -195,16 +199,16 @@ def gradient_heatmap(layers: pd.DataFrame) -> go.Figure:
                 y=table.index,
                 coloraxis="coloraxis",
                 customdata=table.to_numpy(dtype=float),
-                hovertemplate="layer %{y}, step %{x}<br>‖∂L/∂W‖ = %{customdata:.3g}<extra>" + variant + "</extra>",
+                hovertemplate=f"layer %{{y}}, step %{{x}}<br>{symbol} = %{{customdata:.3g}}<extra>{variant}</extra>",
             ),
             row=1,
             col=col,
         )
         fig.update_xaxes(title_text="step", row=1, col=col)
     ticks = list(range(math.floor(low), math.ceil(high) + 1))
-    colorbar = {"title": {"text": "‖∂L/∂W‖"}, "tickvals": ticks, "ticktext": [f"1e{t}" for t in ticks]}
+    colorbar = {"title": {"text": symbol}, "tickvals": ticks, "ticktext": [power_label(t) for t in ticks]}
     fig.update_layout(coloraxis={"colorscale": "Viridis", "cmin": low, "cmax": high, "colorbar": colorbar})
-    base_layout(fig, "Weight-gradient norm, layer x step (one shared log colour scale)", "step", "layer (1 = input side)")
+    base_layout(fig, title, "step", "layer (1 = input side)")
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text=None, col=2)
     return fig
@@ -274,73 +278,26 @@ def boundary_figure(grid: dict) -> go.Figure:
     return fig
 
 
-def block_ratio(blocks: pd.DataFrame, variant: str, metric: str, step: int = 0) -> float:
-    """First block / last block of a per-block metric: above 1 it is larger at the input side."""
-    part = blocks[(blocks["variant"] == variant) & (blocks["metric"] == metric) & (blocks["step"] == step)].sort_values("block")
-    if len(part) < 2 or not part["value"].iloc[-1]:
-        return math.nan
-    return float(part["value"].iloc[0] / part["value"].iloc[-1])
-
-
-def gradient_reading(log: RunLog, step: int = 0) -> str:
-    """The one-line reading under the charts, every number measured: "... plain 674 (grows ...), residual 4.83 (...)"."""
-    when = "at initialisation" if step == 0 else f"at step {step}"
-    parts = [f"{variant} {ratio_phrase(log.ratio(variant, step))}" for variant in VARIANTS if variant in log.meta]
-    return f"First / last layer gradient ratio {when}: " + ", ".join(parts) + "."
-
-
-def training_reading(log: RunLog) -> str:
-    """The trained pair in one line, from each net's last full evaluation (a diverged net's ends early)."""
-    evals = log.eval_frame()
-    if evals.empty:
-        return ""
-    end = int(evals["step"].max())
-    parts = []
-    for variant in VARIANTS:
-        rows = evals[evals["variant"] == variant]
-        if rows.empty:
-            continue
-        last = rows.iloc[-1]
-        when = "" if int(last["step"]) == end else f" at step {int(last['step'])}"
-        parts.append(f"{variant} {last['train_error']:.1%} (test {last['test_error']:.1%}){when}")
-    return f"Error after {end} steps, training set: " + ", ".join(parts) + "."
-
-
-def flow_story(log: RunLog) -> list[str]:
-    """The "what am I looking at" paragraphs for step 0, true to docs/SCIENCE_NOTES.md 1 and quoting this run's numbers."""
-    config, blocks = log.config, log.block_frame()
-    plain, residual = log.ratio("plain"), log.ratio("residual")
-    lines = [
-        "Both nets have the same layers and start from the same weights; the residual net adds a shortcut around "
-        "every two layers, a[l+2] = g(z[l+2] + a[l]). Each point is one layer's gradient on the first minibatch, "
-        "before any training. The gradient starts at the loss (right) and travels back toward the input (left)."
-    ]
-    if config.norm == "batch":
-        if plain >= 2:
-            lines.append(
-                f"**With BatchNorm, as here, the plain net's gradients grow toward the input instead of vanishing**: "
-                f"first / last ratio {ratio_phrase(plain)}. The popular story says they vanish; the measurement says "
-                "otherwise (Yang et al. 2019 predict about x1.2 per layer). He et al. (2015) found deep plain nets "
-                "still train worse: an optimisation difficulty, not vanishing gradients. Press Train to see it."
+def signal_figure(blocks: pd.DataFrame, steps: list[int]) -> go.Figure:
+    """Mean square of each block's output a[l+2] (the forward signal), plain vs residual, at init (dotted) and later."""
+    fig = go.Figure()
+    rows = blocks[blocks["metric"] == "out_ms"]
+    for step in steps:
+        for variant in VARIANTS:
+            part = _at_step(rows[rows["variant"] == variant], step).sort_values("block")
+            when = "init" if step == 0 else f"step {step}"
+            fig.add_trace(
+                go.Scatter(
+                    x=part["block"],
+                    y=part["value"],
+                    mode="lines+markers",
+                    name=f"{variant}, {when}",
+                    line={"color": COLORS[variant], "width": 3, "dash": "dot" if step == 0 else "solid"},
+                    marker={"color": COLORS[variant], "size": 6},
+                    hovertemplate=f"block %{{x}}<br>mean a² = %{{y:.3g}}<extra>{variant}, {when}</extra>",
+                )
             )
-        else:
-            lines.append(f"With BatchNorm at this setting the plain net's first / last ratio is {ratio_phrase(plain)}.")
-    else:
-        backward = block_ratio(blocks, "plain", "act_grad_norm")
-        forward = block_ratio(blocks, "plain", "act_std")
-        lines.append(
-            f"**Without normalisation** the backward signal through the plain stack, ‖∂L/∂a‖ (right chart), goes "
-            f"from the last block to the first by a factor {ratio_phrase(backward)}: the classic vanishing "
-            "gradient when that factor is far below 1."
-        )
-        if backward < 0.01 and 0.1 <= plain <= 10:
-            lines.append(
-                f"The weight gradients (left chart) hide it: ‖∂L/∂W‖ is the backward signal times the layer's input, "
-                f"and the forward response shrinks through the stack too (block 1 / last block {forward:.3g}), so the "
-                f"two cancel to a first / last ratio of {ratio_phrase(plain)}. Read the block chart for the vanishing."
-            )
-    lines.append(
-        f"The residual net: first / last ratio {ratio_phrase(residual)}; the shortcut adds an identity path that "
-        "carries the gradient past every block."
+    fig = base_layout(
+        fig, "Forward signal: mean square of each block's output", "block (1 = input side)", "mean a[l+2]² (log)", log_y=True
     )
-    return lines
+    return legend_below(fig)

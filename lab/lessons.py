@@ -35,6 +35,8 @@ class Lesson:
     train: str = (
         ""  # the page's run to start on open ("train": Gradient Flow; else a science run's key); a cached one is drawn at once
     )
+    question: str = ""  # asked before the page shows its measurement (predict, then run); the page answers it
+    choices: tuple[str, ...] = ()  # the answers offered; none is marked right: the measurement decides
 
     def config(self) -> ExperimentConfig:
         """The experiment the settings describe (page-specific keys are ignored); raises ValueError if invalid."""
@@ -50,9 +52,23 @@ class Lesson:
         return dict(self.params) | {"lesson": self.name}
 
 
+GRADIENT_TRENDS = ("It shrinks toward the input (vanishes)", "About the same in every layer", "It grows toward the input")
+
+
 def _frozen(params: dict[str, str | tuple[str, ...]]) -> Mapping[str, str | tuple[str, ...]]:
     return MappingProxyType(dict(params))
 
+
+# The classic vanishing-gradient setting, shared by the sigmoid lesson and its pre-activation rerun.
+SIGMOID_STACK = {
+    "arch": "mlp",
+    "dataset": "spirals",
+    "depth": "20",
+    "width": "32",
+    "norm": "none",
+    "activation": "sigmoid",
+    "init": "xavier",
+}
 
 LESSONS: tuple[Lesson, ...] = (
     Lesson(
@@ -66,17 +82,7 @@ LESSONS: tuple[Lesson, ...] = (
             "in the paper's block the sigmoid comes after the addition, so every block still scales the gradient."
         ),
         page=pages.GRADIENT_FLOW.file,
-        params=_frozen(
-            {
-                "arch": "mlp",
-                "dataset": "spirals",
-                "depth": "20",
-                "width": "32",
-                "norm": "none",
-                "activation": "sigmoid",
-                "init": "xavier",
-            }
-        ),
+        params=_frozen(SIGMOID_STACK),
         now_try="Switch the activation to relu and the initialisation to he: the plain net's first/last ratio jumps by "
         "orders of magnitude. Then add BatchNorm (norm = batch) and open the next lesson.",
     ),
@@ -93,6 +99,8 @@ LESSONS: tuple[Lesson, ...] = (
         params=_frozen(
             {"arch": "cnn", "dataset": "digits", "depth": "56", "width": "8", "norm": "batch", "activation": "relu", "init": "he"}
         ),
+        question="With BatchNorm, 56 layers deep: how does the plain net's gradient change from the output back to the input?",
+        choices=GRADIENT_TRENDS,
         now_try="Set depth to 20: the plain ratio falls to a few. Set norm to none at depth 56: without BatchNorm "
         "the picture changes again; compare the two ratios shown above the charts.",
     ),
@@ -136,14 +144,17 @@ LESSONS: tuple[Lesson, ...] = (
         story=(
             "He et al. found that a deeper plain network reaches a higher training error than a shallower one: not "
             "overfitting, since it is the error on its own training data. Train plain and residual nets of 20 and 56 "
-            "layers on the same minibatches and compare the final training errors: the deep plain net falls far "
-            "behind, while the residual nets stay close together. The init gradient ratios beside them show that the plain nets' "
-            "gradients did not vanish, so this is an optimisation difficulty, as the paper argued."
+            "layers, each from three seeds, and compare the final training errors: the verdict under the charts says on "
+            "how many seeds the deep plain net falls behind and the residual nets stay together. The init gradient "
+            "ratios beside them show that the plain nets' gradients did not vanish, and the optimiser's view shows what "
+            "the explosion does instead: an optimisation difficulty, as the paper argued."
         ),
         page=pages.DEGRADATION.file,
         params=_frozen({"depths": ("20", "56"), "steps": "100", "lr": "0.05", "seed": "0"}),
-        now_try="Add 32 and 44 to the depths: the plain net's final error climbs with depth while the residual net's "
-        "stays low. Change the seed to see how much of the gap is luck.",
+        question="After the same training, how does the 56-layer plain net's training error compare with the 20-layer one's?",
+        choices=("Lower: more layers fit better", "About the same", "Higher: the deeper net trains worse"),
+        now_try="Add 32 and 44 to the depths and watch the plain line climb with depth; raise the seeds to 5 and see "
+        "whether the bands still keep plain and residual apart.",
         train="science",
     ),
     Lesson(
@@ -152,9 +163,9 @@ LESSONS: tuple[Lesson, ...] = (
         story=(
             "With every branch's last layer scaled to zero (alpha = 0), each identity residual block returns its "
             "input exactly, while the plain stack outputs the same thing for every image: both are measured on the "
-            "real nets. Strong L2 pushes weights toward that zero, and the sweep below trains both nets at several "
-            "strengths: at the strongest the plain net's training stalls near chance while the residual net, "
-            "carried by its shortcuts, still trains."
+            "real nets. Strong L2 pushes weights toward zero, but with BatchNorm only BN's scale sets a branch's size, "
+            "so the sweep below measures how far it really goes: the sentences under it give the branch ratio, the "
+            "final errors and on how many seeds the residual net trains better."
         ),
         page=pages.IDENTITY.file,
         params=_frozen({"alpha": "0.0", "depth": "20", "shortcut": "A", "l2s": ("0", "1e-3", "0.01", "0.03", "0.1")}),
@@ -168,14 +179,100 @@ LESSONS: tuple[Lesson, ...] = (
         story=(
             "Where a block halves the feature map and doubles the channels, its shortcut must change shape too. The "
             "table shows every block's shapes and shortcut and the parameters each option adds; option A adds none. "
-            "Then the plain net and the residual net with each option train on the same budget: compare the curves "
-            "and the gradient norms in the transition blocks against the others."
+            "Then the plain net and the residual net with each option train on the same budget over three seeds. The "
+            "differences between A, B and C are small: the sentence under the curves says whether any ordering holds "
+            "on every seed, and at these settings it usually says they sit in seed noise."
         ),
         page=pages.SHORTCUTS.file,
         params=_frozen({"depth": "20", "shortcut": "B"}),
         now_try="Switch the shortcut to C: every block gets a projection and the parameter count grows. The paper's "
         "ImageNet numbers say projections help a little and are not essential: does this small run agree?",
         train="shortcuts",
+    ),
+    Lesson(
+        name="shattered-gradients",
+        title="Shattered gradients: white noise vs brown noise",
+        story=(
+            "Sweep one scalar input along a line and plot the slope dy/dx of a 24-layer plain and residual stack with "
+            "BatchNorm (Balduzzi et al. 2017). The plain stack's slope jumps from one input to the next like white noise, "
+            "its lag-1 autocorrelation near zero; the residual stack's wanders like brown noise, clearly more correlated. "
+            "Compare the measured figure with the paper's, shown beside it: the ordering holds, the size differs."
+        ),
+        page=pages.LANDSCAPE.file,
+        params=_frozen({"sg_depth": "24", "sg_norm": "batch", "sg_seeds": "5"}),
+        now_try="Set the hidden layers to 2: both gradients are smooth, since shattering grows with depth. Then choose "
+        "normalisation none at 24 layers: without BN both stacks stay far more correlated, so BN's part in the shattering shows.",
+    ),
+    Lesson(
+        name="loss-landscape",
+        title="Loss-landscape slices: plain vs residual",
+        story=(
+            "Both nets are trained, then their loss is measured along filter-normalised random directions through the "
+            "trained weights (Li et al. 2018). Look at the 2-D contours and at the sentence above them: how much sharper "
+            "and how much less convex is the plain net's basin? On nets this small the contrast is far weaker than "
+            "Li et al.'s chaotic CIFAR-10 surfaces, and the page says by how much."
+        ),
+        page=pages.LANDSCAPE.file,
+        params=_frozen({"depth": "20", "seed": "0"}),
+        now_try="Set depth to 56: the plain net trains worse in the same steps, and its slices change with it. "
+        "Change the seed to see how much of the contrast survives another draw.",
+        train="landscape",
+    ),
+    Lesson(
+        name="lesion-study",
+        title="Delete a block: the residual net barely notices, the plain net breaks",
+        story=(
+            "Veit, Wilber and Belongie (2016) deleted single blocks of trained networks at test time. Here a plain and a "
+            "residual net of 20 layers train on the same batches, then lose one block at a time, then k random blocks: "
+            "compare the two nets' test errors against their dotted baselines, and read the measured story under the charts."
+        ),
+        page=pages.LESION.file,
+        params=_frozen({"depth": "20"}),
+        now_try="Choose block = pre: does the pre-activation residual net survive deletions as well? Then set init "
+        "to zero_residual and steps to 0: every residual branch is exactly zero, so no deletion changes the residual net at all.",
+        train="lesion",
+    ),
+    Lesson(
+        name="short-paths",
+        title="Most of the gradient flows through short paths",
+        story=(
+            "Unrolled, 15 residual blocks are 2^15 paths, and their lengths follow a binomial distribution around 7.5. "
+            "The middle chart measures one path's gradient at each length, routing the backward pass through the "
+            "branches of k blocks and the shortcuts of the rest: it shrinks with every branch, so the right-hand chart's "
+            "total gradient peaks at short paths."
+        ),
+        page=pages.LESION.file,
+        params=_frozen({"depth": "32"}),
+        now_try="Set depth to 20 and to 56 and compare where the total gradient peaks; Veit et al. found paths of 5 "
+        "to 17 blocks carry almost all of it in a 54-block ResNet.",
+        train="lesion",
+    ),
+    Lesson(
+        name="pre-activation-sigmoid",
+        title="Pre-activation: the vanishing-sigmoid net with g off the shortcut path",
+        story=(
+            "The net of the first lesson (20 sigmoid layers, Xavier, no normalisation), once with He et al.'s original "
+            "unit and once with the pre-activation unit of their 2016 paper. In the original unit the sigmoid after the "
+            "addition scales the gradient in every block, shortcut included; compare the dashed residual line (pre) with "
+            "the solid one (post)."
+        ),
+        page=pages.PREACTIVATION.file,
+        params=_frozen(SIGMOID_STACK),
+        now_try="Set depth to 110: the post-activation residual net's gradient underflows before it reaches the "
+        "input side, the pre-activation one's does not. Then open the next lesson for 110 layers with BatchNorm.",
+    ),
+    Lesson(
+        name="pre-activation-110",
+        title="110 layers with BatchNorm: post- vs pre-activation",
+        story=(
+            "He et al.'s CIFAR layout at 110 layers, with BatchNorm and ReLU, measured at initialisation with both units. "
+            "With ReLU the shortcut path's g only cuts negative values, and BN keeps every layer's scale, so look at how "
+            "far apart the two residual lines really are before believing that the unit's order matters at step 0."
+        ),
+        page=pages.PREACTIVATION.file,
+        params=_frozen({"arch": "cnn", "dataset": "digits", "depth": "110", "norm": "batch", "activation": "relu"}),
+        now_try="Set norm to none: without BN the residual nets' gradients grow toward the input with either unit. "
+        "Train the pre-activation net on the Gradient flow page (block = pre under More settings) to compare training.",
     ),
 )
 

@@ -25,10 +25,23 @@ GRADIENT_FLOW = PageInfo("views/gradient_flow.py", "Gradient flow", ":material/s
 DEGRADATION = PageInfo("views/degradation.py", "Degradation", ":material/trending_up:", "Science")
 IDENTITY = PageInfo("views/identity.py", "Identity & L2", ":material/equal:", "Science")
 SHORTCUTS = PageInfo("views/shortcuts.py", "Shortcuts & dimensions", ":material/alt_route:", "Science")
+LANDSCAPE = PageInfo("views/landscape.py", "Shattered gradients & landscapes", ":material/landscape:", "Science")
+LESION = PageInfo("views/lesion.py", "Lesion & paths", ":material/content_cut:", "Science")
+PREACTIVATION = PageInfo("views/preactivation.py", "Pre-activation", ":material/swap_vert:", "Science")
 THEORY = PageInfo("views/theory.py", "Theory", ":material/functions:", "Science")
 LESSONS = PageInfo("views/lessons.py", "Lessons", ":material/school:", "Classroom")
 
-PAGES = (GRADIENT_FLOW, DEGRADATION, IDENTITY, SHORTCUTS, THEORY, LESSONS)  # in menu order; the first is the landing page
+PAGES = (
+    GRADIENT_FLOW,
+    DEGRADATION,
+    IDENTITY,
+    SHORTCUTS,
+    LANDSCAPE,
+    LESION,
+    PREACTIVATION,
+    THEORY,
+    LESSONS,
+)  # in menu order; the first is the landing page
 
 
 def page_by_file(file: str) -> PageInfo:
@@ -37,3 +50,11 @@ def page_by_file(file: str) -> PageInfo:
         if page.file == file:
             return page
     raise ValueError(f"{file!r} is not a registered page; pages: {', '.join(p.file for p in PAGES)}")
+
+
+def page_by_url_path(path: str) -> PageInfo:
+    """The page served at /<path>; the landing page for "" (Streamlit serves the default page at the root)."""
+    for page in PAGES:
+        if page.url_path == path.strip("/"):
+            return page
+    return PAGES[0]

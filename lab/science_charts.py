@@ -1,4 +1,4 @@
-"""Figures of the science pages: DataFrames from `lab.experiments` -> plotly Figures. Pure functions.
+"""Figures of the Identity & L2 and Shortcuts pages: DataFrames from their logs -> plotly Figures. Pure functions.
 
 Plain and residual keep the app's two colours (charts.COLORS); where a chart compares depths
 instead, each depth gets its own colour and the variant moves to the subplot, as in He et al.'s
@@ -11,153 +11,25 @@ import itertools
 
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from lab.charts import COLORS, FONT_SIZE, base_layout, l2_label
+from lab.charts import COLORS, FONT_SIZE, base_layout, l2_label, legend_below
+from lab.spread import add_band, seed_summary
 from resnet_core.config import SHORTCUTS
 from resnet_core.models import VARIANTS
 
-# Depth runs from green (shallow) to purple (deep): ordered, and never the vermillion/blue that mean plain/residual.
-DEPTH_COLORS = {8: "#7FBF7B", 20: "#1B7837", 32: "#C2A5CF", 44: "#9970AB", 56: "#762A83", 110: "#40004B"}
 OPTION_DASHES = {"A": "solid", "B": "dash", "C": "dot"}
 L2_OPACITY_FLOOR = 0.3
 
 
-def legend_below(fig: go.Figure) -> go.Figure:
-    """Many traces: the legend goes under the plot, where it can't cover the title."""
-    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0}, margin={"b": 70})
-    return fig
-
-
-def depth_color(depth: int) -> str:
-    return DEPTH_COLORS.get(int(depth), "#777777")
-
-
-def degradation_curves(curves: pd.DataFrame, evals: pd.DataFrame, window: int = 10) -> go.Figure:
-    """Training error (solid: minibatch error, moving average) and test error (dashed) vs step, one colour per depth.
-
-    Plain on the left, residual on the right, as in He et al. Fig. 6. The moving average costs
-    nothing (every step's minibatch is measured anyway) where a full evaluation costs a pass over the data.
-    """
-    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04, subplot_titles=("plain", "residual"))
-    for col, variant in enumerate(VARIANTS, start=1):
-        for depth, part in curves[curves["variant"] == variant].groupby("depth", sort=True):
-            color = depth_color(depth)
-            smooth = part["batch_error"].rolling(window, min_periods=1).mean()
-            fig.add_trace(
-                go.Scatter(
-                    x=part["step"],
-                    y=smooth,
-                    mode="lines",
-                    line={"color": color, "width": 3},
-                    name=f"{depth} layers",
-                    legendgroup=str(depth),
-                    showlegend=col == 1,
-                    hovertemplate=f"{variant}-{depth}<br>step %{{x}}<br>training error %{{y:.1%}}<extra></extra>",
-                ),
-                row=1,
-                col=col,
-            )
-            test = evals[(evals["variant"] == variant) & (evals["depth"] == depth)]
-            fig.add_trace(
-                go.Scatter(
-                    x=test["step"],
-                    y=test["test_error"],
-                    mode="lines+markers",
-                    marker={"size": 7},
-                    line={"color": color, "width": 2, "dash": "dash"},
-                    name=f"{depth} layers: test",
-                    legendgroup=str(depth),
-                    showlegend=False,
-                    hovertemplate=f"{variant}-{depth}<br>step %{{x}}<br>test error %{{y:.1%}}<extra></extra>",
-                ),
-                row=1,
-                col=col,
-            )
-    fig = base_layout(
-        fig, f"Error while training: solid = training (minibatch, mean of {window} steps), dashed = test set", "step", "error"
-    )
-    legend_below(fig)
-    fig.update_yaxes(tickformat=".0%", range=[0, 1])
-    fig.update_yaxes(title_text="", col=2)
-    fig.update_annotations(font={"size": FONT_SIZE + 2})
-    for annotation, variant in zip(fig.layout.annotations, VARIANTS, strict=True):
-        annotation.font.color = COLORS[variant]
-    return fig
-
-
-def final_error_vs_depth(final: pd.DataFrame) -> go.Figure:
-    """Final training error against depth, plain and residual on one chart: degradation is the plain line rising."""
-    fig = go.Figure()
-    for variant in VARIANTS:
-        part = final[final["variant"] == variant].sort_values("depth")
-        fig.add_trace(
-            go.Scatter(
-                x=part["depth"],
-                y=part["train_error"],
-                mode="lines+markers",
-                name=variant,
-                line={"color": COLORS[variant], "width": 3},
-                marker={"size": 12},
-                hovertemplate=f"{variant}-%{{x}}<br>training error %{{y:.1%}}<extra></extra>",
-            )
-        )
-    fig = base_layout(fig, "Final training error vs depth (same data, same budget)", "depth (weight layers)", "training error")
-    fig.update_yaxes(tickformat=".0%", rangemode="tozero")
-    fig.update_xaxes(tickvals=sorted(final["depth"].unique().tolist()) if len(final) else None)
-    return fig
-
-
 def final_error_vs_l2(final: pd.DataFrame) -> go.Figure:
-    """Final training error against L2 strength (categories, so 0 has a place), plain vs residual."""
+    """Final training error against L2 strength (categories, so 0 has a place), plain vs residual: seed mean and range."""
     fig = go.Figure()
     for variant in VARIANTS:
-        part = final[final["variant"] == variant].sort_values("l2")
-        fig.add_trace(
-            go.Scatter(
-                x=[l2_label(v) for v in part["l2"]],
-                y=part["train_error"],
-                mode="lines+markers",
-                name=variant,
-                line={"color": COLORS[variant], "width": 3},
-                marker={"size": 12},
-                hovertemplate=f"{variant}<br>L2 %{{x}}<br>training error %{{y:.1%}}<extra></extra>",
-            )
-        )
-    fig = base_layout(fig, "Final training error vs L2 strength", "L2 strength", "training error")
+        summary = seed_summary(final[final["variant"] == variant], ["l2"], "train_error")
+        add_band(fig, summary.assign(l2=[l2_label(v) for v in summary["l2"]]), "l2", COLORS[variant], variant)
+    fig = base_layout(fig, "Final training error vs L2 strength (band: range over seeds)", "L2 strength", "training error")
     fig.update_yaxes(tickformat=".0%", range=[0, 1])
     fig.update_xaxes(type="category")
-    return fig
-
-
-def init_ratio_figure(ratios: pd.DataFrame) -> go.Figure:
-    """First / last hidden layer gradient ratio at initialisation per depth (log): above 1 is growth, not vanishing."""
-    fig = go.Figure()
-    for variant in VARIANTS:
-        part = ratios[ratios["variant"] == variant].sort_values("depth")
-        fig.add_trace(
-            go.Scatter(
-                x=part["depth"],
-                y=part["ratio"],
-                mode="lines+markers+text",
-                name=variant,
-                text=[f"{r:.3g}" for r in part["ratio"]],
-                textposition="top center",
-                line={"color": COLORS[variant], "width": 3},
-                marker={"size": 12},
-                hovertemplate=f"{variant}-%{{x}}<br>first/last gradient %{{y:.3g}}<extra></extra>",
-            )
-        )
-    fig.add_hline(
-        y=1,
-        line={"color": "#555555", "dash": "dot"},
-        annotation_text="1 = same size at both ends",
-        annotation_position="bottom left",
-    )
-    fig = base_layout(
-        fig, "At initialisation: first-layer / last-layer gradient norm", "depth (weight layers)", "ratio (log)", log_y=True
-    )
-    fig.update_xaxes(tickvals=sorted(ratios["depth"].unique().tolist()) if len(ratios) else None)
     return fig
 
 
@@ -271,39 +143,14 @@ def block_output_figure(check: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def run_error_figure(evals: pd.DataFrame, title: str) -> go.Figure:
-    """Training (solid) and test (dashed) error of named runs: plain in its colour, residual options A/B/C by dash."""
-    fig = go.Figure()
-    for _run, part in evals.groupby("run", sort=False):
-        variant = part["variant"].iloc[0]
-        option = part["option"].iloc[0] if "option" in part else None
-        dash = OPTION_DASHES.get(option, "solid")
-        name = f"residual {option}" if option in SHORTCUTS else variant
-        fig.add_trace(
-            go.Scatter(
-                x=part["step"],
-                y=part["train_error"],
-                mode="lines+markers",
-                name=name,
-                line={"color": COLORS[variant], "width": 3, "dash": dash},
-                marker={"size": 8},
-                hovertemplate=f"{name}<br>step %{{x}}<br>training error %{{y:.1%}}<extra></extra>",
-            )
-        )
-    fig = base_layout(fig, title, "step", "training error")
-    fig.update_yaxes(tickformat=".0%", range=[0, 1])
-    return fig
-
-
 def transition_gradient_figure(layers: pd.DataFrame) -> go.Figure:
-    """Mean ||dL/dW|| over training per layer for each run (log y); shaded bands mark the transition blocks' layers."""
+    """Mean ||dL/dW|| over training and seeds per layer for each net (plain, A, B, C; log y); shaded bands mark the transition blocks' layers."""
     grads = layers[layers["metric"] == "grad_norm"]
     fig = go.Figure()
     for layer in sorted(grads.loc[grads["in_transition"], "layer"].unique()):
         fig.add_vrect(x0=layer - 0.5, x1=layer + 0.5, fillcolor="#F0E442", opacity=0.35, line_width=0, layer="below")
-    for run, part in grads.groupby("run", sort=False):
-        variant = part["variant"].iloc[0]
-        option = part["option"].iloc[0]
+    for net, part in grads.groupby("net", sort=False):
+        variant, option = part["variant"].iloc[0], net
         name = f"residual {option}" if option in SHORTCUTS else "plain"
         mean = part.groupby(["layer", "name", "kind"])["value"].mean().reset_index()
         for kind, mode, symbol in (("main", "lines+markers", "circle"), ("shortcut", "markers", "diamond-open")):
@@ -317,7 +164,7 @@ def transition_gradient_figure(layers: pd.DataFrame) -> go.Figure:
                     mode=mode,
                     customdata=rows["name"],
                     name=name if kind == "main" else f"{name}: W_s",
-                    legendgroup=run,
+                    legendgroup=net,
                     line={"color": COLORS[variant], "width": 2, "dash": OPTION_DASHES.get(option, "solid")},
                     marker={"size": 12 if kind == "shortcut" else 6, "symbol": symbol, "color": COLORS[variant]},
                     hovertemplate=f"{name}<br>layer %{{x}}: %{{customdata}}<br>||dL/dW|| %{{y:.3g}}<extra></extra>",

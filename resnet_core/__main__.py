@@ -1,5 +1,12 @@
 """Command line over the same API the app uses: `python -m resnet_core run --depth 20,56 --out run.json`.
 
+`lesion` and `paths` train one pair and then run that study (Veit et al. 2016) on it:
+`python -m resnet_core lesion --depth 20 --out lesion.json --csv lesion.csv`.
+
+`sweep` runs a grid of configs (`--depth 20,32,44 --seed 0-4 --shortcut A,B,C`), one cached job per
+cell, on local worker processes or on Ray (`--ray` or RAY_ADDRESS), computing only the cells the shared
+result cache lacks (serving/sweep_cli.py).
+
 Every ExperimentConfig field is an option (help text from config.FIELDS); a comma list of
 depths runs a sweep; progress goes to stderr; bad options, and --out / --csv paths that cannot be
 written, exit 2 with one line before any training.
@@ -8,18 +15,31 @@ written, exit 2 with one line before any training.
 from __future__ import annotations
 
 import argparse
-import json
-import os
+import dataclasses
 import sys
 from typing import Any, NoReturn
 
 import pandas as pd
 from tqdm import tqdm
 
+from resnet_core import cli_slices
+from resnet_core.cli_io import check_writable, write_json
 from resnet_core.config import FIELDS, ExperimentConfig, describe_range, parse_value
-from resnet_core.results import RunLog, json_safe
+from resnet_core.lesion import DRAWS, after_training, lesion_study
+from resnet_core.paths import PATH_DRAWS, path_study
+from resnet_core.results import RunLog
 from resnet_core.training import train
+from serving import sweep_cli
 from serving.limits import HostLimits, apply_thread_limit
+
+STUDIES = {  # subcommand: (help, the study run after training, default draws)
+    "lesion": ("train the pair, then delete blocks at test time (Veit et al. 2016) and write JSON / CSV", lesion_study, DRAWS),
+    "paths": (
+        "train the pair, then measure the residual net's gradient per path length (Veit et al. 2016)",
+        path_study,
+        PATH_DRAWS,
+    ),
+}
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -35,18 +55,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     run = commands.add_parser("run", help="train one config, or a depth sweep, and write JSON / CSV")
+    add_config_options(run, "comma list for a sweep, e.g. 20,56; ")
+    run.add_argument("--csv", help="also write the per-layer records as a long CSV table")
+    for name, (text, _, draws) in STUDIES.items():
+        study = commands.add_parser(name, help=text)
+        add_config_options(study, "")
+        study.add_argument("--draws", default=str(draws), help=f"random draws per k (default {draws})")
+        study.add_argument("--csv", help=f"also write the {name} records as a CSV table")
+    cli_slices.add_parsers(commands)  # shattered, landscape
+    sweep_cli.add_sweep_parser(commands)
+    return parser
+
+
+def add_config_options(command: argparse.ArgumentParser, depth_note: str) -> None:
+    """Every ExperimentConfig field as an option (help from FIELDS), then --out and --quiet."""
     defaults = ExperimentConfig()
     for name, spec in FIELDS.items():
         default = getattr(defaults, name)
         extra = f" ({describe_range(name)}; default {default!r})"
-        if name == "depth":
-            run.add_argument("--depth", default=str(default), help="comma list for a sweep, e.g. 20,56; " + spec.help + extra)
-        else:
-            run.add_argument("--" + name.replace("_", "-"), dest=name, default=str(default), help=spec.help + extra)
-    run.add_argument("--out", help="write the JSON result here (default: stdout)")
-    run.add_argument("--csv", help="also write the per-layer records as a long CSV table")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser
+        note = depth_note if name == "depth" else ""
+        command.add_argument("--" + name.replace("_", "-"), dest=name, default=str(default), help=note + spec.help + extra)
+    command.add_argument("--out", help="write the JSON result here (default: stdout)")
+    command.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def configs_from_args(args: argparse.Namespace) -> list[ExperimentConfig]:
@@ -71,22 +101,6 @@ def run_sweep(configs: list[ExperimentConfig], quiet: bool = False) -> list[RunL
     return logs
 
 
-def check_writable(option: str, path: str) -> None:
-    """Raise ValueError naming `option` when `path` cannot be written, so a long run never ends in a traceback.
-
-    Opening for append is the check the OS itself makes (missing folder, a folder, a name too long,
-    no permission); it leaves an existing file as it was and removes a file it had to create.
-    """
-    existed = os.path.lexists(path)
-    try:
-        with open(path, "a"):
-            pass
-    except OSError as error:
-        raise ValueError(f"{option} {path}: cannot write there ({error.strerror or error})") from None
-    if not existed:
-        os.unlink(path)
-
-
 def summary(log: RunLog, variant: str) -> str:
     """One stderr line per net. With --steps 0 no gradient is taken, so there is no ratio, and the error is the initial one."""
     final = log.final[variant]
@@ -100,37 +114,65 @@ def summary(log: RunLog, variant: str) -> str:
     )
 
 
+def run_study(args: argparse.Namespace) -> tuple[ExperimentConfig, list[dict[str, Any]]]:
+    """Train the pair (progress on stderr), then the study's measurements: (config, its records)."""
+    config = ExperimentConfig(**{name: parse_value(name, getattr(args, name)) for name in FIELDS})
+    draws = parse_draws(args.draws)
+    _, study, _ = STUDIES[args.command]
+    records = []
+    with tqdm(total=config.steps, desc=f"{args.command}, depth {config.depth}", file=sys.stderr, disable=args.quiet) as bar:
+        for record in after_training(config, lambda m, d, c: study(m, d, c, draws)):
+            if record["kind"] == "step" and record["variant"] == "residual":
+                bar.update(record["step"] + 1 - bar.n)
+            elif record["kind"] == args.command:  # a study's records are of its own kind
+                records.append(record)
+    return config, records
+
+
+def parse_draws(raw: str) -> int:
+    if not raw.strip().isdigit() or not 1 <= int(raw) <= 100:
+        raise ValueError(f"draws: {raw!r} is not a whole number from 1 to 100")
+    return int(raw)
+
+
+def study_output(args: argparse.Namespace) -> tuple[dict[str, Any], pd.DataFrame, list[str]]:
+    """`lesion` / `paths`: the JSON document, the CSV table (one row a record) and no summary lines."""
+    config, records = run_study(args)
+    return {"config": dataclasses.asdict(config), args.command: records}, pd.DataFrame.from_records(records), []
+
+
+def run_output(args: argparse.Namespace) -> tuple[dict[str, Any], pd.DataFrame, list[str]]:
+    """`run`: the JSON document of every run, the long per-layer CSV table and one summary line per net."""
+    configs = configs_from_args(args)
+    logs = run_sweep(configs, args.quiet)
+    result = {
+        "config": logs[0].to_json()["config"] | {"depth": [c.depth for c in configs]},
+        "runs": [run for log in logs for run in log.to_json()["runs"]],
+    }
+    table = pd.concat([log.export_frame().assign(depth=log.config.depth) for log in logs], ignore_index=True)
+    table = table[["depth", *[c for c in table.columns if c != "depth"]]]
+    return result, table, [summary(log, v) for log in logs for v in ("plain", "residual")]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "sweep":
+        return sweep_cli.sweep_main(parser, args)
     try:
         apply_thread_limit(HostLimits.from_settings())  # 1 torch thread unless RESNET_LAB_THREADS says otherwise
-        configs = configs_from_args(args)
         for option, path in (("--out", args.out), ("--csv", args.csv)):
             if path:
                 check_writable(option, path)
-        logs = run_sweep(configs, args.quiet)
+        output = cli_slices.RESULTS.get(args.command) or (study_output if args.command in STUDIES else run_output)
+        result, table, lines = output(args)
     except (ValueError, FileNotFoundError) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
-    result = json_safe(
-        {
-            "config": logs[0].to_json()["config"] | {"depth": [c.depth for c in configs]},
-            "runs": [run for log in logs for run in log.to_json()["runs"]],
-        }
-    )
-    text = json.dumps(result, indent=1)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
-    else:
-        print(text)
+    write_json(result, args.out)
     if args.csv:
-        frames = [log.export_frame().assign(depth=log.config.depth) for log in logs]
-        table = pd.concat(frames, ignore_index=True)
-        table[["depth", *[c for c in table.columns if c != "depth"]]].to_csv(args.csv, index=False)
-    for log in logs:
-        for v in ("plain", "residual"):
-            print(summary(log, v), file=sys.stderr)
+        table.to_csv(args.csv, index=False)
+    for line in lines:
+        print(line, file=sys.stderr)
     return 0
 
 

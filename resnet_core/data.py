@@ -102,6 +102,11 @@ def load_dataset(config: ExperimentConfig) -> tuple[torch.Tensor, torch.Tensor, 
     return x_train, split.y_train.clone(), x_test, split.y_test.clone()
 
 
+def dataset_key(config: ExperimentConfig) -> tuple[str | int | float, ...]:
+    """What `load_dataset(config)` depends on: configs with equal keys get equal tensors (a sweep loads each once)."""
+    return (config.arch, *_cache_key(config))
+
+
 @dataclass(frozen=True)
 class _Split:
     """Raw inputs (canonical shape) and labels, plus training-split statistics that broadcast over them."""

@@ -1,8 +1,11 @@
 """Plain and residual stacks: an MLP and the He et al. (2015) CIFAR CNN, shortcut options A/B/C.
 
 The residual block is the paper's post-activation unit, a[l+2] = g(z[l+2] + a[l]): the
-shortcut is added *before* the block's last activation. A plain block is the same block
-without the addition, so a plain/residual pair differs only by the shortcut.
+shortcut is added *before* the block's last activation. `block="pre"` gives He et al. (2016)'s
+full pre-activation unit instead, a[l+2] = a[l] + W2 g(BN(W1 g(BN(a[l])))), with one BN and g
+after the last block (their Sec. 4.1): nothing but additions between the stem and that head.
+A plain block is the same block without the addition, so a plain/residual pair differs only
+by the shortcut.
 
 CNN layout (Sec. 4.2): 3x3 conv stem; 3 stages of n blocks with w, 2w, 4w filters, stride 2
 in the first block of stages 2 and 3; global average pool; linear classifier; depth 6n+2.
@@ -39,8 +42,8 @@ SHORTCUT_OPTIONS = {
 ACTIVATION_MODULES: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}
 
 
-def conv3x3(in_channels: int, out_channels: int, stride: int = 1, bias: bool = False) -> nn.Conv2d:
-    return nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=bias)
+def conv3x3(in_channels: int, out_channels: int, stride: int = 1, bias: bool = False, padding: str = "zeros") -> nn.Conv2d:
+    return nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=bias, padding_mode=padding)
 
 
 def conv1x1(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
@@ -87,7 +90,11 @@ class ProjectionShortcut(nn.Module):
 
 
 class Block(nn.Module):
-    """Two weight layers; with a shortcut it is residual, a[l+2] = g(z[l+2] + shortcut(a[l])), else plain."""
+    """Two weight layers; with a shortcut it is residual, a[l+2] = g(z[l+2] + shortcut(a[l])), else plain.
+
+    `pre`: the full pre-activation unit (He et al. 2016), where norm1 acts on the block's input
+    and a[l+2] = z[l+2] + shortcut(a[l]) with no g after the addition.
+    """
 
     def __init__(
         self,
@@ -98,29 +105,42 @@ class Block(nn.Module):
         activation: nn.Module,
         shortcut: nn.Module | None,
         stage: int = 0,
+        pre: bool = False,
     ) -> None:
         super().__init__()
         self.stage = stage  # 0-based CIFAR stage (always 0 in the MLP)
+        self.pre = pre
         self.layer1, self.norm1, self.layer2, self.norm2 = layer1, norm1, layer2, norm2
         self.activation = activation
         self.shortcut = shortcut  # the block receives its shortcut; None makes it plain
         self.recorder = None  # set by probes.BlockRecorder while measuring; never changes the output
 
-    def forward(self, x: Tensor) -> Tensor:
-        identity = x
+    def branch(self, x: Tensor) -> Tensor:
+        """z[l+2] = F(a[l]), the residual branch: the response He et al. Fig. 7 measures."""
+        if self.pre:
+            out = self.layer1(self.activation(self.norm1(x)))
+            return self.layer2(self.activation(self.norm2(out)))
         out = self.activation(self.norm1(self.layer1(x)))
-        branch = self.norm2(self.layer2(out))  # z[l+2]: the response He et al. Fig. 7 measures
-        skip = self.shortcut(identity) if self.shortcut is not None else None
-        out = branch + skip if skip is not None else branch
-        out = self.activation(out)
+        return self.norm2(self.layer2(out))
+
+    def join(self, branch: Tensor | None, skip: Tensor | None) -> Tensor:
+        """a[l+2] from the branch and the shortcut's value (None: absent); post-activation applies g after the sum."""
+        out = skip if branch is None else branch if skip is None else branch + skip
+        return out if self.pre else self.activation(out)
+
+    def forward(self, x: Tensor) -> Tensor:
+        branch = self.branch(x)
+        skip = self.shortcut(x) if self.shortcut is not None else None
+        out = self.join(branch, skip)
         if self.recorder is not None:
             self.recorder.record(self, branch, skip, out)
         return out
 
 
 def last_branch_layer(block: Block) -> list[nn.Parameter]:
-    """The parameters that make z[l+2]: BN's scale and shift when the net has BN, else layer2's weight and bias."""
-    last = block.norm2 if isinstance(block.norm2, nn.BatchNorm1d | nn.BatchNorm2d) else block.layer2
+    """The parameters that make z[l+2]: the second BN's scale and shift (post-activation with BN), else layer2's."""
+    has_bn = isinstance(block.norm2, nn.BatchNorm1d | nn.BatchNorm2d)
+    last = block.norm2 if has_bn and not block.pre else block.layer2
     return list(last.parameters())
 
 
@@ -136,15 +156,25 @@ class Stem(nn.Module):
 
 
 class Stack(nn.Module):
-    """Stem -> blocks -> (pool) -> classifier; `variant` says whether the blocks have shortcuts."""
+    """Stem -> blocks -> (head) -> (pool) -> classifier; `variant` says whether the blocks have shortcuts.
 
-    def __init__(self, stem: Stem, blocks: nn.Sequential, fc: nn.Linear, variant: str, image: bool) -> None:
+    `head`: the BN and g after the last pre-activation block (He et al. 2016); absent for post-activation.
+    """
+
+    def __init__(
+        self, stem: Stem, blocks: nn.Sequential, fc: nn.Linear, variant: str, image: bool, head: Stem | None = None
+    ) -> None:
         super().__init__()
-        self.stem, self.blocks, self.fc = stem, blocks, fc
+        self.stem, self.blocks, self.head, self.fc = stem, blocks, head, fc
         self.variant, self.image = variant, image
 
     def forward(self, x: Tensor) -> Tensor:
-        out = self.blocks(self.stem(x))
+        return self.classify(self.blocks(self.stem(x)))
+
+    def classify(self, out: Tensor) -> Tensor:
+        """Logits from the last block's output: (head), (pool), classifier."""
+        if self.head is not None:
+            out = self.head(out)
         if self.image:
             out = out.mean(dim=(2, 3))  # global average pooling
         return self.fc(out)
@@ -170,13 +200,14 @@ def _block(
     bias = config.norm == "none"  # BN's shift makes a bias redundant (the paper's convs are bias-free)
     act = ACTIVATION_MODULES[config.activation]
     if image:
-        layer1, layer2 = conv3x3(in_features, out_features, stride, bias), conv3x3(out_features, out_features, 1, bias)
+        layer1 = conv3x3(in_features, out_features, stride, bias, config.padding)
+        layer2 = conv3x3(out_features, out_features, 1, bias, config.padding)
     else:
         layer1, layer2 = nn.Linear(in_features, out_features, bias), nn.Linear(out_features, out_features, bias)
     shortcut = _shortcut(config, in_features, out_features, stride, image) if variant == "residual" else None
-    return Block(
-        layer1, norm_layer(config, out_features, image), layer2, norm_layer(config, out_features, image), act(), shortcut, stage
-    )
+    pre = config.block == "pre"
+    norm1 = norm_layer(config, in_features if pre else out_features, image)  # pre: BN of the block's input
+    return Block(layer1, norm1, layer2, norm_layer(config, out_features, image), act(), shortcut, stage, pre)
 
 
 def build_model(
@@ -195,7 +226,7 @@ def build_model(
     act = ACTIVATION_MODULES[config.activation]
     w = config.width
     if image:
-        stem = Stem(conv3x3(in_shape[0], w, 1, bias), norm_layer(config, w, True), act())
+        stem = Stem(conv3x3(in_shape[0], w, 1, bias, config.padding), norm_layer(config, w, True), act())
         n = (config.depth - 2) // 6
         blocks, in_features = [], w
         for stage, out_features in enumerate((w, 2 * w, 4 * w)):
@@ -207,7 +238,8 @@ def build_model(
         stem = Stem(nn.Linear(in_shape[0], w, bias), norm_layer(config, w, False), act())
         blocks = [_block(config, variant, w, w, 1, False) for _ in range(config.depth // 2)]
         in_features = w
-    model = Stack(stem, nn.Sequential(*blocks), nn.Linear(in_features, n_classes), variant, image)
+    head = Stem(nn.Identity(), norm_layer(config, in_features, image), act()) if config.block == "pre" else None
+    model = Stack(stem, nn.Sequential(*blocks), nn.Linear(in_features, n_classes), variant, image, head)
     initialise(model, config)
     return model
 

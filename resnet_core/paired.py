@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from resnet_core.models import VARIANTS, IdentityShortcut, ProjectionShortcut, Stack, ZeroPadShortcut
+from resnet_core.models import VARIANTS, Block, IdentityShortcut, ProjectionShortcut, Stack, ZeroPadShortcut
 from resnet_core.probes import weight_layers
 
 GROUPS = len(VARIANTS)  # group 0 = plain, 1 = residual: the order of VARIANTS
@@ -75,6 +75,7 @@ class PairedStack(nn.Module):
         self.recording = False
         self.branch_moments: list[tuple[int, Tensor, Tensor]] = []  # per block: positions, Σz and Σz² per channel (2 x features,)
         self.skip_norms: list[Tensor] = []  # per block: ||shortcut(a)|| of the residual net
+        self.out_squares: list[Tensor] = []  # per block: mean of a[l+2]^2 per net (2,)
         self.grad_norms: list[Tensor | None] = []  # per block: ||dL/da|| (2,), filled during backward
 
     def _storage_order(self, tensor: Tensor) -> Tensor:
@@ -112,6 +113,9 @@ class PairedStack(nn.Module):
         weight = self._tensor(prefix + ".weight")
         bias = self._tensor(prefix + ".bias") if module.bias is not None else None
         if isinstance(module, nn.Conv2d):
+            if module.padding_mode == "circular":  # wrap the map around first, as nn.Conv2d does for this mode
+                pad = module.padding[0]
+                return F.conv2d(F.pad(x, (pad, pad, pad, pad), mode="circular"), weight, bias, module.stride, 0, groups=groups)
             return F.conv2d(x, weight, bias, module.stride, module.padding, groups=groups)
         if groups == 1:
             return F.linear(x, weight, bias)
@@ -121,6 +125,20 @@ class PairedStack(nn.Module):
         out = torch.bmm(halves, weights)  # (2, batch, out)
         out = out.transpose(0, 1).reshape(batch, -1)  # (batch, 2 x out): [plain | residual]
         return out + bias if bias is not None else out
+
+    def _branch(self, x: Tensor, prefix: str, block: Block) -> Tensor:
+        """z[l+2] of both nets, as models.Block.branch computes it (post- or pre-activation)."""
+        if block.pre:
+            hidden = self._layer(
+                self.activation(self._norm(x, prefix + "norm1", block.norm1)), prefix + "layer1", block.layer1, GROUPS
+            )
+            return self._layer(
+                self.activation(self._norm(hidden, prefix + "norm2", block.norm2)), prefix + "layer2", block.layer2, GROUPS
+            )
+        hidden = self.activation(
+            self._norm(self._layer(x, prefix + "layer1", block.layer1, GROUPS), prefix + "norm1", block.norm1)
+        )
+        return self._norm(self._layer(hidden, prefix + "layer2", block.layer2, GROUPS), prefix + "norm2", block.norm2)
 
     def _skip(self, x: Tensor, prefix: str, shortcut: nn.Module, features: int) -> Tensor:
         """The residual net's shortcut of its input half, with zeros over the plain half."""
@@ -153,42 +171,45 @@ class PairedStack(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         plain = self.nets[0]
         self.tensors = self._views(self.flat)  # views of the one parameter, so gradients flow into flat.grad
-        self.branch_moments, self.skip_norms, self.grad_norms = [], [], []
+        self.branch_moments, self.skip_norms, self.grad_norms, self.out_squares = [], [], [], []
         x = x.contiguous(memory_format=self.memory_format) if self.image else x
         out = self.activation(self._norm(self._layer(x, "stem.layer", plain.stem.layer, 1), "stem.norm", plain.stem.norm))
         for i, (block, residual_block) in enumerate(self.block_pairs):
             prefix = f"blocks.{i}."
-            hidden = self.activation(
-                self._norm(self._layer(out, prefix + "layer1", block.layer1, GROUPS), prefix + "norm1", block.norm1)
-            )
-            branch = self._norm(self._layer(hidden, prefix + "layer2", block.layer2, GROUPS), prefix + "norm2", block.norm2)
+            branch = self._branch(out, prefix, block)
             features = branch.shape[1] // GROUPS
             skip = self._skip(out, prefix + "shortcut", residual_block.shortcut, features)
-            out = self.activation(branch + skip)
+            out = branch + skip if block.pre else self.activation(branch + skip)
             if self.recording:
                 self._record(branch, skip, out, features)
+        if plain.head is not None:  # pre-activation: the BN and g after the last block
+            out = self.activation(self._norm(out, "head.norm", plain.head.norm))
         if self.image:
             out = out.mean(dim=(2, 3))  # global average pooling: per channel, so per net
         logits = self._layer(out, "fc", plain.fc, GROUPS)  # (batch, 2 x classes)
         return logits.view(x.shape[0], GROUPS, -1).transpose(0, 1)  # (2, batch, classes)
 
     def _record(self, branch: Tensor, skip: Tensor, out: Tensor, features: int) -> None:
-        """Per-net block statistics, defined as in probes.BlockRecorder, from two BLAS calls and one norm per block.
+        """Per-net block statistics, defined as in probes.BlockRecorder, from two GEMVs and one norm per block.
 
-        Per channel, Σz = 1ᵀZ (a GEMV) and Σz² = diag(ZᵀZ) (a GEMM) over Z, the (positions, 2 x features)
-        rows of z (a view in NHWC): BLAS reads z once each, where column reductions and a centred copy took
-        several times as long (benchmarks/RESULTS.md, "Changes"). The moments are combined in _block_metrics.
+        Per channel, Σz = 1ᵀZ and Σz² = 1ᵀ(Z∘Z) over Z, the (positions, 2 x features) rows of z (a view in
+        NHWC): a GEMV reads its matrix once, where column reductions and a centred copy took several times
+        as long (benchmarks/RESULTS.md, "Changes"); not diag(ZᵀZ), whose wasted products the host's FLOP
+        budget (serving.limits.estimate_cost) would have to count. The moments are combined in _block_metrics.
         """
         z = branch.detach()  # (N, 2 x features, H, W), or (N, 2 x features) in the MLP
         flat = z.movedim(1, -1).reshape(-1, z.shape[1])  # (positions, 2 x features): a view in NHWC
-        sums = torch.mv(flat.T, flat.new_ones(flat.shape[0]))  # (2 x features,): Σz per channel
-        squares = torch.mm(flat.T, flat).diagonal()  # (2 x features,): Σz² per channel
+        ones = flat.new_ones(flat.shape[0])
+        sums = torch.mv(flat.T, ones)  # (2 x features,): Σz per channel
+        squares = torch.mv(flat.square().T, ones)  # (2 x features,): Σz² per channel
         self.branch_moments.append((flat.shape[0], sums, squares))
         self.skip_norms.append(torch.linalg.vector_norm(skip.detach()))  # the plain half is zeros: the residual net's ||skip||
+        dims = (0, *range(2, branch.dim() + 1))
+        per_net_out = out.detach().unflatten(1, (GROUPS, features))  # (N, 2, features, ...)
+        self.out_squares.append(per_net_out.square().mean(dim=dims))  # (2,)
         if out.requires_grad:
             index = len(self.grad_norms)
             self.grad_norms.append(None)
-            dims = (0, *range(2, branch.dim() + 1))
 
             def store_grad_norm(grad: Tensor) -> None:  # returns None: the gradient passes on unchanged
                 per_net = grad.unflatten(1, (GROUPS, features))  # (N, 2, features, ...)
@@ -197,7 +218,7 @@ class PairedStack(nn.Module):
             out.register_hook(store_grad_norm)
 
     def _block_metrics(self) -> Tensor | None:
-        """(2, len(BLOCK_METRICS), blocks): act_grad_norm, act_std, branch_ratio per net; NaN where undefined.
+        """(2, len(BLOCK_METRICS), blocks): act_grad_norm, act_std, branch_ratio, out_ms per net; NaN where undefined.
 
         var = E[z²] - E[z]² per net, in float64 from the float32 channel sums: it loses digits only when every
         channel's mean dwarfs the net's spread, which BN (mean β, spread γ per channel) does not produce.
@@ -214,7 +235,7 @@ class PairedStack(nn.Module):
         nan = torch.full_like(act_std, math.nan)
         grads = torch.stack(self.grad_norms) if None not in self.grad_norms and self.grad_norms else nan
         ratio = torch.stack([nan[:, 0], branch_norm / torch.stack(self.skip_norms)], dim=1)
-        return torch.stack([grads, act_std, ratio]).permute(2, 0, 1)
+        return torch.stack([grads, act_std, ratio, torch.stack(self.out_squares)]).permute(2, 0, 1)
 
     def measurements(self) -> dict[str, Tensor]:
         """Per variant one flat device tensor [grad_norm, weight_norm, block metrics]: the layout probes.Measurement.unflatten reads."""

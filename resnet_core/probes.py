@@ -2,7 +2,8 @@
 
 Per weight layer: ||dL/dW||_2 and ||W||_2. Per block: ||dL/da[l]||_2 of the block's output
 activation (the quantity the shortcut protects), the std of the branch response z[l+2]
-(He et al. 2015, Fig. 7) and the residual-branch ratio ||F(x)|| / ||shortcut(x)||.
+(He et al. 2015, Fig. 7), the residual-branch ratio ||F(x)|| / ||shortcut(x)|| and the mean
+square of the block's output a[l+2], the forward signal (Brock et al. 2021's signal propagation).
 
 Every statistic stays a 0-d tensor on the model's device until `Measurement.to_host`
 stacks them and copies them once: one host transfer per measured step, no per-layer
@@ -20,7 +21,7 @@ from torch import Tensor, nn
 
 from resnet_core.models import Block, Stack
 
-BLOCK_METRICS = ("act_grad_norm", "act_std", "branch_ratio")
+BLOCK_METRICS = ("act_grad_norm", "act_std", "branch_ratio", "out_ms")
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class BlockRecorder:
         self.act_std: list[Tensor | None] = [None] * n
         self.branch_ratio: list[Tensor | None] = [None] * n
         self.act_grad_norm: list[Tensor | None] = [None] * n
+        self.out_ms: list[Tensor | None] = [None] * n
 
     def __enter__(self) -> BlockRecorder:
         for block in self.blocks:
@@ -71,6 +73,7 @@ class BlockRecorder:
         i = self.position[id(block)]
         branch = branch.detach()
         self.act_std[i] = branch.std()
+        self.out_ms[i] = out.detach().square().mean()
         if skip is not None:
             self.branch_ratio[i] = torch.linalg.vector_norm(branch) / torch.linalg.vector_norm(skip.detach())
         if out.requires_grad:

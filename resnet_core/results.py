@@ -1,14 +1,16 @@
-"""RunLog: the records of one paired run, turned into the tables, CSV and JSON everyone shares.
+"""The one log: the records of a paired run (`RunLog`) and of several tagged runs (`ExperimentLog`).
 
-Pages, the CLI and exports all read a run through this class, so a number on a chart,
-in a CSV row and in the JSON file comes from the same record.
+Pages, the CLI and exports all read runs through these classes, so a number on a chart,
+in a CSV row and in the JSON file comes from the same record. An `ExperimentLog` is a set of
+`RunLog`s, one per tag combination (depth, seed, l2, ...): its tables are theirs, with one
+column per tag, so every quantity is defined once, in `RunLog`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pandas as pd
@@ -44,8 +46,8 @@ def gradient_ratio(main_grad_norms: list[float]) -> float:
 class RunLog:
     """Accumulates `train()` records for one config, in arrival order."""
 
-    def __init__(self, config: ExperimentConfig) -> None:
-        self.config = config
+    def __init__(self, config: ExperimentConfig | None = None) -> None:
+        self.config = config  # None in an ExperimentLog, whose records name their run by tags
         self.meta: dict[str, dict[str, Any]] = {}
         self.steps: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
         self.evals: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
@@ -123,14 +125,18 @@ class RunLog:
         )
         return pd.concat([layers, blocks], ignore_index=True)[["variant", "step", "layer", "name", "kind", "metric", "value"]]
 
-    def ratio(self, variant: str, step: int = 0) -> float:
-        """`gradient_ratio` of this variant's step `step`; NaN if that step was not measured."""
+    def main_grad_norms(self, variant: str, step: int = 0) -> list[float]:
+        """||dL/dW|| of the main-path layers at `step`, input -> output (classifier last); [] if not measured."""
         meta = self.meta[variant]
         for record in self.measured_steps(variant):
             if record["step"] == step:
-                main = [g for g, layer in zip(record["grad_norm"], meta["layers"], strict=True) if layer["kind"] == "main"]
-                return gradient_ratio(main)
-        return math.nan
+                return [g for g, layer in zip(record["grad_norm"], meta["layers"], strict=True) if layer["kind"] == "main"]
+        return []
+
+    def ratio(self, variant: str, step: int = 0) -> float:
+        """`gradient_ratio` of this variant's step `step`; NaN if that step was not measured."""
+        norms = self.main_grad_norms(variant, step)
+        return gradient_ratio(norms) if norms else math.nan
 
     def run_json(self, variant: str) -> dict[str, Any]:
         """One entry of the CLI's `runs` list."""
@@ -151,7 +157,7 @@ class RunLog:
         meta = self.meta.get(variant, {})
         return {
             "variant": variant,
-            "depth": self.config.depth,
+            "depth": self.config.depth if self.config else None,
             "device": meta.get("device"),
             "n_params": meta.get("n_params"),
             "layers": meta.get("layers", []),
@@ -161,4 +167,93 @@ class RunLog:
         }
 
     def to_json(self) -> dict[str, Any]:
-        return {"config": dataclasses.asdict(self.config), "runs": [self.run_json(v) for v in VARIANTS if v in self.meta]}
+        config = dataclasses.asdict(self.config) if self.config else None
+        return {"config": config, "runs": [self.run_json(v) for v in VARIANTS if v in self.meta]}
+
+    def final_frame(self) -> pd.DataFrame:
+        """variant, train_error, test_error, diverged of every net that finished (its `done` record)."""
+        rows = [(v, r["train_error"], r["test_error"], r["diverged"]) for v, r in self.final.items()]
+        return pd.DataFrame(rows, columns=["variant", "train_error", "test_error", "diverged"])
+
+
+TAG_COLUMNS = ("depth", "seed", "l2", "option", "alpha")  # the fields runs of one experiment differ by, in column order
+
+
+def run_name(variant: str, tags: dict[str, Any]) -> str:
+    """A run's name in tables and legends: variant then its tags, e.g. plain-56-0."""
+    return "-".join([variant, *(str(tags[t]) for t in TAG_COLUMNS if t in tags)])
+
+
+class ExperimentLog:
+    """Several paired runs, each a `RunLog` under its tags; records carry `tags` (see `tag`)."""
+
+    def __init__(self) -> None:
+        self.runs: dict[tuple[tuple[str, Any], ...], RunLog] = {}
+
+    def add(self, record: dict[str, Any]) -> None:
+        key = tuple(sorted(record["tags"].items()))
+        self.runs.setdefault(key, RunLog()).add(record)
+
+    def extend(self, records: Iterable[dict[str, Any]]) -> ExperimentLog:
+        for record in records:
+            self.add(record)
+        return self
+
+    @property
+    def tag_names(self) -> list[str]:
+        names = {name for key in self.runs for name, _ in key}
+        return [t for t in TAG_COLUMNS if t in names]
+
+    def _frame(self, table: str) -> pd.DataFrame:
+        """One of RunLog's tables over every run, with `run` and one column per tag in front."""
+        frames = []
+        for key, log in self.runs.items():
+            tags = dict(key)
+            frame = getattr(log, table)()
+            frame.insert(0, "run", [run_name(v, tags) for v in frame["variant"]])
+            frames.append(frame.assign(**tags))
+        columns = ["run", *self.tag_names, "variant"]
+        if not frames:
+            return pd.DataFrame(columns=columns)
+        frame = pd.concat(frames, ignore_index=True)
+        return frame[columns + [c for c in frame.columns if c not in columns]]
+
+    def eval_frame(self) -> pd.DataFrame:
+        """run, tags..., variant, step, train_error, test_error at each full evaluation."""
+        return self._frame("eval_frame")
+
+    def curve_frame(self) -> pd.DataFrame:
+        """run, tags..., variant, step, loss, batch_error at every training step."""
+        return self._frame("curve_frame")
+
+    def layer_frame(self) -> pd.DataFrame:
+        """run, tags..., variant, step, layer (1 = input side), name, kind, metric, value at every measured step."""
+        return self._frame("layer_frame")
+
+    def block_frame(self) -> pd.DataFrame:
+        """run, tags..., variant, step, block (1 = input side), metric, value for the per-block statistics."""
+        return self._frame("block_frame")
+
+    def final_frame(self) -> pd.DataFrame:
+        """Finished runs only (their `done` record): a run still training never enters a verdict."""
+        return self._frame("final_frame")
+
+    @staticmethod
+    def last_measured(frame: pd.DataFrame) -> pd.DataFrame:
+        """Rows of each run's last measured step: the state after training."""
+        last = frame.groupby("run")["step"].transform("max")
+        return frame[frame["step"] == last].reset_index(drop=True)
+
+    @property
+    def devices(self) -> list[str]:
+        return sorted({meta.get("device", "?") for log in self.runs.values() for meta in log.meta.values()})
+
+    def to_json(self) -> dict[str, Any]:
+        """Every run's RunLog JSON under its tags."""
+        return {"runs": [{"tags": dict(key), **log.to_json()} for key, log in self.runs.items()]}
+
+
+def tag(records: Iterable[dict[str, Any]], **tags: Any) -> Iterator[dict[str, Any]]:
+    """`train()` records with `tags`, so runs of several configs share one ExperimentLog."""
+    for record in records:
+        yield {**record, "tags": tags}

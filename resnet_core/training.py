@@ -23,7 +23,7 @@ which is the L2 penalty (l2 / 2) ||W||^2 added to the loss, also under Adam (not
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -35,6 +35,7 @@ from resnet_core.data import dataset_info, load_dataset
 from resnet_core.models import VARIANTS, Stack, build_pair
 from resnet_core.paired import PairedStack
 from resnet_core.probes import Measurement, weight_layers
+from resnet_core.recipe import augmenter, lr_schedule
 
 EVAL_BATCH = 1024
 
@@ -132,14 +133,22 @@ def layer_meta(model: Stack) -> list[dict[str, Any]]:
     return [{"name": info.name, "index": info.index, "kind": info.kind} for info, _ in weight_layers(model)]
 
 
-def _setup(config: ExperimentConfig) -> tuple[torch.device, tuple[Tensor, ...], dict[str, Stack], list[dict[str, Any]]]:
-    """Device, data on it, the pair of models, and their meta records."""
+Prepare = Callable[[dict[str, Stack]], None]
+
+
+def _setup(
+    config: ExperimentConfig, prepare: Prepare | None = None, data: Sequence[Tensor] | None = None
+) -> tuple[torch.device, tuple[Tensor, ...], dict[str, Stack], list[dict[str, Any]]]:
+    """Device, data on it (`load_dataset(config)` unless given), the pair of models (changed in place by `prepare`,
+    if given), and their meta records."""
     device = resolve_device(config.device)
-    data = tuple(t.to(device) for t in load_dataset(config))
+    data = tuple(t.to(device) for t in (load_dataset(config) if data is None else data))
     info = dataset_info(config)
     models = build_pair(config, info.in_shape, info.n_classes)  # built on the CPU
     if device.type != "cpu":  # Module.to walks every module even when nothing moves: 0.1 s of CNN-1202's pair
         models = {v: m.to(device) for v, m in models.items()}
+    if prepare is not None:
+        prepare(models)
     metas = [
         {
             "kind": "meta",
@@ -180,14 +189,21 @@ def measure_init(config: ExperimentConfig) -> Iterator[dict[str, Any]]:
         }
 
 
-def train(config: ExperimentConfig, keep_models: dict[str, Stack] | None = None) -> Iterator[dict[str, Any]]:
+def train(
+    config: ExperimentConfig,
+    keep_models: dict[str, Stack] | None = None,
+    prepare: Prepare | None = None,
+    data: Sequence[Tensor] | None = None,
+) -> Iterator[dict[str, Any]]:
     """Train the pair side by side in one batched computation; a diverging net stops alone and the other goes on.
 
-    `keep_models`, if given, is filled with the two models, holding the trained weights once
+    `prepare`, if given, changes the freshly built pair's weights before training (the Identity page
+    scales every branch). `keep_models`, if given, is filled with the two models, holding the trained weights once
     training ends or the caller stops asking for records, so a caller can evaluate the trained
-    nets (e.g. a decision boundary) without training them again.
+    nets (e.g. a decision boundary) without training them again. `data`, if given, is
+    `load_dataset(config)` loaded once elsewhere (a cluster ships it to every task).
     """
-    _, data, models, metas = _setup(config)
+    _, data, models, metas = _setup(config, prepare, data)
     pair = PairedStack(models["plain"], models["residual"])
     if keep_models is not None:
         keep_models.update(models)
@@ -204,6 +220,7 @@ def _train_pair(
     x_train, y_train, x_test, y_test = data
     device = x_train.device
     optimizer = make_optimizer(config, pair)  # per-element updates, so one optimizer over stacked tensors = one per net
+    schedule, augment = lr_schedule(config, optimizer), augmenter(config)
     sizes = {v: (len(pair.layers[v]), len(net.block_list())) for v, net in zip(VARIANTS, pair.nets, strict=True)}
     yield from metas
 
@@ -214,9 +231,11 @@ def _train_pair(
     batches = minibatch_indices(config, len(x_train))
     for step in range(config.steps):
         index = next(batches).to(device)
-        xb, yb = x_train[index], y_train[index]
+        xb, yb = augment(x_train[index]), y_train[index]
         measured = step % config.measure_every == 0 or step == config.steps - 1
         losses, wrong, measurements = _train_step(pair, optimizer, xb, yb, measured, live)
+        if schedule is not None:
+            schedule.step()
         host = torch.cat([losses, wrong, *measurements.values()]).cpu().tolist()  # the one transfer per step
         cursor = 2 * len(VARIANTS)
         for g, v in enumerate(VARIANTS):

@@ -156,6 +156,7 @@ class Executor:
         self._queue: deque[Job] = deque()
         self._live: dict[tuple[str, str], Job] = {}
         self._lock = threading.Lock()
+        self._closed = False
         self._monitor = threading.Thread(target=self._watch, daemon=True, name="lab-executor")
         self._monitor.start()
 
@@ -191,6 +192,16 @@ class Executor:
         with self._lock:
             self._cancel(job, "stopped")
 
+    def shutdown(self) -> None:
+        """Cancel every job and end every worker and the monitor: for a pool with an end (a CLI sweep's), not the server's."""
+        with self._lock:
+            self._closed = True
+            for job in [*self._queue, *(w.job for w in self._workers if w.job is not None)]:
+                self._cancel(job, "the pool was shut down")
+            for worker in self._workers:
+                worker.kill()
+            self._workers.clear()
+
     def ahead_of(self, job: Job) -> int:
         """How many queued jobs are before this one (0 when it runs or is next)."""
         with self._lock:
@@ -211,7 +222,7 @@ class Executor:
                 job._update(CANCELLED, message=why)
 
     def _watch(self) -> None:
-        while True:
+        while not self._closed:
             try:
                 self._watch_once()
             except Exception:  # the monitor must outlive any one bad job; the traceback goes to the server log

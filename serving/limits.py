@@ -385,8 +385,10 @@ def cifar10_rule(values: dict[str, Any], limits: HostLimits) -> tuple[dict[str, 
     if limits.cifar10_path:
         return values | {"data_path": limits.cifar10_path}, None
     return values | {"dataset": "digits"}, (
-        "CIFAR-10 is not available on this lab: its host has not configured a copy (RESNET_LAB_CIFAR10_PATH, "
-        "see docs/DEPLOY.md); showing the 8x8 digits instead."
+        "CIFAR-10 is not available on this lab, so the 8x8 digits are shown instead. To offer it, the host "
+        "downloads cifar-10-python.tar.gz (163 MB, www.cs.toronto.edu/~kriz/cifar.html) once, sets "
+        "RESNET_LAB_CIFAR10_PATH to that file or its unpacked folder and restarts the lab (docs/DEPLOY.md); "
+        "its training is slow on a laptop CPU."
     )
 
 

@@ -1,4 +1,4 @@
-"""Computations for tests/test_jobs.py to run in worker processes: well-behaved, slow, crashing."""
+"""Computations for tests/test_jobs.py and tests/test_sweep.py to run in worker processes: well-behaved, slow, crashing."""
 
 from __future__ import annotations
 
@@ -37,3 +37,21 @@ def threads(config: ExperimentConfig) -> Iterator[dict[str, Any]]:
 def imported(config: ExperimentConfig, *modules: str) -> Iterator[dict[str, Any]]:
     """Which of `modules` this worker had imported before the job ran (a warm worker has the engine)."""
     yield {"step": 0, "pid": os.getpid(), "imported": [m in sys.modules for m in modules]}
+
+
+def train_but_seed_1_fails(config: ExperimentConfig, data: Any = None) -> Iterator[dict[str, Any]]:
+    """A sweep cell that raises for seed 1 and trains for every other seed (tests/test_sweep.py)."""
+    from lab.jobs import train_run
+
+    if config.seed == 1:
+        raise ValueError("seed: 1 refuses to train")
+    yield from train_run(config, data)
+
+
+def train_but_seed_1_waits(config: ExperimentConfig, data: Any = None) -> Iterator[dict[str, Any]]:
+    """A sweep cell that waits (up to a minute) for seed 1, to be cancelled, and trains for every other seed."""
+    from lab.jobs import train_run
+
+    if config.seed == 1:
+        yield from count(config, 600, pause=0.1)
+    yield from train_run(config, data)

@@ -26,7 +26,12 @@ def forward(
     def layer(h: Tensor, prefix: str, stride: int = 1) -> Tensor:
         w, b = weights[prefix + ".weight"], weights.get(prefix + ".bias")
         if image:
-            return F.conv2d(h, w, b, stride=stride, padding=w.shape[-1] // 2)
+            pad = w.shape[-1] // 2
+            if config.padding == "circular" and pad:  # the map wraps around: row -1 is the last row
+                h = torch.cat([h[:, :, -pad:], h, h[:, :, :pad]], dim=2)
+                h = torch.cat([h[:, :, :, -pad:], h, h[:, :, :, :pad]], dim=3)
+                pad = 0
+            return F.conv2d(h, w, b, stride=stride, padding=pad)
         return F.linear(h, w, b)
 
     def norm(h: Tensor, prefix: str) -> Tensor:
@@ -41,8 +46,12 @@ def forward(
     for i in range(n_blocks):
         p = f"blocks.{i}"
         stride = 2 if image and i % per_stage == 0 and i > 0 else 1
-        z1 = g(norm(layer(h, p + ".layer1", stride), p + ".norm1"))
-        z2 = norm(layer(z1, p + ".layer2"), p + ".norm2")
+        if config.block == "pre":  # He et al. 2016, Fig. 4(e): BN and g before each weight layer
+            z1 = layer(g(norm(h, p + ".norm1")), p + ".layer1", stride)
+            z2 = layer(g(norm(z1, p + ".norm2")), p + ".layer2")
+        else:
+            z1 = g(norm(layer(h, p + ".layer1", stride), p + ".norm1"))
+            z2 = norm(layer(z1, p + ".layer2"), p + ".norm2")
         skip = None
         if variant == "residual":
             if p + ".shortcut.projection.weight" in weights:
@@ -52,9 +61,12 @@ def forward(
                 skip = torch.cat([sub, torch.zeros(sub.shape[0], z2.shape[1] - h.shape[1], *sub.shape[2:])], dim=1)
             else:
                 skip = h
-        h = g(z2 + skip) if skip is not None else g(z2)
+        h = z2 + skip if skip is not None else z2
+        h = h if config.block == "pre" else g(h)
         h.retain_grad()
         blocks.append({"out": h, "branch": z2, "skip": skip})
+    if config.block == "pre":
+        h = g(norm(h, "head.norm"))  # the one BN and g after the last pre-activation unit
     pooled = h.mean(dim=(2, 3)) if image else h
     return F.linear(pooled, weights["fc.weight"], weights["fc.bias"]), blocks
 
@@ -74,5 +86,6 @@ def reference_measurement(model: torch.nn.Module, config: ExperimentConfig, x: T
         "branch_ratio": [
             (b["branch"].norm() / b["skip"].norm()).item() if b["skip"] is not None else float("nan") for b in blocks
         ],
+        "out_ms": [b["out"].detach().square().mean().item() for b in blocks],
         "loss": [loss.item()],
     }

@@ -39,3 +39,10 @@ def test_config_is_headless_offline_and_readable() -> None:
     assert theme["baseFontSize"] >= 16
     fonts = " ".join(str(v) for k, v in theme.items() if "font" in k.lower())
     assert "http" not in fonts  # nothing fetched at run time
+
+
+def test_both_themes_are_configured_so_the_viewers_preference_is_followed() -> None:
+    """A lone custom [theme] colour pins one theme; light and dark sections keep the viewer's choice and the switch."""
+    theme = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["theme"]
+    assert "primaryColor" not in theme
+    assert theme["light"]["primaryColor"] != theme["dark"]["primaryColor"]

@@ -94,7 +94,7 @@ def test_share_link_reproduces_the_view(page: Any, app_server: str, browser: Any
     page.goto(f"{app_server}/?depth=14&width=4&shortcut=C")
     wait_idle(page)
     page.wait_for_selector(".js-plotly-plot", timeout=TIMEOUT_MS)
-    link = page.locator("[data-testid='stCode']").first.inner_text().replace("\n", "").strip()
+    link = page.get_by_role("link", name="Share this view").get_attribute("href")
     assert "depth=14" in link and "shortcut=C" in link
     original = layer_chart_y(page)
     other = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()

@@ -17,6 +17,8 @@ PAGES = [  # url path + query, the button that runs its experiment (None: nothin
     ("degradation", f"{TINY}&depths=8&depths=20", "Train all depths", 3),
     ("identity", f"{TINY}&depth=8&alpha=0.0&l2s=0&l2s=0.1", "Train from here", 2),
     ("shortcuts", f"{TINY}&depth=8", "Train all four", 4),
+    ("landscape", f"{TINY}&depth=8&sg_depth=8&sg_seeds=1", "Train and slice", 4),
+    ("lesion", f"{TINY}&depth=8", "Train, then delete", 3),
     ("theory", "", None, 0),
 ]
 TIMEOUT_MS = 240_000

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from lab import charts
+from lab import gradient_flow as readings
 from resnet_core.boundary import decision_grid
 from resnet_core.config import ExperimentConfig
 from resnet_core.models import build_pair
@@ -49,6 +50,7 @@ def step_record(variant: str, step: int, grads: list[float], act_grads: list[flo
         "act_grad_norm": act_grads,
         "act_std": [1.0, 0.5],
         "branch_ratio": [math.nan, math.nan] if variant == "plain" else [0.5, 0.25],
+        "out_ms": [1.0, 0.01] if variant == "plain" else [1.0, 30.0],
     }
 
 
@@ -122,36 +124,64 @@ def test_curves_carry_loss_minibatch_and_full_evaluations() -> None:
 
 
 @pytest.mark.parametrize(
-    ("ratio", "expected"),
+    ("norms", "init", "expected"),
     [
-        (673.7, "674 (grows toward the input)"),
-        (1 / 480, "1/480 (shrinks toward the input)"),
-        (1.2, "1.2 (about flat)"),
-        (0.0, "0 (the input side's gradient underflowed: vanished)"),
-        (math.nan, "not measurable"),
+        ([673.7, 5.0, 1.0, 9.0], "he", "674 (grows toward the input)"),
+        ([1 / 480, 0.5, 1.0, 9.0], "he", "1/480 (shrinks toward the input)"),
+        ([1.2, 1.1, 1.0, 9.0], "he", "1.2 (about flat)"),
+        ([0.0, 1e-35, 1.0, 9.0], "he", "0: the gradient underflowed float32"),
+        ([0.0, 0.0, 1.0, 9.0], "zero_residual", "0 exactly: the zero-initialised layers pass no gradient"),
+        ([0.0, 0.0, 0.0, 9.0], "zero_residual", "0 exactly: the zero-initialised layers pass no gradient"),
+        ([0.0, 0.3, 1.0, 9.0], "he", "0 exactly: no gradient reaches the first layer"),
+        (
+            [math.inf, 1e18, 1.0, 9.0],
+            "he",
+            "not measurable: the gradient overflowed float32 (past 3.4e38) on its way to the input; the largest finite layer norm is 1e+18",
+        ),
+        ([math.nan, 1.0, 1.0, 9.0], "he", "not measurable: the gradient overflowed"),
+        ([1.0, 9.0], "he", "not measured"),
     ],
 )
-def test_ratio_phrase_says_it_as_people_do(ratio: float, expected: str) -> None:
-    assert charts.ratio_phrase(ratio) == expected
+def test_ratio_phrase_tells_zeros_underflow_and_overflow_apart(norms: list[float], init: str, expected: str) -> None:
+    assert readings.ratio_phrase(norms, init).startswith(expected)
 
 
 def test_reading_and_story_quote_the_measured_ratios() -> None:
     log = handmade_log()
     # first hidden / last hidden main layer (classifier excluded): plain 100 / 1 = 100, residual 2 / 1 = 2
-    assert charts.gradient_reading(log) == (
+    assert readings.gradient_reading(log) == (
         "First / last layer gradient ratio at initialisation: "
         "plain 100 (grows toward the input), residual 2 (grows toward the input)."
     )
-    story = " ".join(charts.flow_story(log))
+    story = " ".join(readings.flow_story(log))
     assert "grow toward the input instead of vanishing" in story and "100" in story
-    no_bn = " ".join(charts.flow_story(handmade_log(norm="none")))
+    assert "closer to flat than the plain net's" in story  # residual 2 vs plain 100
+    no_bn = " ".join(readings.flow_story(handmade_log(norm="none")))
     assert "Without normalisation" in no_bn and "1/1e+05" in no_bn  # act grad 1e-5 at block 1 vs 1.0 at block 2
+
+
+def test_the_residual_sentence_does_not_credit_a_shortcut_that_did_not_keep_the_gradient_flat() -> None:
+    log = handmade_log()
+    residual = log.measured_steps("residual")[0]
+    residual["grad_norm"] = [g * 1e-6 if i == 0 else g for i, g in enumerate(residual["grad_norm"])]  # 1/5e5 vs plain 100
+    story = " ".join(readings.flow_story(log))
+    assert "no flatter than the plain net's here" in story and "carries gradient past" not in story
+
+
+def test_signal_reading_quotes_the_forward_growth_and_says_which_net_it_is() -> None:
+    (line,) = readings.signal_reading(handmade_log(), 0)
+    assert "plain x0.01, residual x30" in line and "The residual stream grows with depth" in line
+    log = handmade_log()
+    for record in log.measured_steps("residual"):
+        record["out_ms"] = [1.0, 0.02]
+    (line,) = readings.signal_reading(log, 0)
+    assert "grows with depth" not in line and "The plain net's signal shrinks" in line
 
 
 def test_block_ratio_is_first_over_last() -> None:
     blocks = handmade_log().block_frame()
-    assert charts.block_ratio(blocks, "plain", "act_grad_norm") == pytest.approx(1e-5)
-    assert charts.block_ratio(blocks, "residual", "act_grad_norm", step=10) == pytest.approx(1.0)
+    assert readings.block_ratio(blocks, "plain", "act_grad_norm") == pytest.approx(1e-5)
+    assert readings.block_ratio(blocks, "residual", "act_grad_norm", step=10) == pytest.approx(1.0)
 
 
 def test_engine_output_draws_with_names_from_named_parameters() -> None:
@@ -186,8 +216,21 @@ def test_decision_boundary_grid_and_figure_from_trained_models() -> None:
 
 def test_training_reading_quotes_the_last_evaluation() -> None:
     log = handmade_log()
-    assert charts.training_reading(log) == (
+    assert readings.training_reading(log) == (
         "Error after 10 steps, training set: plain 10.0% (test 15.0%), residual 10.0% (test 15.0%)."
     )
     log.evals["plain"].pop()  # as if the plain net diverged before its step-10 evaluation
-    assert "plain 50.0% (test 55.0%) at step 0" in charts.training_reading(log)
+    assert "plain 50.0% (test 55.0%) at step 0" in readings.training_reading(log)
+
+
+def test_log_axes_label_decades_never_bare_minor_digits() -> None:
+    from lab.axes import for_screen, log_ticks, power_label
+
+    assert power_label(-3) == "10⁻³" and power_label(2, 5) == "5·10²"
+    values, labels = log_ticks([2e-5, 3e-2])
+    assert labels == ["10⁻⁵", "10⁻⁴", "10⁻³", "10⁻²", "10⁻¹"] and values[0] == pytest.approx(1e-5)
+    values, labels = log_ticks([0.3, 0.9])  # under a decade: 2 and 5 as well, still with their power of ten
+    assert labels == ["2·10⁻¹", "5·10⁻¹", "10⁰"]
+    fig = for_screen(charts.layer_gradient_figure(handmade_log().layer_frame(), 0), 24)
+    assert fig.layout.yaxis.tickmode == "array" and all("10" in text for text in fig.layout.yaxis.ticktext)
+    assert fig.layout.xaxis.tickfont.size == 24 and fig.layout.yaxis.tickfont.size == 24

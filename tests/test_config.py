@@ -15,6 +15,8 @@ BAD_VALUES = {
     "depth": 1,
     "width": 0,
     "shortcut": "D",
+    "block": "middle",
+    "padding": "reflect",
     "l2": -1e-4,
     "norm": "layer",
     "activation": "swish",
@@ -30,6 +32,8 @@ BAD_VALUES = {
     "n_samples": 5,
     "noise": -0.1,
     "test_fraction": 0.99,
+    "lr_drops": "32k",
+    "augment": "cutout",
     "device": "tpu",
 }
 

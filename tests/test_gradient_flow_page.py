@@ -19,7 +19,7 @@ import pytest
 from conftest import chart_specs, decode
 from streamlit.testing.v1 import AppTest
 
-from lab import charts
+from lab import gradient_flow as readings
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import RunLog
 from resnet_core.training import measure_init
@@ -61,7 +61,7 @@ def test_landing_page_shows_init_gradients_matching_the_engine() -> None:
     recorded = expected.layer_frame().query("variant == 'plain' and metric == 'grad_norm' and kind == 'main'")["value"]
     assert np.allclose(decode(plain["y"]), recorded, rtol=1e-5)
     assert chart(at, "Activation-gradient norm per block")["layout"]["yaxis"]["type"] == "log"
-    assert charts.gradient_reading(expected) in [m.value.lstrip("# ") for m in at.markdown]
+    assert readings.gradient_reading(expected) in [m.value.lstrip("# ") for m in at.markdown]
     assert any("computed on cpu" in c.value or "computed on cuda" in c.value for c in at.caption)
 
 
@@ -96,7 +96,7 @@ def test_l2_through_the_widget_and_the_url_changes_the_share_link_and_training()
     at = open_page(TINY)
     at.select_slider(key="l2").set_value(0.01).run()
     assert not at.exception
-    assert any("l2=0.01" in c.value for c in at.code)
+    assert any("l2=0.01" in b.proto.url for b in at.get("link_button"))
     at2 = open_page(TINY | {"l2": "0.01"})
     for page in (at, at2):
         next(b for b in page.button if b.label == "Train both nets").click().run()
@@ -158,7 +158,7 @@ def test_tiny_training_run_draws_curves_heatmap_boundary_and_is_cached(cache_dir
     next(b for b in at.button if b.label == "Train both nets").click().run()
     assert not at.exception
     titles = " | ".join(s["title"] for s in chart_specs(at))
-    for part in ("Training loss", "Training and test error", "layer x step", "Decision boundary", "per layer at step"):
+    for part in ("Training loss", "Training and test error", "layer x step", "Decision boundary", "Gradients before update"):
         assert part in titles
     assert len(decode(trace(chart(at, "Training loss"), "residual")["y"])) == 12
     assert any(m.value.startswith("#### Error after 12 steps, training set: plain") for m in at.markdown)
@@ -170,15 +170,24 @@ def test_tiny_training_run_draws_curves_heatmap_boundary_and_is_cached(cache_dir
     assert "Decision boundary" in " | ".join(s["title"] for s in chart_specs(again))
 
 
-def test_scrubbing_the_step_slider_redraws_the_layer_chart() -> None:
+def test_the_trained_run_replays_every_recorded_step_in_the_browser() -> None:
+    """One figure holds every measured step as a frame: scrubbing and Play never rerun the script."""
     at = open_page(TINY | {"measure_every": "5"})
     next(b for b in at.button if b.label == "Train both nets").click().run()
-    slider = at.select_slider(key="at_step")
-    assert slider.options == ["init", "5", "10", "11"]
-    slider.set_value(5).run()
-    assert "at step 5" in chart(at, "per layer at step")["title"]
-    linked = open_page(TINY | {"measure_every": "5", "at_step": "10"})  # the scrub position is part of a shared link
-    assert "at step 10" in chart(linked, "per layer at step")["title"]
+    (spec,) = [s for s in chart_specs(at) if s.get("frames")]
+    assert [frame["name"] for frame in spec["frames"]] == ["0", "5", "10", "11"]
+    slider = spec["layout"]["sliders"][0]
+    assert [step["label"] for step in slider["steps"]] == ["1", "6", "11", "12"]  # step 11 is the gradient of update 12 of 12
+    assert slider["currentvalue"]["suffix"] == " of 12"
+    assert {b["label"] for b in spec["layout"]["updatemenus"][0]["buttons"]} == {"▶ Play", "❚❚ Pause", "⟲ Reset"}
+    frame = spec["frames"][1]  # step 5: the recorded per-layer gradients, the loss up to step 5
+    assert "update 6 of 12" in frame["layout"]["title"]["text"]
+    assert max(decode(frame["data"][-1]["x"])) == 5
+    play = next(b for b in spec["layout"]["updatemenus"][0]["buttons"] if b["label"] == "▶ Play")
+    at.segmented_control(key="replay_speed").set_value("slow").run()
+    (slow,) = [s for s in chart_specs(at) if s.get("frames")]
+    slow_play = next(b for b in slow["layout"]["updatemenus"][0]["buttons"] if b["label"] == "▶ Play")
+    assert slow_play["args"][1]["frame"]["duration"] > play["args"][1]["frame"]["duration"]
 
 
 def test_diverging_run_says_which_net_and_when() -> None:
@@ -242,3 +251,24 @@ def test_exports_are_strict_json_and_long_csv_with_named_files() -> None:
     assert {"variant", "step", "layer", "metric", "value"} <= set(table.columns)
     assert view_name("gradient-flow", config) == "gradient-flow_cnn-8_A_l2-1e-4"
     assert plotly_config("x")["toImageButtonOptions"]["filename"] == "x"
+
+
+def test_padding_in_the_url_and_the_forward_signal_and_optimiser_views() -> None:
+    """?padding=circular reaches the engine; the signal chart quotes the measured ratio; training adds the optimiser view."""
+    query = {"depth": "8", "width": "4", "norm": "none", "padding": "circular", "steps": "6", "measure_every": "1"}
+    at = open_page(query)
+    assert not at.exception
+    config = ExperimentConfig(depth=8, width=4, norm="none", padding="circular", steps=6, measure_every=1)
+    expected = RunLog(config).extend(measure_init(config))
+    signal = chart(at, "Forward signal")
+    plain_init = trace(signal, "plain, init")
+    wanted = expected.block_frame()
+    wanted = wanted[(wanted["variant"] == "plain") & (wanted["metric"] == "out_ms")].sort_values("block")["value"]
+    assert np.allclose(decode(plain_init["y"]), wanted, rtol=1e-5)
+    assert any(m.value in readings.signal_reading(expected, 0) for m in at.markdown)
+    next(b for b in at.button if b.label == "Train both nets").click().run()
+    assert not at.exception
+    assert any("What the optimiser does" in h.value for h in at.subheader)
+    assert chart(at, "Relative update lr·‖g‖/‖W‖ per layer")["layout"]["yaxis"]["type"] == "log"
+    assert chart(at, "Relative update lr·‖g‖/‖W‖, layer x step")
+    assert any(m.value.startswith("**At initialisation** one SGD step") for m in at.markdown)

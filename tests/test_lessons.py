@@ -20,6 +20,7 @@ from resnet_core.config import FIELDS, ExperimentConfig
 from resnet_core.results import RunLog
 from resnet_core.training import train
 from serving.cache import ResultCache
+from ui.predict import COMMITTED_KEY, tally
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 300  # generous: the machine is shared; no test asserts a time
@@ -33,9 +34,12 @@ def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "cache"
 
 
-def open_link(lesson_name: str, **extra: str) -> AppTest:
+def open_link(lesson_name: str, *, predicted: bool = True, **extra: str) -> AppTest:
+    """The lesson's link; `predicted`: this viewer has got past the lesson's question (as the presenter's Reveal does)."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
     at.query_params["lesson"] = lesson_name
+    if predicted:
+        at.session_state[COMMITTED_KEY] = {lesson_name: ""}
     for key, value in extra.items():
         at.query_params[key] = value
     return at.run()
@@ -70,13 +74,45 @@ def test_unknown_lesson_names_the_real_ones() -> None:
     assert len([w for w in at.warning if "no lesson" in w.value]) == 1  # said once, not by every part that reads the URL
 
 
+def story_shown(at: AppTest, title: str) -> bool:
+    return any(e.label.endswith(f"Lesson: {title}") or f"Lesson: {title}" in e.label for e in at.expander)
+
+
+def test_a_question_comes_before_the_measurement_and_the_answer_joins_the_tally() -> None:
+    lesson = lesson_by_name("batchnorm-explosion")
+    before = tally().counts(lesson.name)
+    at = open_link(lesson.name, predicted=False)
+    assert not at.exception, at.exception
+    assert any(lesson.question in m.value for m in at.markdown)
+    assert not at.get("plotly_chart")  # nothing measured is shown (or computed) before the prediction
+    at.radio(key=f"predict_{lesson.name}").set_value(lesson.choices[2]).run()
+    at.button(key="predict_commit").click().run()
+    assert not at.exception, at.exception
+    assert len(at.get("plotly_chart")) >= 1
+    assert any(f"Your prediction: {lesson.choices[2]}" in c.value for c in at.caption)
+    assert tally().counts(lesson.name) - before == {lesson.choices[2]: 1}  # counted once, nothing else kept
+
+
+def test_the_presenter_sees_the_tally_and_reveals_without_voting() -> None:
+    lesson = lesson_by_name("batchnorm-explosion")
+    tally().add(lesson.name, lesson.choices[0])
+    at = open_link(lesson.name, predicted=False, present="1")
+    assert not at.exception, at.exception
+    assert not at.get("plotly_chart")
+    shown = " ".join(p.proto.text for p in at.get("progress"))
+    assert f"{lesson.choices[0]}: {tally().counts(lesson.name)[lesson.choices[0]]}" in shown
+    before = tally().counts(lesson.name)
+    at.button(key="predict_reveal").click().run()
+    assert len(at.get("plotly_chart")) >= 1 and tally().counts(lesson.name) == before
+
+
 @pytest.mark.parametrize("lesson", [lesson for lesson in LESSONS if not lesson.train], ids=lambda lesson: lesson.name)
 def test_each_lesson_link_opens_its_page_with_settings_story_and_charts(lesson) -> None:
     at = open_link(lesson.name)
     assert not at.exception, at.exception
     for key, value in lesson.params.items():  # the settings are in the URL, so the view can be shared as it is
         assert at.query_params.get(key) in ([value], value) or key not in at.query_params, key
-    assert any(lesson.title in m.value for m in at.markdown)
+    assert story_shown(at, lesson.title)
     assert len(at.get("plotly_chart")) >= 1
     assert not at.error and not at.warning  # every setting is one the page's controls can hold
 
@@ -87,7 +123,7 @@ def test_a_shared_view_of_a_lesson_keeps_its_changed_settings() -> None:
     assert not at.exception, at.exception
     assert at.query_params.get("depth") in ("20", ["20"])
     assert any(s.label.startswith("Depth") and s.value == "20" for s in at.selectbox)
-    assert any("Lesson: " in m.value for m in at.markdown)
+    assert story_shown(at, "")
 
 
 def test_any_page_setting_in_the_url_marks_a_shared_view_not_a_fresh_lesson() -> None:
@@ -95,7 +131,7 @@ def test_any_page_setting_in_the_url_marks_a_shared_view_not_a_fresh_lesson() ->
     at = open_link("vanishing-sigmoid", alpha="1.0")
     assert not at.exception, at.exception
     assert "arch" not in at.query_params  # the lesson's settings were not forced over the shared URL
-    assert any("Lesson: " in m.value for m in at.markdown)
+    assert story_shown(at, "")
 
 
 def test_thousand_layer_lesson_really_trains_and_its_plain_twin_does_not() -> None:
@@ -121,7 +157,7 @@ def test_training_lesson_trains_on_open_then_comes_from_the_cache(lesson, monkey
     first = open_link(lesson.name)
     assert not first.exception, first.exception
     assert not first.error, [e.value for e in first.error]
-    assert any(lesson.title in m.value for m in first.markdown)
+    assert story_shown(first, lesson.title)
     assert len(first.get("plotly_chart")) >= 1
     trained = [kind for kind in stored if kind != "init"]
     assert trained  # it trained on open, without a click, and stored the result
@@ -161,9 +197,23 @@ def test_lesson_link_in_a_real_browser_shows_story_and_charts_offline(lesson, pa
     page.goto(f"{app_server}/{lesson.link(present=True)}")
     page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=BROWSER_MS)
     page.get_by_text(f"Lesson: {lesson.title}").wait_for(timeout=BROWSER_MS)
+    if lesson.question:  # the presenter reveals the measurement once the class has predicted
+        page.get_by_role("button", name="Reveal the measurement").click()
     page.wait_for_selector(".js-plotly-plot", timeout=BROWSER_MS)
-    page.wait_for_selector("[data-testid='stImage'] img", timeout=BROWSER_MS)  # the presenter QR code
+    page.wait_for_selector(".lab-qr img", timeout=BROWSER_MS)  # the presenter QR code
     assert f"lesson={lesson.name}" in page.url
     assert page.locator("[data-testid='stException']").count() == 0
     page.screenshot(path=str(screenshots / f"lesson_{lesson.name}.png"), full_page=True)
     assert [url for url in outside if not url.startswith(("data:", "blob:"))] == []
+
+
+def test_the_lessons_page_gives_every_lesson_a_full_link_without_a_code_block() -> None:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.switch_page("views/lessons.py").run()
+    assert not at.exception, at.exception
+    links = [m.value for m in at.markdown if m.value.startswith("Link for students:")]
+    assert len(links) == len(LESSONS) and all(
+        f"?lesson={lesson.name}" in link for lesson, link in zip(LESSONS, links, strict=True)
+    )
+    assert not at.code  # st.code would make every visitor download a code highlighter
+    assert not any("8501" in m.value for m in at.markdown)  # no guessed port

@@ -80,10 +80,11 @@ def test_pair_starts_from_identical_shared_weights(kwargs):
     assert not torch.equal(other_seed["blocks.0.layer1.weight"], plain["blocks.0.layer1.weight"])
 
 
+@pytest.mark.parametrize("block", ["post", "pre"])
 @pytest.mark.parametrize("norm", ["batch", "none"])
 @pytest.mark.parametrize("arch", ["cnn", "mlp"])
-def test_zero_residual_makes_identity_blocks_exact_and_plain_output_constant(arch, norm):
-    config = ExperimentConfig(arch=arch, dataset="digits", depth=14, width=8, init="zero_residual", norm=norm)
+def test_zero_residual_makes_identity_blocks_exact_and_plain_output_constant(arch, norm, block):
+    config = ExperimentConfig(arch=arch, dataset="digits", depth=14, width=8, init="zero_residual", norm=norm, block=block)
     pair = build_pair(config)
     x = torch.randn(16, *((1, 8, 8) if arch == "cnn" else (64,)))
     io = []
@@ -106,6 +107,17 @@ def test_residual_block_adds_shortcut_before_the_last_activation():
     z2 = block.layer2(torch.relu(block.layer1(x)))
     assert torch.allclose(block(x), torch.relu(z2 + x))
     assert not torch.allclose(block(x), torch.relu(z2) + x)
+
+
+def test_pre_activation_block_has_nothing_after_the_addition_and_one_head():
+    config = ExperimentConfig(arch="mlp", dataset="moons", depth=2, width=5, norm="none", activation="sigmoid", block="pre")
+    model = build_model(config, "residual")
+    block = model.block_list()[0]
+    x = torch.randn(4, 5)
+    z2 = block.layer2(torch.sigmoid(block.layer1(torch.sigmoid(x))))  # He et al. 2016, Fig. 4(e)
+    assert torch.allclose(block(x), z2 + x)
+    assert model.head is not None and build_model(config.replace(block="post"), "residual").head is None
+    assert torch.allclose(model(x[:, :2]), model.fc(torch.sigmoid(model.blocks(model.stem(x[:, :2])))))
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ CASES = [
     ExperimentConfig(depth=8, width=4, batch_size=16),
     ExperimentConfig(depth=8, width=4, batch_size=16, shortcut="B", activation="gelu"),
     ExperimentConfig(depth=8, width=4, batch_size=16, shortcut="C", norm="none", optimizer="adam", lr=0.01),
+    ExperimentConfig(depth=8, width=4, batch_size=16, shortcut="B", padding="circular"),
     ExperimentConfig(arch="mlp", dataset="moons", depth=4, width=8, batch_size=16, n_samples=200),
     ExperimentConfig(
         arch="mlp",
@@ -38,8 +39,13 @@ CASES = [
         activation="tanh",
         init="zero_residual",
     ),
+    ExperimentConfig(depth=8, width=4, batch_size=16, block="pre", shortcut="B"),
+    ExperimentConfig(
+        arch="mlp", dataset="moons", depth=4, width=8, batch_size=16, n_samples=200, block="pre", activation="sigmoid", lr=0.5
+    ),
+    ExperimentConfig(depth=8, width=4, batch_size=16, block="pre", norm="none", init="zero_residual", shortcut="C"),
 ]
-COMPARED = ("grad_norm", "weight_norm", "act_grad_norm", "act_std", "branch_ratio")
+COMPARED = ("grad_norm", "weight_norm", "act_grad_norm", "act_std", "branch_ratio", "out_ms")
 
 
 def one_by_one(config: ExperimentConfig) -> tuple[dict[str, Stack], dict[str, list[dict[str, list[float]]]]]:
@@ -66,7 +72,7 @@ def one_by_one(config: ExperimentConfig) -> tuple[dict[str, Stack], dict[str, li
                     "batch_error": [(logits.argmax(1) != yb).float().mean().item()],
                     "grad_norm": [p.grad.norm().item() for p in layers],
                     "weight_norm": [p.detach().norm().item() for p in layers],
-                    **{k: reference[k] for k in ("act_grad_norm", "act_std", "branch_ratio")},
+                    **{k: reference[k] for k in ("act_grad_norm", "act_std", "branch_ratio", "out_ms")},
                 }
             )
             optimizer.step()
@@ -80,7 +86,7 @@ def close(actual: list[float], expected: list[float]) -> bool:
     )
 
 
-@pytest.mark.parametrize("config", CASES, ids=lambda c: f"{c.arch}-{c.shortcut}-{c.norm}-{c.optimizer}-{c.activation}")
+@pytest.mark.parametrize("config", CASES, ids=lambda c: f"{c.arch}-{c.block}-{c.shortcut}-{c.norm}-{c.optimizer}-{c.activation}")
 def test_paired_training_matches_each_net_trained_alone(config: ExperimentConfig) -> None:
     config = config.replace(steps=STEPS, measure_every=1, eval_every=STEPS)
     kept: dict[str, Stack] = {}
@@ -98,8 +104,9 @@ def test_paired_training_matches_each_net_trained_alone(config: ExperimentConfig
         estimate_norm_statistics(nets[v], x_train)
         trained, oracle = kept[v].state_dict(), nets[v].state_dict()
         for name, tensor in oracle.items():
-            if tensor.is_floating_point():
-                assert torch.allclose(trained[name], tensor, rtol=1e-4, atol=1e-5), (v, name)
+            if tensor.is_floating_point():  # running statistics: means over the training set, summed in another order
+                tolerance = {"rtol": 1e-3, "atol": 1e-4} if "running_" in name else {"rtol": 1e-4, "atol": 1e-5}
+                assert torch.allclose(trained[name], tensor, **tolerance), (v, name)
         # the eval records come from the paired nets in eval mode; the oracle evaluates its own net
         final = next(r for r in records if r["kind"] == "done" and r["variant"] == v)
         assert final["train_error"] == pytest.approx(error_rate(nets[v], x_train, y_train).item(), abs=2 / len(x_train))

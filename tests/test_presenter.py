@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 from pathlib import Path
@@ -18,7 +19,7 @@ from resnet_core.config import ExperimentConfig
 from serving import jobs, settings
 from serving.jobs import DONE, Executor, JobRequest
 from serving.limits import HostLimits, estimate_cost, largest_depth, largest_steps
-from ui.presenter import FONT_SCALE, qr_png, view_url
+from ui.presenter import FONT_SCALE, qr_png, reachable_url, view_url
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 300
@@ -29,7 +30,17 @@ SMALL = {"arch": "mlp", "dataset": "moons", "depth": "8", "width": "8", "steps":
 def laptop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A private cache and no host settings leaking in from the environment of whoever runs the tests."""
     monkeypatch.setenv("RESNET_LAB_CACHE_DIR", str(tmp_path / "cache"))
-    for name in ("HOSTED", "MAX_GFLOP", "MAX_MEMORY_MB", "MAX_COMPUTE", "MAX_SWEEP", "MAX_CONCURRENT", "THREADS", "CIFAR10_PATH"):
+    for name in (
+        "PUBLIC_URL",
+        "HOSTED",
+        "MAX_GFLOP",
+        "MAX_MEMORY_MB",
+        "MAX_COMPUTE",
+        "MAX_SWEEP",
+        "MAX_CONCURRENT",
+        "THREADS",
+        "CIFAR10_PATH",
+    ):
         monkeypatch.delenv(f"RESNET_LAB_{name}", raising=False)
 
 
@@ -71,12 +82,26 @@ def test_qr_code_png_holds_exactly_the_symbol_of_the_url() -> None:
     assert dark == [[bool(v) for v in row] for row in symbol.matrix]
 
 
+def corner(at: AppTest) -> str:
+    """The presenter's corner box (QR code, link, follow code) as the HTML the page sends."""
+    boxes = [element.proto.body for element in at.get("html") if "lab-qr" in element.proto.body]
+    assert len(boxes) <= 1
+    return boxes[0] if boxes else ""
+
+
+def share_links(at: AppTest) -> list[str]:
+    return [b.proto.url for b in at.get("link_button")]
+
+
 def test_presenter_mode_renders_qr_link_and_large_chart_text() -> None:
     at = open_app(SMALL | {"present": "1"})
     assert not at.exception, at.exception
-    assert len(at.get("image")) == 1  # the QR code
-    link = [c.value for c in at.code if "depth=8" in c.value]
-    assert link and "present" not in link[0]  # students get the view, not presenter mode
+    box = corner(at)
+    key = at.query_params["follow"]
+    code, secret = (key[0] if isinstance(key, list) else key).split(".")
+    assert secret not in box  # students get the code, never the presenter's secret
+    assert "data:image/png;base64," in box and f"Follow code {code}" in box
+    assert "depth=8" in box and "present" not in box.split("data-url=")[1].split("'")[1]  # students get the view, not the mode
     assert at.toggle(key="_presenter_toggle").value is True
     sizes = chart_font_sizes(at)
     assert sizes and all(size == round(FONT_SIZE * FONT_SCALE) for size in sizes)
@@ -85,7 +110,7 @@ def test_presenter_mode_renders_qr_link_and_large_chart_text() -> None:
 def test_normal_mode_has_no_qr_and_normal_chart_text() -> None:
     at = open_app(SMALL)
     assert not at.exception
-    assert not at.get("image")
+    assert not corner(at)
     assert all(size == FONT_SIZE for size in chart_font_sizes(at))
 
 
@@ -93,9 +118,30 @@ def test_toggle_writes_presenter_mode_into_the_url() -> None:
     at = open_app(SMALL)
     at.toggle(key="_presenter_toggle").set_value(True).run()
     assert at.query_params.get("present") in ("1", ["1"])
-    assert len(at.get("image")) == 1
+    assert corner(at)
     at.toggle(key="_presenter_toggle").set_value(False).run()
     assert "present" not in at.query_params
+
+
+def test_students_get_the_public_url_or_the_lan_address_never_localhost() -> None:
+    view = "http://localhost:8501/degradation?depths=20&follow=K4TW"
+    assert reachable_url(view, "https://lab.school.example/resnet", None, True) == (
+        "https://lab.school.example/resnet/degradation?depths=20&follow=K4TW",
+        "",
+    )
+    assert reachable_url(view, "", "10.0.0.5", True) == ("http://10.0.0.5:8501/degradation?depths=20&follow=K4TW", "")
+    url, note = reachable_url(view, "", "10.0.0.5", False)  # the server listens on loopback only: say so
+    assert url == view and "listens on this computer only" in note
+    assert reachable_url("http://10.0.0.7:8501/?depth=8", "", "10.0.0.5", True) == ("http://10.0.0.7:8501/?depth=8", "")
+
+
+def test_configured_public_url_goes_into_the_qr_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RESNET_LAB_PUBLIC_URL", "https://lab.school.example")
+    at = open_app(SMALL | {"present": "1"})
+    url = corner(at).split("data-url='")[1].split("'")[0].replace("&amp;", "&")
+    assert url.startswith("https://lab.school.example") and "depth=8" in url and "follow=" in url
+    png = corner(at).split("base64,")[1].split('"')[0]
+    assert base64.b64decode(png) == qr_png(url)  # the code is exactly the printed link
 
 
 def test_scaled_figure_leaves_the_original_alone(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -103,8 +149,9 @@ def test_scaled_figure_leaves_the_original_alone(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(presenter, "is_presenting", lambda: True)
     original = go.Figure(layout={"font": {"size": FONT_SIZE}})
-    bigger = presenter.scale_figure(original)
+    bigger = presenter.screen_figure(original)
     assert bigger.layout.font.size == round(FONT_SIZE * FONT_SCALE) and original.layout.font.size == FONT_SIZE
+    assert bigger.layout.yaxis.tickfont.size == round(FONT_SIZE * FONT_SCALE)  # on the axis: a chart theme can't undo it
 
 
 def test_over_budget_request_gets_the_message_with_largest_values(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -131,7 +178,7 @@ def test_a_visitor_data_path_is_ignored_hosted_or_not(monkeypatch: pytest.Monkey
     assert "data_path" not in at.query_params and at.query_params.get("dataset", ["digits"]) == ["digits"]
     assert at.selectbox(key="dataset").value == "digits"  # the widget and the message agree
     assert not any("/etc" in e.value for e in [*at.error, *at.warning])
-    assert not any("data_path" in c.value for c in at.code)  # nor does a share link carry a path
+    assert share_links(at) and not any("data_path" in link for link in share_links(at))  # nor does a share link carry a path
 
 
 def test_the_hosts_cifar10_path_is_used_and_never_put_in_a_link(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -140,7 +187,7 @@ def test_the_hosts_cifar10_path_is_used_and_never_put_in_a_link(monkeypatch: pyt
     assert not at.exception
     assert at.selectbox(key="dataset").value == "cifar10" and not at.warning
     assert any("no-such-archive" in e.value for e in at.error)  # the host's path was read (and is missing here)
-    assert not any("data_path" in c.value for c in at.code)
+    assert not any("data_path" in link for link in share_links(at))
 
 
 def test_budget_can_come_from_secrets_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,8 +14,12 @@ CASES = [
     ExperimentConfig(depth=14, width=4, shortcut="B"),
     ExperimentConfig(depth=14, width=4, shortcut="C", activation="tanh"),
     ExperimentConfig(depth=8, width=4, norm="none", init="xavier", activation="sigmoid"),
+    ExperimentConfig(depth=14, width=4, shortcut="B", norm="none", padding="circular"),
     ExperimentConfig(arch="mlp", dataset="spirals", depth=6, width=8, activation="gelu"),
     ExperimentConfig(arch="mlp", dataset="digits", depth=4, width=8, shortcut="C", norm="none"),
+    ExperimentConfig(depth=14, width=4, block="pre"),
+    ExperimentConfig(depth=14, width=4, block="pre", shortcut="B", activation="tanh"),
+    ExperimentConfig(arch="mlp", dataset="spirals", depth=6, width=8, block="pre", norm="none", activation="sigmoid"),
 ]
 
 
@@ -24,7 +28,9 @@ def batch(config: ExperimentConfig, n: int = 32):
     return x[:n], y[:n]
 
 
-@pytest.mark.parametrize("config", CASES, ids=lambda c: f"{c.arch}-{c.depth}-{c.shortcut}-{c.norm}-{c.activation}")
+@pytest.mark.parametrize(
+    "config", CASES, ids=lambda c: f"{c.arch}-{c.depth}-{c.block}-{c.shortcut}-{c.norm}-{c.activation}-{c.padding}"
+)
 @pytest.mark.parametrize("variant", ["plain", "residual"])
 def test_measurements_match_independent_autograd(config, variant):
     x, y = batch(config)
@@ -35,7 +41,7 @@ def test_measurements_match_independent_autograd(config, variant):
     assert torch.allclose(torch.tensor(list(norms.values())), torch.tensor(expected["grad_norm"]), rtol=1e-4, atol=1e-9)
     loss, m = measure(model, x, y)
     assert math.isclose(loss.item(), expected["loss"][0], rel_tol=1e-5)
-    for row, metric in zip(m.blocks, ("act_grad_norm", "act_std", "branch_ratio"), strict=True):
+    for row, metric in zip(m.blocks, ("act_grad_norm", "act_std", "branch_ratio", "out_ms"), strict=True):
         assert torch.allclose(row, torch.tensor(expected[metric]), rtol=1e-4, atol=1e-9, equal_nan=True), metric
 
 

@@ -34,9 +34,9 @@ def no_probe_training(monkeypatch: pytest.MonkeyPatch, cache_dir: Path) -> None:
     """A private cache, no host settings, and a constant instead of the science pages' timed probe run."""
     for name in ("HOSTED", "MAX_COMPUTE", "MAX_SWEEP", "MAX_CONCURRENT", "CIFAR10_PATH"):
         monkeypatch.delenv(f"RESNET_LAB_{name}", raising=False)
-    from lab import experiments
+    from lab import jobs
 
-    monkeypatch.setattr(experiments, "estimate_seconds", experiments.estimate_seconds)  # restored after the test
+    monkeypatch.setattr(jobs, "estimate_seconds", jobs.estimate_seconds)  # restored after the test
     no_estimates()
 
 

@@ -40,7 +40,9 @@ MISSION_FIELDS = ("depth", "shortcut", "l2")
 ADVANCED_FIELDS = (
     "arch",
     "dataset",
+    "block",
     "norm",
+    "padding",
     "activation",
     "init",
     "optimizer",

@@ -18,6 +18,8 @@ from resnet_core.config import FIELDS, ExperimentConfig
 from resnet_core.results import RunLog, json_safe
 from ui import presenter
 
+SHARE_TEXT = "Share this view"
+
 
 def view_name(page: str, config: ExperimentConfig) -> str:
     """A file name that says what the view shows, e.g. gradient-flow_cnn-56_A_l2-1e-4."""
@@ -36,7 +38,7 @@ def page_params() -> list[tuple[str, str]]:
     return [
         (key, value)
         for key in st.query_params
-        if key not in FIELDS and key != presenter.PARAM
+        if key not in FIELDS and key not in (presenter.PARAM, presenter.FOLLOW_PARAM)
         for value in st.query_params.get_all(key)
     ]
 
@@ -50,20 +52,21 @@ def share_link(config: ExperimentConfig, defaults: ExperimentConfig, extra: dict
 
 
 def share_box(config: ExperimentConfig, defaults: ExperimentConfig, extra: dict[str, str] | None = None) -> None:
-    """ "Share this view": the link as copyable text (st.code has a copy button)."""
-    st.markdown("**Share this view**")
-    st.code(share_link(config, defaults, extra), language=None, wrap_lines=True)
-    st.caption("Opening this link reproduces every setting on this page.")
+    """ "Share this view" as a plain link: st.code would make every visitor download a 1.5 MB code highlighter,
+    and a link button keeps the visitor's URL values out of Markdown."""
+    st.link_button(SHARE_TEXT, share_link(config, defaults, extra), icon=":material/link:")
+    st.caption("Copy the link (right-click or long-press): opening it reproduces every setting on this page.")
 
 
 def plotly_config(filename: str) -> dict[str, Any]:
-    """Plotly toolbar settings: the PNG download gets a file name that says what it shows."""
-    return {"toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2}, "displaylogo": False}
+    """Plotly toolbar settings: the PNG download gets a file name that says what it shows; none when presenting."""
+    toolbar = {"displayModeBar": False} if presenter.is_presenting() else {}  # a projector shows charts, not tools
+    return {"toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2}, "displaylogo": False} | toolbar
 
 
 def show_figure(fig: go.Figure, filename: str, key: str) -> None:
     """st.plotly_chart with the named PNG download; `key` keeps repeated live redraws distinct."""
-    st.plotly_chart(presenter.scale_figure(fig), config=plotly_config(filename), key=key, width="stretch")
+    st.plotly_chart(presenter.screen_figure(fig), config=plotly_config(filename), key=key, width="stretch")
 
 
 def run_json_text(log: RunLog) -> str:

@@ -20,7 +20,7 @@ from ui import presenter
 from ui.echo import echo
 
 PARAM = "lesson"
-NOT_SETTINGS = (PARAM, presenter.PARAM, "embed", "embed_options")  # any other URL key is a page setting
+NOT_SETTINGS = (PARAM, presenter.PARAM, presenter.FOLLOW_PARAM, "embed", "embed_options")  # any other URL key is a page setting
 OPENED_KEY = "_lesson_opened"  # session_state: the lesson whose settings were applied in this session
 AUTOSTARTED_KEY = "_lesson_autostarted"  # session_state: lessons whose training was started on open
 
@@ -59,22 +59,21 @@ def open_from_url() -> Lesson | None:
 
 
 def story_panel(lesson: Lesson) -> None:
-    """What to look for, then what to try: above the page's own charts."""
-    with st.container(border=True):
-        st.markdown(f"#### :material/school: Lesson: {lesson.title}")
+    """What to look for, then what to try: above the page's own charts (folded on a projector: the teacher tells it)."""
+    with st.expander(f":material/school: Lesson: {lesson.title}", expanded=not presenter.is_presenting()):
         st.markdown(lesson.story)
         st.markdown(f"**Now try:** {lesson.now_try}")
         position = [known.name for known in LESSONS].index(lesson.name)
-        nav = st.columns(2)
-        nav[0].page_link(pages.LESSONS.file, label="All lessons", icon=":material/list:")
+        st.page_link(pages.LESSONS.file, label="All lessons", icon=":material/list:")
         if position + 1 < len(LESSONS):
             following = LESSONS[position + 1]
-            nav[1].page_link(
+            st.page_link(
                 following.page,
-                label=f"Next: {following.title}",
+                label="Next lesson",
                 icon=":material/arrow_forward:",
                 query_params=following.page_params() | _presenter_param(),
             )
+            st.caption(following.title)  # a link's label stays on one line: a long title would be cut on a phone
 
 
 def _presenter_param() -> dict[str, str]:

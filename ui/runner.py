@@ -98,6 +98,18 @@ def probe_seconds(request: JobRequest) -> float:
     return float(job.records[-1]["seconds"])
 
 
+def estimate_seconds(runs: Sequence[Run]) -> float:
+    """Wall time of `runs` here: one probe pair per depth, times the runs per depth, shared by the parallel engines.
+
+    Runs of one depth (seeds, L2 strengths, shortcut options) cost alike, so one probe per depth
+    stands for all of them.
+    """
+    config = runs[0].request.config
+    depths = tuple(sorted({run.request.config.depth for run in runs}))
+    one_each = probe_seconds(JobRequest("estimate", config, "lab.jobs:estimate_run", (depths,), store=False))
+    return one_each * len(runs) / len(depths) / max(min(executor().size, len(runs)), 1)
+
+
 def waiting_text(job: Job) -> str:
     """What a queued job is waiting for, or "" once it runs."""
     if job.state != "queued":
@@ -117,7 +129,7 @@ def live_runs(
     *,
     label: str,
     key: str,
-    estimate: Callable[[Sequence[Run]], float] | None = None,
+    estimate: bool = False,
     lesson_config: ExperimentConfig | None = None,
 ) -> tuple[Any | None, bool]:
     """Run / Stop buttons, the time estimate and the live view. Returns (log to draw or None, finished).
@@ -155,9 +167,9 @@ def live_runs(
         return stopped[view], False
     if stop:
         status_col.info("Nothing is running. Press the button to start.")
-    elif estimate is not None:
+    elif estimate:
         status_col.info(
-            f"Estimated time on this machine: about {estimate(missing):.0f} s for {len(missing)} training run(s) "
+            f"Estimated time on this machine: about {estimate_seconds(missing):.0f} s for {len(missing)} training run(s) "
             f"(timed from a short probe just now){'; the rest is cached' if len(missing) < len(runs) else ''}.",
             icon=":material/timer:",
         )
@@ -181,52 +193,72 @@ def _log_so_far(runs: Sequence[Run], new_log: Callable[[], Log], jobs: Sequence[
 def _follow(
     runs: Sequence[Run], new_log: Callable[[], Log], draw: Callable[[Any, str], None], bar: Any, area: Any, view: str
 ) -> tuple[Any, bool]:
-    """Submit the missing runs one after another and stream each job's records into the log, redrawing as they come."""
+    """Submit every missing run at once (the executor runs as many in parallel as the host has workers) and stream
+    their records into the log, redrawing as they come."""
     began, log = time.monotonic(), new_log()
     active, stopped = st.session_state[ACTIVE_KEY], st.session_state[STOPPED_KEY]
     total = max(sum(run.step_records for run in runs), 1)
     done = 0
-    last_draw = draw_seconds = 0.0
-    for number, run in enumerate(runs, 1):
+    jobs: dict[int, Job] = {}
+    for number, run in enumerate(runs):
         records = cached_records(run.request)
-        if records is not None:
-            for record in run.tag(records):
-                log.add(record)
-            done += run.step_records
+        if records is None:
+            jobs[number] = executor().submit(run.request)
             continue
-        job = executor().submit(run.request)
-        active[view] = [job]
-        seen, step = 0, -1
-        prefix = f"run {number} of {len(runs)}, {run.label}: " if len(runs) > 1 else ""
-        while True:
-            finished = job.finished  # read before the records: every record of a finished job is then in hand
-            for record in run.tag(job.records[seen:]):
+        for record in run.tag(records):
+            log.add(record)
+        done += run.step_records
+    active[view] = list(jobs.values())
+    seen = dict.fromkeys(jobs, 0)
+    last_draw = draw_seconds = 0.0
+    while True:
+        finished = all(job.finished for job in jobs.values())  # read before the records: a finished job's are all in hand
+        for number, job in jobs.items():
+            for record in runs[number].tag(job.records[seen[number] :]):
                 log.add(record)
-                if record.get("kind") == "step":
-                    done, step = done + 1, max(step, record["step"])
-            seen = len(job.records)
-            now = time.monotonic()
-            text = waiting_text(job) or f"{prefix}step {step + 1} / {run.request.config.steps}"
-            bar.progress(min(done / total, 1.0), text=f"{text} · {now - began:.1f} s")
-            if finished:
-                break
-            if seen and now - last_draw >= max(REFRESH_SECONDS, draw_seconds / DRAW_SHARE - draw_seconds):
-                with area.container():
-                    draw(log, f"live{int(now * 1000)}")
-                last_draw = time.monotonic()
-                draw_seconds = last_draw - now  # a slow machine redraws less often: drawing never crowds out the stream
-            job.wait(TICK_SECONDS)
-        if job.state != DONE:
-            active.pop(view, None)
-            area.empty()
-            if job.state == CANCELLED:
-                stopped[view] = log
-                bar.progress(min(done / total, 1.0), text=f"stopped after {time.monotonic() - began:.1f} s")
-            else:
-                st.error(stopped_message(job), icon=":material/block:")
-            return log, False
+                done += record.get("kind") == "step"
+            seen[number] = len(job.records)
+        failed = next((job for job in jobs.values() if job.finished and job.state != DONE), None)
+        now = time.monotonic()
+        bar.progress(min(done / total, 1.0), text=f"{_status(runs, jobs)} · {now - began:.1f} s")
+        if finished or failed:
+            break
+        if any(seen.values()) and now - last_draw >= max(REFRESH_SECONDS, draw_seconds / DRAW_SHARE - draw_seconds):
+            with area.container():
+                draw(log, f"live{int(now * 1000)}")
+            last_draw = time.monotonic()
+            draw_seconds = last_draw - now  # a slow machine redraws less often: drawing never crowds out the stream
+        for job in jobs.values():
+            job.touch()  # every job of this view is still watched, not only the one waited on
+        pending = [job for job in jobs.values() if not job.finished]  # one may have finished since `finished` was read
+        if pending:
+            pending[0].wait(TICK_SECONDS)
     active.pop(view, None)
-    what = f"{runs[0].request.config.steps} steps" if len(runs) == 1 else f"{len(runs)} training run(s)"
+    if failed is not None:
+        for job in jobs.values():
+            executor().cancel(job)
+        area.empty()
+        if failed.state == CANCELLED:
+            stopped[view] = log
+            bar.progress(min(done / total, 1.0), text=f"stopped after {time.monotonic() - began:.1f} s")
+        else:
+            st.error(stopped_message(failed), icon=":material/block:")
+        return log, False
+    what = f"{runs[0].request.config.steps} steps" if len(runs) == 1 else f"{len(runs)} training runs"
     bar.progress(1.0, text=f"done: {what} in {time.monotonic() - began:.1f} s")
     area.empty()
     return log, True
+
+
+def _status(runs: Sequence[Run], jobs: dict[int, Job]) -> str:
+    """One line: a lone run's step, or how many of several runs are done, running and waiting."""
+    if not jobs:
+        return "all cached"
+    if len(runs) == 1:
+        job = next(iter(jobs.values()))
+        steps = [r["step"] for r in job.records if r.get("kind") == "step"]
+        return waiting_text(job) or f"step {max(steps, default=-1) + 1} / {runs[0].request.config.steps}"
+    states = [job.state for job in jobs.values()]
+    running, queued = states.count("running"), states.count("queued")
+    finished = len(runs) - running - queued
+    return f"{finished} of {len(runs)} runs done, {running} running" + (f", {queued} waiting for a free engine" if queued else "")

@@ -8,9 +8,26 @@ import json
 import pandas as pd
 import streamlit as st
 
-from lab.experiments import ExperimentLog
+from lab.spread import DEFAULT_SEEDS, SEED_COUNTS, seeds_from
 from resnet_core.config import ExperimentConfig
-from resnet_core.results import json_safe
+from resnet_core.results import ExperimentLog, json_safe
+
+SEEDS_KEY = "seeds"
+SEED_LISTS = {SEEDS_KEY: [str(n) for n in SEED_COUNTS]}  # check_url's allowed values of the seeds key
+
+
+def seed_control(config: ExperimentConfig) -> list[int]:
+    """The "Seeds" slider (in the URL as ?seeds=n): the comparison runs seed, seed + 1, ... and draws their spread."""
+    count = st.select_slider(
+        "Seeds per run",
+        SEED_COUNTS,
+        value=DEFAULT_SEEDS,
+        key=SEEDS_KEY,
+        bind="query-params",
+        help="Each net is trained from this many seeds (init and minibatch order); charts show the mean and the range, "
+        "and every sentence says on how many seeds it holds. More seeds cost proportionally more time.",
+    )
+    return seeds_from(config.seed, int(count))
 
 
 def experiment_downloads(log: ExperimentLog, config: ExperimentConfig, name: str, key: str) -> None:
@@ -19,7 +36,7 @@ def experiment_downloads(log: ExperimentLog, config: ExperimentConfig, name: str
     csv = pd.concat([f.assign(table=t) for t, f in frames.items() if not f.empty], ignore_index=True).to_csv(index=False)
     document = {
         "config": dataclasses.asdict(config),
-        "runs": {run: meta["tags"] for run, meta in log.meta.items()},
+        "runs": [dict(key) for key in log.runs],
         **{t: f.to_dict(orient="records") for t, f in frames.items()},
     }
     csv_col, json_col = st.columns(2)

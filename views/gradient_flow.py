@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lab import charts
+from lab import charts, optimiser, replay
+from lab import gradient_flow as readings
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import RunLog
 from serving.jobs import JobRequest
@@ -52,31 +53,51 @@ def draw_training(log: RunLog, key: str) -> None:
     show_figure(charts.gradient_heatmap(log.layer_frame()), f"{name}_heatmap", f"{key}_heatmap")
 
 
+def draw_signal(log: RunLog, name: str, key: str) -> None:
+    """The forward signal per block (Brock et al. 2021's signal propagation), at init and the last measured step."""
+    blocks = log.block_frame()
+    steps = sorted({0, int(blocks["step"].max())}) if not blocks.empty else []
+    if steps:
+        show_figure(charts.signal_figure(blocks, steps), f"{name}_signal", f"{key}_signal")
+        for line in readings.signal_reading(log, steps[-1]):
+            st.markdown(line)
+
+
+def draw_optimiser(log: RunLog, name: str) -> None:
+    """What the optimiser did with these gradients: relative updates at init and over steps, ||W|| of the first layer."""
+    frame = optimiser.optimiser_frame(log.layer_frame(), log.config.lr)
+    st.subheader("What the optimiser does with these gradients")
+    st.caption(
+        "With BatchNorm after a layer, ‖∂L/∂W‖ alone says little: scaling W changes nothing the net computes and divides "
+        "the gradient by the same factor. What matters is the update relative to the weight, lr·‖g‖/‖W‖."
+    )
+    left, right = st.columns(2)
+    with left:
+        show_figure(optimiser.relative_update_figure(frame), f"{name}_relative_update", "relative_update")
+    with right:
+        show_figure(optimiser.weight_norm_figure(frame), f"{name}_first_weight", "first_weight")
+    show_figure(charts.gradient_heatmap(frame, "relative_update"), f"{name}_relative_heatmap", "relative_heatmap")
+    for line in optimiser.optimiser_story(frame):
+        st.markdown(line)
+
+
 def draw_finished(log: RunLog, finished: bool) -> None:
-    """The trained (or stopped) run: outcome, curves, heatmap, scrubbable per-layer chart, boundary, exports."""
+    """The trained (or stopped) run: outcome, its replay (played and scrubbed in the browser), curves, heatmap, boundary."""
     name = view_name(PAGE, log.config)
-    if reading := charts.training_reading(log):
+    if reading := readings.training_reading(log):
         st.markdown(f"#### {reading}")
     for line in describe_outcome(log, finished):
         if "diverged" in line:
             st.warning(line, icon=":material/warning:")
         else:
             st.info(line, icon=":material/stop_circle:")
+    speed = st.segmented_control("Replay speed", list(replay.SPEEDS), default="normal", key="replay_speed")
+    show_figure(replay.replay_figure(log, replay.SPEEDS[speed or "normal"]), f"{name}_replay", "replay")
     draw_training(log, "final")
-    steps = sorted(log.layer_frame()["step"].unique().tolist())
-    if len(steps) > 1:
-        step = st.select_slider(
-            "Scrub through training: per-layer gradients at step",
-            steps,
-            value=steps[-1],
-            key="at_step",
-            bind="query-params",
-            format_func=lambda s: "init" if s == 0 else str(s),
-        )
-        st.markdown(f"**{charts.gradient_reading(log, step)}**")
-        draw_flow(log, step, name, "scrub")
     if log.boundary is not None:
         show_figure(charts.boundary_figure(log.boundary), f"{name}_boundary", "boundary")
+    draw_signal(log, name, "trained")
+    draw_optimiser(log, name)
     download_buttons(log, name, "train")
     st.caption(f"Training {device_line(log)} · {log.config.steps} steps, batch {log.config.batch_size}.")
 
@@ -95,15 +116,17 @@ except EngineStopped as stopped:
     st.stop()
 
 name = view_name(PAGE, config)
-st.markdown(f"#### {charts.gradient_reading(init)}")
+st.markdown(f"#### {readings.gradient_reading(init)}")
 draw_flow(init, 0, name, "init")
+with st.expander("Forward signal per block (signal propagation)"):
+    draw_signal(init, name, "init")
 with st.expander("What am I looking at?", expanded=True):
-    for paragraph in charts.flow_story(init):
+    for paragraph in readings.flow_story(init):
         st.markdown(paragraph)
     st.markdown("L2 acts on the weight updates, so it changes nothing at initialisation: train to see what it does.")
     st.caption(
         f"Depth {config.depth} ({config.blocks} blocks), {config.arch} on {config.dataset}, "
-        f"norm {config.norm}, init {config.init}; measured {device_line(init)}."
+        f"norm {config.norm}, init {config.init}; {device_line(init)}."
     )
 download_buttons(init, f"{name}_init", "init")
 

@@ -1,6 +1,6 @@
 """Identity & L2: why a residual block can always fall back to the identity, and a plain block can't.
 
-Two measured demonstrations (thin page: widgets -> experiments -> science_charts):
+Two measured demonstrations (thin page: widgets -> lab.identity jobs -> science_charts and readings):
 1. Scale every block's last layer by alpha. At alpha = 0 each identity residual block outputs
    exactly its input, the plain stack's output is a constant; then both train from there.
 2. An L2 sweep: after training, branch size, weight norms and response std, plain vs residual.
@@ -13,34 +13,27 @@ from collections.abc import Sequence
 import pandas as pd
 import streamlit as st
 
-from lab import experiments as E
+from lab import identity as I
 from lab import jobs
 from lab import science_charts as charts
+from lab.charts import COLORS
+from lab.spread import error_bands
 from resnet_core.config import ExperimentConfig
-from resnet_core.models import SHORTCUT_OPTIONS
+from resnet_core.models import SHORTCUT_OPTIONS, VARIANTS
+from resnet_core.results import ExperimentLog, tag
 from serving.jobs import JobRequest
 from ui.controls import check_url, experiment_controls
 from ui.echo import describe
 from ui.exports import share_box, show_figure, view_name
-from ui.runner import EngineStopped, Run, compute, live_runs, probe_seconds
-from ui.science import experiment_downloads
+from ui.runner import EngineStopped, Run, compute, live_runs
+from ui.science import SEED_LISTS, experiment_downloads, seed_control
 
 DEFAULTS = ExperimentConfig(depth=20, steps=150, measure_every=150, eval_every=25)
-ALPHAS = (1.0, 0.75, 0.5, 0.25, 0.1, 0.01, 0.0)
 DEFAULT_L2S = [0.0, 1e-3, 1e-2, 3e-2, 0.1]
-L2_LABELS = [charts.l2_label(v) for v in E.L2_SWEEP]  # the sweep's options as its multiselect writes them into the URL
+L2_LABELS = [charts.l2_label(v) for v in I.L2_SWEEP]  # the sweep's options as its multiselect writes them into the URL
 PAGE = "identity"
 MISSION = ("depth", "shortcut")
 ADVANCED = ("dataset", "norm", "activation", "init", "optimizer", "lr", "steps", "batch_size", "seed", "width", "eval_every")
-
-
-def estimate(config: ExperimentConfig, runs: int) -> float:
-    """The same pair at each strength: one probe suffices."""
-    return probe_seconds(JobRequest("estimate", config, "lab.jobs:estimate_run", ((config.depth,), "train"), store=False)) * runs
-
-
-def estimate_alpha(config: ExperimentConfig, alpha: float) -> float:
-    return probe_seconds(JobRequest("estimate", config, "lab.jobs:estimate_run", ((config.depth,), "alpha", alpha), store=False))
 
 
 def identity_table(config: ExperimentConfig, alpha: float) -> tuple[pd.DataFrame, dict[str, float]]:
@@ -50,20 +43,26 @@ def identity_table(config: ExperimentConfig, alpha: float) -> tuple[pd.DataFrame
     return jobs.frame(record), record["spread"]
 
 
-def alpha_run(config: ExperimentConfig, alpha: float) -> Run:
-    request = JobRequest(f"alpha-{alpha!r}", config, "lab.jobs:alpha_run", (alpha,))
-    return Run(request, step_records=2 * config.steps)  # its records come tagged
-
-
-def l2_runs(config: ExperimentConfig, strengths: Sequence[float]) -> list[Run]:
+def alpha_runs(config: ExperimentConfig, alpha: float, seeds: Sequence[int]) -> list[Run]:
+    """The pair trained from the alpha-scaled weights, once per seed."""
     runs = []
-    for l2 in sorted(strengths):
-        request = JobRequest("train", config.replace(l2=float(l2)), "lab.jobs:train_run")
-        runs.append(Run(request, tag=lambda rs, l2=float(l2): E.tagged(rs, l2=l2), step_records=2 * config.steps))
+    for seed in seeds:
+        request = JobRequest(f"alpha-{alpha!r}", config.replace(seed=seed), "lab.jobs:alpha_run", (alpha,))
+        runs.append(Run(request, tag=lambda rs, s=seed: tag(rs, seed=s, alpha=alpha), step_records=2 * config.steps))
     return runs
 
 
-def identity_section(config: ExperimentConfig, alpha: float) -> None:
+def l2_runs(config: ExperimentConfig, strengths: Sequence[float], seeds: Sequence[int]) -> list[Run]:
+    """The pair at each L2 strength and seed (the engine's "train" jobs, shared with the other pages' cache)."""
+    runs = []
+    for l2 in sorted(strengths):
+        for seed in seeds:
+            request = JobRequest("train", config.replace(l2=float(l2), seed=seed), "lab.jobs:train_run")
+            runs.append(Run(request, tag=lambda rs, l2=float(l2), s=seed: tag(rs, seed=s, l2=l2), step_records=2 * config.steps))
+    return runs
+
+
+def identity_section(config: ExperimentConfig, alpha: float, seeds: Sequence[int]) -> None:
     """The measured check at this alpha, then training both nets from the scaled weights."""
     check, spread = identity_table(config, alpha)
     residual = check[check["run"] == "residual"]
@@ -113,11 +112,11 @@ def identity_section(config: ExperimentConfig, alpha: float) -> None:
         st.dataframe(check, hide_index=True)
     st.subheader(f"Training both nets from the α = {alpha:g} weights")
     log, finished = live_runs(
-        [alpha_run(config, alpha)],
-        E.ExperimentLog,
+        alpha_runs(config, alpha, seeds),
+        ExperimentLog,
         lambda log, key: draw_alpha(log, key),
         label="Train from here",
-        estimate=lambda missing: estimate_alpha(config, alpha),
+        estimate=True,
         key="alpha",
     )
     if log is not None:
@@ -126,19 +125,18 @@ def identity_section(config: ExperimentConfig, alpha: float) -> None:
             experiment_downloads(log, config, f"{view_name(PAGE, config)}_alpha-{alpha:g}", "alpha")
 
 
-def draw_alpha(log: E.ExperimentLog, key: str) -> None:
-    show_figure(charts.run_error_figure(log.eval_frame(), "Training error after scaling the branches"), "alpha_curves", key)
-    final = log.final_frame().set_index("run")
-    if {"plain", "residual"} <= set(final.index):
-        st.markdown(
-            f"After {final.loc['plain', 'step']} steps: plain **{final.loc['plain', 'train_error']:.1%}**, "
-            f"residual **{final.loc['residual', 'train_error']:.1%}** training error."
-        )
+def draw_alpha(log: ExperimentLog, key: str) -> None:
+    style = {v: (COLORS[v], "solid") for v in VARIANTS}
+    figure = error_bands(log.eval_frame(), "variant", style, "Training error after scaling the branches (band: range over seeds)")
+    show_figure(figure, "alpha_curves", key)
+    for line in I.alpha_lines(log):
+        st.markdown(line)
 
 
-def draw_sweep(log: E.ExperimentLog, key: str) -> None:
-    """Error and branch size side by side; the many-line per-layer charts full width, so each line stays readable."""
-    blocks, layers = log.last_measured(log.block_frame()), log.last_measured(log.layer_frame())
+def draw_sweep(log: ExperimentLog, key: str) -> None:
+    """Error and branch size side by side; the many-line per-layer charts (seed means) full width, so each stays readable."""
+    blocks = I.sweep_mean(log.last_measured(log.block_frame()), ["l2", "variant", "block"])
+    layers = I.sweep_mean(log.last_measured(log.layer_frame()), ["l2", "variant", "layer", "name", "kind"])
     left, right = st.columns(2)
     with left:
         if not log.final_frame().empty:
@@ -150,23 +148,27 @@ def draw_sweep(log: E.ExperimentLog, key: str) -> None:
         show_figure(charts.weight_norm_figure(layers), "l2_weight_norm", f"{key}_weights")
     if not blocks.empty:
         show_figure(charts.response_std_figure(blocks), "l2_response_std", f"{key}_std")
+    for line in I.sweep_lines(log):
+        st.markdown(line)
 
 
 st.title("Identity & L2: a residual block can always do nothing")
 st.markdown(
-    "A residual block computes **a[l+2] = g(z[l+2] + a[l])**. If its weights are driven to zero (strong L2 does "
-    "that), z[l+2] = 0 and the block outputs g(a[l]) = a[l]: adding it costs nothing. A plain block with zero "
-    "weights outputs g(0) = 0 and the signal is gone. Both claims are measured below, on the real nets."
+    "A residual block computes **a[l+2] = g(z[l+2] + a[l])**. If its branch outputs zero, z[l+2] = 0 and the block "
+    "outputs g(a[l]) = a[l]: adding it costs nothing. A plain block whose branch outputs zero outputs g(0) = 0 and the "
+    "signal is gone. Section 1 forces the branches to zero and measures both claims on the real nets; section 2 "
+    "measures how far L2 actually pushes them (with BatchNorm, less than the algebra suggests)."
 )
-check_url(DEFAULTS, PAGE, (*MISSION, *ADVANCED), lists={"alpha": [str(a) for a in ALPHAS], "l2s": L2_LABELS})
+check_url(DEFAULTS, PAGE, (*MISSION, *ADVANCED), lists={"alpha": [str(a) for a in I.ALPHAS], "l2s": L2_LABELS, **SEED_LISTS})
 config = experiment_controls(DEFAULTS, page=PAGE, mission=MISSION, advanced=ADVANCED)
 with st.sidebar:
+    seeds = seed_control(config)
     share_box(config, DEFAULTS)
 
 st.header("1. Zero the branches: measured")
 alpha = st.select_slider(
     "α: scale of every block's last layer. Slide it to 0.",
-    ALPHAS,
+    I.ALPHAS,
     value=1.0,
     key="alpha",
     bind="query-params",
@@ -174,19 +176,18 @@ alpha = st.select_slider(
     "second layer's weight and bias. The same α for the plain and the residual net.",
 )
 try:
-    identity_section(config, alpha)
+    identity_section(config, alpha, seeds)
 except (ValueError, EngineStopped) as error:
     st.error(f"This experiment can't run: {describe(error)}", icon=":material/block:")
 
 st.header("2. An L2 sweep")
 st.markdown(
-    "The same pair trained at several L2 strengths (coupled weight decay on every parameter, BN included). "
-    "Strong L2 pulls weights toward zero: the plain stack's signal shrinks with them and its training stalls, "
-    "while the residual net keeps its shortcuts and still trains."
+    "The same pair trained at several L2 strengths (coupled weight decay on every parameter, BN included) and seeds. "
+    "The sentences under the charts say what was measured."
 )
 strengths = st.multiselect(
     "L2 strengths to compare",
-    E.L2_SWEEP,
+    I.L2_SWEEP,
     default=DEFAULT_L2S,
     key="l2s",
     bind="query-params",
@@ -198,11 +199,11 @@ if len(strengths) < 2:
 else:
     try:
         log, finished = live_runs(
-            l2_runs(config, strengths),
-            E.ExperimentLog,
+            l2_runs(config, strengths, seeds),
+            ExperimentLog,
             draw_sweep,
             label="Train the sweep",
-            estimate=lambda missing: estimate(config, len(missing)),
+            estimate=True,
             key="l2",
         )
     except (ValueError, EngineStopped) as error:
@@ -214,14 +215,14 @@ else:
             experiment_downloads(log, config, f"{view_name(PAGE, config)}_l2-sweep", "l2")
 with st.expander("What am I looking at?"):
     st.markdown(
-        "- **Branch ratio** ||F(x)|| / ||shortcut(x)|| per residual block: how much each block changes its input. "
-        "Measured here, L2 shrinks it only moderately: with BatchNorm the shortcut's signal is made of earlier branches "
-        "whose BN scales decay at the same rate, so the ratio moves less than the popular story suggests.\n"
+        "- **Branch ratio** ||F(x)|| / ||shortcut(x)|| per residual block: how much each block changes its input. With "
+        "BatchNorm a layer's output does not depend on the size of its weights (scale invariance), only on BN's scale "
+        "and shift, so L2 moves the ratio less than the popular story suggests: the sentence under the charts gives "
+        "the measured value.\n"
         "- **||W|| per layer**: L2 shrinks the weights of both nets.\n"
-        "- **Std of the branch response** (He et al. Fig. 7: after BN, before the addition): smaller in the residual net "
-        "than in the plain one, as in the paper, and L2 shrinks both. A small branch costs a residual net nothing, since "
-        "the shortcut carries the signal; in the plain net the branch *is* the signal, so its training error climbs with L2 "
-        "(compare the error chart).\n"
+        "- **Std of the branch response** (He et al. Fig. 7: after BN, before the addition). The paper found it smaller "
+        "in residual nets; the sentence under the charts says whether it is here, strength by strength.\n"
+        "- The per-layer and per-block charts show seed means; the error chart and the sentences carry the seed range.\n"
         '- Zeroing the branch\'s last layer is also how Goyal et al. (2017) initialise residual nets ("zero_init_residual"): '
         "the residual net trains from there, the plain net can't (ReLU's gradient at 0 is 0, so nothing flows)."
     )

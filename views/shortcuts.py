@@ -1,35 +1,38 @@
 """Shortcuts & dimensions: where a block changes shape, what options A, B and C put on its shortcut.
 
 Shapes, parameter counts and the shortcut descriptions are read from the built models; the
-training comparison trains plain, A, B and C on the same batches (lab.jobs.shortcuts_run, in a worker); the
+training comparison trains the plain/residual pair for each option and seed on the same batches (train jobs, in workers); the
 Block code is shown from the engine's own source via inspect, never a copy.
 """
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 
 import pandas as pd
 import streamlit as st
 
-from lab import experiments as E
 from lab import jobs
 from lab import science_charts as charts
+from lab import shortcuts as S
+from lab.charts import COLORS
+from lab.spread import error_bands
 from resnet_core import models
-from resnet_core.config import ExperimentConfig
+from resnet_core.config import SHORTCUTS, ExperimentConfig
+from resnet_core.results import ExperimentLog, tag
 from serving.jobs import JobRequest
-from ui.controls import experiment_controls
+from ui.controls import check_url, experiment_controls
 from ui.echo import describe
 from ui.exports import share_box, show_figure, view_name
-from ui.runner import EngineStopped, Run, compute, live_runs, probe_seconds
-from ui.science import experiment_downloads
+from ui.runner import EngineStopped, Run, compute, live_runs
+from ui.science import SEED_LISTS, experiment_downloads, seed_control
+from ui.sweeps import stored_sweep_section
 
 DEFAULTS = ExperimentConfig(depth=20, steps=100, measure_every=10, eval_every=20)
 PAGE = "shortcuts"
-
-
-def estimate(config: ExperimentConfig) -> float:
-    return probe_seconds(JobRequest("estimate", config, "lab.jobs:estimate_run", ((config.depth,), "shortcuts"), store=False))
+MISSION = ("depth", "shortcut")
+ADVANCED = ("dataset", "norm", "activation", "init", "optimizer", "lr", "steps", "batch_size", "seed", "width", "measure_every")
 
 
 def structure(config: ExperimentConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -38,47 +41,52 @@ def structure(config: ExperimentConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     return jobs.frame(record), jobs.frame(record, "counts")
 
 
-def shortcut_run(config: ExperimentConfig) -> Run:
-    """All four nets in one job; the residual's `shortcut` field doesn't matter, so it is fixed for the cache key."""
-    request = JobRequest("shortcuts", config.replace(shortcut="A"), "lab.jobs:shortcuts_run")
-    four_nets = (config.replace(shortcut="A"), config.replace(shortcut="C"))  # plain + A, then B + C (C costs the most)
-    return Run(request, step_records=4 * config.steps, costs_as=four_nets)
+def shortcut_runs(config: ExperimentConfig, seeds: Sequence[int]) -> list[Run]:
+    """The engine's pair for each option and seed ("train" jobs, shared with the Gradient Flow page's cache)."""
+    runs = []
+    for seed in seeds:
+        for option in SHORTCUTS:
+            request = JobRequest("train", config.replace(shortcut=option, seed=seed), "lab.jobs:train_run")
+            runs.append(Run(request, tag=lambda rs, o=option, s=seed: tag(rs, seed=s, option=o), step_records=2 * config.steps))
+    return runs
 
 
-def draw(log: E.ExperimentLog, table: pd.DataFrame, name: str, key: str) -> None:
-    """Curves, and gradient norms in the transition blocks against the rest."""
-    show_figure(
-        charts.run_error_figure(log.eval_frame(), "Training error: plain vs residual with options A, B, C"),
-        f"{name}_error",
-        f"{key}_error",
-    )
+def draw(log: ExperimentLog, table: pd.DataFrame, name: str, key: str) -> None:
+    """Curves (seed mean and range), gradient norms in the transition blocks against the rest, the measured comparison."""
+    evals = log.eval_frame()
+    if evals.empty:
+        return
+    style = {net: (COLORS["plain" if net == "plain" else "residual"], charts.OPTION_DASHES.get(net, "solid")) for net in S.NETS}
+    figure = error_bands(S.options_frame(evals), "net", style, "Training error: plain vs residual with options A, B, C")
+    show_figure(figure, f"{name}_error", f"{key}_error")
     layers = log.layer_frame()
     if layers.empty:
         return
-    show_figure(charts.transition_gradient_figure(E.transition_layers(layers, table)), f"{name}_grads", f"{key}_grads")
-    summary = E.transition_gradient_summary(layers, table)
+    layers = S.transition_layers(S.options_frame(layers), table)
+    show_figure(charts.transition_gradient_figure(layers), f"{name}_grads", f"{key}_grads")
+    summary = S.transition_gradient_summary(layers)
     low, high = summary["ratio"].min(), summary["ratio"].max()
     close = low >= 0.5 and high <= 2
     st.markdown(
         f"Measured: in the blocks that change shape the mean gradient norm is **{low:.2f}x to {high:.2f}x** that of "
-        "the other blocks, across the four nets: "
+        "the other blocks, across the four nets (means over steps and seeds): "
         + (
             "close to the rest, so the shortcut option barely changes how much gradient reaches the transitions here."
             if close
             else "the transitions stand out; compare the options in the table."
         )
     )
-    final = log.final_frame().set_index("run")["train_error"]
-    summary = summary.assign(final_train_error=summary["run"].map(final)).rename(
-        columns={
-            "transition": "mean ||dL/dW||, transition blocks",
-            "other": "mean ||dL/dW||, other blocks",
-            "ratio": "transition / other",
-            "final_train_error": "final training error",
-        }
-    )
+    for line in S.option_lines(log.final_frame()):
+        st.markdown(line)
     st.dataframe(
-        summary, hide_index=True, column_config={"final training error": st.column_config.NumberColumn(format="percent")}
+        summary.rename(
+            columns={
+                "transition": "mean ||dL/dW||, transition blocks",
+                "other": "mean ||dL/dW||, other blocks",
+                "ratio": "transition / other",
+            }
+        ),
+        hide_index=True,
     )
 
 
@@ -90,26 +98,10 @@ st.markdown(
     + "; ".join(f"**{option}**: {text}" for option, text in models.SHORTCUT_OPTIONS.items())
     + "."
 )
-config = experiment_controls(
-    DEFAULTS,
-    page=PAGE,
-    mission=("depth", "shortcut"),
-    advanced=(
-        "dataset",
-        "norm",
-        "activation",
-        "init",
-        "optimizer",
-        "lr",
-        "steps",
-        "batch_size",
-        "seed",
-        "width",
-        "measure_every",
-        "eval_every",
-    ),
-)
+check_url(DEFAULTS, PAGE, (*MISSION, *ADVANCED), lists=SEED_LISTS)
+config = experiment_controls(DEFAULTS, page=PAGE, mission=MISSION, advanced=ADVANCED)
 with st.sidebar:
+    seeds = seed_control(config)
     share_box(config, DEFAULTS)
 name = view_name(PAGE, config)
 if config.arch != "cnn":
@@ -151,18 +143,23 @@ st.markdown(
 )
 
 st.header("Train plain, A, B and C on the same budget")
+st.caption(
+    "One plain/residual pair per option and seed, on the same batches: the plain net of a seed is the same in each pair. "
+    "Differences between A, B and C are small, so the sentences say on how many seeds each holds."
+)
 log, finished = live_runs(
-    [shortcut_run(config)],
-    E.ExperimentLog,
+    shortcut_runs(config, seeds),
+    ExperimentLog,
     lambda log, key: draw(log, table, name, key),
     label="Train all four",
-    estimate=lambda missing: estimate(config),
+    estimate=True,
     key="shortcuts",
 )
 if log is not None:
     draw(log, table, name, "final")
     if finished:
         experiment_downloads(log, config, f"{name}_options", "shortcuts")
+stored_sweep_section(config, "shortcut", models.SHORTCUT_OPTIONS, name)
 
 with st.expander("The engine's code for the block and its shortcuts (read from resnet_core/models.py)"):
     for part in (models.Block, models.ZeroPadShortcut, models.ProjectionShortcut, models._shortcut):

@@ -89,11 +89,38 @@ st.markdown(
 )
 see_it(pages.GRADIENT_FLOW, "Gradient flow: per-layer gradient norms at init and while training")
 see_it(pages.DEGRADATION, "Degradation: the gradient ratio at initialisation, per depth")
+st.markdown(
+    "Dropping the final g is exactly what He et al. (2016) did: the *pre-activation* unit "
+    "a[l+2] = a[l] + F(a[l]) puts BN and g inside the branch, so the shortcut path holds only additions."
+)
+see_it(pages.PREACTIVATION, "Pre-activation: the backward signal with g on and off the shortcut path")
+
+st.header("6. An ensemble of paths, mostly short")
+st.markdown(
+    "Unroll n residual blocks: each input reaches the output along 2^n paths, one for every choice of branch or "
+    "shortcut in each block. Veit, Wilber & Belongie (2016) argued that a residual net behaves like an ensemble of "
+    "these paths: deleting one block removes only some of them, so the net barely notices, while a plain net has one "
+    "path and breaks. The number of paths of length k is a binomial coefficient:"
+)
+st.latex(r"\#\{	ext{paths of length } k\} = inom{n}{k}, \qquad \sum_{k=0}^{n} inom{n}{k} = 2^n")
+st.markdown("and since each branch on a path scales its gradient, most of the gradient comes from the short ones.")
+see_it(pages.LESION, "Lesion & paths: delete blocks at test time; measure the gradient per path length")
+
+st.header("6. Why shortcuts help optimisation")
+st.markdown(
+    "Balduzzi et al. (2017): in a deep plain stack the gradient with respect to the input decorrelates from one "
+    "input to the next (white noise), while with shortcuts it stays correlated (brown noise), so a gradient step "
+    "means the same thing for nearby inputs. Li et al. (2018): along filter-normalised random directions the loss "
+    "around a trained plain net becomes chaotic with depth, while its residual twin's stays a smooth basin."
+)
+see_it(pages.LANDSCAPE, "Shattered gradients: dy/dx over a line of inputs and its autocorrelation, plain vs residual")
+see_it(pages.LANDSCAPE, "Loss landscapes: 1-D and 2-D slices around the trained weights, plain vs residual")
 
 st.header("References")
 for text, arxiv in REFERENCES:
     st.markdown(f"- {text} [arXiv:{arxiv}](https://arxiv.org/abs/{arxiv})")
 st.caption(
     "Veit et al., Balduzzi et al. and Li et al. explain *why* further (ensembles of shallow paths, shattered "
-    "gradients, loss landscapes); this lab's pages measure the claims of the first two papers and Yang et al."
+    "gradients, loss landscapes); this lab's pages measure the claims of both He et al. papers, Veit et al., "
+    "Balduzzi et al., Li et al. and Yang et al."
 )

@@ -1,0 +1,74 @@
+"""Axes a classroom can read: decade labels on log axes and text sizes set on every axis explicitly.
+
+Plotly labels the minor ticks of a short log axis with bare digits ("2, 5, 9" where 9 means 0.9)
+and Streamlit's chart theme sets each axis's tick font itself, so a size given only in
+`layout.font` never reaches the tick labels. `for_screen` fixes both on a copy of any figure,
+whichever page built it, once, right before it is drawn.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+import plotly.graph_objects as go
+
+SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+MANTISSAS = (1, 2, 5)  # between decades, when an axis spans too few of them to read a trend
+
+
+def power_label(exponent: int, mantissa: int = 1) -> str:
+    """10⁻³, 2·10⁻³: one way to write a tick on every log axis and colour bar."""
+    power = "10" + str(exponent).translate(SUPERSCRIPT)
+    return power if mantissa == 1 else f"{mantissa}·{power}"
+
+
+def log_ticks(values: Iterable[float]) -> tuple[list[float], list[str]]:
+    """Tick positions and labels over the positive finite values: every decade, plus 2 and 5 when under two decades show."""
+    data = np.asarray([v for v in values if v is not None], dtype=float)
+    data = data[np.isfinite(data) & (data > 0)]
+    if not data.size:
+        return [], []
+    low, high = math.log10(float(data.min())), math.log10(float(data.max()))
+    decades = range(math.floor(low), math.ceil(high) + 1)
+    mantissas = MANTISSAS if math.floor(high) - math.ceil(low) < 1 else (1,)
+    ticks = [(m * 10.0**e, power_label(e, m)) for e in decades for m in mantissas]
+    # keep the ticks inside the data, plus one on each side so the range is framed
+    inside = [i for i, (value, _) in enumerate(ticks) if 10**low <= value <= 10**high]
+    first, last = (max(inside[0] - 1, 0), min(inside[-1] + 1, len(ticks) - 1)) if inside else (0, len(ticks) - 1)
+    kept = ticks[first : last + 1]
+    return [value for value, _ in kept], [label for _, label in kept]
+
+
+def _axis_values(fig: go.Figure, axis: str) -> list[float]:
+    """Every number drawn on a layout axis ("yaxis2"), frames included, read from the traces that use it."""
+    letter, number = axis[0], axis[5:]
+    values: list[float] = []
+    traces = [*fig.data, *(trace for frame in fig.frames or () for trace in frame.data)]
+    for trace in traces:
+        if (getattr(trace, f"{letter}axis", None) or letter) != letter + number:
+            continue
+        column = getattr(trace, letter, None)
+        if column is not None:
+            values.extend(np.asarray(column, dtype=float).ravel().tolist())
+    return values
+
+
+def for_screen(fig: go.Figure, font_size: int) -> go.Figure:
+    """A copy whose log axes have decade labels and whose every text is `font_size` (titles a fifth larger)."""
+    fig = go.Figure(fig)
+    fig.update_layout(font_size=font_size, legend_font_size=font_size, title_font_size=round(font_size * 1.2))
+    axes = [name for name in fig.layout if name.startswith(("xaxis", "yaxis"))] or ["xaxis", "yaxis"]
+    for name in axes:
+        axis = fig.layout[name]
+        axis.update(tickfont_size=font_size, title_font_size=font_size)
+        if axis.type == "log":
+            values, labels = log_ticks(_axis_values(fig, name))
+            if values:
+                axis.update(tickmode="array", tickvals=values, ticktext=labels, minor_showgrid=False)
+    for annotation in fig.layout.annotations or ():  # subplot titles
+        annotation.font.size = font_size
+    if any(getattr(trace, "coloraxis", None) for trace in fig.data):
+        fig.update_coloraxes(colorbar_tickfont_size=font_size, colorbar_title_font_size=font_size)
+    return fig

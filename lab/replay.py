@@ -1,0 +1,121 @@
+"""A trained run replayed in the browser: every recorded step a frame of one Plotly figure.
+
+The slider, Play, Pause and Reset are Plotly's own (`frames`, `sliders`, `updatemenus`), so
+scrubbing and playback run in the viewer's browser: no server round trip per step, and a
+cached run still unfolds live in front of a class at the chosen speed. Left: each layer's
+weight-gradient norm before the update the slider names; right: the loss curves up to it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from lab.charts import COLORS, LAYER_STYLES, base_layout, layer_trace
+from lab.gradient_flow import gradient_reading
+from resnet_core.models import VARIANTS
+from resnet_core.results import RunLog
+
+SPEEDS = {"slow": 600, "normal": 250, "fast": 80}  # milliseconds per recorded step
+
+
+def _log_range(values: pd.Series) -> list[float]:
+    """A fixed log axis range over every frame, so the axis never jumps while the run plays."""
+    positive = values[(values > 0) & np.isfinite(values)]
+    if positive.empty:
+        return [-1.0, 1.0]
+    return [math.log10(positive.min()) - 0.1, math.log10(positive.max()) + 0.1]
+
+
+def update_label(step: int, steps: int) -> str:
+    """Step t is measured on the weights after t updates, i.e. the gradient of update t+1 (of `steps`)."""
+    return f"update {step + 1} of {steps}"
+
+
+def _traces(layers: pd.DataFrame, curves: pd.DataFrame, step: int, kinds: list[tuple[str, str]]) -> list[go.Scatter]:
+    """The figure's traces at one step, always in the same order (a frame replaces them one for one)."""
+    traces = []
+    at = layers[layers["step"] == step]
+    for variant, kind in kinds:
+        traces.append(layer_trace(at[(at["variant"] == variant) & (at["kind"] == kind)], variant, kind))
+    for variant in VARIANTS:
+        part = curves[(curves["variant"] == variant) & (curves["step"] <= step)]
+        traces.append(
+            go.Scatter(
+                x=part["step"],
+                y=part["loss"],
+                mode="lines",
+                line={"color": COLORS[variant], "width": 3},
+                legendgroup=variant,
+                showlegend=False,
+                xaxis="x2",
+                yaxis="y2",
+                hovertemplate="step %{x}<br>loss %{y:.3g}<extra>" + variant + "</extra>",
+            )
+        )
+    return traces
+
+
+def _title(log: RunLog, step: int) -> str:
+    reading = gradient_reading(log, step, when="")
+    return f"Gradients before {update_label(step, log.config.steps)}<br><sup>{reading}</sup>"
+
+
+def replay_figure(log: RunLog, ms_per_step: int) -> go.Figure:
+    """All recorded steps of a run as frames, with a slider and Play / Pause / Reset that never ask the server."""
+    layers = log.layer_frame()
+    layers = layers[layers["metric"] == "grad_norm"]
+    curves = log.curve_frame()
+    steps = sorted(layers["step"].unique().tolist())
+    present = set(zip(layers["variant"], layers["kind"], strict=True))
+    kinds = [(v, k) for v in VARIANTS for k, _, _ in LAYER_STYLES if (v, k) in present]
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], horizontal_spacing=0.1)
+    for trace in _traces(layers, curves, steps[-1], kinds):
+        fig.add_trace(trace)
+    fig.frames = [
+        go.Frame(name=str(step), data=_traces(layers, curves, step, kinds), layout={"title": {"text": _title(log, step)}})
+        for step in steps
+    ]
+    immediate = {"mode": "immediate", "frame": {"duration": 0, "redraw": True}, "transition": {"duration": 0}}
+    play = {"frame": {"duration": ms_per_step, "redraw": True}, "fromcurrent": True, "transition": {"duration": 0}}
+    buttons = [
+        {"label": "▶ Play", "method": "animate", "args": [None, play]},
+        {"label": "❚❚ Pause", "method": "animate", "args": [[None], immediate]},
+        {"label": "⟲ Reset", "method": "animate", "args": [[str(steps[0])], immediate]},
+    ]
+    fig.update_layout(
+        updatemenus=[
+            {
+                "type": "buttons",
+                "direction": "right",
+                "buttons": buttons,
+                "x": 0.0,
+                "y": -0.25,
+                "xanchor": "left",
+                "yanchor": "top",
+            }
+        ],
+        sliders=[
+            {
+                "active": len(steps) - 1,
+                "x": 0.36,
+                "len": 0.64,
+                "y": -0.25,
+                "yanchor": "top",
+                "pad": {"t": 0},
+                "currentvalue": {"prefix": "gradients before update ", "suffix": f" of {log.config.steps}", "font": {"size": 18}},
+                "font": {"size": 11},
+                "steps": [{"label": str(step + 1), "method": "animate", "args": [[str(step)], immediate]} for step in steps],
+            }
+        ],
+    )
+    base_layout(fig, _title(log, steps[-1]), "layer (1 = input side)", "‖∂L/∂W‖", log_y=True)
+    fig.update_yaxes(range=_log_range(layers["value"]), col=1)
+    fig.update_xaxes(title_text="step", range=[0, max(log.config.steps - 1, 1)], col=2)
+    fig.update_yaxes(title_text="loss", type="log", range=_log_range(curves["loss"]), col=2)
+    fig.update_layout(height=620, margin={"t": 110, "b": 160})
+    return fig

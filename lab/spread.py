@@ -1,0 +1,135 @@
+"""Seed spread: every comparison runs several seeds, and its numbers, bands and sentences carry their spread.
+
+One seed can mislead: at lr 0.1 residual-56 ends anywhere between 3% and 63% training error
+over four seeds (docs/SCIENCE_NOTES.md 4). So a comparison is a set of per-seed differences,
+and a sentence says "on every seed", "on k of n seeds" or "within seed noise" from them.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from lab.charts import base_layout
+
+SEED_COUNTS = (1, 2, 3, 4, 5)  # the choices of the "Seeds" control
+DEFAULT_SEEDS = 3
+MARGIN = 0.02  # two points of error: differences smaller than this count as no difference
+
+
+def seeds_from(first: int, count: int) -> list[int]:
+    """The seeds of a comparison: the config's seed and the next ones."""
+    return [first + i for i in range(count)]
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Values of one quantity over seeds."""
+
+    values: tuple[float, ...]
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.values)
+
+    @property
+    def low(self) -> float:
+        return min(self.values)
+
+    @property
+    def high(self) -> float:
+        return max(self.values)
+
+    def percent(self) -> str:
+        """ "12.3%" for one seed, "12.3% [8.1–15.0%]" (mean [min–max]) for several."""
+        if len(self.values) == 1:
+            return f"{self.mean:.1%}"
+        return f"{self.mean:.1%} [{self.low:.1%}–{self.high:.1%}]"
+
+    def above(self, margin: float = MARGIN) -> int:
+        """On how many seeds the value exceeds `margin`."""
+        return sum(v > margin for v in self.values)
+
+    def below(self, margin: float = MARGIN) -> int:
+        return sum(v < -margin for v in self.values)
+
+
+def spread_of(values: Sequence[float]) -> Spread:
+    return Spread(tuple(float(v) for v in values))
+
+
+def how_many(count: int, total: int) -> str:
+    """ "on every seed (3 of 3)", "on 2 of 3 seeds", "on no seed"."""
+    if count == total:
+        return f"on every seed ({count} of {total})" if total > 1 else "on this seed (one seed: no spread measured)"
+    return f"on {count} of {total} seeds" if count else "on no seed"
+
+
+def seed_summary(frame: pd.DataFrame, keys: Sequence[str], value: str) -> pd.DataFrame:
+    """keys..., mean, low, high, n of `value` over seeds (rows of `frame` differing only by seed)."""
+    grouped = frame.groupby(list(keys), sort=True)[value]
+    return grouped.agg(mean="mean", low="min", high="max", n="count").reset_index()
+
+
+def add_band(
+    fig: go.Figure,
+    summary: pd.DataFrame,
+    x: str,
+    color: str,
+    name: str,
+    *,
+    row: int | None = None,
+    col: int | None = None,
+    value_format: str = ".1%",
+    showlegend: bool = True,
+    **line: object,
+) -> None:
+    """The seed mean as a line and the min–max range over seeds as a shaded band behind it (rows in x order)."""
+    if (summary["n"] > 1).any():
+        fig.add_trace(
+            go.Scatter(
+                x=[*summary[x], *summary[x][::-1]],
+                y=[*summary["high"], *summary["low"][::-1]],
+                fill="toself",
+                fillcolor=color,
+                opacity=0.18,
+                line={"width": 0},
+                hoverinfo="skip",
+                showlegend=False,
+                legendgroup=name,
+            ),
+            row=row,
+            col=col,
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=summary[x],
+            y=summary["mean"],
+            mode="lines+markers",
+            line={"color": color, "width": 3, **line},
+            name=name,
+            legendgroup=name,
+            showlegend=showlegend,
+            customdata=summary[["low", "high", "n"]],
+            hovertemplate=f"{name}<br>%{{x}}: %{{y:{value_format}}} (range %{{customdata[0]:{value_format}}}–"
+            f"%{{customdata[1]:{value_format}}} over %{{customdata[2]}} seeds)<extra></extra>",
+        ),
+        row=row,
+        col=col,
+    )
+
+
+def error_bands(evals: pd.DataFrame, by: str, style: dict[str, tuple[str, str]], title: str) -> go.Figure:
+    """Training error vs step of each group in `by` (seed mean and range); style: group -> (colour, dash)."""
+    fig = go.Figure()
+    for group, (color, dash) in style.items():
+        part = evals[evals[by] == group]
+        if not part.empty:
+            add_band(fig, seed_summary(part, ["step"], "train_error"), "step", color, str(group), dash=dash)
+    fig = base_layout(fig, title, "step", "training error")
+    fig.update_yaxes(tickformat=".0%", range=[0, 1])
+    return fig

@@ -1,0 +1,69 @@
+"""The `shattered` and `landscape` subcommands: the JSON holds the engine's records, the CSV their long table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from resnet_core.__main__ import main
+from resnet_core.shattered import ShatterSpec, shattered_records
+
+SMALL_SHATTER = ["--depth", "4", "--width", "16", "--points", "32", "--seeds", "2", "--max-lag", "4"]
+TINY_LANDSCAPE = ["--arch", "mlp", "--dataset", "moons", "--depth", "4", "--width", "8", "--steps", "5"]
+TINY_SLICES = ["--points-1d", "5", "--points-2d", "5", "--directions", "2", "--samples", "64"]
+
+
+def test_shattered_writes_the_engines_curves_and_a_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out, csv = tmp_path / "s.json", tmp_path / "s.csv"
+    assert main(["shattered", *SMALL_SHATTER, "--out", str(out), "--csv", str(csv)]) == 0
+    document = json.loads(out.read_text())
+    expected = [
+        r for r in shattered_records(ShatterSpec(depth=4, width=16, points=32, seeds=2, max_lag=4)) if r["kind"] == "gradient"
+    ]
+    assert np.allclose([c["acf"] for c in document["curves"]], [r["acf"] for r in expected])
+    assert document["lag1"]["plain"]["min"] <= document["lag1"]["plain"]["mean"] <= document["lag1"]["plain"]["max"]
+    table = pd.read_csv(csv)
+    assert len(table[table["table"] == "gradient"]) == 2 * 2 * 32 and len(table[table["table"] == "acf"]) == 2 * 2 * 5
+    assert "lag-1 autocorrelation" in capsys.readouterr().err
+
+
+def test_landscape_writes_slices_summary_and_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out, csv = tmp_path / "l.json", tmp_path / "l.csv"
+    assert main(["landscape", *TINY_LANDSCAPE, *TINY_SLICES, "--out", str(out), "--csv", str(csv)]) == 0
+    document = json.loads(out.read_text())
+    assert {s["kind"] for s in document["slices"]} == {"slice1d", "slice2d"}
+    for variant in ("plain", "residual"):
+        line = next(s for s in document["slices"] if s["kind"] == "slice1d" and s["variant"] == variant)
+        assert line["loss"][0][2] == pytest.approx(document["summary"][variant]["trained_loss"])
+        assert 0 <= document["summary"][variant]["nonconvex_2d"] <= 1
+    table = pd.read_csv(csv)
+    assert len(table) == 2 * (2 * 5 + 5 * 5)
+    assert "non-convex share" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, field",
+    [
+        (["shattered", "--depth", "5"], "depth"),
+        (["landscape", "--points-2d", "4"], "points_2d"),
+        (["landscape", "--depth", "7"], "depth"),
+    ],
+)
+def test_bad_options_exit_2_with_one_line_naming_the_field(
+    argv: list[str], field: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and field in err
+
+
+def test_an_unwritable_out_path_is_refused_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["shattered", "--out", str(tmp_path / "missing" / "s.json")])
+    assert "--out" in capsys.readouterr().err

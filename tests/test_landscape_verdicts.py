@@ -1,0 +1,95 @@
+"""The page's sentences on constructed measurements: clear differences either way, and "no clear difference"."""
+
+from __future__ import annotations
+
+import math
+
+from lab.landscape import (
+    ROUGHER_BY,
+    LandscapeLog,
+    LandscapeVerdict,
+    Spread,
+    budget_config,
+    landscape_story,
+    landscape_verdict,
+    shatter_story,
+)
+from resnet_core.config import ExperimentConfig
+from resnet_core.landscape import SliceSpec
+
+
+def summary(plain_rise: list[float], residual_rise: list[float], plain_2d: float, residual_2d: float) -> dict:
+    return {
+        "plain": {"trained_loss": 0.1, "rise": Spread.of(plain_rise), "nonconvex_1d": Spread.of([0.0]), "nonconvex_2d": plain_2d},
+        "residual": {
+            "trained_loss": 0.1,
+            "rise": Spread.of(residual_rise),
+            "nonconvex_1d": Spread.of([0.0]),
+            "nonconvex_2d": residual_2d,
+        },
+    }
+
+
+def test_spread_and_overlap() -> None:
+    s = Spread.of([0.2, 0.4, 0.9])
+    assert (s.low, s.high) == (0.2, 0.9) and abs(s.mean - 0.5) < 1e-12
+    assert Spread.of([1.0, 2.0]).above(Spread.of([0.1, 0.9]))
+    assert not Spread.of([0.5, 2.0]).above(Spread.of([0.1, 0.9]))
+
+
+def test_shatter_story_residual_clearly_more_correlated() -> None:
+    text = shatter_story({"plain": Spread.of([-0.1, 0.05]), "residual": Spread.of([0.3, 0.5])}, 2)
+    assert "-0.03 [-0.10, 0.05]" in text and "0.40 [0.30, 0.50]" in text
+    assert "as Balduzzi et al. found" in text and "below that figure" in text
+
+
+def test_shatter_story_overlap_is_no_clear_difference() -> None:
+    text = shatter_story({"plain": Spread.of([0.5, 0.97]), "residual": Spread.of([0.95, 0.99])}, 5)
+    assert "No clear difference" in text and "Balduzzi et al. found" not in text and "near that figure" in text
+
+
+def test_shatter_story_says_so_when_the_plain_net_is_the_smoother() -> None:
+    assert "opposite of Balduzzi" in shatter_story({"plain": Spread.of([0.6, 0.7]), "residual": Spread.of([0.2, 0.3])}, 2)
+
+
+def test_landscape_no_clear_difference_within_the_spread() -> None:
+    s = summary([1.0, 2.0, 3.0], [1.5, 2.5], 0.30, 0.30 - ROUGHER_BY / 2)
+    assert landscape_verdict(s) == LandscapeVerdict(sharper=None, rougher=None)
+    text = landscape_story(s, n_params=10_000, directions=3)
+    assert "No clear difference" in text and "85x fewer" in text
+
+
+def test_landscape_plain_sharper_and_rougher_is_li_et_al_s_direction() -> None:
+    verdict = landscape_verdict(summary([3.0, 4.0], [1.0, 2.0], 0.5, 0.1))
+    assert (verdict.sharper, verdict.rougher) == ("plain", "plain")
+    text = landscape_story(summary([3.0, 4.0], [1.0, 2.0], 0.5, 0.1), 853_018, 2)
+    assert "the direction Li et al. found" in text and "50% vs 10%" in text and "about 1x fewer" in text
+
+
+def test_landscape_residual_rougher_is_not_li_et_al_s_direction() -> None:
+    verdict = landscape_verdict(summary([1.0, 2.0], [1.5, 2.5], 0.1, 0.5))
+    assert (verdict.sharper, verdict.rougher) == (None, "residual")
+    assert "not the direction Li et al. found" in landscape_story(summary([1.0, 2.0], [1.5, 2.5], 0.1, 0.5), 1000, 2)
+
+
+def test_landscape_log_is_complete_only_with_both_surfaces() -> None:
+    log = LandscapeLog()
+    log.add({"kind": "slice2d", "variant": "plain", "alpha": [0.0], "loss": [[1.0]]})
+    assert not log.complete
+    log.add({"kind": "slice2d", "variant": "residual", "alpha": [0.0], "loss": [[1.0]]})
+    assert log.complete
+
+
+def test_landscape_flatter_but_rougher_plain_net_is_a_mixed_picture() -> None:
+    """Measured at depth 56: the barely trained plain net sits on a flat, bumpy plateau; the residual net in a sharp basin."""
+    text = landscape_story(summary([0.4, 0.6], [2.2, 4.1], 0.74, 0.17), 50_000, 2)
+    assert "the residual net's basin is the sharper and the plain net's surface is the rougher" in text
+    assert "mixed picture" in text
+
+
+def test_the_budget_counts_the_slices_as_training_steps() -> None:
+    config = ExperimentConfig(steps=150, batch_size=64)
+    spec = SliceSpec(directions=3, points_1d=21, points_2d=13, samples=256)
+    assert budget_config(config, spec).steps == 150 + math.ceil((3 * 21 + 13 * 13) * 256 / (3 * 64))
+    assert budget_config(config.replace(steps=100_000), spec).steps == 100_000  # the config's own ceiling
+    assert budget_config(config, spec).replace(steps=150) == config

@@ -1,0 +1,36 @@
+"""A science page's "Stored sweep" section: the cells of its settings over seeds, read from the shared result cache.
+
+A sweep (`python -m resnet_core sweep`, locally or on a Ray cluster) stores each cell under the key
+the page itself uses, so the page shows whatever has been computed so far, with its spread over
+seeds, names the cells still missing, and gives the command that computes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import streamlit as st
+
+from lab.sweep_charts import sweep_error_figure
+from resnet_core.config import ExperimentConfig
+from serving.sweep import SEEDS, cell_label, stored_sweep, sweep_command
+from ui.exports import show_figure
+
+
+def stored_sweep_section(config: ExperimentConfig, field: str, values: Iterable[Any], name: str) -> None:
+    """The page's config at each of `values` of `field` and each of SEEDS: what is stored, its spread, what is missing."""
+    cells = [config.replace(**{field: value, "seed": seed}) for value in values for seed in SEEDS]
+    stored = stored_sweep(cells)
+    have = len(cells) - len(stored.missing)
+    with st.expander(f"Stored sweep: {have} of {len(cells)} cells ({len(SEEDS)} seeds per {field})"):
+        if have:
+            show_figure(sweep_error_figure(stored.summary, field), f"{name}_sweep", f"{name}_sweep")
+        if stored.missing:
+            st.markdown(
+                f"Missing {len(stored.missing)} cells: " + ", ".join(cell_label(c, stored.fields) for c in stored.missing) + "."
+            )
+            st.caption("Compute them (cells already stored are skipped; add --ray to run on a Ray cluster):")
+            st.code(sweep_command(cells), language="bash")
+        else:
+            st.caption("Every cell is stored.")
