@@ -31,4 +31,5 @@ EXPOSE 8501
 # slim has no curl: ask the app's own health endpoint with the Python that is already there.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4).read() != b'ok')"]
-ENTRYPOINT ["streamlit", "run", "app.py", "--server.port", "8501", "--server.address", "0.0.0.0"]
+# server.py is `streamlit run app.py` with the engine imported in the job workers before the server listens.
+ENTRYPOINT ["python", "server.py", "--server.port", "8501", "--server.address", "0.0.0.0"]

@@ -36,6 +36,8 @@ CHROMIUM_ARGS = [
 ]
 FIRST_CHART = ".js-plotly-plot .main-svg"
 MEMORY_TARGET_MB = 1024
+FIRST_CHART_TARGET_S = 2.0
+WARM_NOTE = "the page modules imported and the job workers warm (torch, engine) before it listens"
 
 
 def row(*args: Any, **kwargs: Any) -> Any:
@@ -75,13 +77,10 @@ def free_port() -> int:
 
 
 def streamlit_argv(port: int) -> list[str]:
-    """`streamlit run app.py`, headless on 127.0.0.1:port, no file watcher, no usage statistics."""
+    """`python server.py` (`streamlit run app.py`, warm), headless on 127.0.0.1:port, no file watcher, no usage statistics."""
     return [
         sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
+        "server.py",
         "--server.headless",
         "true",
         "--server.port",
@@ -149,14 +148,17 @@ def app_rows() -> list[Any]:
 
     rows = []
     with tempfile.TemporaryDirectory() as cache_dir:
+        start = time.perf_counter()
         server, url = start_server(cache_dir)
+        healthy = time.perf_counter() - start
         try:
+            rows.append(row("7 browser", "server start -> health check ok (python server.py)", healthy, "s", note=WARM_NOTE))
             rows.append(row("6 memory", "app server idle after start", peak_rss_mb(server.pid), "MB peak RSS"))
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
                 page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
                 for visit, note in (
-                    (1, "a new session: computes the CNN-56 pair's init gradients"),
+                    (1, "first visit after the health check: computes the CNN-56 pair's init gradients"),
                     (2, "a second visit: the init gradients come from the cache"),
                 ):
                     start = time.perf_counter()
@@ -169,8 +171,8 @@ def app_rows() -> list[Any]:
                             f"landing page -> first chart drawn, visit {visit}",
                             seconds,
                             "s",
-                            "<= 3 s",
-                            seconds <= 3,
+                            f"<= {FIRST_CHART_TARGET_S:g} s",
+                            seconds <= FIRST_CHART_TARGET_S,
                             note,
                         )
                     )

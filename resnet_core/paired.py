@@ -40,36 +40,58 @@ class PairedStack(nn.Module):
         # NHWC spares oneDNN a layout reorder around every conv (benchmarks/RESULTS.md, "Changes": channels_last)
         self.memory_format = torch.channels_last if channels_last and plain.image else torch.contiguous_format
         self.activation = plain.stem.activation  # stateless, the same in both nets
-        self.stacked = nn.ParameterDict()  # every parameter both nets have, [plain | residual] on dim 0
-        self.residual_only = nn.ParameterDict()  # projection shortcuts (options B, C)
         plain_params, residual_params = dict(plain.named_parameters()), dict(residual.named_parameters())
         plain_buffers, residual_buffers = dict(plain.named_buffers()), dict(residual.named_buffers())
+        # Every parameter lives in one flat tensor, weight layers first: the optimizer updates one tensor, and the
+        # per-layer norms are one _foreach_norm over one split of it and of its gradient (measurements()).
+        names = sorted(residual_params, key=lambda n: residual_params[n].dim() < 2)  # stable: layer order kept
         with torch.no_grad():
-            for name, param in residual_params.items():
-                stacked = torch.cat([plain_params[name], param]) if name in plain_params else param
-                (self.stacked if name in plain_params else self.residual_only)[_key(name)] = nn.Parameter(
-                    stacked.clone(memory_format=self.memory_format if stacked.dim() == 4 else torch.contiguous_format)
-                )
+            tensors = [
+                torch.cat([plain_params[n], residual_params[n]]) if n in plain_params else residual_params[n] for n in names
+            ]
+            stored = [self._storage_order(t) for t in tensors]
+            self.flat = nn.Parameter(torch.cat([t.reshape(-1) for t in stored]))
             for name, buffer in residual_buffers.items():
                 if buffer.dim() == 1:  # running mean / var; num_batches_tracked is unused at momentum 0.1
                     stacked = torch.cat([plain_buffers[name], buffer]) if name in plain_buffers else buffer
                     self.register_buffer(_key(name), stacked.clone())  # BN statistics, stacked likewise
+        self.layout = [(_key(n), t.shape, t is not s) for n, t, s in zip(names, tensors, stored, strict=True)]
+        self.tensors = self._views(self.flat.detach())  # refreshed from the parameter at every forward
         self.nets = (plain, residual)  # a tuple, so not registered: read for structure (strides, shortcuts) only
         self.block_pairs = list(zip(plain.block_list(), residual.block_list(), strict=True))
         self.layers = {
             v: [(_key(info.name), g if info.kind == "main" else None) for info, _ in weight_layers(net)]
             for g, (v, net) in enumerate(zip(VARIANTS, self.nets, strict=True))
         }
-        self.all_layers = [layer for v in VARIANTS for layer in self.layers[v]]
+        # The weight layers lead `flat`: a shared layer is two segments (plain, residual half), W_s one.
+        segments: list[tuple[str, int | None]] = []
+        self.segment_sizes: list[int] = []
+        for name in names[: len(self.layers["residual"])]:
+            halves = range(GROUPS) if name in plain_params else (None,)
+            segments += [(_key(name), g) for g in halves]
+            self.segment_sizes += [residual_params[name].numel()] * len(halves)
+        # per layer of each net (plain layers, then residual ones): the segment that holds it
+        self.layer_segments = torch.tensor([segments.index(layer) for v in VARIANTS for layer in self.layers[v]])
         self.recording = False
-        self.branch_moments: list[tuple[int, Tensor, Tensor]] = []  # per block: elements per net, biased var (2,), mean (2,)
+        self.branch_moments: list[tuple[int, Tensor, Tensor]] = []  # per block: positions, Σz and Σz² per channel (2 x features,)
         self.skip_norms: list[Tensor] = []  # per block: ||shortcut(a)|| of the residual net
         self.out_squares: list[Tensor] = []  # per block: mean of a[l+2]^2 per net (2,)
         self.grad_norms: list[Tensor | None] = []  # per block: ||dL/da|| (2,), filled during backward
 
+    def _storage_order(self, tensor: Tensor) -> Tensor:
+        """The tensor with its dims in memory order: (out, kh, kw, in) for a channels_last conv weight."""
+        return tensor.permute(0, 2, 3, 1) if tensor.dim() == 4 and self.memory_format == torch.channels_last else tensor
+
+    def _views(self, flat: Tensor) -> dict[str, Tensor]:
+        """Each parameter (or its gradient) as a view of `flat` in its layout (a conv weight NHWC when channels_last)."""
+        out = {}
+        pieces = flat.split([shape.numel() for _, shape, _ in self.layout])
+        for (key, shape, permuted), piece in zip(self.layout, pieces, strict=True):
+            out[key] = piece.view(shape[0], *shape[2:], shape[1]).permute(0, 3, 1, 2) if permuted else piece.view(shape)
+        return out
+
     def _tensor(self, name: str) -> Tensor:
-        key = _key(name)
-        return self.stacked[key] if key in self.stacked else self.residual_only[key]
+        return self.tensors[_key(name)]
 
     def _norm(self, x: Tensor, prefix: str, module: nn.Module) -> Tensor:
         if not isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d):
@@ -129,7 +151,7 @@ class PairedStack(nn.Module):
             return F.pad(sub, (*spatial, features, shortcut.out_channels - shortcut.in_channels))
         if not isinstance(shortcut, ProjectionShortcut):
             raise TypeError(f"unknown shortcut {type(shortcut).__name__}")
-        weight = self.residual_only[_key(prefix + ".projection.weight")]
+        weight = self._tensor(prefix + ".projection.weight")
         z = self._projection(half, weight, shortcut.projection.stride[0]) if self.image else F.linear(half, weight)
         return F.pad(self._norm(z, prefix + ".norm", shortcut.norm), (*spatial, features, 0))
 
@@ -148,6 +170,7 @@ class PairedStack(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         plain = self.nets[0]
+        self.tensors = self._views(self.flat)  # views of the one parameter, so gradients flow into flat.grad
         self.branch_moments, self.skip_norms, self.grad_norms, self.out_squares = [], [], [], []
         x = x.contiguous(memory_format=self.memory_format) if self.image else x
         out = self.activation(self._norm(self._layer(x, "stem.layer", plain.stem.layer, 1), "stem.norm", plain.stem.norm))
@@ -167,23 +190,21 @@ class PairedStack(nn.Module):
         return logits.view(x.shape[0], GROUPS, -1).transpose(0, 1)  # (2, batch, classes)
 
     def _record(self, branch: Tensor, skip: Tensor, out: Tensor, features: int) -> None:
-        """Per-net block statistics, defined as in probes.BlockRecorder: three reductions, combined in measurements()."""
-        # Per-channel moments first (a fast column reduction, a view in NHWC), then pooled per net.
-        # Two passes (mean, then centred squares): exact, and faster than var_mean (benchmarks/RESULTS.md, "Changes").
+        """Per-net block statistics, defined as in probes.BlockRecorder, from two GEMVs and one norm per block.
+
+        Per channel, Σz = 1ᵀZ and Σz² = 1ᵀ(Z∘Z) over Z, the (positions, 2 x features) rows of z (a view in
+        NHWC): a GEMV reads its matrix once, where column reductions and a centred copy took several times
+        as long (benchmarks/RESULTS.md, "Changes"); not diag(ZᵀZ), whose wasted products the host's FLOP
+        budget (serving.limits.estimate_cost) would have to count. The moments are combined in _block_metrics.
+        """
         z = branch.detach()  # (N, 2 x features, H, W), or (N, 2 x features) in the MLP
-        channels_last = z.movedim(1, -1)  # (N, H, W, 2 x features): a view, contiguous in NHWC
-        flat = channels_last.reshape(-1, z.shape[1])  # (positions, 2 x features)
-        channel_mean = flat.mean(0)  # (2 x features,)
-        centred = flat - channel_mean  # (positions, 2 x features)
-        channel_var = torch.linalg.vector_norm(centred, dim=0).square() / flat.shape[0]  # (2 x features,), biased
-        channel_var = channel_var.view(GROUPS, features)  # (2, features)
-        channel_mean = channel_mean.view(GROUPS, features)  # (2, features)
-        mean = channel_mean.mean(1)  # (2,)
-        spread = (channel_mean - mean[:, None]).square().mean(1)  # (2,): variance of the channel means
-        var = channel_var.mean(1) + spread  # (2,): biased, per net, no cancellation
-        self.branch_moments.append((flat.shape[0] * features, var, mean))
+        flat = z.movedim(1, -1).reshape(-1, z.shape[1])  # (positions, 2 x features): a view in NHWC
+        ones = flat.new_ones(flat.shape[0])
+        sums = torch.mv(flat.T, ones)  # (2 x features,): Σz per channel
+        squares = torch.mv(flat.square().T, ones)  # (2 x features,): Σz² per channel
+        self.branch_moments.append((flat.shape[0], sums, squares))
+        self.skip_norms.append(torch.linalg.vector_norm(skip.detach()))  # the plain half is zeros: the residual net's ||skip||
         dims = (0, *range(2, branch.dim() + 1))
-        self.skip_norms.append(torch.linalg.vector_norm(skip.detach()[:, features:]))
         per_net_out = out.detach().unflatten(1, (GROUPS, features))  # (N, 2, features, ...)
         self.out_squares.append(per_net_out.square().mean(dim=dims))  # (2,)
         if out.requires_grad:
@@ -197,27 +218,39 @@ class PairedStack(nn.Module):
             out.register_hook(store_grad_norm)
 
     def _block_metrics(self) -> Tensor | None:
-        """(2, len(BLOCK_METRICS), blocks): act_grad_norm, act_std, branch_ratio, out_ms per net; NaN where undefined."""
+        """(2, len(BLOCK_METRICS), blocks): act_grad_norm, act_std, branch_ratio, out_ms per net; NaN where undefined.
+
+        var = E[z²] - E[z]² per net, in float64 from the float32 channel sums: it loses digits only when every
+        channel's mean dwarfs the net's spread, which BN (mean β, spread γ per channel) does not produce.
+        """
         if not self.branch_moments:
             return None
-        n = torch.tensor([m[0] for m in self.branch_moments], dtype=torch.float32, device=self.skip_norms[0].device)
-        var, mean = torch.stack([m[1] for m in self.branch_moments]), torch.stack([m[2] for m in self.branch_moments])
-        branch_norm = (n * (var[:, 1] + mean[:, 1] ** 2)).sqrt()  # ||z|| from its moments: sums of squares, no cancellation
-        act_std = (var * (n / (n - 1))[:, None]).sqrt()  # unbiased, like Tensor.std() over one net's elements
-        nan = torch.full_like(var, math.nan)
+        device = self.skip_norms[0].device
+        sums = torch.stack([m[1].view(GROUPS, -1).sum(1) for m in self.branch_moments]).double()  # (blocks, 2): Σz per net
+        squares = torch.stack([m[2].view(GROUPS, -1).sum(1) for m in self.branch_moments]).double()  # (blocks, 2): Σz² per net
+        count = torch.tensor([[m[0] * m[1].numel() // GROUPS] for m in self.branch_moments], device=device).double()  # per net
+        var = (squares / count - (sums / count) ** 2).clamp_min(0)  # (blocks, 2), biased
+        act_std = (var * count / (count - 1)).sqrt().float()  # unbiased, like Tensor.std() over one net's elements
+        branch_norm = squares[:, 1].sqrt().float()  # ||z|| of the residual net
+        nan = torch.full_like(act_std, math.nan)
         grads = torch.stack(self.grad_norms) if None not in self.grad_norms and self.grad_norms else nan
         ratio = torch.stack([nan[:, 0], branch_norm / torch.stack(self.skip_norms)], dim=1)
         return torch.stack([grads, act_std, ratio, torch.stack(self.out_squares)]).permute(2, 0, 1)
 
     def measurements(self) -> dict[str, Tensor]:
         """Per variant one flat device tensor [grad_norm, weight_norm, block metrics]: the layout probes.Measurement.unflatten reads."""
-        grads = torch.stack(torch._foreach_norm([self._group_view(key, group, grad=True) for key, group in self.all_layers]))
-        weights = torch.stack(torch._foreach_norm([self._group_view(key, group) for key, group in self.all_layers]))
+        if self.flat.grad is None:
+            raise RuntimeError("no gradient; measure after a backward pass")
+        layers = sum(self.segment_sizes)  # the weight layers lead `flat`
+        pieces = [*self.flat.grad[:layers].split(self.segment_sizes), *self.flat.detach()[:layers].split(self.segment_sizes)]
+        norms = torch.stack(torch._foreach_norm(pieces)).view(2, -1)[
+            :, self.layer_segments
+        ]  # (grad | weight, layers of both nets)
         blocks = self._block_metrics()
         out, start = {}, 0
         for g, v in enumerate(VARIANTS):
             end = start + len(self.layers[v])
-            parts = [grads[start:end], weights[start:end]] + ([blocks[g].flatten()] if blocks is not None else [])
+            parts = [norms[0, start:end], norms[1, start:end]] + ([blocks[g].flatten()] if blocks is not None else [])
             out[v], start = torch.cat(parts), end
         return out
 
@@ -228,16 +261,7 @@ class PairedStack(nn.Module):
             tensors = dict(net.named_parameters()) | {n: b for n, b in net.named_buffers() if b.dim() == 1}
             for name, tensor in tensors.items():
                 key = _key(name)
-                source = self.stacked[key] if key in self.stacked else self.residual_only.get(key, self._buffers.get(key))
+                source = self.tensors[key] if key in self.tensors else self._buffers[key]
                 if source.shape[0] != tensor.shape[0]:  # stacked: this net's half, the same slice in any memory layout
                     source = source[g * tensor.shape[0] : (g + 1) * tensor.shape[0]]
                 tensor.copy_(source)
-
-    def _group_view(self, key: str, group: int | None, grad: bool = False) -> Tensor:
-        param = self.stacked[key] if group is not None else self.residual_only[key]
-        tensor = param.grad if grad else param.detach()
-        if tensor is None:
-            raise RuntimeError(f"{key}: no gradient; measure after a backward pass")
-        if tensor.dim() == 4 and not tensor.is_contiguous():
-            tensor = tensor.permute(0, 2, 3, 1)  # NHWC storage read in its own order: contiguous, so _foreach_norm's fast path
-        return tensor if group is None else tensor.reshape(GROUPS, -1)[group]

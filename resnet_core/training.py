@@ -144,7 +144,9 @@ def _setup(
     device = resolve_device(config.device)
     data = tuple(t.to(device) for t in (load_dataset(config) if data is None else data))
     info = dataset_info(config)
-    models = {v: m.to(device) for v, m in build_pair(config, info.in_shape, info.n_classes).items()}
+    models = build_pair(config, info.in_shape, info.n_classes)  # built on the CPU
+    if device.type != "cpu":  # Module.to walks every module even when nothing moves: 0.1 s of CNN-1202's pair
+        models = {v: m.to(device) for v, m in models.items()}
     if prepare is not None:
         prepare(models)
     metas = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -31,6 +32,11 @@ def threads(config: ExperimentConfig) -> Iterator[dict[str, Any]]:
     import torch
 
     yield {"kind": "threads", "variant": "pair", "threads": torch.get_num_threads()}
+
+
+def imported(config: ExperimentConfig, *modules: str) -> Iterator[dict[str, Any]]:
+    """Which of `modules` this worker had imported before the job ran (a warm worker has the engine)."""
+    yield {"step": 0, "pid": os.getpid(), "imported": [m in sys.modules for m in modules]}
 
 
 def train_but_seed_1_fails(config: ExperimentConfig, data: Any = None) -> Iterator[dict[str, Any]]:

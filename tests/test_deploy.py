@@ -71,7 +71,7 @@ def test_runs_as_a_non_root_user_on_port_8501() -> None:
     assert last("USER") not in ("root", "0", "")
     assert last("EXPOSE").split("/")[0] == "8501"
     argv = exec_form(last("ENTRYPOINT"))
-    assert argv[:3] == ["streamlit", "run", "app.py"]
+    assert argv[:2] == ["python", "server.py"]  # `streamlit run app.py`, warm before it listens
     assert argv[argv.index("--server.port") + 1] == "8501"
     assert argv[argv.index("--server.address") + 1] == "0.0.0.0"
 
@@ -96,7 +96,7 @@ def served_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     port = free_port()
     argv[argv.index("--server.port") + 1] = str(port)
     argv[argv.index("--server.address") + 1] = "127.0.0.1"
-    argv = [sys.executable, "-m", *argv, "--server.headless", "true"]
+    argv = [sys.executable, *argv[1:], "--server.headless", "true"]
     env = os.environ | dockerfile_env() | {"RESNET_LAB_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
     log = tmp_path_factory.mktemp("server") / "streamlit.log"
     try:

@@ -117,3 +117,24 @@ def test_over_the_time_limit_ends_the_job() -> None:
 def test_each_worker_runs_at_the_pools_thread_count(threads: int) -> None:
     job = finish(Executor(workers=1, threads=threads).submit(request("threads", kind=f"threads-{threads}")))
     assert job.records[0]["threads"] == threads
+
+
+def test_warm_starts_every_worker_with_the_engine_imported_before_any_job() -> None:
+    warm = Executor(workers=2, threads=1, job_seconds=60)
+    warm.warm(("lab.jobs",))
+    pids = {w.process.pid for w in warm._workers}
+    assert len(pids) == 2 and all(w.alive() for w in warm._workers)
+    job = finish(warm.submit(request("imported", "lab.jobs", "resnet_core.training", "torch")))
+    assert job.state == DONE
+    assert job.records[0]["imported"] == [True, True, True]
+    assert job.records[0]["pid"] in pids  # it ran in a warm worker, not one started for it
+    for worker in list(warm._workers):
+        worker.kill()
+
+
+def test_a_warm_that_cannot_import_fails_loudly() -> None:
+    broken = Executor(workers=1, threads=1)
+    with pytest.raises(RuntimeError, match="did not start"):
+        broken.warm(("no_such_module_here",))
+    for worker in list(broken._workers):
+        worker.kill()
