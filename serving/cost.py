@@ -119,8 +119,10 @@ def estimate_cost(config: ExperimentConfig) -> Cost:
     no_input_grad = 2 * 2 * main[0].macs  # the stem's input needs no gradient: its backward is the weight gradient only
     step = batch * (3 * forward - no_input_grad)
     evals = evaluations(config)
-    flops = step * (config.steps + 1) + evals * (n_train + n_test) * forward
-    chunks = math.ceil(n_train / EVAL_BATCH) + math.ceil(n_test / EVAL_BATCH)
+    # With BN an evaluation first re-estimates the statistics: one more forward pass over the training set.
+    train_passes = 2 if config.norm == "batch" else 1
+    flops = step * (config.steps + 1) + evals * (train_passes * n_train + n_test) * forward
+    chunks = train_passes * math.ceil(n_train / EVAL_BATCH) + math.ceil(n_test / EVAL_BATCH)
     layers = sum(x.count for x in main) + sum(x.count for x in projections)
     layer_steps = layers * (config.steps + 1 + SETUP_LAYER_STEPS + evals * chunks * EVAL_LAYER_STEP)
     return Cost(flops, layer_steps, _peak_bytes(config, main, projections, batch, n_train + n_test))
