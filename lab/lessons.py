@@ -177,11 +177,10 @@ LESSONS: tuple[Lesson, ...] = (
         name="shortcuts-abc",
         title="Options A, B and C at the stage transitions",
         story=(
-            "Where a block halves the feature map and doubles the channels, its shortcut must change shape too. The "
-            "table shows every block's shapes and shortcut and the parameters each option adds; option A adds none. "
-            "Then the plain net and the residual net with each option train on the same budget over three seeds. The "
-            "differences between A, B and C are small: the sentence under the curves says whether any ordering holds "
-            "on every seed, and at these settings it usually says they sit in seed noise."
+            "Where a block halves the feature map and doubles the channels, its shortcut must change shape too: the "
+            "table shows every block's shapes, its shortcut and the parameters each option adds (option A adds none). "
+            "Then the plain net and the residual net with each option train on the same budget over three seeds, and the "
+            "sentence under the curves says whether any ordering of A, B and C holds on every seed or sits in seed noise."
         ),
         page=pages.SHORTCUTS.file,
         params=_frozen({"depth": "20", "shortcut": "B"}),

@@ -3,56 +3,58 @@
 import pandas as pd
 import pytest
 
+from lab import degradation as D
 from lab import science_charts as charts
+from lab import shortcuts as S
 from lab.charts import COLORS
+from lab.spread import error_bands
 
 
-def frames():
-    steps = list(range(10))
-    curves = pd.DataFrame(
+def evals_over_seeds() -> pd.DataFrame:
+    """Evaluations of plain/residual at depths 20 and 56 over seeds 0-2; the seed adds 0, 0.01, 0.02."""
+    return pd.DataFrame(
         [
-            {"run": f"{v}-{d}", "depth": d, "variant": v, "step": s, "loss": 1.0, "batch_error": err}
+            {"depth": d, "seed": seed, "variant": v, "step": s, "train_error": err + seed / 100, "test_error": err + 0.05}
             for d, v, err in ((20, "plain", 0.1), (56, "plain", 0.8), (20, "residual", 0.02), (56, "residual", 0.05))
-            for s in steps
-        ]
-    )
-    evals = pd.DataFrame(
-        [
-            {"run": f"{v}-{d}", "depth": d, "variant": v, "step": s, "train_error": err, "test_error": err + 0.05}
-            for d, v, err in ((20, "plain", 0.1), (56, "plain", 0.8), (20, "residual", 0.02), (56, "residual", 0.05))
+            for seed in (0, 1, 2)
             for s in (0, 10)
         ]
     )
-    return curves, evals
 
 
-def test_degradation_curves_put_variants_side_by_side_with_one_colour_per_depth():
-    curves, evals = frames()
-    fig = charts.degradation_curves(curves, evals)
-    plain_56 = next(t for t in fig.data if t.hovertemplate.startswith("plain-56") and t.line.dash != "dash")
-    assert list(plain_56.y) == pytest.approx([0.8] * 10)
-    assert plain_56.line.color == charts.DEPTH_COLORS[56] and plain_56.xaxis == "x"
-    residual = [t for t in fig.data if t.hovertemplate.startswith("residual-")]
-    assert {t.xaxis for t in residual} == {"x2"}
+def test_degradation_curves_draw_the_seed_mean_and_range_side_by_side_with_one_colour_per_depth():
+    fig = D.degradation_curves(evals_over_seeds())
+    plain_56 = next(t for t in fig.data if t.name == "56 layers" and t.xaxis == "x")
+    assert list(plain_56.y) == pytest.approx([0.81, 0.81]) and plain_56.line.color == D.DEPTH_COLORS[56]
+    band = next(t for t in fig.data if t.fill == "toself" and t.xaxis == "x" and t.fillcolor == D.DEPTH_COLORS[56])
+    assert max(band.y) == pytest.approx(0.82) and min(band.y) == pytest.approx(0.8)  # the range over seeds
+    assert {t.xaxis for t in fig.data if t.name == "20 layers"} == {"x", "x2"}
     test_lines = [t for t in fig.data if t.line.dash == "dash"]
     assert len(test_lines) == 4 and all("test error" in t.hovertemplate for t in test_lines)
 
 
-def test_final_error_vs_depth_uses_the_variant_colours():
-    _, evals = frames()
-    fig = charts.final_error_vs_depth(evals[evals["step"] == 10])
-    by_name = {t.name: t for t in fig.data}
-    assert by_name["plain"].line.color == COLORS["plain"] and by_name["residual"].line.color == COLORS["residual"]
-    assert list(by_name["plain"].y) == pytest.approx([0.1, 0.8])
+def test_final_error_vs_depth_uses_the_variant_colours_and_shows_every_seed():
+    evals = evals_over_seeds()
+    fig = D.final_error_vs_depth(evals[evals["step"] == 10])
+    mean = {t.name: t for t in fig.data if t.name in ("plain", "residual")}
+    assert mean["plain"].line.color == COLORS["plain"] and mean["residual"].line.color == COLORS["residual"]
+    assert list(mean["plain"].y) == pytest.approx([0.11, 0.81])
+    dots = next(t for t in fig.data if t.name == "plain: each seed")
+    assert len(dots.y) == 6
 
 
 def test_init_ratio_is_on_a_log_axis_and_printed():
     ratios = pd.DataFrame(
-        {"depth": [20, 56, 20, 56], "variant": ["plain", "plain", "residual", "residual"], "ratio": [3.4, 674.0, 1.1, 4.8]}
+        {
+            "depth": [20, 56, 20, 56],
+            "seed": [0, 0, 0, 0],
+            "variant": ["plain", "plain", "residual", "residual"],
+            "ratio": [3.4, 674.0, 1.1, 4.8],
+        }
     )
-    fig = charts.init_ratio_figure(ratios)
+    fig = D.init_ratio_figure(ratios)
     assert fig.layout.yaxis.type == "log"
-    assert list(fig.data[0].text) == ["3.4", "674"]
+    assert list(next(t for t in fig.data if t.mode == "text").text) == ["3.4", "674"]
 
 
 def test_l2_figures_order_strengths_and_keep_zero():
@@ -91,28 +93,23 @@ def test_l2_figures_order_strengths_and_keep_zero():
     assert len(charts.response_std_figure(blocks).data) == 4
 
 
-def test_run_error_figure_draws_options_in_residual_colour_with_their_dash():
+def test_option_error_bands_draw_options_in_residual_colour_with_their_dash():
     evals = pd.DataFrame(
         [
-            {
-                "run": r,
-                "variant": "plain" if r == "plain" else "residual",
-                "option": r,
-                "step": s,
-                "train_error": 0.5,
-                "test_error": 0.5,
-            }
+            {"net": r, "seed": seed, "variant": "plain" if r == "plain" else "residual", "step": s, "train_error": 0.5}
             for r in ("plain", "A", "B", "C")
+            for seed in (0, 1)
             for s in (0, 5)
         ]
     )
-    fig = charts.run_error_figure(evals, "t")
-    styles = {t.name: (t.line.color, t.line.dash) for t in fig.data}
+    style = {net: (COLORS["plain" if net == "plain" else "residual"], charts.OPTION_DASHES.get(net, "solid")) for net in S.NETS}
+    fig = error_bands(evals, "net", style, "t")
+    styles = {t.name: (t.line.color, t.line.dash) for t in fig.data if t.name}
     assert styles == {
         "plain": (COLORS["plain"], "solid"),
-        "residual A": (COLORS["residual"], "solid"),
-        "residual B": (COLORS["residual"], "dash"),
-        "residual C": (COLORS["residual"], "dot"),
+        "A": (COLORS["residual"], "solid"),
+        "B": (COLORS["residual"], "dash"),
+        "C": (COLORS["residual"], "dot"),
     }
 
 
@@ -120,9 +117,8 @@ def test_transition_gradient_figure_shades_transition_layers():
     layers = pd.DataFrame(
         [
             {
-                "run": "B",
+                "net": "B",
                 "variant": "residual",
-                "option": "B",
                 "step": 0,
                 "layer": i,
                 "name": f"blocks.{i}.x",
