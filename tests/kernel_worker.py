@@ -56,7 +56,7 @@ def check(case: dict[str, Any]) -> list[str]:
         got = Measurement.unflatten(measured[v].tolist(), len(pair.layers[v]), len(net.block_list()))
         problems += mismatches(f"{v} grad_norm vs gradient_norms", got["grad_norm"], list(gradient_norms(net, xb, yb).values()))
         oracle = reference_measurement(net, config, xb, yb)
-        for metric in ("grad_norm", "act_grad_norm", "act_std", "branch_ratio"):
+        for metric in ("grad_norm", "act_grad_norm", "act_std", "branch_ratio", "out_ms"):
             problems += mismatches(f"{v} {metric} vs oracle", got[metric], oracle[metric])
     assert set(nets) == set(VARIANTS)
     return problems

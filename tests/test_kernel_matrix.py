@@ -31,13 +31,25 @@ ISAS = {"native": None, "avx2": "AVX2"}
 WIDTHS = {"cnn": [*range(1, 9), 12, 16, 32], "mlp": [*range(1, 9), 16, 64, 256]}
 SETTINGS = {"cnn": {"dataset": "digits", "depth": 8}, "mlp": {"dataset": "moons", "depth": 4, "n_samples": 64}}
 CASES = [
-    (isa, arch, shortcut, width, threads, channels_last)
+    (isa, arch, shortcut, width, threads, channels_last, "")
     for isa in ISAS
     for arch in WIDTHS
     for shortcut in "ABC"
     for width in WIDTHS[arch]
     for threads in (1, 2)
     for channels_last in ((True, False) if arch == "cnn" else (True,))
+]
+# The kernel paths added since: circular padding (F.pad before every 3x3 conv) and pre-activation blocks (their own
+# forward in the paired stack), at the small widths where the oneDNN bug lived, in both layouts and thread counts.
+VARIANT_FIELDS = {"circular": {"padding": "circular"}, "pre": {"block": "pre"}}
+CASES += [
+    (isa, "cnn", shortcut, width, threads, channels_last, variant)
+    for isa in ISAS
+    for variant in VARIANT_FIELDS
+    for shortcut in "ABC"
+    for width in (1, 2, 4, 8)
+    for threads in (1, 2)
+    for channels_last in (True, False)
 ]
 
 
@@ -88,12 +100,19 @@ def workers() -> Iterator[dict[str, Worker]]:
 
 
 @pytest.mark.parametrize(
-    ("isa", "arch", "shortcut", "width", "threads", "channels_last"),
+    ("isa", "arch", "shortcut", "width", "threads", "channels_last", "variant"),
     CASES,
-    ids=lambda v: {True: "nhwc", False: "nchw"}.get(v, str(v)) if isinstance(v, bool) else str(v),
+    ids=lambda v: {True: "nhwc", False: "nchw"}.get(v, str(v)) if isinstance(v, bool) else (str(v) or "post"),
 )
 def test_paired_kernels_match_the_references(
-    workers: dict[str, Worker], isa: str, arch: str, shortcut: str, width: int, threads: int, channels_last: bool
+    workers: dict[str, Worker],
+    isa: str,
+    arch: str,
+    shortcut: str,
+    width: int,
+    threads: int,
+    channels_last: bool,
+    variant: str,
 ) -> None:
     worker = workers.get(isa) or workers.setdefault(isa, Worker(isa))
     case = {
@@ -105,6 +124,7 @@ def test_paired_kernels_match_the_references(
         "channels_last": channels_last,
         "activation": "gelu",
         **SETTINGS[arch],
+        **VARIANT_FIELDS.get(variant, {}),
     }
     problems = worker.check(case)
     if problems is None:
