@@ -221,7 +221,8 @@ def _follow(
     progress = _Progress(bar, began)
     active, stopped = st.session_state[ACTIVE_KEY], st.session_state[STOPPED_KEY]
     total = max(sum(run.step_records for run in runs), 1)
-    done = 0
+    done = computed = 0  # step records in hand / of them, computed by this call's jobs (the rate of the time left)
+    last_step = -1
     jobs: dict[int, Job] = {}
     for number, run in enumerate(runs):
         records = cached_records(run.request)
@@ -239,11 +240,16 @@ def _follow(
         for number, job in jobs.items():
             for record in runs[number].tag(job.records[seen[number] :]):
                 log.add(record)
-                done += record.get("kind") == "step"
+                if record.get("kind") == "step":
+                    done, computed, last_step = done + 1, computed + 1, max(last_step, record["step"])
             seen[number] = len(job.records)
         failed = next((job for job in jobs.values() if job.finished and job.state != DONE), None)
         now = time.monotonic()
-        progress.show(min(done / total, 1.0), _status(runs, jobs), lambda seconds, done=done: _time_left(done, total, seconds))
+        progress.show(
+            min(done / total, 1.0),
+            _status(runs, jobs, last_step),
+            lambda seconds, c=computed, left=total - done: _time_left(c, left, seconds),
+        )
         if finished or failed:
             break
         if any(seen.values()) and now - last_draw >= redraw_gap(draw_seconds, WATCHERS.count):
@@ -273,21 +279,20 @@ def _follow(
     return log, True
 
 
-def _time_left(done: int, total: int, elapsed: float) -> str:
-    """ ", about 12 s left" from the rate measured so far (steps per second of these very jobs), once there is one."""
-    if done < max(total // 20, 1) or done >= total:
+def _time_left(computed: int, left: int, elapsed: float) -> str:
+    """ ", about 12 s left" from the rate of the steps these jobs computed so far, once there are a few."""
+    if computed < max(left // 20, 1) or not left:
         return ""
-    return f", about {elapsed / done * (total - done):.0f} s left"
+    return f", about {elapsed / computed * left:.0f} s left"
 
 
-def _status(runs: Sequence[Run], jobs: dict[int, Job]) -> str:
+def _status(runs: Sequence[Run], jobs: dict[int, Job], last_step: int) -> str:
     """One line: a lone run's step, or how many of several runs are done, running and waiting."""
     if not jobs:
         return "all cached"
     if len(runs) == 1:
         job = next(iter(jobs.values()))
-        steps = [r["step"] for r in job.records if r.get("kind") == "step"]
-        return waiting_text(job) or f"step {max(steps, default=-1) + 1} / {runs[0].request.config.steps}"
+        return waiting_text(job) or f"step {last_step + 1} / {runs[0].request.config.steps}"
     states = [job.state for job in jobs.values()]
     running, queued = states.count("running"), states.count("queued")
     finished = len(runs) - running - queued
