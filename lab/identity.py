@@ -21,8 +21,8 @@ from lab.charts import l2_label
 from lab.spread import MARGIN, how_many, spread_of
 from resnet_core.config import ExperimentConfig
 from resnet_core.data import dataset_info, load_dataset
-from resnet_core.models import VARIANTS, Block, Stack, build_model, last_branch_layer
-from resnet_core.results import ExperimentLog, tag
+from resnet_core.models import VARIANTS, Block, Stack, build_pair, last_branch_layer
+from resnet_core.results import ExperimentLog
 from resnet_core.training import minibatch_indices, train
 
 L2_SWEEP = (0.0, 1e-4, 1e-3, 1e-2, 3e-2, 0.1)
@@ -95,7 +95,7 @@ def identity_check(models: dict[str, Stack], x: Tensor) -> tuple[pd.DataFrame, d
 def alpha_models(config: ExperimentConfig, alpha: float) -> dict[str, Stack]:
     """The initial plain/residual pair of `config` with every block's last layer scaled by alpha."""
     info = dataset_info(config)
-    models = {v: build_model(config, v, info.in_shape, info.n_classes) for v in VARIANTS}
+    models = build_pair(config, info.in_shape, info.n_classes)
     scale_pair(models, alpha)
     return models
 
@@ -114,10 +114,6 @@ def first_batch(config: ExperimentConfig) -> Tensor:
     """The first training minibatch `train()` would use: the inputs the identity check feeds the nets."""
     x_train = load_dataset(config)[0]
     return x_train[next(minibatch_indices(config, len(x_train)))]
-
-
-def tagged_alpha(records: Iterator[dict[str, Any]], alpha: float, seed: int) -> Iterator[dict[str, Any]]:
-    return tag(records, seed=seed, alpha=alpha)
 
 
 def alpha_lines(log: ExperimentLog) -> list[str]:
