@@ -20,7 +20,11 @@ from serving import jobs
 
 ROOT = Path(__file__).resolve().parent
 
-WORKER_MODULES = ("lab.jobs",)  # every job target lives there; it imports the engine
+WORKER_MODULES = (
+    "lab.jobs",  # every job target lives there; it imports the engine
+    "sklearn.datasets",  # resnet_core.data imports scikit-learn on its first load, not at import
+    "sklearn.model_selection",
+)
 
 
 def page_imports() -> list[str]:

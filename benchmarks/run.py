@@ -42,9 +42,10 @@ from benchmarks.peers import peer_rows  # noqa: E402
 from benchmarks.scale_curves import scale_rows  # noqa: E402
 from resnet_core import ExperimentConfig, measure_init, train  # noqa: E402
 from resnet_core.data import load_dataset  # noqa: E402
-from resnet_core.models import VARIANTS, build_pair  # noqa: E402
+from resnet_core.models import build_pair  # noqa: E402
 from resnet_core.paired import PairedStack  # noqa: E402
 from resnet_core.results import RunLog  # noqa: E402
+from resnet_core.specs import VARIANTS  # noqa: E402
 from resnet_core.training import _train_step, make_optimizer  # noqa: E402
 
 

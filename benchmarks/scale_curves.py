@@ -25,7 +25,8 @@ import json, sys, time, torch
 torch.set_num_threads(1)
 from resnet_core import ExperimentConfig
 from resnet_core.data import load_dataset
-from resnet_core.models import VARIANTS, build_pair
+from resnet_core.models import build_pair
+from resnet_core.specs import VARIANTS
 from resnet_core.paired import PairedStack
 from resnet_core.training import _train_step, make_optimizer
 config = ExperimentConfig(depth=int(sys.argv[1]), batch_size=int(sys.argv[2]))

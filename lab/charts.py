@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from lab.axes import power_label
-from resnet_core.models import VARIANTS
+from resnet_core.specs import VARIANTS
 
 
 def l2_label(l2: float) -> str:

@@ -13,8 +13,8 @@ import math
 
 import pandas as pd
 
-from resnet_core.models import VARIANTS
 from resnet_core.results import RunLog
+from resnet_core.specs import VARIANTS
 
 SATURATING = ("sigmoid", "tanh")  # activations whose slope is below 1 almost everywhere
 FLAT_DECADES = 1.0  # a first / last ratio within 10x of 1 counts as carried across the stack

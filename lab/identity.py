@@ -1,119 +1,23 @@
 """Identity & L2: why a residual block can fall back to the identity and a plain block can't, measured.
 
-1. Scale every block's last layer by alpha (`scale_branches`). At alpha = 0 each identity
-   residual block outputs exactly its input and the plain stack a constant (`identity_check`);
-   then the pair trains from there (`alpha_records`, the engine's one training loop).
+1. Scale every block's last layer by alpha (`lab.nets.scale_branches`, in a worker). At alpha = 0
+   each identity residual block outputs exactly its input and the plain stack a constant
+   (`lab.nets.identity_check`); then the pair trains from there (`alpha_records`, the engine's loop).
 2. An L2 sweep over seeds: final training error, the residual branch ratio ||F(x)|| / ||shortcut(x)||
    and the branch response std (He et al. Fig. 7), with sentences computed from them (`sweep_lines`).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator
-from typing import Any
-
 import pandas as pd
-import torch
-from torch import Tensor
 
 from lab.charts import l2_label
 from lab.spread import MARGIN, how_many, spread_of
-from resnet_core.config import ExperimentConfig
-from resnet_core.data import dataset_info, load_dataset
-from resnet_core.models import VARIANTS, Block, Stack, build_pair, last_branch_layer
 from resnet_core.results import ExperimentLog
-from resnet_core.training import minibatch_indices, train
+from resnet_core.specs import VARIANTS
 
 L2_SWEEP = (0.0, 1e-4, 1e-3, 1e-2, 3e-2, 0.1)
 ALPHAS = (0.0, 0.01, 0.1, 0.25, 0.5, 0.75, 1.0)  # small to large, as a slider reads
-
-
-@torch.no_grad()
-def scale_branches(model: Stack, alpha: float) -> None:
-    """Multiply every block's last layer by alpha: at alpha = 0 each branch outputs exactly 0 (the L2 limit)."""
-    for block in model.block_list():
-        for param in last_branch_layer(block):
-            param.mul_(alpha)
-
-
-def is_identity_block(block: Block) -> bool:
-    return type(block.shortcut).__name__ == "IdentityShortcut"
-
-
-def block_io(model: Stack, x: Tensor) -> dict[int, tuple[Tensor, Tensor]]:
-    """Each block's (input, output) from one training-mode forward pass; key -1 holds (x, logits)."""
-    seen: dict[int, tuple[Tensor, Tensor]] = {}
-
-    def keep(i: int) -> Any:
-        return lambda module, args, out: seen.__setitem__(i, (args[0], out))
-
-    hooks = [b.register_forward_hook(keep(i)) for i, b in enumerate(model.block_list())]
-    try:
-        seen[-1] = (x, model.train()(x))
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return seen
-
-
-@torch.no_grad()
-def identity_check(models: dict[str, Stack], x: Tensor) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Per block: max |a[l+2] - a[l]| and max |a[l+2] - shortcut(a[l])|; per net: the output's std across the batch.
-
-    Read with forward hooks on the real blocks in training mode (batch statistics), so this is
-    what the nets compute, not what the algebra promises. Transition blocks change the shape,
-    so a[l+2] - a[l] does not exist there (NaN); their shortcut difference is still measured.
-    """
-    rows: list[dict[str, Any]] = []
-    spread: dict[str, float] = {}
-    for name, model in models.items():
-        blocks = model.block_list()
-        seen = block_io(model, x)
-        logits = seen.pop(-1)[1]
-        spread[name] = float(logits.std(dim=0).max())
-        for i, block in enumerate(blocks):
-            a_in, a_out = seen[i]
-            same = a_in.shape == a_out.shape
-            skip = block.shortcut(a_in) if block.shortcut is not None else None
-            rows.append(
-                {
-                    "run": name,
-                    "block": i + 1,
-                    "stage": block.stage + 1,
-                    "identity_block": is_identity_block(block),
-                    "in_shape": "x".join(map(str, a_in.shape[1:])),
-                    "out_shape": "x".join(map(str, a_out.shape[1:])),
-                    "max_diff_input": float((a_out - a_in).abs().max()) if same else math.nan,
-                    "max_diff_shortcut": float((a_out - skip).abs().max()) if skip is not None else math.nan,
-                    "output_std": float(a_out.std()),
-                }
-            )
-    return pd.DataFrame(rows), spread
-
-
-def alpha_models(config: ExperimentConfig, alpha: float) -> dict[str, Stack]:
-    """The initial plain/residual pair of `config` with every block's last layer scaled by alpha."""
-    info = dataset_info(config)
-    models = build_pair(config, info.in_shape, info.n_classes)
-    scale_pair(models, alpha)
-    return models
-
-
-def scale_pair(models: dict[str, Stack], alpha: float) -> None:
-    for model in models.values():
-        scale_branches(model, alpha)
-
-
-def alpha_records(config: ExperimentConfig, alpha: float) -> Iterator[dict[str, Any]]:
-    """The pair trained by `train()` from weights whose every block's last layer was scaled by alpha."""
-    return train(config, prepare=lambda models: scale_pair(models, alpha))
-
-
-def first_batch(config: ExperimentConfig) -> Tensor:
-    """The first training minibatch `train()` would use: the inputs the identity check feeds the nets."""
-    x_train = load_dataset(config)[0]
-    return x_train[next(minibatch_indices(config, len(x_train)))]
 
 
 def alpha_lines(log: ExperimentLog) -> list[str]:

@@ -10,18 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import pandas as pd
 from torch import Tensor
 
-from lab import identity as I
-from lab import shortcuts as S
+from lab import nets as N
 from resnet_core.boundary import decision_grid, has_boundary
 from resnet_core.config import ExperimentConfig
-from resnet_core.landscape import SliceSpec, landscape_records
+from resnet_core.landscape import landscape_records
 from resnet_core.lesion import after_training, lesion_study
 from resnet_core.models import Stack
 from resnet_core.paths import path_study
-from resnet_core.shattered import ShatterSpec, shattered_records
+from resnet_core.shattered import shattered_records
+from resnet_core.specs import ShatterSpec, SliceSpec
 from resnet_core.training import measure_init, train
 
 PAPER_INPUT = ((3, 32, 32), 10)  # CIFAR-10, as in He et al. Sec. 4.2
@@ -43,25 +42,25 @@ def init_run(config: ExperimentConfig) -> Iterator[dict[str, Any]]:
 
 
 def alpha_run(config: ExperimentConfig, alpha: float) -> Iterator[dict[str, Any]]:
-    yield from I.alpha_records(config, alpha)
+    yield from N.alpha_records(config, alpha)
 
 
 def identity_run(config: ExperimentConfig, alpha: float) -> Iterator[dict[str, Any]]:
     """The measured identity check of the nets scaled by alpha: one record holding its table and spread."""
-    table, spread = I.identity_check(I.alpha_models(config, alpha), I.first_batch(config))
+    table, spread = N.identity_check(N.alpha_models(config, alpha), N.first_batch(config))
     yield {"kind": "identity", "variant": "pair", "table": table.to_dict(orient="records"), "spread": spread}
 
 
 def structure_run(config: ExperimentConfig) -> Iterator[dict[str, Any]]:
     """The per-block shortcut table and the parameter counts (this lab's input and the paper's), from built models."""
     counts = [
-        {"model": f"this lab: {config.dataset}, width {config.width}", **S.parameter_counts(config)},
-        {"model": "He et al. CIFAR-10: 3x32x32, width 16", **S.parameter_counts(config.replace(width=16), *PAPER_INPUT)},
+        {"model": f"this lab: {config.dataset}, width {config.width}", **N.parameter_counts(config)},
+        {"model": "He et al. CIFAR-10: 3x32x32, width 16", **N.parameter_counts(config.replace(width=16), *PAPER_INPUT)},
     ]
     yield {
         "kind": "structure",
         "variant": "pair",
-        "table": S.transition_table(config).to_dict(orient="records"),
+        "table": N.transition_table(config).to_dict(orient="records"),
         "counts": counts,
     }
 
@@ -79,8 +78,3 @@ def landscape_run(config: ExperimentConfig, spec: dict[str, Any]) -> Iterator[di
 def lesion_run(config: ExperimentConfig) -> Iterator[dict[str, Any]]:
     """Train the pair once, then delete blocks of both nets and measure the residual net's gradient per path length."""
     yield from after_training(config, lesion_study, path_study)
-
-
-def frame(record: dict[str, Any], name: str = "table") -> pd.DataFrame:
-    """A table record back as the DataFrame it was computed as."""
-    return pd.DataFrame.from_records(record[name])

@@ -16,8 +16,7 @@ from typing import Any
 import pandas as pd
 
 from resnet_core.config import FIELDS, ExperimentConfig
-from resnet_core.landscape import SliceSpec, slice_summary
-from resnet_core.models import VARIANTS
+from resnet_core.specs import VARIANTS, SliceSpec, slice_summary
 
 PAPER_LAG1 = {"plain": 0.0, "residual": 0.93}  # Balduzzi et al. 2017: width 200, 24 layers, BN, biases std 0.1
 RESNET56_PARAMS = 853_018  # He et al.'s CIFAR-10 ResNet-56 (docs/SCIENCE_NOTES.md), the scale of Li et al.'s surfaces

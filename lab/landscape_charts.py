@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from lab.charts import COLORS, FONT_SIZE, base_layout
-from resnet_core.models import VARIANTS
+from resnet_core.specs import VARIANTS
 
 DIRECTION_DASHES = ("solid", "dash", "dot", "dashdot", "longdash")
 

@@ -16,9 +16,7 @@ import pandas as pd
 
 from resnet_core.config import FIELDS, ExperimentConfig
 from resnet_core.data import split_sizes
-from resnet_core.lesion import DRAWS
-from resnet_core.models import VARIANTS
-from resnet_core.paths import PATH_BATCH, PATH_DRAWS
+from resnet_core.specs import DRAWS, PATH_BATCH, PATH_DRAWS, VARIANTS
 
 LESION_MARGIN = 0.05  # test-error points below which two nets' losses from one deletion count as "no clear difference"
 PATH_MARGIN = 1.0  # blocks: how far the gradient's mean path length must sit from n/2 to call it shorter or longer

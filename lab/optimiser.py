@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from lab.charts import COLORS, base_layout
-from resnet_core.models import VARIANTS
+from resnet_core.specs import VARIANTS
 
 GROWTH = 10.0  # ||W|| grown this many times counts as blown up
 FROZEN = 1e-2  # a relative update this many times below its initial value counts as frozen

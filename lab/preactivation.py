@@ -17,8 +17,8 @@ import plotly.graph_objects as go
 from lab.charts import COLORS, base_layout
 from lab.gradient_flow import block_phrase
 from resnet_core.config import BLOCKS
-from resnet_core.models import VARIANTS
 from resnet_core.results import RunLog
+from resnet_core.specs import VARIANTS
 
 CLEAR_FACTOR = 2.0  # one unit's first/last ratio must sit this many times closer to 1 than the other's to count
 DASHES = {"post": "solid", "pre": "dash"}

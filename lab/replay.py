@@ -17,8 +17,8 @@ from plotly.subplots import make_subplots
 
 from lab.charts import COLORS, LAYER_STYLES, base_layout, layer_trace
 from lab.gradient_flow import gradient_reading
-from resnet_core.models import VARIANTS
 from resnet_core.results import RunLog
+from resnet_core.specs import VARIANTS
 
 SPEEDS = {"slow": 600, "normal": 250, "fast": 80}  # milliseconds per recorded step
 

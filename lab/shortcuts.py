@@ -11,25 +11,11 @@ from __future__ import annotations
 import itertools
 
 import pandas as pd
-import torch
-from torch import nn
 
-from lab.identity import block_io
 from lab.spread import MARGIN, how_many, spread_of
-from resnet_core.config import SHORTCUTS, ExperimentConfig
-from resnet_core.data import dataset_info
-from resnet_core.models import ProjectionShortcut, Stack, ZeroPadShortcut, build_model
+from resnet_core.config import SHORTCUTS
 
 NETS = ("plain", *SHORTCUTS)  # the four nets the page compares
-
-
-def shortcut_models(config: ExperimentConfig) -> dict[str, Stack]:
-    """The plain net and the residual net with options A, B and C; shared layers start identical (seeded by name)."""
-    info = dataset_info(config)
-    models = {"plain": build_model(config, "plain", info.in_shape, info.n_classes)}
-    for option in SHORTCUTS:
-        models[option] = build_model(config.replace(shortcut=option), "residual", info.in_shape, info.n_classes)
-    return models
 
 
 def options_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -66,54 +52,6 @@ def option_lines(final: pd.DataFrame) -> list[str]:
         "the differences sit in seed noise here, as the paper's small ImageNet gaps suggest they might."
     )
     return lines
-
-
-def describe_shortcut(module: nn.Module | None) -> str:
-    """What a block's shortcut does, in the paper's words, read from the module itself."""
-    if module is None:
-        return "none (plain)"
-    if isinstance(module, ZeroPadShortcut):
-        return f"subsample by {module.stride}, zero-pad channels {module.in_channels}->{module.out_channels} (0 params)"
-    if isinstance(module, ProjectionShortcut):
-        n = sum(p.numel() for p in module.parameters())
-        return (
-            f"1x1 projection W_s {module.projection.in_channels}->{module.projection.out_channels}, stride "
-            f"{module.projection.stride[0]} ({n} params)"
-        )
-    return "identity (0 params)"
-
-
-@torch.no_grad()
-def transition_table(config: ExperimentConfig) -> pd.DataFrame:
-    """Every block: stage, C x H x W in and out (measured by a forward pass) and what options A, B, C put on its shortcut."""
-    info = dataset_info(config)
-    models = shortcut_models(config)
-    blocks = models["A"].block_list()
-    seen = block_io(models["A"], torch.zeros(2, *info.in_shape))
-    shapes = {i: ("x".join(map(str, a_in.shape[1:])), "x".join(map(str, a_out.shape[1:]))) for i, (a_in, a_out) in seen.items()}
-    rows = []
-    for i, block in enumerate(blocks):
-        row = {
-            "block": i + 1,
-            "stage": block.stage + 1,
-            "in": shapes[i][0],
-            "out": shapes[i][1],
-            "transition": shapes[i][0] != shapes[i][1],
-        }
-        row |= {option: describe_shortcut(models[option].block_list()[i].shortcut) for option in SHORTCUTS}
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def parameter_counts(
-    config: ExperimentConfig, in_shape: tuple[int, ...] | None = None, n_classes: int | None = None
-) -> dict[str, int]:
-    """Parameters of the plain net and of options A, B, C, counted on the built models."""
-    out = {"plain": sum(p.numel() for p in build_model(config, "plain", in_shape, n_classes).parameters())}
-    for option in SHORTCUTS:
-        model = build_model(config.replace(shortcut=option), "residual", in_shape, n_classes)
-        out[option] = sum(p.numel() for p in model.parameters())
-    return out
 
 
 def transition_layers(layers: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:

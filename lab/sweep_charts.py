@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from lab.charts import COLORS, base_layout
 from lab.science_charts import legend_below
 from resnet_core.config import FIELDS
-from resnet_core.models import VARIANTS
+from resnet_core.specs import VARIANTS
 
 ERROR_DASHES = {"train_error": "solid", "test_error": "dash"}
 ERROR_NAMES = {"train_error": "training", "test_error": "test"}

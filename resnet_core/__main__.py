@@ -25,9 +25,10 @@ from tqdm import tqdm
 from resnet_core import cli_slices
 from resnet_core.cli_io import check_writable, write_json
 from resnet_core.config import FIELDS, ExperimentConfig, describe_range, parse_value
-from resnet_core.lesion import DRAWS, after_training, lesion_study
-from resnet_core.paths import PATH_DRAWS, path_study
+from resnet_core.lesion import after_training, lesion_study
+from resnet_core.paths import path_study
 from resnet_core.results import RunLog
+from resnet_core.specs import DRAWS, PATH_DRAWS
 from resnet_core.training import train
 from serving import sweep_cli
 from serving.limits import HostLimits, apply_thread_limit

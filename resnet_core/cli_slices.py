@@ -17,9 +17,9 @@ from typing import Any
 import pandas as pd
 
 from resnet_core.config import FIELDS, ExperimentConfig, parse_value
-from resnet_core.landscape import SliceSpec, landscape_records, slice_summary
-from resnet_core.models import VARIANTS
-from resnet_core.shattered import ShatterSpec, shattered_records
+from resnet_core.landscape import landscape_records
+from resnet_core.shattered import shattered_records
+from resnet_core.specs import VARIANTS, ShatterSpec, SliceSpec, slice_summary
 
 
 def _spec_options(parser: argparse.ArgumentParser, spec: type) -> None:

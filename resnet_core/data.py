@@ -33,13 +33,17 @@ import tarfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from sklearn.datasets import load_digits, make_blobs, make_circles, make_moons
-from sklearn.model_selection import train_test_split
 
 from resnet_core.config import SYNTHETIC_DATASETS, ExperimentConfig
+
+if TYPE_CHECKING:
+    import torch
+
+# torch and scikit-learn are imported by the functions that load data, never at import: the web server
+# reads this module's names and sizes (labels, shapes, split sizes for the cost estimate) without loading them.
 
 DATASET_LABELS: dict[str, str] = {
     "spirals": "Two spirals",
@@ -92,6 +96,8 @@ def split_sizes(config: ExperimentConfig) -> tuple[int, int]:
 
 def load_dataset(config: ExperimentConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Standardised ``(x_train, y_train, x_test, y_test)``; fresh tensors each call, so callers may mutate them."""
+    import torch
+
     split = _load_split(*_cache_key(config))
     # Standardising here (not in the cache) creates new tensors every call and keeps the cache
     # at the raw size: CIFAR-10 stays 180 MB of uint8 instead of 740 MB of float32.
@@ -134,6 +140,8 @@ def _cache_key(config: ExperimentConfig) -> tuple[str, int, float, float, int, s
 
 @functools.lru_cache(maxsize=16)
 def _load_split(dataset: str, n_samples: int, noise: float, test_fraction: float, seed: int, data_path: str) -> _Split:
+    import torch
+
     if dataset == "cifar10":
         x_train, y_train, x_test, y_test = read_cifar10(data_path)
         # Per-channel statistics from a 256-bin histogram: exact, and no float copy of 150 MB of pixels
@@ -146,6 +154,8 @@ def _load_split(dataset: str, n_samples: int, noise: float, test_fraction: float
         mean, std = mean.reshape(1, 3, 1, 1), std.reshape(1, 3, 1, 1)
     else:
         if dataset == "digits":
+            from sklearn.datasets import load_digits
+
             x, y = load_digits(return_X_y=True)
             x = x.reshape(-1, *IMAGE_SHAPES["digits"])
         else:
@@ -161,6 +171,8 @@ def _load_split(dataset: str, n_samples: int, noise: float, test_fraction: float
 
 def _make_2d(dataset: str, n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Points (n, 2) and labels of one synthetic set; noise is the std of a Gaussian jitter (blob spread for gaussians)."""
+    from sklearn.datasets import make_blobs, make_circles, make_moons
+
     rng = np.random.default_rng(seed)
     if dataset == "spirals":
         y = np.arange(n) % 2
@@ -188,6 +200,8 @@ def _make_2d(dataset: str, n: int, noise: float, seed: int) -> tuple[np.ndarray,
 
 def _stratified_split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, ...]:
     """Seeded stratified split; the test size is clamped so both sides can hold every class (tiny n)."""
+    from sklearn.model_selection import train_test_split
+
     n_test = _test_size(len(y), len(np.unique(y)), test_fraction)
     return train_test_split(x.astype(np.float32), y, test_size=n_test, random_state=seed, stratify=y)
 

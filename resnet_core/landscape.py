@@ -19,11 +19,9 @@ Each grid point is one forward pass over the `samples` points, all of them as on
 from __future__ import annotations
 
 import copy
-import math
 import time
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -32,36 +30,9 @@ from torch import Tensor, nn
 
 from resnet_core.config import ExperimentConfig
 from resnet_core.data import load_dataset
-from resnet_core.models import VARIANTS, Stack
+from resnet_core.models import Stack
+from resnet_core.specs import VARIANTS, SliceSpec
 from resnet_core.training import train
-
-
-@dataclass(frozen=True)
-class SliceSpec:
-    """The grid of one landscape measurement; defaults run in seconds on 2 cores (tests/test_landscape.py)."""
-
-    span: float = 1.0  # a, b in [-span, span]; the paper plots [-1, 1]
-    points_1d: int = 21  # points of each 1-D slice (odd, so a = 0 is on the grid)
-    points_2d: int = 13  # points per axis of the 2-D slice (odd)
-    directions: int = 3  # independent 1-D directions: the spread of the 1-D summary
-    samples: int = 256  # training points the loss is averaged over
-    direction_seed: int = 0  # seeds the random directions
-
-    def __post_init__(self) -> None:
-        allowed = {
-            "span": (0.01 <= self.span <= 10.0 and math.isfinite(self.span), "0.01 to 10"),
-            "points_1d": (5 <= self.points_1d <= 201 and self.points_1d % 2 == 1, "odd, 5 to 201"),
-            "points_2d": (5 <= self.points_2d <= 61 and self.points_2d % 2 == 1, "odd, 5 to 61"),
-            "directions": (1 <= self.directions <= 10, "1 to 10"),
-            "samples": (8 <= self.samples <= 10_000, "8 to 10000"),
-            "direction_seed": (0 <= self.direction_seed <= 1_000_000, "0 to 1000000"),
-        }
-        for name, (ok, text) in allowed.items():
-            if not ok:
-                raise ValueError(f"{name}: {getattr(self, name)!r} is out of range; allowed: {text}")
-
-    def alphas(self, points: int) -> Tensor:
-        return torch.linspace(-self.span, self.span, points)
 
 
 def filter_normalised_direction(model: nn.Module, seed: int) -> dict[str, Tensor]:
@@ -155,40 +126,3 @@ def landscape_records(config: ExperimentConfig, spec: SliceSpec) -> Iterator[dic
             "loss": surface.view(spec.points_2d, spec.points_2d).cpu().tolist(),
             "seconds": time.perf_counter() - one_d,
         }
-
-
-CURVATURE_TOLERANCE = 1e-4  # a second difference counts as negative below -this x the slice's loss range (float noise)
-
-
-def loss_rise(loss: list[float]) -> float:
-    """Sharpness of a 1-D slice: the mean loss at the two ends (a = +-span) minus the loss at a = 0."""
-    return (loss[0] + loss[-1]) / 2 - loss[len(loss) // 2]
-
-
-def nonconvex_fraction_1d(loss: list[float]) -> float:
-    """Share of the interior points of a 1-D slice where the second difference is negative (the slice bends down)."""
-    f = torch.tensor(loss, dtype=torch.float64)
-    second = f[:-2] - 2 * f[1:-1] + f[2:]
-    return float((second < -CURVATURE_TOLERANCE * (f.max() - f.min())).double().mean())
-
-
-def nonconvex_fraction_2d(surface: list[list[float]]) -> float:
-    """Share of the interior points of a 2-D slice whose finite-difference Hessian has a negative eigenvalue.
-
-    The surface's own version of Li et al.'s |lambda_min / lambda_max| map: a convex bowl has none.
-    """
-    f = torch.tensor(surface, dtype=torch.float64)
-    fbb = f[:-2, 1:-1] - 2 * f[1:-1, 1:-1] + f[2:, 1:-1]  # rows: b
-    faa = f[1:-1, :-2] - 2 * f[1:-1, 1:-1] + f[1:-1, 2:]  # columns: a
-    fab = (f[2:, 2:] - f[2:, :-2] - f[:-2, 2:] + f[:-2, :-2]) / 4
-    smallest = (faa + fbb) / 2 - torch.sqrt(((faa - fbb) / 2) ** 2 + fab**2)  # the smaller eigenvalue of [[faa, fab], [fab, fbb]]
-    return float((smallest < -CURVATURE_TOLERANCE * (f.max() - f.min())).double().mean())
-
-
-def slice_summary(lines: list[list[float]], surface: list[list[float]]) -> dict[str, Any]:
-    """One net's sharpness and convexity: the rise and non-convex share of each 1-D slice, the 2-D slice's share."""
-    return {
-        "rise": [loss_rise(line) for line in lines],
-        "nonconvex_1d": [nonconvex_fraction_1d(line) for line in lines],
-        "nonconvex_2d": nonconvex_fraction_2d(surface),
-    }

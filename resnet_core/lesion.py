@@ -31,10 +31,9 @@ from torch import Tensor, nn
 
 from resnet_core.config import ExperimentConfig
 from resnet_core.data import load_dataset
-from resnet_core.models import VARIANTS, Block, IdentityShortcut, Stack, ZeroPadShortcut
+from resnet_core.models import Block, IdentityShortcut, Stack, ZeroPadShortcut
+from resnet_core.specs import DRAWS, VARIANTS
 from resnet_core.training import error_rate, estimate_norm_statistics, train
-
-DRAWS = 5  # random subsets per k: Veit et al. average over random deletions too
 
 
 def transition(block: Block) -> bool:

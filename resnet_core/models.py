@@ -30,15 +30,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from resnet_core.config import ExperimentConfig
+from resnet_core.specs import VARIANTS
 
-VARIANTS = ("plain", "residual")
-# He et al. 2015, Sec. 3.3: what each shortcut option puts on a block's shortcut. The one wording of the
-# options: pages, captions and help text read it (`_shortcut` below is the code that implements it).
-SHORTCUT_OPTIONS = {
-    "A": "identity; zero-padded where the shape changes (no parameters)",
-    "B": "learned 1x1 projection W_s where the shape changes, identity elsewhere",
-    "C": "learned 1x1 projection W_s on every shortcut",
-}
 ACTIVATION_MODULES: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}
 
 

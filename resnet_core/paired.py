@@ -21,8 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from resnet_core.models import VARIANTS, Block, IdentityShortcut, ProjectionShortcut, Stack, ZeroPadShortcut
+from resnet_core.models import Block, IdentityShortcut, ProjectionShortcut, Stack, ZeroPadShortcut
 from resnet_core.probes import weight_layers
+from resnet_core.specs import VARIANTS
 
 GROUPS = len(VARIANTS)  # group 0 = plain, 1 = residual: the order of VARIANTS
 

@@ -33,9 +33,7 @@ from torch import Tensor
 
 from resnet_core.config import ExperimentConfig
 from resnet_core.models import Stack
-
-PATH_DRAWS = 10  # random block subsets per path length
-PATH_BATCH = 256  # training images the gradient is measured on
+from resnet_core.specs import PATH_BATCH, PATH_DRAWS
 
 
 def path_lengths(n: int) -> list[float]:

@@ -20,8 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from resnet_core.models import Block, Stack
-
-BLOCK_METRICS = ("act_grad_norm", "act_std", "branch_ratio", "out_ms")
+from resnet_core.specs import BLOCK_METRICS
 
 
 @dataclass(frozen=True)

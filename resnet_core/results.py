@@ -16,8 +16,7 @@ from typing import Any
 import pandas as pd
 
 from resnet_core.config import ExperimentConfig
-from resnet_core.models import VARIANTS
-from resnet_core.probes import BLOCK_METRICS
+from resnet_core.specs import BLOCK_METRICS, VARIANTS
 
 LAYER_METRICS = ("grad_norm", "weight_norm")
 
@@ -31,6 +30,11 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [json_safe(v) for v in value]
     return value
+
+
+def table_frame(record: dict[str, Any], name: str = "table") -> pd.DataFrame:
+    """A table a worker sent as records (`DataFrame.to_dict(orient="records")`) back as the DataFrame it was."""
+    return pd.DataFrame.from_records(record[name])
 
 
 def gradient_ratio(main_grad_norms: list[float]) -> float:

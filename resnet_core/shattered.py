@@ -24,64 +24,16 @@ Choices, each as in the paper or said where it is ours:
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from resnet_core.config import ExperimentConfig
-from resnet_core.models import VARIANTS, Stack, build_model
-
-GRID = (-2.0, 2.0)  # the input range of the paper's Figure 1
-
-
-@dataclass(frozen=True)
-class ShatterSpec:
-    """One shattered-gradients measurement: both nets, `seeds` random draws each (seeds seed .. seed+seeds-1)."""
-
-    depth: int = 24  # hidden layers, even (blocks of two); the paper's 24-layer nets
-    width: int = 200  # the paper's width
-    norm: str = "batch"  # "batch" or "none"
-    bias_std: float = 0.1  # the paper's random biases
-    points: int = 256  # grid points in [-2, 2]
-    seeds: int = 5  # independent draws of the weights, for the spread
-    seed: int = 0
-    max_lag: int = 20
-
-    def __post_init__(self) -> None:
-        checks = {
-            "depth": self.depth >= 2 and self.depth % 2 == 0 and self.depth <= 200,
-            "width": 1 <= self.width <= 1024,
-            "norm": self.norm in ("batch", "none"),
-            "bias_std": 0.0 <= self.bias_std <= 10.0 and math.isfinite(self.bias_std),
-            "points": 16 <= self.points <= 4096,
-            "seeds": 1 <= self.seeds <= 50,
-            "seed": 0 <= self.seed < 2**31 - 50,
-            "max_lag": 1 <= self.max_lag < self.points // 2,
-        }
-        allowed = {
-            "depth": "even, 2 to 200",
-            "width": "1 to 1024",
-            "norm": "batch, none",
-            "bias_std": "0 to 10",
-            "points": "16 to 4096",
-            "seeds": "1 to 50",
-            "seed": f"0 to {2**31 - 51}",
-            "max_lag": "1 to points/2 - 1",
-        }
-        for name, ok in checks.items():
-            if not ok:
-                raise ValueError(f"{name}: {getattr(self, name)!r} is out of range; allowed: {allowed[name]}")
-
-    def config(self, seed: int) -> ExperimentConfig:
-        """The engine config of the mlp measured: the dataset is irrelevant (input and output are given), nothing trains."""
-        return ExperimentConfig(
-            arch="mlp", dataset="moons", depth=self.depth, width=self.width, norm=self.norm, seed=seed, steps=0
-        )
+from resnet_core.models import Stack, build_model
+from resnet_core.specs import GRID, VARIANTS, ShatterSpec
 
 
 def scalar_net(spec: ShatterSpec, variant: str, seed: int) -> Stack:

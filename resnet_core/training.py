@@ -32,12 +32,11 @@ from torch import Tensor, nn
 
 from resnet_core.config import ExperimentConfig
 from resnet_core.data import dataset_info, load_dataset
-from resnet_core.models import VARIANTS, Stack, build_pair
+from resnet_core.models import Stack, build_pair
 from resnet_core.paired import PairedStack
 from resnet_core.probes import Measurement, weight_layers
 from resnet_core.recipe import augmenter, lr_schedule
-
-EVAL_BATCH = 1024
+from resnet_core.specs import EVAL_BATCH, VARIANTS
 
 
 def resolve_device(name: str) -> torch.device:

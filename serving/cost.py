@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 from resnet_core.config import MAX_CNN_DEPTH, MAX_MLP_DEPTH, ExperimentConfig
 from resnet_core.data import IMAGE_SHAPES, N_CLASSES, split_sizes
-from resnet_core.training import EVAL_BATCH
+from resnet_core.specs import EVAL_BATCH
 from serving.limits import HostLimits
 
 # Calibrated on the 2-core reference machine at one torch thread (docs/RELIABILITY.md, "Cost budget").

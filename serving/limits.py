@@ -36,8 +36,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
 from serving.settings import PREFIX, host_settings
 
 # Hosted: under a minute of one core per request, so a 2-core host shared by a class stays responsive; every
@@ -149,7 +147,12 @@ def cifar10_rule(values: dict[str, Any], limits: HostLimits) -> tuple[dict[str, 
 
 
 def apply_thread_limit(limits: HostLimits) -> int:
-    """Size torch's intra-op pool so concurrent trainings share the cores instead of fighting over them."""
+    """Size torch's intra-op pool so concurrent trainings share the cores instead of fighting over them.
+
+    Called where the engine runs (a job worker, the CLI), never by the web server: torch loads here.
+    """
+    import torch
+
     if limits.threads is not None and torch.get_num_threads() != limits.threads:
         torch.set_num_threads(limits.threads)
     return torch.get_num_threads()

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from resnet_core.config import FIELDS, ConfigError, ExperimentConfig, format_value, parse_value
-from resnet_core.models import VARIANTS
+from resnet_core.specs import VARIANTS
 from serving import cache
 from serving.jobs import DONE, POLL_SECONDS, Executor, Job, JobRequest
 

@@ -17,7 +17,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from resnet_core.config import FIELDS, PRESETS, ExperimentConfig, describe_range
-from resnet_core.models import VARIANTS
+from resnet_core.specs import VARIANTS
 from serving import sweep as sweeps
 from serving.limits import HostLimits
 from serving.sweep import SINGLE

@@ -17,9 +17,9 @@ from typing import Any
 import torch
 
 from resnet_core import ExperimentConfig, build_pair, load_dataset
-from resnet_core.models import VARIANTS
 from resnet_core.paired import PairedStack
 from resnet_core.probes import Measurement, gradient_norms
+from resnet_core.specs import VARIANTS
 from resnet_core.training import _losses, minibatch_indices
 from tests.oracle import reference_measurement
 

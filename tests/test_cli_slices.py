@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from resnet_core.__main__ import main
-from resnet_core.shattered import ShatterSpec, shattered_records
+from resnet_core.shattered import shattered_records
+from resnet_core.specs import ShatterSpec
 
 SMALL_SHATTER = ["--depth", "4", "--width", "16", "--points", "32", "--seeds", "2", "--max-lag", "4"]
 TINY_LANDSCAPE = ["--arch", "mlp", "--dataset", "moons", "--depth", "4", "--width", "8", "--steps", "5"]

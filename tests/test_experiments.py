@@ -7,6 +7,7 @@ import torch
 
 from lab import degradation as D
 from lab import identity as I
+from lab import nets as N
 from lab import shortcuts as S
 from resnet_core import ExperimentConfig, train
 from resnet_core.results import ExperimentLog, RunLog, tag
@@ -18,7 +19,7 @@ SMALL = ExperimentConfig(depth=8, width=4, steps=6, batch_size=32, measure_every
 @pytest.mark.parametrize("shortcut", ["A", "B"])
 def test_alpha_zero_makes_identity_blocks_exactly_the_identity_and_the_plain_output_constant(norm, shortcut):
     config = SMALL.replace(depth=14, norm=norm, shortcut=shortcut)
-    check, spread = I.identity_check(I.alpha_models(config, 0.0), I.first_batch(config))
+    check, spread = N.identity_check(N.alpha_models(config, 0.0), N.first_batch(config))
     residual = check[check["run"] == "residual"]
     identity = residual[residual["identity_block"]]
     assert len(identity) == 4  # 2 blocks per stage, the first of stages 2 and 3 change shape
@@ -33,20 +34,20 @@ def test_alpha_zero_makes_identity_blocks_exactly_the_identity_and_the_plain_out
 
 
 def test_alpha_one_blocks_are_not_the_identity():
-    check, spread = I.identity_check(I.alpha_models(SMALL, 1.0), I.first_batch(SMALL))
+    check, spread = N.identity_check(N.alpha_models(SMALL, 1.0), N.first_batch(SMALL))
     assert check.loc[check["identity_block"], "max_diff_input"].min() > 0.1
     assert spread["plain"] > 0.01
 
 
 def test_scale_branches_scales_exactly_the_last_layer_of_each_branch():
-    before, after = I.alpha_models(SMALL, 1.0)["residual"], I.alpha_models(SMALL, 0.25)["residual"]
+    before, after = N.alpha_models(SMALL, 1.0)["residual"], N.alpha_models(SMALL, 0.25)["residual"]
     for (name, p), (_, q) in zip(before.named_parameters(), after.named_parameters(), strict=True):
         expected = 0.25 * p if ".norm2." in name else p
         assert torch.equal(q, expected), name
 
 
 def test_transition_table_measures_shapes_and_names_each_options_shortcut():
-    table = S.transition_table(SMALL.replace(depth=20))
+    table = N.transition_table(SMALL.replace(depth=20))
     assert table["block"].tolist() == list(range(1, 10))
     assert table.loc[table["transition"], "block"].tolist() == [4, 7]
     row = table.set_index("block").loc[4]
@@ -57,7 +58,7 @@ def test_transition_table_measures_shapes_and_names_each_options_shortcut():
 
 
 def test_parameter_counts_match_the_paper_at_cifar_scale():
-    counts = S.parameter_counts(ExperimentConfig(depth=20, width=16), (3, 32, 32), 10)
+    counts = N.parameter_counts(ExperimentConfig(depth=20, width=16), (3, 32, 32), 10)
     assert counts["A"] == counts["plain"] == 269_722  # option A adds no parameters
     assert counts["B"] - counts["A"] == 2_752  # (16*32 + 2*32) + (32*64 + 2*64): two projections with BN
     conv_and_bn = sum(c * c + 2 * c for c in (16,) * 3 + (32,) * 2 + (64,) * 2)  # the 7 same-shape shortcuts
@@ -151,7 +152,7 @@ def test_shortcut_pairs_give_the_four_nets_and_the_transition_summary():
     layers = layers.assign(option=layers["option"], seed=0)
     nets = S.options_frame(layers)
     assert set(nets["net"]) == {"plain", "A", "B", "C"}
-    table = S.transition_table(SMALL)
+    table = N.transition_table(SMALL)
     marked = S.transition_layers(nets, table)
     names = set(marked.loc[marked["in_transition"], "name"])
     assert {"blocks.1.layer1.weight", "blocks.2.layer2.weight", "blocks.2.shortcut.projection.weight"} <= names
@@ -171,11 +172,11 @@ def test_alpha_records_train_the_scaled_pair_with_the_engines_loop():
     from resnet_core.data import load_dataset
     from resnet_core.training import minibatch_indices
 
-    records = list(I.alpha_records(SMALL, 0.0))
+    records = list(N.alpha_records(SMALL, 0.0))
     first = {r["variant"]: r for r in records if r["kind"] == "step" and r["step"] == 0}
     x_train, y_train, *_ = load_dataset(SMALL)
     index = next(minibatch_indices(SMALL, len(x_train)))
-    nets = I.alpha_models(SMALL, 0.0)
+    nets = N.alpha_models(SMALL, 0.0)
     with torch.no_grad():
         logits = {v: net.train()(x_train[index]) for v, net in nets.items()}
     assert logits["plain"].std(0).max().item() == 0.0  # every plain block outputs g(0) = 0

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from resnet_core import ExperimentConfig, measure_init, train
-from resnet_core.models import VARIANTS
+from resnet_core.specs import VARIANTS
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 

@@ -10,16 +10,9 @@ import torch.nn.functional as F
 
 from resnet_core.config import ExperimentConfig
 from resnet_core.data import load_dataset
-from resnet_core.landscape import (
-    SliceSpec,
-    filter_normalised_direction,
-    landscape_records,
-    loss_rise,
-    nonconvex_fraction_1d,
-    nonconvex_fraction_2d,
-    slice_losses,
-)
+from resnet_core.landscape import filter_normalised_direction, landscape_records, slice_losses
 from resnet_core.models import build_model
+from resnet_core.specs import SliceSpec, loss_rise, nonconvex_fraction_1d, nonconvex_fraction_2d
 from resnet_core.training import train
 
 TINY = ExperimentConfig(arch="mlp", dataset="moons", depth=4, width=8, steps=5, measure_every=5, eval_every=5, batch_size=32)

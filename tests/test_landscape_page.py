@@ -12,8 +12,9 @@ from streamlit.testing.v1 import AppTest
 from lab import landscape as L
 from lab.pages import LANDSCAPE, THEORY
 from resnet_core.config import ExperimentConfig
-from resnet_core.landscape import SliceSpec, landscape_records
-from resnet_core.shattered import ShatterSpec, shattered_records
+from resnet_core.landscape import landscape_records
+from resnet_core.shattered import shattered_records
+from resnet_core.specs import ShatterSpec, SliceSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = {"depth": "8", "width": "4", "steps": "6", "batch_size": "32", "sg_depth": "8", "sg_seeds": "3"}

@@ -15,7 +15,7 @@ from lab.landscape import (
     shatter_story,
 )
 from resnet_core.config import ExperimentConfig
-from resnet_core.landscape import SliceSpec
+from resnet_core.specs import SliceSpec
 
 
 def summary(plain_rise: list[float], residual_rise: list[float], plain_2d: float, residual_2d: float) -> dict:

@@ -15,8 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from resnet_core import ExperimentConfig, build_pair, load_dataset, train
-from resnet_core.models import VARIANTS, Stack
+from resnet_core.models import Stack
 from resnet_core.probes import weight_layers
+from resnet_core.specs import VARIANTS
 from resnet_core.training import error_rate, estimate_norm_statistics, minibatch_indices
 from tests.oracle import reference_measurement
 

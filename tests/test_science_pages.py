@@ -14,7 +14,7 @@ from conftest import chart_specs, decode
 from streamlit.testing.v1 import AppTest
 
 from lab import degradation as D
-from lab import shortcuts as S
+from lab import nets as N
 from lab.pages import THEORY
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import ExperimentLog, tag
@@ -131,7 +131,7 @@ def test_shortcuts_page_shows_measured_shapes_counts_and_trains_all_four(cache_d
     at = open_page("shortcuts", TINY | {"depth": "8", "measure_every": "3", "seeds": "2"})
     assert not at.exception
     counts = at.dataframe[1].value.set_index("model")
-    assert counts.iloc[1].to_dict() == S.parameter_counts(ExperimentConfig(depth=8, width=16), (3, 32, 32), 10)
+    assert counts.iloc[1].to_dict() == N.parameter_counts(ExperimentConfig(depth=8, width=16), (3, 32, 32), 10)
     shapes = at.dataframe[0].value
     assert shapes.loc[shapes["transition"] == "◆ yes", "in"].tolist() == ["4x8x8", "8x4x4"]
     assert any("Block(nn.Module)" in c.value for c in at.code)  # the engine's source, read with inspect

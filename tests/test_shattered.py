@@ -8,7 +8,6 @@ import torch
 from torch import nn
 
 from resnet_core.shattered import (
-    ShatterSpec,
     autocorrelation,
     fix_batch_statistics,
     grid,
@@ -16,6 +15,7 @@ from resnet_core.shattered import (
     scalar_net,
     shattered_records,
 )
+from resnet_core.specs import ShatterSpec
 
 SMALL = ShatterSpec(depth=6, width=16, points=64, seeds=2, max_lag=5)
 

@@ -25,6 +25,8 @@ REPORTED = [
     Case("app.py", {"dataset": "cifar10", "data_path": "/" + "x" * 5000, "depth": "8", "width": "4"}),
     Case("views/degradation.py", {"depths": ["20", f"[x](https://{MARKER})"], "seed": "inf"}),
     Case("app.py", {"present": "1", "utm_source": "A" * 4000, "steps": "0"}),  # found by benchmarks/fuzz.py: no QR fits
+    Case("app.py", {"follow": f"[Click here to sign in again](https://{MARKER}/login)", "steps": "0"}),  # fuzz, 10,000
+    Case("app.py", {"follow": "9" * 4000, "steps": "0"}),
     Case("views/identity.py", {"alpha": "1e999", "l2s": [f"<script>{MARKER}</script>", "0.1"], "width": "4"}),
 ]
 

@@ -31,7 +31,7 @@ from streamlit.errors import StreamlitAPIException
 
 from resnet_core.config import FIELDS, SYNTHETIC_DATASETS, ConfigError, ExperimentConfig, format_value, parse_value
 from resnet_core.data import DATASET_LABELS
-from resnet_core.models import SHORTCUT_OPTIONS
+from resnet_core.specs import SHORTCUT_OPTIONS
 from serving.limits import HostLimits, cifar10_rule
 from ui import host
 from ui.echo import describe, echo

@@ -23,6 +23,7 @@ import streamlit.components.v1 as components
 from lab import pages
 from lab.pages import PageInfo
 from ui import presenter
+from ui.echo import echo
 
 ALPHABET = "ACDEFHJKMNPRTWXY3479"  # no look-alikes (0/O, 1/I/L, 2/Z, 5/S, 6/G, 8/B): read off a projector
 CODE_LENGTH = 4
@@ -86,10 +87,15 @@ def new_key() -> tuple[str, str]:
     return "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH)), secrets.token_urlsafe(6)
 
 
+def is_code(code: str) -> bool:
+    """Only codes `new_key` can hand out: anything else is a visitor's text, which is never shown unescaped."""
+    return len(code) == CODE_LENGTH and set(code) <= set(ALPHABET)
+
+
 def presenter_key() -> tuple[str, str]:
     """This presenter's (code, secret): from its URL (a reload keeps them), else this session's, else new ones."""
     code, _, secret = st.query_params.get(presenter.FOLLOW_PARAM, "").partition(".")
-    if len(code) == CODE_LENGTH and set(code) <= set(ALPHABET) and len(secret) >= SECRET_LENGTH:
+    if is_code(code) and len(secret) >= SECRET_LENGTH:
         return code, secret
     return st.session_state.get(CODE_KEY) or new_key()
 
@@ -149,6 +155,12 @@ def run(page: PageInfo) -> str:
     if presenter.is_presenting():
         return publish(page)
     code = st.query_params.get(presenter.FOLLOW_PARAM, "").partition(".")[0].strip().upper()
-    if code:
+    if code and not is_code(code):  # a visitor's text: shown only through echo, never followed
+        st.warning(
+            f"{echo(code)} is not a follow code: the teacher's code is {CODE_LENGTH} characters, "
+            "shown in the corner of the presenter's screen.",
+            icon=":material/cast:",
+        )
+    elif code:
         follow(code, page)
     return ""

@@ -14,13 +14,12 @@ import pandas as pd
 import streamlit as st
 
 from lab import identity as I
-from lab import jobs
 from lab import science_charts as charts
 from lab.charts import COLORS
 from lab.spread import error_bands
 from resnet_core.config import ExperimentConfig
-from resnet_core.models import SHORTCUT_OPTIONS, VARIANTS
-from resnet_core.results import ExperimentLog, tag
+from resnet_core.results import ExperimentLog, table_frame, tag
+from resnet_core.specs import SHORTCUT_OPTIONS, VARIANTS
 from serving.jobs import JobRequest
 from ui.controls import check_url, experiment_controls
 from ui.echo import describe
@@ -41,7 +40,7 @@ def identity_table(config: ExperimentConfig, alpha: float) -> tuple[pd.DataFrame
     """The measured identity check at this alpha, computed in a worker and cached."""
     request = JobRequest(f"identity-{alpha!r}", config, "lab.jobs:identity_run", (alpha,))
     record = compute(request, "measuring each block's output")[-1]
-    return jobs.frame(record), record["spread"]
+    return table_frame(record), record["spread"]
 
 
 def alpha_runs(config: ExperimentConfig, alpha: float, seeds: Sequence[int]) -> list[Run]:

@@ -13,8 +13,7 @@ import streamlit as st
 from lab import landscape as L
 from lab import landscape_charts as charts
 from resnet_core.config import ExperimentConfig
-from resnet_core.landscape import SliceSpec
-from resnet_core.shattered import ShatterSpec
+from resnet_core.specs import ShatterSpec, SliceSpec
 from serving.jobs import JobRequest
 from ui.controls import check_url, experiment_controls
 from ui.echo import describe

@@ -15,10 +15,8 @@ from lab import lesion as L
 from lab import lesion_charts as charts
 from resnet_core.config import ExperimentConfig
 from resnet_core.data import dataset_info
-from resnet_core.lesion import DRAWS
-from resnet_core.models import SHORTCUT_OPTIONS
-from resnet_core.paths import PATH_BATCH, PATH_DRAWS
 from resnet_core.results import json_safe
+from resnet_core.specs import DRAWS, PATH_BATCH, PATH_DRAWS, SHORTCUT_OPTIONS
 from serving.jobs import JobRequest
 from ui.controls import experiment_controls
 from ui.echo import describe

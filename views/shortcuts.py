@@ -2,25 +2,25 @@
 
 Shapes, parameter counts and the shortcut descriptions are read from the built models; the
 training comparison trains the plain/residual pair for each option and seed on the same batches (train jobs, in workers); the
-Block code is shown from the engine's own source via inspect, never a copy.
+Block code is shown from the engine's own source file, read here (never a copy, and without loading torch).
 """
 
 from __future__ import annotations
 
-import inspect
+import ast
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from lab import jobs
 from lab import science_charts as charts
 from lab import shortcuts as S
 from lab.charts import COLORS
 from lab.spread import error_bands
-from resnet_core import models
 from resnet_core.config import SHORTCUTS, ExperimentConfig
-from resnet_core.results import ExperimentLog, tag
+from resnet_core.results import ExperimentLog, table_frame, tag
+from resnet_core.specs import SHORTCUT_OPTIONS
 from serving.jobs import JobRequest
 from ui.controls import check_url, experiment_controls
 from ui.echo import describe
@@ -33,12 +33,14 @@ DEFAULTS = ExperimentConfig(depth=20, steps=100, measure_every=10, eval_every=20
 PAGE = "shortcuts"
 MISSION = ("depth", "shortcut")
 ADVANCED = ("dataset", "norm", "activation", "init", "optimizer", "lr", "steps", "batch_size", "seed", "width", "measure_every")
+ENGINE_CODE = Path(__file__).resolve().parent.parent / "resnet_core" / "models.py"  # shown, not imported: no torch here
+SHOWN = ("Block", "ZeroPadShortcut", "ProjectionShortcut", "_shortcut")  # its definitions the code panel shows
 
 
 def structure(config: ExperimentConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The per-block shortcut table and the parameter counts (this lab's input and the paper's), from models built in a worker."""
     record = compute(JobRequest("structure", config, "lab.jobs:structure_run"), "building the nets")[-1]
-    return jobs.frame(record), jobs.frame(record, "counts")
+    return table_frame(record), table_frame(record, "counts")
 
 
 def shortcut_runs(config: ExperimentConfig, seeds: Sequence[int]) -> list[Run]:
@@ -95,7 +97,7 @@ st.markdown(
     "a[l+2] = g(z[l+2] + a[l]) needs z[l+2] and a[l] to have the same shape. Inside a stage they do. At the first "
     "block of stages 2 and 3 the block halves the map and doubles the channels, so the shortcut must change shape "
     "too. He et al. (Sec. 3.3) tried three ways: "
-    + "; ".join(f"**{option}**: {text}" for option, text in models.SHORTCUT_OPTIONS.items())
+    + "; ".join(f"**{option}**: {text}" for option, text in SHORTCUT_OPTIONS.items())
     + "."
 )
 check_url(DEFAULTS, PAGE, (*MISSION, *ADVANCED), lists=SEED_LISTS)
@@ -158,8 +160,10 @@ if log is not None:
     draw(log, table, name, "final")
     if finished:
         experiment_downloads(log, config, f"{name}_options", "shortcuts")
-stored_sweep_section(config, "shortcut", models.SHORTCUT_OPTIONS, name)
+stored_sweep_section(config, "shortcut", SHORTCUT_OPTIONS, name)
 
 with st.expander("The engine's code for the block and its shortcuts (read from resnet_core/models.py)"):
-    for part in (models.Block, models.ZeroPadShortcut, models.ProjectionShortcut, models._shortcut):
-        st.code(inspect.getsource(part), language="python")
+    source = ENGINE_CODE.read_text()
+    parts = {node.name: node for node in ast.parse(source).body if isinstance(node, ast.ClassDef | ast.FunctionDef)}
+    for name in SHOWN:
+        st.code(ast.get_source_segment(source, parts[name]), language="python")
