@@ -53,8 +53,9 @@ class Backend(Protocol):
 
 
 def request(config: ExperimentConfig, target: str = TARGET) -> JobRequest:
-    """A cell's job; not stored by the pool, because `run` stores every backend's results in one place."""
-    return JobRequest(KIND, config, target, store=False)
+    """A cell's job, stored under the page's key: the local pool claims the key, so a cell another process
+    (a server, another sweep) is computing is read from the cache when it finishes, not computed twice."""
+    return JobRequest(KIND, config, target)
 
 
 class LocalBackend:
@@ -97,9 +98,12 @@ def missing(configs: Sequence[ExperimentConfig]) -> list[ExperimentConfig]:
 
 
 def run(configs: Sequence[ExperimentConfig], backend: Backend) -> Iterator[Outcome]:
-    """Run `configs` on `backend`, storing each finished cell as it arrives, so a stopped sweep keeps what it computed."""
+    """Run `configs` on `backend`, storing each finished cell as it arrives, so a stopped sweep keeps what it computed.
+
+    The local pool stores its cells itself (under the claim it computed them by); this stores the others' (Ray's).
+    """
     for outcome in backend.run(configs):
-        stored = outcome.state == DONE and cache.put(KIND, outcome.config, outcome.records)
+        stored = outcome.stored or (outcome.state == DONE and cache.put(KIND, outcome.config, outcome.records))
         yield replace(outcome, stored=stored)
 
 
