@@ -15,9 +15,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from lab.charts import COLORS, FONT_SIZE, base_layout, legend_below
-from lab.spread import MARGIN, Spread, add_band, how_many, seed_summary, spread_of
+from lab.spread import MARGIN, Spread, add_band, how_many, spread_of
 from resnet_core.models import VARIANTS
-from resnet_core.results import ExperimentLog, RunLog, gradient_ratio
+from resnet_core.results import ExperimentLog, RunLog, gradient_ratio, seed_summary
 
 DEGRADATION_DEPTHS = (8, 20, 32, 44, 56, 110)
 # Depth runs from green (shallow) to purple (deep): ordered, and never the vermillion/blue that mean plain/residual.
