@@ -53,7 +53,6 @@ class JobRequest:
     config: ExperimentConfig
     target: str
     args: tuple[Any, ...] = ()
-    store: bool = True  # False for what must be fresh (a timing probe): not written to the result cache
 
     @property
     def identity(self) -> tuple[str, str]:
@@ -217,9 +216,8 @@ class Executor:
         job, worker.job = worker.job, None
         assert job is not None
         if kind == "done" and job.state == RUNNING:
-            if job.request.store:
-                with contextlib.suppress(OSError):  # a read-only or full cache still serves the result
-                    job.stored = cache.put(job.request.kind, job.request.config, job.records)
+            with contextlib.suppress(OSError):  # a read-only or full cache still serves the result
+                job.stored = cache.put(job.request.kind, job.request.config, job.records)
             job._update(DONE)
         elif kind == "error":
             job._update(FAILED, message=payload[0])
@@ -253,7 +251,7 @@ class Executor:
     def _dispatch(self) -> None:
         """Start queued jobs, first come first served, while a worker is free or the pool may grow.
 
-        A stored job first claims its key in the result cache. A key another process holds stays
+        A job first claims its key in the result cache. A key another process holds stays
         queued (the jobs behind it may start) and is claimed on a later tick, once that process has
         finished; then the entry it stored is read instead of computed again.
         """
@@ -261,10 +259,10 @@ class Executor:
             idle = next((w for w in self._workers if w.job is None), None)
             if idle is None and len(self._workers) >= self.size:
                 return
-            if job.request.store and not self._claim(job):
+            if not self._claim(job):
                 continue
             self._queue.remove(job)
-            if job.request.store and (records := cache.get(job.request.kind, job.request.config)) is not None:
+            if (records := cache.get(job.request.kind, job.request.config)) is not None:
                 self._release(job)
                 for record in records:
                     job._update(record=record)

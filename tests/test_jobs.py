@@ -20,6 +20,7 @@ from serving import cache
 from serving.jobs import CANCELLED, DONE, FAILED, Executor, Job, JobRequest
 
 CONFIG = ExperimentConfig(depth=8, width=4, steps=3, batch_size=16)
+pytestmark = pytest.mark.usefixtures("cache_dir")  # every job stores its result: in a cache of its own test
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def finish(job: Job, seconds: float = 120) -> Job:
 
 
 def request(target: str, *args: object, kind: str = "test", config: ExperimentConfig = CONFIG) -> JobRequest:
-    return JobRequest(kind, config, f"tests.job_targets:{target}", args, store=False)
+    return JobRequest(kind, config, f"tests.job_targets:{target}", args)
 
 
 def test_a_job_streams_its_records_from_another_process(pool: Executor) -> None:
