@@ -19,6 +19,7 @@ from resnet_core.data import split_sizes
 from resnet_core.lesion import DRAWS
 from resnet_core.models import VARIANTS
 from resnet_core.paths import PATH_BATCH, PATH_DRAWS
+from resnet_core.results import seed_summary
 
 LESION_MARGIN = 0.05  # test-error points below which two nets' losses from one deletion count as "no clear difference"
 PATH_MARGIN = 1.0  # blocks: how far the gradient's mean path length must sit from n/2 to call it shorter or longer
@@ -56,10 +57,8 @@ def path_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
 
 
 def by_k(frame: pd.DataFrame) -> pd.DataFrame:
-    """variant, k, mean, std, low, high of the test error over the random draws; k = 0 is the intact net."""
-    rows = frame[frame["mode"].isin(["baseline", "random"])]
-    summary = rows.groupby(["variant", "k"])["test_error"].agg(["mean", "std", "min", "max"]).reset_index()
-    return summary.rename(columns={"min": "low", "max": "high"}).fillna({"std": 0.0})
+    """variant, k, mean, low, high, n of the test error over the random draws, spread as over seeds; k = 0 is intact."""
+    return seed_summary(frame[frame["mode"].isin(["baseline", "random"])], ["variant", "k"], "test_error")
 
 
 @dataclass(frozen=True)

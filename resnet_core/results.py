@@ -263,7 +263,7 @@ def tag(records: Iterable[dict[str, Any]], **tags: Any) -> Iterator[dict[str, An
 
 
 def seed_summary(frame: pd.DataFrame, keys: Sequence[str], value: str) -> pd.DataFrame:
-    """keys..., mean, low, high, n of `value` over the rows of `frame` that differ only by seed.
+    """keys..., mean, low, high, n of `value` over the rows of `frame` that differ only by seed (or random draw).
 
     The spread is the min-max range, not a standard deviation: with 2-5 seeds a std is itself noisy,
     and the range shows the worst seed, which is the one a reader must know about

@@ -21,7 +21,7 @@ from resnet_core.paths import PATH_BATCH, PATH_DRAWS
 from resnet_core.results import json_safe
 from serving.jobs import JobRequest
 from ui.controls import experiment_controls
-from ui.echo import describe
+from ui.echo import refused
 from ui.exports import share_box, show_figure, view_name
 from ui.runner import EngineStopped, Run, live_runs
 
@@ -112,7 +112,7 @@ try:
         key="lesion",
     )
 except (ValueError, EngineStopped) as error:
-    st.error(f"This experiment can't run: {describe(error)}", icon=":material/block:")
+    st.error(refused(error), icon=":material/block:")
     st.stop()
 if log is not None:
     draw(log, config, "final")
