@@ -15,8 +15,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from lab.charts import COLORS, FONT_SIZE, base_layout, legend_below
-from lab.spread import MARGIN, Spread, add_band, how_many, seed_summary, spread_of
-from resnet_core.results import ExperimentLog, RunLog, gradient_ratio
+from lab.spread import MARGIN, Spread, add_band, how_many, spread_of
+from resnet_core.results import ExperimentLog, RunLog, gradient_ratio, seed_summary
 from resnet_core.specs import VARIANTS
 
 DEGRADATION_DEPTHS = (8, 20, 32, 44, 56, 110)

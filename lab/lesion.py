@@ -16,6 +16,7 @@ import pandas as pd
 
 from resnet_core.config import FIELDS, ExperimentConfig
 from resnet_core.data import split_sizes
+from resnet_core.results import seed_summary
 from resnet_core.specs import DRAWS, PATH_BATCH, PATH_DRAWS, VARIANTS
 
 LESION_MARGIN = 0.05  # test-error points below which two nets' losses from one deletion count as "no clear difference"
@@ -54,10 +55,8 @@ def path_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
 
 
 def by_k(frame: pd.DataFrame) -> pd.DataFrame:
-    """variant, k, mean, std, low, high of the test error over the random draws; k = 0 is the intact net."""
-    rows = frame[frame["mode"].isin(["baseline", "random"])]
-    summary = rows.groupby(["variant", "k"])["test_error"].agg(["mean", "std", "min", "max"]).reset_index()
-    return summary.rename(columns={"min": "low", "max": "high"}).fillna({"std": 0.0})
+    """variant, k, mean, low, high, n of the test error over the random draws, spread as over seeds; k = 0 is intact."""
+    return seed_summary(frame[frame["mode"].isin(["baseline", "random"])], ["variant", "k"], "test_error")
 
 
 @dataclass(frozen=True)

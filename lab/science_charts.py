@@ -13,8 +13,9 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from lab.charts import COLORS, FONT_SIZE, base_layout, l2_label, legend_below
-from lab.spread import add_band, seed_summary
+from lab.spread import add_band
 from resnet_core.config import SHORTCUTS
+from resnet_core.results import seed_summary
 from resnet_core.specs import VARIANTS
 
 OPTION_DASHES = {"A": "solid", "B": "dash", "C": "dot"}

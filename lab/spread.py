@@ -3,6 +3,8 @@
 One seed can mislead: at lr 0.1 residual-56 ends anywhere between 3% and 63% training error
 over four seeds (docs/SCIENCE_NOTES.md 4). So a comparison is a set of per-seed differences,
 and a sentence says "on every seed", "on k of n seeds" or "within seed noise" from them.
+The spread itself (mean and min–max range, `seed_summary`, `range_text`) is defined once in
+resnet_core.results, where the sweep's table reads it too.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from lab.charts import base_layout
+from resnet_core.results import range_text, seed_summary
 
 SEED_COUNTS = (1, 2, 3, 4, 5)  # the choices of the "Seeds" control
 DEFAULT_SEEDS = 3
@@ -45,10 +48,7 @@ class Spread:
         return max(self.values)
 
     def percent(self) -> str:
-        """ "12.3%" for one seed, "12.3% [8.1–15.0%]" (mean [min–max]) for several."""
-        if len(self.values) == 1:
-            return f"{self.mean:.1%}"
-        return f"{self.mean:.1%} [{self.low:.1%}–{self.high:.1%}]"
+        return range_text(self.mean, self.low, self.high, len(self.values))
 
     def above(self, margin: float = MARGIN) -> int:
         """On how many seeds the value exceeds `margin`."""
@@ -67,12 +67,6 @@ def how_many(count: int, total: int) -> str:
     if count == total:
         return f"on every seed ({count} of {total})" if total > 1 else "on this seed (one seed: no spread measured)"
     return f"on {count} of {total} seeds" if count else "on no seed"
-
-
-def seed_summary(frame: pd.DataFrame, keys: Sequence[str], value: str) -> pd.DataFrame:
-    """keys..., mean, low, high, n of `value` over seeds (rows of `frame` differing only by seed)."""
-    grouped = frame.groupby(list(keys), sort=True)[value]
-    return grouped.agg(mean="mean", low="min", high="max", n="count").reset_index()
 
 
 def add_band(

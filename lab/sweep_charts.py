@@ -1,7 +1,8 @@
-"""Figures of a stored sweep (serving.sweep.stored_sweep's summary): final error per setting, mean ± std over seeds.
+"""Figures of a stored sweep (serving.sweep.stored_sweep's summary): final error per setting over seeds.
 
-Plain and residual keep the app's colours (charts.COLORS); training error solid, test error dashed,
-as on the science pages; the error bars are the sample standard deviation over the stored seeds.
+Drawn as every page draws seeds (lab.spread.add_band): the mean as a line, the min–max range over
+the stored seeds as a band. Plain and residual keep the app's colours (charts.COLORS); training
+error solid, test error dashed, as on the science pages.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import plotly.graph_objects as go
 
 from lab.charts import COLORS, base_layout
 from lab.science_charts import legend_below
+from lab.spread import add_band
 from resnet_core.config import FIELDS
 from resnet_core.specs import VARIANTS
 
@@ -19,28 +21,21 @@ ERROR_NAMES = {"train_error": "training", "test_error": "test"}
 
 
 def sweep_error_figure(summary: pd.DataFrame, x: str) -> go.Figure:
-    """Final training and test error against `x` (depth, shortcut, ...), one line per net and error, bars = std over seeds."""
+    """Final training and test error against `x` (depth, shortcut, ...), one line per net and error, band = seed range."""
     fig = go.Figure()
     categorical = FIELDS[x].kind is str
     for variant in VARIANTS:
         part = summary[summary["variant"] == variant].sort_values(x)
         for error, dash in ERROR_DASHES.items():
-            name = f"{variant}, {ERROR_NAMES[error]}"
-            fig.add_trace(
-                go.Scatter(
-                    x=part[x].astype(str) if categorical else part[x],
-                    y=part[f"{error}_mean"],
-                    error_y={"type": "data", "array": part[f"{error}_std"].fillna(0), "visible": True, "thickness": 2},
-                    customdata=part[[f"{error}_std", "seeds"]],
-                    mode="lines+markers",
-                    name=name,
-                    line={"color": COLORS[variant], "width": 3, "dash": dash},
-                    marker={"size": 10},
-                    hovertemplate=f"{name}<br>{x} %{{x}}<br>error %{{y:.1%}} ± %{{customdata[0]:.1%}}"
-                    "<br>%{customdata[1]} seeds<extra></extra>",
-                )
+            seeds = pd.DataFrame(
+                {
+                    x: part[x].astype(str) if categorical else part[x],
+                    **{stat: part[f"{error}_{stat}"] for stat in ("mean", "low", "high")},
+                    "n": part["seeds"],
+                }
             )
-    fig = base_layout(fig, "Stored sweep: final error, mean ± std over seeds", FIELDS[x].label, "final error")
+            add_band(fig, seeds, x, COLORS[variant], f"{variant}, {ERROR_NAMES[error]}", dash=dash)
+    fig = base_layout(fig, "Stored sweep: final error, mean and range over seeds", FIELDS[x].label, "final error")
     legend_below(fig)
     fig.update_yaxes(tickformat=".0%", rangemode="tozero")
     if categorical:

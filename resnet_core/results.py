@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import pandas as pd
@@ -261,3 +261,22 @@ def tag(records: Iterable[dict[str, Any]], **tags: Any) -> Iterator[dict[str, An
     """`train()` records with `tags`, so runs of several configs share one ExperimentLog."""
     for record in records:
         yield {**record, "tags": tags}
+
+
+# ---- Spread over seeds: its one definition, for every page, sweep table, export and sentence ---------------------------
+
+
+def seed_summary(frame: pd.DataFrame, keys: Sequence[str], value: str) -> pd.DataFrame:
+    """keys..., mean, low, high, n of `value` over the rows of `frame` that differ only by seed (or random draw).
+
+    The spread is the min-max range, not a standard deviation: with 2-5 seeds a std is itself noisy,
+    and the range shows the worst seed, which is the one a reader must know about
+    (docs/SCIENCE_NOTES.md 4: residual-56 anywhere between 3% and 63% at lr 0.1).
+    """
+    grouped = frame.groupby(list(keys), sort=True)[value]
+    return grouped.agg(mean="mean", low="min", high="max", n="count").reset_index()
+
+
+def range_text(mean: float, low: float, high: float, n: int) -> str:
+    """ "12.3%" for one seed, "12.3% [8.1–15.0%]" (mean [min–max]) for several."""
+    return f"{mean:.1%}" if n == 1 else f"{mean:.1%} [{low:.1%}–{high:.1%}]"

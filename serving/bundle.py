@@ -16,7 +16,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from serving.cache import ResultCache, engine_fingerprint
+from serving.cache import ResultCache
+from serving.keys import engine_fingerprint
 
 MANIFEST = "manifest.json"
 ENTRY_NAME = re.compile(r"[a-z_]+-[0-9a-f]{32}\.json")  # the names ResultCache.path gives: no folders, no tricks

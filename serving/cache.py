@@ -7,10 +7,10 @@ Entries are JSON files named by a hash of (kind, every config field, engine sour
 - changing the engine's code invalidates old results instead of serving stale numbers,
 - a write is atomic (temp file + ``os.replace``): a reader never sees half a file,
 - a file that is not exactly this key's entry (truncated, corrupt, foreign JSON) is a miss, never served,
-- a per-key file lock makes ``get_or_compute`` single-flight across threads and processes; its holder
-  deletes the lock file, so locks/ does not grow,
+- ``claim`` takes a key's lock across threads and processes (serving.locks) before its result is
+  computed, so the executor computes a result once however many processes share the directory,
 - the directory stays under a byte budget, least recently used entries evicted first, never the one
-  just written; an entry larger than the whole budget is returned but not stored,
+  just written; an entry larger than the whole budget is not stored (`put` returns False),
 - a read-only or full disk costs the caching, never the result: entries stay in the process's memory
   and ``ResultCache.warning`` says so,
 - temp and lock files left by a killed process are swept after ``STALE_SECONDS``.
@@ -24,100 +24,23 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import json
 import os
 import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
-
 from resnet_core.config import ExperimentConfig
+from serving.keys import ROOT, result_key
+from serving.locks import KeyLock
 from serving.settings import host_settings
 
-ROOT = Path(__file__).resolve().parent.parent
-FINGERPRINTED = ("resnet_core", "lab")  # every module that can change a computed number
 DEFAULT_DIR = ROOT / ".cache" / "results"
 DEFAULT_MB = 200.0
 STALE_SECONDS = 3600.0  # temp and lock files older than this, and not in use, were left by a killed process
-
-
-@functools.cache
-def engine_fingerprint() -> str:
-    """Hash of the engine's and the lab's source: results computed by older code never match."""
-    digest = hashlib.sha256()
-    for path in sorted(p for package in FINGERPRINTED for p in (ROOT / package).rglob("*.py")):
-        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-class KeyLock:
-    """One key's lock across threads (an in-process lock) and processes (a file lock), whose holder deletes its file.
-
-    The holder unlinks the lock file before releasing it, so locks/ holds only the files of locks held now
-    (or left by a killed process, swept by `ResultCache.sweep`). That is safe because filelock (>= 4) checks,
-    once it holds a flock, that the file is still linked and otherwise reopens the path: a waiter that
-    opened the old file never shares the lock with one that opened the new file. Deleting a lock file one
-    does *not* hold would break mutual exclusion, so nothing here ever does.
-    When the file cannot be created (a read-only cache), the in-process lock alone is used: single flight
-    within this server, none across processes.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        with _MEMORY_GUARD:
-            self._memory = _MEMORY_LOCKS.setdefault(str(path), threading.Lock())
-        self._file: FileLock | None = None
-
-    def acquire(self, blocking: bool = True) -> bool:
-        """True once held; False only when `blocking` is False and another thread or process holds the key."""
-        if not self._memory.acquire(blocking):
-            return False
-        file = FileLock(self.path, thread_local=False)
-        try:
-            file.acquire(blocking=blocking)  # filelock raises Timeout rather than returning False
-        except Timeout:
-            self._memory.release()
-            return False
-        except OSError:  # no lock file possible here (read-only, missing folder): this process's lock alone
-            file = None
-        self._file = file
-        return True
-
-    def release(self) -> None:
-        """Delete the lock file while still holding it, then release: locks/ never grows."""
-        file, self._file = self._file, None
-        if file is not None:
-            with contextlib.suppress(OSError):
-                self.path.unlink()
-            file.release()
-        self._memory.release()
-
-    def __enter__(self) -> KeyLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
-_MEMORY_LOCKS: dict[str, threading.Lock] = {}  # one per lock path ever used in this process: a few hundred bytes a key
-_MEMORY_GUARD = threading.Lock()
-
-
-def _forget_locks_after_fork() -> None:
-    """A forked child holds none of its parent's locks, whatever other threads held at the fork."""
-    global _MEMORY_GUARD
-    _MEMORY_GUARD = threading.Lock()
-    _MEMORY_LOCKS.clear()
-
-
-os.register_at_fork(after_in_child=_forget_locks_after_fork)
 
 
 class ResultCache:
@@ -152,23 +75,16 @@ class ResultCache:
             "they are kept in this server's memory only, and computed again after a restart."
         )
 
-    def key(self, kind: str, config: ExperimentConfig) -> str:
-        """Stable across processes: sorted full params, the kind and the engine fingerprint."""
-        text = json.dumps(
-            {"kind": kind, "config": sorted(config.to_params(include_defaults=True).items()), "engine": engine_fingerprint()}
-        )
-        return hashlib.sha256(text.encode()).hexdigest()[:32]
-
     def path(self, kind: str, config: ExperimentConfig) -> Path:
-        return self.root / f"{kind}-{self.key(kind, config)}.json"
+        return self.root / f"{kind}-{result_key(kind, config)}.json"
 
-    def lock(self, kind: str, config: ExperimentConfig) -> KeyLock:
-        """The per-key lock a computer holds while computing (a fresh object: safe to use from any thread)."""
-        return KeyLock(self.root / "locks" / f"{kind}-{self.key(kind, config)}.lock")
+    def claim(self, kind: str, config: ExperimentConfig) -> KeyLock | None:
+        """The key's lock, now held, or None while another thread or process holds it (never blocks).
 
-    def try_lock(self, kind: str, config: ExperimentConfig) -> KeyLock | None:
-        """The key's lock, now held, or None when another thread or process holds it (never blocks)."""
-        lock = self.lock(kind, config)
+        Whoever holds it computes the result, `put`s it, then releases; whoever gets None waits, claims
+        again and, once it holds the key, reads the entry the other one stored (serving.jobs.Executor).
+        """
+        lock = KeyLock(self.root / "locks" / f"{kind}-{result_key(kind, config)}.lock")
         return lock if lock.acquire(blocking=False) else None
 
     def get(self, kind: str, config: ExperimentConfig) -> Any | None:
@@ -248,18 +164,6 @@ class ResultCache:
             while sum(len(d) for d in self._unsaved.values()) > self.max_bytes:
                 self._unsaved.popitem(last=False)
 
-    def get_or_compute(self, kind: str, config: ExperimentConfig, compute: Callable[[], Any]) -> Any:
-        """Single flight: the first caller computes under the key's lock, concurrent callers wait and read."""
-        payload = self.get(kind, config)
-        if payload is not None:
-            return payload
-        with self.lock(kind, config):
-            payload = self.get(kind, config)
-            if payload is None:
-                payload = compute()
-                self.put(kind, config, payload)
-        return payload
-
     def size(self) -> int:
         return sum(p.stat().st_size for p in self.entries())
 
@@ -328,7 +232,3 @@ def get(kind: str, config: ExperimentConfig) -> Any | None:
 
 def put(kind: str, config: ExperimentConfig, payload: Any) -> bool:
     return default_cache().put(kind, config, payload)
-
-
-def get_or_compute(kind: str, config: ExperimentConfig, compute: Callable[[], Any]) -> Any:
-    return default_cache().get_or_compute(kind, config, compute)

@@ -10,34 +10,34 @@ lost one's place. The interface is small, so a Ray backend or the CLI's sweep ca
     executor().cancel(job)
 
 Identical requests (same kind and config) share one job and its live progress (single flight).
+Across processes (two server processes, a server and the CLI's sweep) sharing one cache directory,
+a job claims its key in the result cache before a worker runs it: a job whose key another process
+holds waits in the queue, then reads that process's stored result instead of computing it again.
 Each worker sets torch's thread count once, at start, so every computation of a config runs at
 the same thread count wherever it is requested and gives bit-identical records.
 A finished job's records go to the shared result cache (serving.cache) under (kind, config).
+The worker processes' side lives in serving/worker.py.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
-from pathlib import Path
+from multiprocessing.connection import wait
 from typing import Any
 
 from resnet_core.config import ExperimentConfig
 from serving import cache
+from serving.keys import result_key
 from serving.limits import HostLimits
+from serving.locks import KeyLock
+from serving.worker import WorkerProcess, resident_mb
 
-ROOT = Path(__file__).resolve().parent.parent
 LOG = logging.getLogger("resnet_lab.jobs")  # one line per job started: what the host's server is computing
 IDLE_SECONDS = 15.0  # a job nobody has touched for this long is abandoned (its tab closed): cancelled
 CANCEL_GRACE_SECONDS = 5.0  # a worker that does not stop within this after a cancel is killed and replaced
@@ -53,11 +53,10 @@ class JobRequest:
     config: ExperimentConfig
     target: str
     args: tuple[Any, ...] = ()
-    store: bool = True  # False for what must be fresh (a timing probe): not written to the result cache
 
     @property
     def identity(self) -> tuple[str, str]:
-        return self.kind, cache.default_cache().key(self.kind, self.config)
+        return self.kind, result_key(self.kind, self.config)
 
 
 @dataclass(eq=False)
@@ -68,6 +67,7 @@ class Job:
     records: list[dict[str, Any]] = field(default_factory=list)
     state: str = QUEUED
     message: str = ""  # why a failed job failed, in words for the page
+    stored: bool = False  # its records are in the result cache (written by this job, or read from it)
     last_touched: float = field(default_factory=time.monotonic)
     changed: threading.Condition = field(default_factory=threading.Condition)
 
@@ -94,51 +94,6 @@ class Job:
             self.changed.notify_all()
 
 
-class _Worker:
-    """One worker process (`python -m serving.jobs`) and the job it runs: requests go down one pipe, records come up another.
-
-    A plain subprocess, not multiprocessing.Process: multiprocessing re-runs the parent's __main__
-    in the child, and under Streamlit __main__ is the page script, which would submit jobs itself.
-    """
-
-    def __init__(self, threads: int) -> None:
-        up_read, up_write = os.pipe()  # records: worker -> server
-        down_read, down_write = os.pipe()  # requests: server -> worker
-        env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "serving.jobs", str(down_read), str(up_write), str(threads)],
-            pass_fds=(down_read, up_write),
-            cwd=ROOT,
-            env=env,
-        )
-        os.close(down_read)
-        os.close(up_write)
-        self.conn = Connection(up_read, writable=False)
-        self.requests = Connection(down_write, readable=False)
-        self.job: Job | None = None
-        self.started = 0.0
-        self.cancelled_at: float | None = None
-
-    def send(self, message: tuple[Any, ...]) -> None:
-        self.requests.send(message)
-
-    def run(self, job: Job) -> None:
-        self.job, self.started, self.cancelled_at = job, time.monotonic(), None
-        self.send(("run", job.request))
-        job._update(RUNNING)
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def kill(self) -> None:
-        with contextlib.suppress(OSError):
-            self.process.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(5)
-        self.conn.close()
-        self.requests.close()
-
-
 class Executor:
     """A pool of `workers` processes, a first-come queue in front, and a monitor thread that enforces the limits."""
 
@@ -152,9 +107,10 @@ class Executor:
     ) -> None:
         self.size, self.threads = workers, threads
         self.job_seconds, self.memory_mb, self.idle_seconds = job_seconds, memory_mb, idle_seconds
-        self._workers: list[_Worker] = []
+        self._workers: list[WorkerProcess] = []
         self._queue: deque[Job] = deque()
         self._live: dict[tuple[str, str], Job] = {}
+        self._claims: dict[Job, KeyLock] = {}  # the result-cache keys this pool holds for the jobs it runs
         self._lock = threading.Lock()
         self._closed = False
         self._monitor = threading.Thread(target=self._watch, daemon=True, name="lab-executor")
@@ -168,7 +124,7 @@ class Executor:
         """
         with self._lock:
             while len(self._workers) < self.size:
-                self._workers.append(_Worker(self.threads))
+                self._workers.append(WorkerProcess(self.threads))
             idle = [w for w in self._workers if w.job is None]  # a busy worker is warm already
             for worker in idle:
                 worker.send(("warm", modules))
@@ -201,6 +157,8 @@ class Executor:
             for worker in self._workers:
                 worker.kill()
             self._workers.clear()
+            for job in list(self._claims):
+                self._release(job)
 
     def ahead_of(self, job: Job) -> int:
         """How many queued jobs are before this one (0 when it runs or is next)."""
@@ -240,7 +198,7 @@ class Executor:
                 self._enforce(worker)
             self._dispatch()
 
-    def _receive(self, worker: _Worker) -> None:
+    def _receive(self, worker: WorkerProcess) -> None:
         """Drain the worker's pipe; a closed pipe means the process died."""
         job = worker.job
         try:
@@ -252,24 +210,24 @@ class Executor:
                     self._finish(worker, kind, payload)
                     job = None
         except (EOFError, OSError):
-            self._lose(worker, self._death_message(worker))
+            self._lose(worker, worker.death_message())
 
-    def _finish(self, worker: _Worker, kind: str, payload: list[Any]) -> None:
+    def _finish(self, worker: WorkerProcess, kind: str, payload: list[Any]) -> None:
         job, worker.job = worker.job, None
         assert job is not None
         if kind == "done" and job.state == RUNNING:
-            if job.request.store:
-                with contextlib.suppress(OSError):  # a read-only or full cache still serves the result
-                    cache.put(job.request.kind, job.request.config, job.records)
+            with contextlib.suppress(OSError):  # a read-only or full cache still serves the result
+                job.stored = cache.put(job.request.kind, job.request.config, job.records)
             job._update(DONE)
         elif kind == "error":
             job._update(FAILED, message=payload[0])
+        self._release(job)
 
-    def _enforce(self, worker: _Worker) -> None:
+    def _enforce(self, worker: WorkerProcess) -> None:
         """Replace a dead worker; end a job over its time or memory, abandoned, or deaf to a cancel."""
         job, now = worker.job, time.monotonic()
         if not worker.alive():
-            self._lose(worker, self._death_message(worker))
+            self._lose(worker, worker.death_message())
         elif job is None:
             return
         elif worker.cancelled_at is not None and now - worker.cancelled_at > CANCEL_GRACE_SECONDS:
@@ -281,90 +239,59 @@ class Executor:
         elif self.memory_mb is not None and (rss := resident_mb(worker.process.pid)) > self.memory_mb:
             self._lose(worker, f"it needed {rss:.0f} MB, over this host's limit of {self.memory_mb:.0f} MB per computation")
 
-    def _lose(self, worker: _Worker, why: str) -> None:
+    def _lose(self, worker: WorkerProcess, why: str) -> None:
         """Kill the worker (if it still lives), fail its job with `why`; a fresh worker starts when needed."""
         worker.kill()
         self._workers.remove(worker)
-        if worker.job is not None and not worker.job.finished:
-            worker.job._update(FAILED, message=why)
-
-    @staticmethod
-    def _death_message(worker: _Worker) -> str:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            worker.process.wait(1)
-        code = worker.process.returncode
-        if code is not None and code < 0:
-            with contextlib.suppress(ValueError):
-                return f"the engine process ended with signal {signal.Signals(-code).name} (a native crash or out of memory)"
-        return f"the engine process ended unexpectedly (exit status {code})"
+        if worker.job is not None:
+            self._release(worker.job)
+            if not worker.job.finished:
+                worker.job._update(FAILED, message=why)
 
     def _dispatch(self) -> None:
-        while self._queue:
+        """Start queued jobs, first come first served, while a worker is free or the pool may grow.
+
+        A job first claims its key in the result cache. A key another process holds stays
+        queued (the jobs behind it may start) and is claimed on a later tick, once that process has
+        finished; then the entry it stored is read instead of computed again.
+        """
+        for job in list(self._queue):
             idle = next((w for w in self._workers if w.job is None), None)
-            if idle is None and len(self._workers) < self.size:
-                idle = _Worker(self.threads)
-                self._workers.append(idle)
-            if idle is None:
+            if idle is None and len(self._workers) >= self.size:
                 return
-            job = self._queue.popleft()
+            if not self._claim(job):
+                continue
+            self._queue.remove(job)
+            if (records := cache.get(job.request.kind, job.request.config)) is not None:
+                self._release(job)
+                for record in records:
+                    job._update(record=record)
+                job.stored = True
+                job._update(DONE)
+                continue
+            if idle is None:
+                idle = WorkerProcess(self.threads)
+                self._workers.append(idle)
             try:
                 idle.run(job)
             except OSError:
                 self._lose(idle, "the engine process could not be reached")
             else:
+                job._update(RUNNING)
                 LOG.info("job started: %s in worker %d", job.request.kind, idle.process.pid)
 
+    def _claim(self, job: Job) -> bool:
+        """Whether this pool now holds the job's key in the result cache (False: another process computes it)."""
+        claim = cache.default_cache().claim(job.request.kind, job.request.config)
+        if claim is not None:
+            self._claims[job] = claim
+        return claim is not None
 
-def worker_main(requests: Connection, conn: Connection, threads: int) -> None:
-    """A worker's life: set torch's threads once, then run requests one at a time, streaming records back."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which then ends its workers
-    import torch
-
-    torch.set_num_threads(threads)  # the one place the lab sets it: every computation of a config runs alike
-    while True:
-        try:
-            message = requests.recv()
-        except EOFError:
-            return  # the server has gone: so does its worker
-        if message[0] == "warm":
-            try:
-                for module in message[1]:
-                    importlib.import_module(module)
-            except ImportError as error:
-                conn.send(("error", str(error)))
-            else:
-                conn.send(("ready",))
-            continue
-        if message[0] != "run":
-            continue  # a cancel that arrived after its job had ended
-        request: JobRequest = message[1]
-        try:
-            for record in run_target(request):
-                conn.send(("record", record))
-                if requests.poll() and requests.recv()[0] == "cancel":
-                    conn.send(("cancelled",))
-                    break
-            else:
-                conn.send(("done",))
-        except (ValueError, RuntimeError, OSError, MemoryError) as error:  # a setting the engine refuses: a message
-            conn.send(("error", str(error)))
-        except Exception as error:  # anything else is a bug, still ending only this job
-            conn.send(("error", f"{type(error).__name__}: {error}"))
-
-
-def run_target(request: JobRequest) -> Iterator[dict[str, Any]]:
-    module, _, name = request.target.partition(":")
-    function: Callable[..., Iterator[dict[str, Any]]] = getattr(importlib.import_module(module), name)
-    return iter(function(request.config, *request.args))
-
-
-def resident_mb(pid: int) -> float:
-    """A process's resident memory in MB (Linux /proc; 0 where unavailable, so no limit applies)."""
-    try:
-        with open(f"/proc/{pid}/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError):
-        return 0.0
+    def _release(self, job: Job) -> None:
+        """Give the job's key back once its result is stored or will not be: a waiting process may claim it."""
+        claim = self._claims.pop(job, None)
+        if claim is not None:
+            claim.release()
 
 
 _executor: Executor | None = None
@@ -383,9 +310,3 @@ def executor(limits: HostLimits | None = None) -> Executor:
             workers = limits.max_concurrent or os.cpu_count() or 1
             _executor = Executor(workers, limits.threads or 1, limits.job_seconds, limits.worker_mb)
         return _executor
-
-
-if __name__ == "__main__":
-    from serving.jobs import worker_main as main  # the importable module's function, not a second copy of it
-
-    main(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False), int(sys.argv[3]))

@@ -15,7 +15,6 @@ import contextlib
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,10 +23,11 @@ from ray.exceptions import RayError, RayTaskError, TaskCancelledError
 
 from resnet_core.config import ExperimentConfig
 from resnet_core.data import dataset_key, load_dataset
-from serving.jobs import CANCELLED, DONE, FAILED, JobRequest, run_target
+from serving.jobs import CANCELLED, DONE, FAILED, JobRequest
+from serving.keys import ROOT
 from serving.sweep import TARGET, Outcome, request
+from serving.worker import run_target
 
-ROOT = Path(__file__).resolve().parent.parent
 EXCLUDES = [".git", ".venv", ".cache", "artifacts", "*.tar.gz", "cifar-10-batches-py"]  # code only travels to the nodes
 
 

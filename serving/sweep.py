@@ -6,7 +6,7 @@ its own runs, and a rerun of a sweep computes only the cells the cache lacks. Tw
 one small interface, `Backend`: `LocalBackend` (the lab's worker pool, serving.jobs) and
 `serving.ray_backend.RayBackend` (one Ray task per cell). `stored_sweep` reads a grid back from the
 cache for the CLI's table and the pages: per cell the final errors, per setting their mean and
-spread over seeds, and which cells are missing.
+min–max range over seeds (resnet_core.results.seed_summary, as on every page), and which cells are missing.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from resnet_core.config import FIELDS, ConfigError, ExperimentConfig, format_value, parse_value
+from resnet_core.results import seed_summary
 from resnet_core.specs import VARIANTS
 from serving import cache
 from serving.jobs import DONE, POLL_SECONDS, Executor, Job, JobRequest
@@ -53,8 +54,9 @@ class Backend(Protocol):
 
 
 def request(config: ExperimentConfig, target: str = TARGET) -> JobRequest:
-    """A cell's job; not stored by the pool, because `run` stores every backend's results in one place."""
-    return JobRequest(KIND, config, target, store=False)
+    """A cell's job, stored under the page's key: the local pool claims the key, so a cell another process
+    (a server, another sweep) is computing is read from the cache when it finishes, not computed twice."""
+    return JobRequest(KIND, config, target)
 
 
 class LocalBackend:
@@ -76,7 +78,8 @@ class LocalBackend:
             for config, job in list(pending.items()):
                 if job.finished:
                     del pending[config]
-                    yield Outcome(config, job.state, list(job.records) if job.state == DONE else [], job.message)
+                    records = list(job.records) if job.state == DONE else []
+                    yield Outcome(config, job.state, records, job.message, job.stored)
             time.sleep(POLL_SECONDS)
 
     def cancel(self, config: ExperimentConfig) -> None:
@@ -97,9 +100,12 @@ def missing(configs: Sequence[ExperimentConfig]) -> list[ExperimentConfig]:
 
 
 def run(configs: Sequence[ExperimentConfig], backend: Backend) -> Iterator[Outcome]:
-    """Run `configs` on `backend`, storing each finished cell as it arrives, so a stopped sweep keeps what it computed."""
+    """Run `configs` on `backend`, storing each finished cell as it arrives, so a stopped sweep keeps what it computed.
+
+    The local pool stores its cells itself (under the claim it computed them by); this stores the others' (Ray's).
+    """
     for outcome in backend.run(configs):
-        stored = outcome.state == DONE and cache.put(KIND, outcome.config, outcome.records)
+        stored = outcome.stored or (outcome.state == DONE and cache.put(KIND, outcome.config, outcome.records))
         yield replace(outcome, stored=stored)
 
 
@@ -165,7 +171,7 @@ def cell_label(config: ExperimentConfig, fields: Sequence[str]) -> str:
 @dataclass(frozen=True)
 class StoredSweep:
     """A grid as the cache holds it now. `cells`: per stored cell and net, the final errors; `summary`: per setting
-    (all but the seed) and net, their mean and sample std over the stored seeds; `missing`: the cells not stored."""
+    (all but the seed) and net, `<error>_mean`, `_low`, `_high` over the stored `seeds`; `missing`: the cells not stored."""
 
     fields: list[str]
     cells: pd.DataFrame
@@ -197,7 +203,8 @@ def stored_sweep(configs: Sequence[ExperimentConfig]) -> StoredSweep:
             rows.extend(final_rows(config, records, fields))
     cells = pd.DataFrame(rows, columns=[*fields, "variant", *ERRORS, "diverged"])
     keys = [*(f for f in fields if f != "seed"), "variant"]
-    summary = cells.groupby(keys, sort=True)[list(ERRORS)].agg(["mean", "std", "count"])
-    summary.columns = [f"{error}_{stat}" for error, stat in summary.columns]
-    summary = summary.reset_index().rename(columns={"train_error_count": "seeds"}).drop(columns="test_error_count")
-    return StoredSweep(fields, cells, summary, absent)
+    train, test = (
+        seed_summary(cells, keys, error).rename(columns={s: f"{error}_{s}" for s in ("mean", "low", "high")} | {"n": "seeds"})
+        for error in ERRORS
+    )
+    return StoredSweep(fields, cells, train.merge(test.drop(columns="seeds"), on=keys), absent)

@@ -8,7 +8,6 @@ the cache lacks; the table at the end reads every stored cell.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from typing import Any
@@ -17,6 +16,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from resnet_core.config import FIELDS, PRESETS, ExperimentConfig, describe_range
+from resnet_core.results import range_text
 from resnet_core.specs import VARIANTS
 from serving import sweep as sweeps
 from serving.limits import HostLimits
@@ -104,22 +104,17 @@ def sweep_main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int
 
 
 def sweep_table(stored: sweeps.StoredSweep) -> str:
-    """Per cell the final errors of both nets; per setting their mean ± std over seeds; then the cells missing."""
+    """Per cell the final errors of both nets; per setting their mean [min–max] over seeds; then the cells missing."""
     lines = []
     if len(stored.cells):
-        cells = stored.cells.assign(**{e: stored.cells[e].map("{:.2%}".format) for e in sweeps.ERRORS})
+        cells = stored.cells.assign(**{e: [range_text(v, v, v, 1) for v in stored.cells[e]] for e in sweeps.ERRORS})
         lines += ["Final error per cell:", by_net(cells, stored.fields, sweeps.ERRORS).to_string()]
     if len(stored.summary):
-        summary = stored.summary.assign(
-            **{
-                e: [spread(m, s) for m, s in zip(stored.summary[f"{e}_mean"], stored.summary[f"{e}_std"], strict=True)]
-                for e in sweeps.ERRORS
-            }
-        )
+        summary = stored.summary.assign(**{e: seed_ranges(stored.summary, e) for e in sweeps.ERRORS})
         settings = [f for f in stored.fields if f != "seed"]
         table = by_net(summary, settings, sweeps.ERRORS)
         table.insert(0, "seeds", by_net(summary, settings, ("seeds",)).min(axis=1))
-        lines += ["", "Mean ± std over seeds:", table.to_string()]
+        lines += ["", "Mean [min–max] over seeds:", table.to_string()]
     if stored.missing:
         labels = ", ".join(sweeps.cell_label(c, stored.fields) for c in stored.missing)
         lines += ["", f"Missing {len(stored.missing)} of {len(stored.missing) + len(stored.cells) // 2} cells: {labels}"]
@@ -135,5 +130,7 @@ def by_net(frame: pd.DataFrame, index: list[str], values: tuple[str, ...]) -> pd
     )
 
 
-def spread(mean: float, std: float) -> str:
-    return f"{mean:.2%} ± {std:.2%}" if math.isfinite(std) else f"{mean:.2%}"
+def seed_ranges(summary: pd.DataFrame, error: str) -> list[str]:
+    """Each setting's `error` as mean [min–max] over its seeds, written as every page writes a spread."""
+    columns = [summary[f"{error}_{stat}"] for stat in ("mean", "low", "high")]
+    return [range_text(*values) for values in zip(*columns, summary["seeds"], strict=True)]

@@ -6,6 +6,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from resnet_core.config import ExperimentConfig
@@ -55,3 +56,28 @@ def train_but_seed_1_waits(config: ExperimentConfig, data: Any = None) -> Iterat
     if config.seed == 1:
         yield from count(config, 600, pause=0.1)
     yield from train_run(config, data)
+
+
+def computed_once(config: ExperimentConfig, folder: str) -> Iterator[dict[str, Any]]:
+    """Leaves a marker per computation, then waits (up to a minute) for the test's "go" file before yielding."""
+    Path(folder, f"computed-{os.getpid()}").touch()
+    deadline = time.monotonic() + 60
+    while not Path(folder, "go").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield from count(config, 3)
+
+
+def submit_and_report(folder: str, params: dict[str, str]) -> None:
+    """Another process's pool asks for the same result (tests/test_jobs.py); its job's end goes to folder/other.json."""
+    import json
+
+    from serving.jobs import Executor, JobRequest
+
+    pool = Executor(workers=1)
+    job = pool.submit(JobRequest("shared", ExperimentConfig.from_params(params), "tests.job_targets:computed_once", (folder,)))
+    Path(folder, "submitted").touch()
+    while not job.finished:
+        job.wait(0.1)
+    pool.shutdown()
+    report = {"state": job.state, "records": job.records, "stored": job.stored}
+    Path(folder, "other.json").write_text(json.dumps(report))

@@ -41,7 +41,7 @@ def test_a_bundle_from_other_code_or_with_odd_names_is_refused(tmp_path: Path) -
         import_bundle(cache, foreign)
     sneaky = tmp_path / "sneaky.zip"
     with zipfile.ZipFile(sneaky, "w") as bundle:
-        from serving.cache import engine_fingerprint
+        from serving.keys import engine_fingerprint
 
         bundle.writestr(MANIFEST, json.dumps({"engine": engine_fingerprint(), "entries": ["../../etc/x.json"]}))
         bundle.writestr("../../etc/x.json", "{}")

@@ -1,5 +1,6 @@
-"""The shared result cache: exact round trips, keys, byte budget, single-flight computing across threads and processes,
-and the faults it must survive: stray and truncated files, read-only and full disks, processes killed mid-way."""
+"""The shared result cache: exact round trips, keys, byte budget, claims on a key across threads and processes,
+and the faults it must survive: stray and truncated files, read-only and full disks, processes killed mid-way.
+That a claimed key is computed once by two processes' executors is tests/test_jobs.py's."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ from resnet_core.config import ExperimentConfig
 from serving import cache, settings
 from serving.cache import ResultCache
 from serving.jobs import JobRequest
+from serving.keys import result_key
 from serving.limits import HostLimits
+from serving.locks import KeyLock
 
 CONFIG = ExperimentConfig(depth=8, width=4)
 
@@ -36,11 +39,10 @@ def test_round_trip_keeps_nan_and_nesting(tmp_path: Path) -> None:
 
 
 def test_key_separates_kind_and_every_field_but_not_equal_configs(tmp_path: Path) -> None:
-    store = ResultCache(tmp_path, 10**6)
-    assert store.key("train", CONFIG) == store.key("train", ExperimentConfig(depth=8, width=4, l2=1e-4))
-    assert store.key("train", CONFIG) != store.key("init", CONFIG)
-    assert store.key("train", CONFIG) != store.key("train", CONFIG.replace(seed=1))
-    assert store.key("train", CONFIG) != store.key("train", CONFIG.replace(l2=0.0))
+    assert result_key("train", CONFIG) == result_key("train", ExperimentConfig(depth=8, width=4, l2=1e-4))
+    assert result_key("train", CONFIG) != result_key("init", CONFIG)
+    assert result_key("train", CONFIG) != result_key("train", CONFIG.replace(seed=1))
+    assert result_key("train", CONFIG) != result_key("train", CONFIG.replace(l2=0.0))
 
 
 def test_writes_leave_no_temporary_files(tmp_path: Path) -> None:
@@ -69,7 +71,7 @@ def test_corrupt_entry_is_a_miss_not_an_error(tmp_path: Path) -> None:
     store = ResultCache(tmp_path, 10**6)
     store.path("train", CONFIG).write_text("{not json")
     assert store.get("train", CONFIG) is None
-    assert store.get_or_compute("train", CONFIG, lambda: [1, 2]) == [1, 2]
+    assert store.put("train", CONFIG, [1, 2]) and store.get("train", CONFIG) == [1, 2]
 
 
 def test_environment_configures_the_default_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -118,65 +120,40 @@ def test_the_host_settings_are_read_once_per_process(cache_dir: Path, monkeypatc
     assert len(reads) == 1 and cache.default_cache().root == cache_dir
 
 
-def test_concurrent_threads_compute_once(tmp_path: Path) -> None:
-    store = ResultCache(tmp_path, 10**6)
-    calls, results = [], []
-
-    def compute() -> dict[str, int]:
-        calls.append(1)
-        time.sleep(0.3)  # long enough that every thread arrives while the first is still computing
-        return {"answer": 42}
-
-    threads = [threading.Thread(target=lambda: results.append(store.get_or_compute("train", CONFIG, compute))) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(calls) == 1
-    assert results == [{"answer": 42}] * 6
-
-
-def _compute_in_process(root: str, marker_dir: str, queue: multiprocessing.Queue) -> None:
-    def compute() -> list[int]:
-        Path(marker_dir, f"computed-{os.getpid()}").touch()
-        time.sleep(0.5)
-        return [1, 2, 3]
-
-    queue.put(ResultCache(root, 10**6).get_or_compute("train", CONFIG, compute))
-
-
-def test_concurrent_processes_compute_once(tmp_path: Path) -> None:
-    markers = tmp_path / "markers"
-    markers.mkdir()
-    context = multiprocessing.get_context("fork")
-    queue = context.Queue()
-    workers = [context.Process(target=_compute_in_process, args=(str(tmp_path / "cache"), str(markers), queue)) for _ in range(3)]
-    for worker in workers:
-        worker.start()
-    results = [queue.get(timeout=60) for _ in workers]
-    for worker in workers:
-        worker.join(timeout=60)
-    assert results == [[1, 2, 3]] * 3
-    assert len(list(markers.iterdir())) == 1
-
-
-def test_try_lock_never_blocks_and_says_who_holds_the_key(cache_dir: Path) -> None:
-    """The live runners poll with try_lock: None while another thread holds the key, the lock once it is free."""
-    from resnet_core.config import ExperimentConfig
-
+def test_a_claim_never_blocks_and_says_who_holds_the_key(cache_dir: Path) -> None:
+    """The executor polls with claim: None while another thread holds the key, the lock once it is free."""
     lab = cache.default_cache()
-    config = ExperimentConfig(depth=8)
-    held = lab.try_lock("train", config)
+    held = lab.claim("train", CONFIG)
     assert held is not None
     outcome: list[object] = []
-    worker = threading.Thread(target=lambda: outcome.append(lab.try_lock("train", config)))
+    worker = threading.Thread(target=lambda: outcome.append(lab.claim("train", CONFIG)))
     worker.start()
     worker.join(timeout=10)
     assert outcome == [None]
+    assert lab.claim("init", CONFIG) is not None  # another key is free
     held.release()
-    again = lab.try_lock("train", config)
+    again = lab.claim("train", CONFIG)
     assert again is not None
     again.release()
+
+
+def _claim_in_process(root: str, queue: multiprocessing.Queue) -> None:
+    queue.put(ResultCache(root, 10**6).claim("train", CONFIG) is None)
+
+
+def test_a_claim_holds_against_other_processes(tmp_path: Path) -> None:
+    held = ResultCache(tmp_path, 10**6).claim("train", CONFIG)
+    assert held is not None
+    queue = _fork().Queue()
+    refused = []
+    for release in (True, False):  # refused while held here, granted once released
+        child = _fork().Process(target=_claim_in_process, args=(str(tmp_path), queue))
+        child.start()
+        refused.append(queue.get(timeout=60))
+        child.join(timeout=30)
+        if release:
+            held.release()
+    assert refused == [True, False]
 
 
 # Faults: what a classroom server meets in practice (docs/RELIABILITY.md, "Faults").
@@ -211,8 +188,8 @@ def test_a_stray_json_file_is_a_miss_and_is_removed(tmp_path: Path, text: str) -
     assert store.get("train", CONFIG) is None
     assert not store.path("train", CONFIG).exists()
     store.path("train", CONFIG).write_text(text)
-    assert store.get_or_compute("train", CONFIG, lambda: [7]) == [7]
-    assert store.get("train", CONFIG) == [7]
+    assert store.get("train", CONFIG) is None
+    assert store.put("train", CONFIG, [7]) and store.get("train", CONFIG) == [7]
 
 
 @pytest.mark.parametrize("keep", [0.5, 0.99, 0.0])
@@ -222,15 +199,15 @@ def test_a_truncated_entry_is_recomputed_never_served(tmp_path: Path, keep: floa
     data = store.path("train", CONFIG).read_bytes()
     store.path("train", CONFIG).write_bytes(data[: int(len(data) * keep)])
     assert store.get("train", CONFIG) is None
-    assert store.get_or_compute("train", CONFIG, lambda: {"fresh": True}) == {"fresh": True}
+    assert store.put("train", CONFIG, {"fresh": True}) and store.get("train", CONFIG) == {"fresh": True}
 
 
-def test_an_entry_larger_than_the_budget_is_returned_not_stored_and_evicts_nothing(tmp_path: Path) -> None:
+def test_an_entry_larger_than_the_budget_is_not_stored_and_evicts_nothing(tmp_path: Path) -> None:
     store = ResultCache(tmp_path, 5_000)
     store.put("train", CONFIG, "small")
     big = "x" * 10_000
     assert store.put("train", CONFIG.replace(seed=1), big) is False
-    assert store.get_or_compute("train", CONFIG.replace(seed=2), lambda: big) == big
+    assert store.get("train", CONFIG.replace(seed=1)) is None
     assert store.get("train", CONFIG) == "small"
     assert [p.name for p in store.entries()] == [store.path("train", CONFIG).name]
     assert store.warning is None  # a too-large entry is a budget decision, not a broken cache
@@ -250,17 +227,16 @@ def test_eviction_never_deletes_the_entry_just_written(tmp_path: Path) -> None:
 def test_lock_files_do_not_accumulate(tmp_path: Path) -> None:
     store = ResultCache(tmp_path, 10**6)
     for seed in range(5):
-        store.get_or_compute("train", CONFIG.replace(seed=seed), lambda: [1])
-        lock = store.try_lock("init", CONFIG.replace(seed=seed))
+        lock = store.claim("train", CONFIG.replace(seed=seed))
         assert lock is not None
+        store.put("train", CONFIG.replace(seed=seed), [1])
         lock.release()
     assert list((tmp_path / "locks").iterdir()) == []
 
 
 def _count_under_lock(root: str, counter: str, rounds: int) -> None:
-    store = ResultCache(root, 10**6)
     for _ in range(rounds):
-        with store.lock("train", CONFIG):
+        with KeyLock(Path(root) / "locks" / "train.lock"):
             value = int(Path(counter).read_text())
             time.sleep(0.002)  # widen the read-modify-write window a second holder would fall into
             Path(counter).write_text(str(value + 1))
@@ -270,6 +246,7 @@ def test_deleting_lock_files_on_release_keeps_mutual_exclusion_across_processes(
     """Holders unlink the lock file before releasing; a waiter on the old file must not share the lock with a newcomer."""
     counter = tmp_path / "counter"
     counter.write_text("0")
+    (tmp_path / "cache" / "locks").mkdir(parents=True)
     workers = [_fork().Process(target=_count_under_lock, args=(str(tmp_path / "cache"), str(counter), 25)) for _ in range(4)]
     for worker in workers:
         worker.start()
@@ -281,12 +258,10 @@ def test_deleting_lock_files_on_release_keeps_mutual_exclusion_across_processes(
 
 
 def _hold_lock_forever(root: str, marker: str) -> None:
-    def compute() -> list[int]:
-        Path(marker).touch()
-        time.sleep(600)
-        return [0]
-
-    ResultCache(root, 10**6).get_or_compute("train", CONFIG, compute)
+    held = ResultCache(root, 10**6).claim("train", CONFIG)  # kept referenced: a collected FileLock lets go
+    assert held is not None
+    Path(marker).touch()
+    time.sleep(600)
 
 
 def _wait_for(path: Path, seconds: float = 60) -> None:
@@ -302,13 +277,13 @@ def test_a_lock_held_by_a_killed_process_is_taken_over_and_cleaned_up(tmp_path: 
     holder.start()
     _wait_for(marker)
     store = ResultCache(root, 10**6)
-    assert store.try_lock("train", CONFIG) is None  # held by the live computer
+    assert store.claim("train", CONFIG) is None  # held by the live computer
     holder.kill()  # SIGKILL while computing under the lock: no finally runs, the lock file stays
     holder.join(timeout=30)
-    assert [p.name for p in (root / "locks").iterdir()] == [store.lock("train", CONFIG).path.name]
-    started = time.monotonic()
-    assert store.get_or_compute("train", CONFIG, lambda: [1, 2]) == [1, 2]
-    assert time.monotonic() - started < 5  # the kernel dropped the dead process's flock: no wait
+    assert [p.name for p in (root / "locks").iterdir()] == [f"train-{result_key('train', CONFIG)}.lock"]
+    taken = store.claim("train", CONFIG)  # the kernel dropped the dead process's flock
+    assert taken is not None
+    taken.release()
     assert list((root / "locks").iterdir()) == []
 
 
@@ -346,7 +321,7 @@ def test_a_server_killed_mid_write_leaves_nothing_that_is_served_and_its_temp_fi
     assert len(leftovers) == 1 and leftovers[0].stat().st_size > 0
     store = ResultCache(root, 10**6)
     assert store.get("train", CONFIG) is None  # the half-written file never had the entry's name
-    assert store.get_or_compute("train", CONFIG, lambda: {"fresh": True}) == {"fresh": True}
+    assert store.put("train", CONFIG, {"fresh": True})
     assert leftovers[0].exists()  # too young to tell from a live writer's
     old = time.time() - cache.STALE_SECONDS - 1
     os.utime(leftovers[0], (old, old))
@@ -364,19 +339,21 @@ def test_sweep_deletes_abandoned_lock_files_but_never_a_held_one(tmp_path: Path)
     holder.start()
     try:
         _wait_for(marker)
-        held = store.lock("train", CONFIG).path
+        held = root / "locks" / f"train-{result_key('train', CONFIG)}.lock"
         old = time.time() - cache.STALE_SECONDS - 1
         for path in (abandoned, held):
             os.utime(path, (old, old))
         store.sweep()
         assert not abandoned.exists()
-        assert held.exists() and store.try_lock("train", CONFIG) is None
+        assert held.exists() and store.claim("train", CONFIG) is None
     finally:
         holder.kill()
         holder.join(timeout=30)
 
 
-def test_a_full_disk_returns_the_result_and_leaves_no_partial_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_full_disk_keeps_the_result_in_memory_and_leaves_no_partial_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = ResultCache(tmp_path, 10**6)
     real = os.fdopen
 
@@ -392,26 +369,26 @@ def test_a_full_disk_returns_the_result_and_leaves_no_partial_file(tmp_path: Pat
         return file
 
     monkeypatch.setattr(os, "fdopen", full_disk)
-    assert store.get_or_compute("train", CONFIG, lambda: [1, 2, 3]) == [1, 2, 3]
+    assert store.put("train", CONFIG, [1, 2, 3]) is False
     assert list(tmp_path.glob("*.json")) == [] and list(tmp_path.glob(".tmp-*")) == []
     assert store.warning is not None and "No space left on device" in store.warning
-    assert store.get_or_compute("train", CONFIG, lambda: pytest.fail("recomputed")) == [1, 2, 3]  # kept in memory
+    assert store.get("train", CONFIG) == [1, 2, 3]  # kept in memory: nobody waiting on the key computes it again
     monkeypatch.undo()
     assert store.put("train", CONFIG, [1, 2, 3]) is True
     assert store.warning is None and store.get("train", CONFIG) == [1, 2, 3]
 
 
-def test_a_cache_folder_that_cannot_exist_degrades_to_computing(tmp_path: Path) -> None:
+def test_a_cache_folder_that_cannot_exist_degrades_to_memory(tmp_path: Path) -> None:
     """E.g. RESNET_LAB_CACHE_DIR under a file, or on a path the server may not create: root cannot create it either."""
     (tmp_path / "file").write_text("")
     store = ResultCache(tmp_path / "file" / "cache", 10**6)
     assert store.warning is not None and "Not a directory" in store.warning
-    assert store.get_or_compute("train", CONFIG, lambda: [4]) == [4]
     assert store.put("train", CONFIG, [4]) is False
-    held = store.try_lock("train", CONFIG)
+    assert store.get("train", CONFIG) == [4]
+    held = store.claim("train", CONFIG)
     assert held is not None  # the in-process lock still gives single flight within this server
     outcome: list[object] = []
-    worker = threading.Thread(target=lambda: outcome.append(store.try_lock("train", CONFIG)))
+    worker = threading.Thread(target=lambda: outcome.append(store.claim("train", CONFIG)))
     worker.start()
     worker.join(timeout=10)
     assert outcome == [None]
@@ -423,38 +400,17 @@ def _use_read_only_cache(root: str, queue: multiprocessing.Queue) -> None:
         os.setgid(65534)
         os.setuid(65534)
     store = ResultCache(root, 10**6)
-    calls: list[int] = []
-
-    def compute() -> list[int]:
-        calls.append(1)
-        return [5]
-
+    held = store.claim("train", CONFIG.replace(seed=2))
     queue.put(
         {
             "warning": store.warning,
-            "cached": store.get_or_compute("train", CONFIG, lambda: [0]),
-            "uncached": store.get_or_compute("train", CONFIG.replace(seed=1), compute),
-            "calls": len(calls),
+            "cached": store.get("train", CONFIG),
             "put": store.put("train", CONFIG.replace(seed=1), [5]),
-            "threads": _threads_compute_once(store),
+            "uncached": store.get("train", CONFIG.replace(seed=1)),
+            "claimed": held is not None,
+            "claimed twice": store.claim("train", CONFIG.replace(seed=2)) is not None,
         }
     )
-
-
-def _threads_compute_once(store: ResultCache) -> int:
-    calls: list[int] = []
-
-    def compute() -> int:
-        calls.append(1)
-        time.sleep(0.2)
-        return 1
-
-    threads = [threading.Thread(target=store.get_or_compute, args=("train", CONFIG.replace(seed=2), compute)) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return len(calls)
 
 
 def test_a_read_only_cache_serves_what_it_has_and_computes_the_rest(tmp_path: Path) -> None:
@@ -473,7 +429,7 @@ def test_a_read_only_cache_serves_what_it_has_and_computes_the_rest(tmp_path: Pa
         child.join(timeout=30)
         assert child.exitcode == 0
         assert "Permission denied" in seen.pop("warning")
-        assert seen == {"cached": [3], "uncached": [5], "calls": 1, "put": False, "threads": 1}
+        assert seen == {"cached": [3], "put": False, "uncached": [5], "claimed": True, "claimed twice": False}
         assert sorted(p.name for p in (shared / "cache").rglob("*")) == before
     finally:
         for folder in (shared / "cache", shared / "cache" / "locks"):

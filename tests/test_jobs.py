@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +20,7 @@ from serving import cache
 from serving.jobs import CANCELLED, DONE, FAILED, Executor, Job, JobRequest
 
 CONFIG = ExperimentConfig(depth=8, width=4, steps=3, batch_size=16)
+pytestmark = pytest.mark.usefixtures("cache_dir")  # every job stores its result: in a cache of its own test
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +36,7 @@ def finish(job: Job, seconds: float = 120) -> Job:
 
 
 def request(target: str, *args: object, kind: str = "test", config: ExperimentConfig = CONFIG) -> JobRequest:
-    return JobRequest(kind, config, f"tests.job_targets:{target}", args, store=False)
+    return JobRequest(kind, config, f"tests.job_targets:{target}", args)
 
 
 def test_a_job_streams_its_records_from_another_process(pool: Executor) -> None:
@@ -63,6 +68,42 @@ def test_identical_requests_share_one_job(pool: Executor) -> None:
     assert first is second
     finish(first)
     assert pool.submit(request("count", 20, 0.05, kind="shared")) is not first  # a finished job is not reused
+
+
+def _wait_for(path: Path, other: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 120  # only a safety net for a broken pool: no assertion rests on time
+    while not path.exists() and other.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_two_processes_sharing_a_cache_compute_a_result_once(cache_dir: Path, tmp_path: Path) -> None:
+    """Another process's pool (a second server, the CLI's sweep) asks for the result this one is computing:
+    it waits for this claim on the key and reads the stored result, whichever of the two computes it."""
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    other = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"from tests.job_targets import submit_and_report; submit_and_report({str(folder)!r}, {CONFIG.to_params()!r})",
+        ],
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    here = Executor(workers=1, idle_seconds=math.inf)  # nobody touches it while the other process starts
+    try:
+        job = here.submit(JobRequest("shared", CONFIG, "tests.job_targets:computed_once", (str(folder),)))
+        _wait_for(folder / "submitted", other)
+        while not list(folder.glob("computed-*")) and not job.finished:
+            job.wait(0.1)  # one of the two computes (held at "go"), the other has asked and waits for its claim
+        (folder / "go").touch()
+        finish(job)
+        assert other.wait(120) == 0
+    finally:
+        here.shutdown()
+    theirs = json.loads((folder / "other.json").read_text())
+    assert len(list(folder.glob("computed-*"))) == 1
+    assert job.state == theirs["state"] == DONE and job.stored and theirs["stored"]
+    assert job.records == theirs["records"] == cache.get("shared", CONFIG)
 
 
 def test_a_native_crash_ends_its_job_with_a_message_and_a_fresh_worker_takes_over(pool: Executor) -> None:

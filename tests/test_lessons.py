@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -166,26 +164,6 @@ def test_training_lesson_trains_on_open_then_comes_from_the_cache(lesson, monkey
     assert not second.exception, second.exception
     assert len(second.get("plotly_chart")) >= len(first.get("plotly_chart"))
     assert [kind for kind in stored if kind != "init"] == trained  # drawn from the shared cache: nothing trained again
-
-
-def test_a_classroom_opening_one_result_computes_it_once(tmp_path: Path) -> None:
-    cache = ResultCache(tmp_path / "shared", max_bytes=10_000_000)
-    config = lesson_by_name("batchnorm-explosion").config()
-    computed: list[int] = []
-
-    def compute() -> dict[str, list[int]]:
-        computed.append(1)
-        time.sleep(0.3)  # long enough that every other session arrives while the first is computing
-        return {"answer": [42]}
-
-    results: list[object] = []
-    sessions = [threading.Thread(target=lambda: results.append(cache.get_or_compute("init", config, compute))) for _ in range(8)]
-    for session in sessions:
-        session.start()
-    for session in sessions:
-        session.join(30)
-    assert len(computed) == 1
-    assert results == [{"answer": [42]}] * 8
 
 
 @pytest.mark.browser

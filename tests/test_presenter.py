@@ -209,7 +209,7 @@ def test_a_training_waits_for_a_free_engine_then_runs(monkeypatch: pytest.Monkey
     # The other visitor keeps watching: their job must not be dropped as abandoned while a busy machine starts the worker.
     pool = Executor(workers=1, idle_seconds=3600)
     monkeypatch.setattr(jobs, "_executor", pool)
-    other = pool.submit(JobRequest("other-visitor", ExperimentConfig(), "tests.job_targets:count", (40, 0.05), store=False))
+    other = pool.submit(JobRequest("other-visitor", ExperimentConfig(), "tests.job_targets:count", (40, 0.05)))
     at = open_app(SMALL)
     train_button = next(b for b in at.button if b.label == "Train both nets")
     train_button.click().run(timeout=TIMEOUT)

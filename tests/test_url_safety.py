@@ -10,7 +10,7 @@ from benchmarks.fuzz import HOSTILE_TEXT, MARKER, code_spans
 from resnet_core.config import ConfigError, ExperimentConfig, parse_value
 from serving.limits import HostLimits
 from ui.controls import ADVANCED_FIELDS, MISSION_FIELDS, clean_params
-from ui.echo import ECHO_LIMIT, describe, echo
+from ui.echo import ECHO_LIMIT, describe, echo, refused
 
 LAPTOP = HostLimits()
 WIDGETS = (*MISSION_FIELDS, *ADVANCED_FIELDS)
@@ -52,6 +52,8 @@ def test_describe_echoes_a_config_errors_value_and_escapes_any_other_error() -> 
     assert describe(error.value) == "**lr**: `[x](https://evil.example)` is not a number; allowed: 1e-06 to 10"
     text = describe(ValueError("![x](https://evil.example/p.png) <script>"))
     assert "![" not in text and "\\!\\[x\\]" in text and "\\<script\\>" in text  # shown literally, not as markup
+    assert refused(error.value) == "This experiment can't run: " + describe(error.value)  # every page's one wording
+    assert refused(ValueError("<b>"), "measurement") == "This measurement can't run: \\<b\\>"
 
 
 @pytest.mark.parametrize(

@@ -55,3 +55,8 @@ def describe(error: Exception) -> str:
         value = f" {echo(error.value)}" if error.has_value else ""
         return f"**{error.field}**:{value} {error.problem}"  # the problem is the config's own wording
     return plain(str(error))
+
+
+def refused(error: Exception, what: str = "experiment") -> str:
+    """The one sentence a page shows when the engine refuses to run its settings (shown with the block icon)."""
+    return f"This {what} can't run: {describe(error)}"

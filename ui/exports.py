@@ -7,6 +7,7 @@ chart. Both come from the validated config and the RunLog, never from widget tex
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -75,30 +76,33 @@ def run_json_text(log: RunLog) -> str:
 
 
 def download_buttons(log: RunLog, name: str, key: str) -> None:
-    """CSV of the per-layer/per-block records (long format) and JSON of the whole run.
+    """CSV of the per-layer/per-block records (long format) and JSON of the whole run."""
+    csv_and_json(
+        ("Download CSV (per-layer records)", lambda: log.export_frame().to_csv(index=False)),
+        ("Download JSON (whole run)", lambda: run_json_text(log)),
+        name,
+        key,
+    )
+
+
+def csv_and_json(csv: tuple[str, Callable[[], str]], json_: tuple[str, Callable[[], str]], name: str, key: str) -> None:
+    """The two download buttons of every page, side by side: (label, text) each, `name`.csv and `name`.json.
 
     Both are written when clicked (Streamlit's deferred download), not on every rerun of every
     session: for the 1000-layer lesson they were 9% of the server's CPU under a class's load.
     """
-    csv_col, json_col = st.columns(2)
-    csv_col.download_button(
-        "Download CSV (per-layer records)",
-        lambda: log.export_frame().to_csv(index=False),
-        file_name=f"{name}.csv",
-        mime="text/csv",
-        icon=":material/download:",
-        key=f"{key}_csv",
-        on_click="ignore",
-    )
-    json_col.download_button(
-        "Download JSON (whole run)",
-        lambda: run_json_text(log),
-        file_name=f"{name}.json",
-        mime="application/json",
-        icon=":material/download:",
-        key=f"{key}_json",
-        on_click="ignore",
-    )
+    for column, (label, text), extension, mime in zip(
+        st.columns(2), (csv, json_), ("csv", "json"), ("text/csv", "application/json"), strict=True
+    ):
+        column.download_button(
+            label,
+            text,
+            file_name=f"{name}.{extension}",
+            mime=mime,
+            icon=":material/download:",
+            key=f"{key}_{extension}",
+            on_click="ignore",
+        )
 
 
 def device_line(log: RunLog) -> str:

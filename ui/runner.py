@@ -109,7 +109,7 @@ def view_key(runs: Sequence[Run]) -> str:
 
 
 def cached_records(request: JobRequest) -> list[dict[str, Any]] | None:
-    return cache.get(request.kind, request.config) if request.store else None
+    return cache.get(request.kind, request.config)
 
 
 def compute(request: JobRequest, what: str) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ import streamlit as st
 from lab.spread import DEFAULT_SEEDS, SEED_COUNTS, seeds_from
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import ExperimentLog, json_safe
+from ui.exports import csv_and_json
 
 SEEDS_KEY = "seeds"
 SEED_LISTS = {SEEDS_KEY: [str(n) for n in SEED_COUNTS]}  # check_url's allowed values of the seeds key
@@ -49,26 +50,10 @@ def experiment_json(log: ExperimentLog, config: ExperimentConfig) -> str:
 
 
 def experiment_downloads(log: ExperimentLog, config: ExperimentConfig, name: str, key: str) -> None:
-    """CSV of every evaluation and per-layer measurement (long format) and JSON of the whole experiment.
-
-    Written when clicked (deferred), as ui.exports.download_buttons: not on every rerun of every session.
-    """
-    csv_col, json_col = st.columns(2)
-    csv_col.download_button(
-        "Download CSV (every measurement)",
-        lambda: experiment_csv(log),
-        file_name=f"{name}.csv",
-        mime="text/csv",
-        icon=":material/download:",
-        key=f"{key}_csv",
-        on_click="ignore",
-    )
-    json_col.download_button(
-        "Download JSON (whole experiment)",
-        lambda: experiment_json(log, config),
-        file_name=f"{name}.json",
-        mime="application/json",
-        icon=":material/download:",
-        key=f"{key}_json",
-        on_click="ignore",
+    """CSV of every evaluation and per-layer measurement (long format) and JSON of the whole experiment."""
+    csv_and_json(
+        ("Download CSV (every measurement)", lambda: experiment_csv(log)),
+        ("Download JSON (whole experiment)", lambda: experiment_json(log, config)),
+        name,
+        key,
     )

@@ -16,7 +16,7 @@ from resnet_core.config import ExperimentConfig
 from resnet_core.results import ExperimentLog, tag
 from serving.jobs import JobRequest
 from ui.controls import check_url, experiment_controls
-from ui.echo import describe
+from ui.echo import refused
 from ui.exports import share_box, show_figure, view_name
 from ui.runner import EngineStopped, Run, live_runs
 from ui.science import SEED_LISTS, experiment_downloads, seed_control
@@ -109,7 +109,7 @@ try:
         runs, ExperimentLog, lambda log, key: draw(log, config, key), label="Train all depths", key="science"
     )
 except (ValueError, EngineStopped) as error:
-    st.error(f"This experiment can't run: {describe(error)}", icon=":material/block:")
+    st.error(refused(error), icon=":material/block:")
     st.stop()
 if log is not None:
     draw(log, config, "final")

@@ -22,7 +22,7 @@ from resnet_core.results import ExperimentLog, table_frame, tag
 from resnet_core.specs import SHORTCUT_OPTIONS, VARIANTS
 from serving.jobs import JobRequest
 from ui.controls import check_url, experiment_controls
-from ui.echo import describe
+from ui.echo import refused
 from ui.exports import share_box, show_figure, view_name
 from ui.runner import EngineStopped, Run, compute, live_runs
 from ui.science import SEED_LISTS, experiment_downloads, seed_control
@@ -183,7 +183,7 @@ alpha = st.select_slider(
 try:
     identity_section(config, alpha, seeds)
 except (ValueError, EngineStopped) as error:
-    st.error(f"This experiment can't run: {describe(error)}", icon=":material/block:")
+    st.error(refused(error), icon=":material/block:")
 
 st.header("2. An L2 sweep")
 st.markdown(
@@ -211,7 +211,7 @@ else:
             key="l2",
         )
     except (ValueError, EngineStopped) as error:
-        st.error(f"This experiment can't run: {describe(error)}", icon=":material/block:")
+        st.error(refused(error), icon=":material/block:")
         log, finished = None, False
     if log is not None:
         draw_sweep(log, "l2_final")

@@ -16,7 +16,7 @@ from resnet_core.config import ExperimentConfig
 from resnet_core.specs import ShatterSpec, SliceSpec
 from serving.jobs import JobRequest
 from ui.controls import check_url, experiment_controls
-from ui.echo import describe
+from ui.echo import refused
 from ui.exports import share_box, show_figure, view_name
 from ui.runner import EngineStopped, Run, compute, live_runs
 
@@ -98,7 +98,7 @@ st.header("1. Shattered gradients: dy/dx over a line of inputs")
 try:
     shatter_section()
 except (ValueError, EngineStopped) as error:
-    st.error(f"This measurement can't run: {describe(error)}", icon=":material/block:")
+    st.error(refused(error, "measurement"), icon=":material/block:")
 
 st.header("2. Loss-landscape slices around the trained weights")
 st.markdown(
@@ -119,7 +119,7 @@ try:
         lesson_config=config,
     )
 except (ValueError, EngineStopped) as error:
-    st.error(f"This experiment can't run: {describe(error)}", icon=":material/block:")
+    st.error(refused(error), icon=":material/block:")
     log = None
 if log is not None:
     draw_slices(log, config, "slices_final")

@@ -19,7 +19,7 @@ from resnet_core.results import json_safe
 from resnet_core.specs import DRAWS, PATH_BATCH, PATH_DRAWS, SHORTCUT_OPTIONS
 from serving.jobs import JobRequest
 from ui.controls import experiment_controls
-from ui.echo import describe
+from ui.echo import refused
 from ui.exports import share_box, show_figure, view_name
 from ui.runner import EngineStopped, Run, live_runs
 
@@ -110,7 +110,7 @@ try:
         key="lesion",
     )
 except (ValueError, EngineStopped) as error:
-    st.error(f"This experiment can't run: {describe(error)}", icon=":material/block:")
+    st.error(refused(error), icon=":material/block:")
     st.stop()
 if log is not None:
     draw(log, config, "final")

@@ -13,7 +13,7 @@ from resnet_core.config import BLOCKS, ExperimentConfig
 from resnet_core.results import RunLog
 from serving.jobs import JobRequest
 from ui.controls import experiment_controls
-from ui.echo import describe
+from ui.echo import refused
 from ui.exports import share_box, show_figure, view_name
 from ui.runner import EngineStopped, compute
 
@@ -41,7 +41,7 @@ try:
         for unit in BLOCKS
     }
 except (ValueError, EngineStopped) as error:
-    st.error(f"This experiment can't run: {describe(error)}", icon=":material/block:")
+    st.error(refused(error), icon=":material/block:")
     st.stop()
 frame = P.block_gradients(logs)
 show_figure(P.unit_figure(frame), f"{view_name(PAGE, config)}_units", "units")
