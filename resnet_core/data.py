@@ -158,9 +158,7 @@ def resize_images(images: np.ndarray, size: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=16)
-def _load_split(
-    dataset: str, n_samples: int, noise: float, test_fraction: float, seed: int, data_path: str, size: int
-) -> _Split:
+def _load_split(dataset: str, n_samples: int, noise: float, test_fraction: float, seed: int, data_path: str, size: int) -> _Split:
     if dataset == "cifar10":
         x_train, y_train, x_test, y_test = read_cifar10(data_path)
         if size != x_train.shape[-1]:  # resized pixels rounded back to uint8: the histogram statistics below still hold
