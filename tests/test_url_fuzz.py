@@ -25,6 +25,8 @@ REPORTED = [
     Case("app.py", {"dataset": "cifar10", "data_path": "/" + "x" * 5000, "depth": "8", "width": "4"}),
     Case("views/degradation.py", {"depths": ["20", f"[x](https://{MARKER})"], "seed": "inf"}),
     Case("app.py", {"present": "1", "utm_source": "A" * 4000, "steps": "0"}),  # found by benchmarks/fuzz.py: no QR fits
+    Case("app.py", {"image_size": "2", "steps": "0"}),  # below the two stride-2 stages' 1x1 map
+    Case("app.py", {"arch": "mlp", "dataset": "moons", "depth": "4", "image_size": "16", "steps": "0"}),  # a 2-D set
     Case("views/identity.py", {"alpha": "1e999", "l2s": [f"<script>{MARKER}</script>", "0.1"], "width": "4"}),
 ]
 
