@@ -21,6 +21,7 @@ from resnet_core.results import RunLog
 SATURATING = ("sigmoid", "tanh")  # activations whose slope is below 1 almost everywhere
 FLAT_DECADES = 1.0  # a first / last ratio within 10x of 1 counts as carried across the stack
 FLOAT32_TINY = 1e-30  # a nonzero layer norm this small on the way to an exact 0 means float32 underflow
+PADDING_WORDS = {"zeros": "zero padding", "circular": "circular padding"}  # the config's values as a sentence says them
 LARGE_SIDE = 32  # the input side the padding comparison measures against (CIFAR's), or 8 when already this large
 
 
@@ -167,11 +168,11 @@ def signal_reading(log: RunLog, step: int) -> list[str]:
 
 
 def input_phrase(config: ExperimentConfig) -> str:
-    """ " (16x16 inputs, zeros padding)" for an image set, "" for the 2-D sets: what the convs see, in the page's words."""
+    """ " (16x16 inputs, zero padding)" for an image set, "" for the 2-D sets: what the convs see, in the page's words."""
     if config.dataset in SYNTHETIC_DATASETS:
         return ""
     side = image_shape(config)[-1]
-    padding = f", {config.padding} padding" if config.arch == "cnn" else ""
+    padding = f", {PADDING_WORDS[config.padding]}" if config.arch == "cnn" else ""
     return f" ({side}x{side} inputs{padding})"
 
 
@@ -206,7 +207,7 @@ def padding_counterparts(config: ExperimentConfig) -> dict[str, ExperimentConfig
     other = "circular" if config.padding == "zeros" else "zeros"
     side = LARGE_SIDE if image_shape(config)[-1] < LARGE_SIDE else 8
     return {
-        f"{other} padding": config.replace(padding=other),
+        PADDING_WORDS[other]: config.replace(padding=other),
         f"{side}x{side} inputs": config.replace(image_size=side),
     }
 
@@ -215,25 +216,28 @@ def padding_story(log: RunLog, others: dict[str, RunLog]) -> list[str]:
     """The plain net's ||dL/da|| first / last here against each counterpart on the same seed, and what the difference says."""
     here = block_ratio(log.block_frame(), "plain", "act_grad_norm")
     lines = [
-        f"Plain net, ‖∂L/∂a‖ first / last block, seed {log.config.seed}: here ({log.config.padding} padding, "
-        f"{image_shape(log.config)[-1]}x{image_shape(log.config)[-1]} inputs) {block_phrase(here)}."
+        f"Plain net, ‖∂L/∂a‖ first / last block, seed {log.config.seed}: here{input_phrase(log.config)} {block_phrase(here)}."
     ]
+    side = image_shape(log.config)[-1]
     for label, other_log in others.items():
         other = block_ratio(other_log.block_frame(), "plain", "act_grad_norm")
-        if "padding" in label:
-            cause = "zero padding"
+        if "padding" in label:  # what the counterpart changes, as it is here
+            setting = PADDING_WORDS[log.config.padding]
         else:
-            cause = "zero padding on small maps" if log.config.padding == "zeros" else "the map size"
+            small_maps = " (the zero padding of their small maps)" if log.config.padding == "zeros" and side < LARGE_SIDE else ""
+            setting = f"{side}x{side} inputs{small_maps}"
         closer = distance_from_flat(here) - distance_from_flat(other)
         if not (math.isfinite(here) and math.isfinite(other) and here > 0 and other > 0):
             verdict = "one of the two is not measurable, so no comparison"
         elif closer > FLAT_DECADES:
             change = "fall" if here < 1 else "growth"
-            verdict = f"{10**closer:.3g}x closer to flat than here: on this seed most of the {change} here comes from {cause}"
+            verdict = (
+                f"{10**closer:.3g}x closer to flat than here: on this seed most of the {change} here comes from the {setting}"
+            )
         elif closer < -FLAT_DECADES:
             change = "fall" if other < 1 else "growth"
-            verdict = f"{10**-closer:.3g}x further from flat than here: {cause} adds a {change} of its own"
+            verdict = f"{10**-closer:.3g}x further from flat than here: {label} adds a {change} of its own"
         else:
-            verdict = f"within {10**FLAT_DECADES:g}x of here: on this seed {cause} is not what sets this ratio"
+            verdict = f"within {10**FLAT_DECADES:g}x of here: on this seed, what sets this ratio is not the {setting}"
         lines.append(f"With {label}: {block_phrase(other)}, {verdict}.")
     return lines

@@ -263,16 +263,21 @@ def test_the_padding_comparison_is_read_from_both_measurements_including_no_diff
         "32x32 inputs": config.replace(image_size=32),
     }
     assert set(readings.padding_counterparts(config.replace(padding="circular", image_size=32))) == {
-        "zeros padding",
+        "zero padding",
         "8x8 inputs",
     }
     here = cnn_log("zeros", 0, [1e-5, 1.0])
     lines = readings.padding_story(here, {"circular padding": cnn_log("circular", 0, [0.5, 1.0])})
-    assert "here (zeros padding, 8x8 inputs) 1/1e+05" in lines[0]
-    assert "5e+04x closer to flat than here: on this seed most of the fall here comes from zero padding" in lines[1]
+    assert "here (8x8 inputs, zero padding) 1/1e+05" in lines[0]
+    assert "5e+04x closer to flat than here: on this seed most of the fall here comes from the zero padding" in lines[1]
     (_, same) = readings.padding_story(here, {"32x32 inputs": cnn_log("zeros", 32, [3e-5, 1.0])})
-    assert "within 10x of here: on this seed zero padding on small maps is not what sets this ratio" in same
-    (_, worse) = readings.padding_story(cnn_log("circular", 0, [0.5, 1.0]), {"zeros padding": here})
+    assert (
+        "within 10x of here: on this seed, what sets this ratio is not the 8x8 inputs (the zero padding of their small maps)"
+        in same
+    )
+    (_, bigger) = readings.padding_story(here, {"32x32 inputs": cnn_log("zeros", 32, [0.3, 1.0])})
+    assert "most of the fall here comes from the 8x8 inputs (the zero padding of their small maps)" in bigger
+    (_, worse) = readings.padding_story(cnn_log("circular", 0, [0.5, 1.0]), {"zero padding": here})
     assert "further from flat than here: zero padding adds a fall of its own" in worse
     (_, unmeasured) = readings.padding_story(here, {"32x32 inputs": cnn_log("zeros", 32, [0.0, 1.0])})
     assert "no comparison" in unmeasured

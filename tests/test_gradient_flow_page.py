@@ -289,11 +289,11 @@ def test_padding_in_the_url_and_the_forward_signal_and_optimiser_views() -> None
     assert np.allclose(decode(plain_init["y"]), wanted, rtol=1e-5)
     assert any(m.value in readings.signal_reading(expected, 0) for m in at.markdown)
     others = {label: RunLog(c).extend(measure_init(c)) for label, c in readings.padding_counterparts(config).items()}
-    assert set(others) == {"zeros padding", "32x32 inputs"}
+    assert set(others) == {"zero padding", "32x32 inputs"}
     shown = [m.value for m in at.markdown]
     assert all(line in shown for line in readings.padding_story(expected, others))  # both counterparts measured by the page
     at.toggle(key="compare_padding").set_value(False).run()
-    assert not any(m.value.startswith("With zeros padding") for m in at.markdown)
+    assert not any(m.value.startswith("With zero padding") for m in at.markdown)
     next(b for b in at.button if b.label == "Train both nets").click().run()
     assert not at.exception
     assert any("What the optimiser does" in h.value for h in at.subheader)
