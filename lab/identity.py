@@ -135,6 +135,25 @@ def zero_alpha_reading(worst: float, plain_std: float) -> tuple[bool, str]:
     return exact and constant, f"Measured at α = 0: {identity}, while {plain}."
 
 
+def transition_line(count: int, option: str, diff: float, alpha: float) -> str:
+    """The shape-changing blocks at this alpha, from the measured max |a[l+2] - shortcut(a[l])|."""
+    start = f"The {count} transition blocks change the shape, so a[l+2] = a[l] can't hold there. With {option}, "
+    if alpha != 0:
+        return start + (
+            f"at α = {alpha:g} the branch is on, a[l+2] = g(z[l+2] + shortcut(a[l])): max |a[l+2] − shortcut(a[l])| = "
+            f"{diff:.3g} is what the branch adds. Slide α to 0 to switch it off."
+        )
+    if diff == 0:
+        return start + (
+            "the branch outputs 0, so they output g(shortcut(a[l])) = shortcut(a[l]) exactly (max difference 0): "
+            "the shortcut of a ReLU output is non-negative, and g leaves it unchanged."
+        )
+    return start + (
+        f"they output g(shortcut(a[l])), which differs from shortcut(a[l]) by up to {diff:.3g}: g changes the shortcut's "
+        "output (a ReLU cuts a projection's negative values), so these blocks are not the identity."
+    )
+
+
 def alpha_lines(log: ExperimentLog) -> list[str]:
     """Final training error of both nets trained from the scaled weights, over seeds."""
     final = log.final_frame()

@@ -113,3 +113,12 @@ def test_every_per_block_and_per_layer_chart_draws_the_seed_range_as_a_band() ->
     assert list(mean.y) == pytest.approx([0.4, 0.4]) and list(band.y) == pytest.approx([0.5, 0.5, 0.3, 0.3])
     weights = charts.weight_norm_figure(layers)
     assert list(weights.data[1].text) == [layer["name"] for layer in LAYERS]  # hover keeps named_parameters() names
+
+
+def test_the_transition_sentence_follows_alpha_and_the_measured_difference() -> None:
+    on = I.transition_line(2, "option A", 5.9, 1.0)
+    assert "at α = 1 the branch is on" in on and "5.9 is what the branch adds" in on and "g(shortcut(a[l]))" not in on
+    exact = I.transition_line(2, "option A", 0.0, 0.0)
+    assert "= shortcut(a[l]) exactly (max difference 0)" in exact
+    cut = I.transition_line(2, "option B", 0.7, 0.0)
+    assert "differs from shortcut(a[l]) by up to 0.7" in cut and "not the identity" in cut

@@ -89,16 +89,7 @@ def identity_section(config: ExperimentConfig, alpha: float, seeds: Sequence[int
         (st.success if holds else st.info)(sentence, icon=":material/check_circle:" if holds else ":material/info:")
     if len(transition):
         option = f"option {config.shortcut} ({SHORTCUT_OPTIONS[config.shortcut]})"
-        diff = transition["max_diff_shortcut"].max()
-        st.caption(
-            f"The {len(transition)} transition blocks change the shape, so a[l+2] = a[l] can't hold there. With "
-            f"{option} they output g(shortcut(a[l])); max |a[l+2] − shortcut(a[l])| = {diff:.3g}"
-            + (
-                " (zero padding keeps a ReLU output non-negative)."
-                if config.shortcut == "A"
-                else ": a projection's output can be negative, and the final ReLU cuts it, so these blocks are not the identity."
-            )
-        )
+        st.caption(I.transition_line(len(transition), option, float(transition["max_diff_shortcut"].max()), alpha))
     if config.activation != "relu":
         st.warning(
             f"The identity argument needs g(a) = a for the block's input a, which holds for ReLU (a ≥ 0 after a ReLU). "
