@@ -144,7 +144,7 @@ st.markdown(
     "A residual block computes **a[l+2] = g(z[l+2] + a[l])**. If its branch outputs zero, z[l+2] = 0 and the block "
     "outputs g(a[l]) = a[l]: adding it costs nothing. A plain block whose branch outputs zero outputs g(0) = 0 and the "
     "signal is gone. Section 1 forces the branches to zero and measures both claims on the real nets; section 2 "
-    "measures how far L2 actually pushes them (with BatchNorm, less than the algebra suggests)."
+    "measures how far L2 actually pushes them (the sentences under its charts say how far, against the seed spread)."
 )
 check_url(
     DEFAULTS,
@@ -209,8 +209,8 @@ with st.expander("What am I looking at?"):
     st.markdown(
         "- **Branch ratio** ||F(x)|| / ||shortcut(x)|| per residual block: how much each block changes its input. With "
         "BatchNorm a layer's output does not depend on the size of its weights (scale invariance), only on BN's scale "
-        "and shift, so L2 moves the ratio less than the popular story suggests: the sentence under the charts gives "
-        "the measured value.\n"
+        "and shift, so shrinking the weights need not shrink the branch: the sentence under the charts says how far "
+        "the strongest L2 moved the ratio here, against the seed spread.\n"
         "- **||W|| per layer**: the size of every main-path weight after training, per L2 strength; the sentence under "
         "the charts says whether the strongest L2 moved it beyond seed noise.\n"
         "- **Std of the branch response** (He et al. Fig. 7: after BN, before the addition). The paper found it smaller "
