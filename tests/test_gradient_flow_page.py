@@ -300,3 +300,13 @@ def test_padding_in_the_url_and_the_forward_signal_and_optimiser_views() -> None
     assert chart(at, "Relative update lr·‖g‖/‖W‖ per layer")["layout"]["yaxis"]["type"] == "log"
     assert chart(at, "Relative update lr·‖g‖/‖W‖, layer x step")
     assert any(m.value.startswith("**At initialisation** one SGD step") for m in at.markdown)
+
+
+def test_a_comparison_over_the_hosts_budget_is_named_not_computed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """5 GFLOP: the page's own run (3.8) and the circular-padding init (2.2) fit, the 32x32 init (8.0) does not."""
+    monkeypatch.setenv("RESNET_LAB_MAX_GFLOP", "5")
+    at = open_page({"depth": "8", "width": "4", "norm": "none", "steps": "6", "measure_every": "1"})
+    assert not at.exception
+    assert any(c.value.startswith("With 32x32 inputs: not measured on this host") for c in at.caption)
+    assert any(m.value.startswith("With circular padding:") for m in at.markdown)
+    assert not any(m.value.startswith("With 32x32 inputs:") for m in at.markdown)

@@ -71,7 +71,8 @@ def draw_padding_comparison(log: RunLog) -> None:
         return
     others = {}
     for label, other in readings.padding_counterparts(log.config).items():
-        if (too_large := budget_message(other, host.limits())) is not None:
+        # Only the init measurement runs: priced as a zero-step run (the pair built, measured once, evaluated once).
+        if (too_large := budget_message(other.replace(steps=0), host.limits())) is not None:
             st.caption(f"With {label}: not measured on this host ({too_large}).")
             continue
         records = compute(JobRequest("init", other, "lab.jobs:init_run"), f"measuring the same net with {label}")
