@@ -13,12 +13,16 @@ import math
 
 import pandas as pd
 
+from resnet_core.config import SYNTHETIC_DATASETS, ExperimentConfig
+from resnet_core.data import image_shape
 from resnet_core.results import RunLog
 from resnet_core.specs import VARIANTS
 
 SATURATING = ("sigmoid", "tanh")  # activations whose slope is below 1 almost everywhere
 FLAT_DECADES = 1.0  # a first / last ratio within 10x of 1 counts as carried across the stack
 FLOAT32_TINY = 1e-30  # a nonzero layer norm this small on the way to an exact 0 means float32 underflow
+PADDING_WORDS = {"zeros": "zero padding", "circular": "circular padding"}  # the config's values as a sentence says them
+LARGE_SIDE = 32  # the input side the padding comparison measures against (CIFAR's), or 8 when already this large
 
 
 def ratio_phrase(norms: list[float], init: str = "he") -> str:
@@ -125,11 +129,8 @@ def flow_story(log: RunLog) -> list[str]:
             f"first / last ratio is {phrase['plain']}. ‖∂L/∂W‖ is the backward signal times the layer's input, so the "
             "two charts can disagree: read both."
         )
-        if config.arch == "cnn" and math.isfinite(backward) and backward < 0.1:
-            lines.append(
-                "On these small maps part of that fall is the 3x3 convolutions' zero padding (on a 2x2 map most of "
-                "each kernel sees padding): compare the signal-propagation chart with padding = circular."
-            )
+        if config.arch == "cnn":
+            lines.append(padding_geometry(config))
     saturating = config.activation in SATURATING and residual < 1
     on_the_path = (
         "In this block the last activation g sits on the shortcut path too (a[l+2] = g(z[l+2] + a[l])), so the gradient "
@@ -164,3 +165,79 @@ def signal_reading(log: RunLog, step: int) -> list[str]:
     elif growth["plain"] < 0.5:
         line += " The plain net's signal shrinks toward the output."
     return [line]
+
+
+def input_phrase(config: ExperimentConfig) -> str:
+    """ " (16x16 inputs, zero padding)" for an image set, "" for the 2-D sets: what the convs see, in the page's words."""
+    if config.dataset in SYNTHETIC_DATASETS:
+        return ""
+    side = image_shape(config)[-1]
+    padding = f", {PADDING_WORDS[config.padding]}" if config.arch == "cnn" else ""
+    return f" ({side}x{side} inputs{padding})"
+
+
+def stage_sides(config: ExperimentConfig) -> list[int]:
+    """The map side of each of the CNN's three stages: the input side, then halved (rounded up) by each stride-2 stage."""
+    sides = [image_shape(config)[-1]]
+    for _ in range(2):
+        sides.append((sides[-1] + 1) // 2)
+    return sides
+
+
+def padded_share(side: int) -> float:
+    """Share of a 3x3 kernel's taps (padding 1) that fall outside a side x side map, over all its positions."""
+    return 1 - ((3 * side - 2) / (3 * side)) ** 2
+
+
+def padding_geometry(config: ExperimentConfig) -> str:
+    """What the chosen padding and input size do to the last stage's maps, computed from the config."""
+    sides = stage_sides(config)
+    maps = f"{sides[0]}x{sides[0]} inputs give stage maps of " + ", ".join(f"{s}x{s}" for s in sides)
+    if config.padding == "circular":
+        return f"Here {maps}; with circular padding every kernel tap reads the map itself (it wraps around), none reads zeros."
+    return (
+        f"Here {maps}; with zero padding {padded_share(sides[-1]):.0%} of the 3x3 kernel taps on the last stage's maps "
+        f"read zeros ({padded_share(sides[0]):.0%} on the first stage's). Whether that padding or the depth sets the "
+        "ratio above is measured in the comparison below."
+    )
+
+
+def padding_counterparts(config: ExperimentConfig) -> dict[str, ExperimentConfig]:
+    """The same net with the other padding, and at the other input size: what the no-BN comparison measures."""
+    other = "circular" if config.padding == "zeros" else "zeros"
+    side = LARGE_SIDE if image_shape(config)[-1] < LARGE_SIDE else 8
+    return {
+        PADDING_WORDS[other]: config.replace(padding=other),
+        f"{side}x{side} inputs": config.replace(image_size=side),
+    }
+
+
+def padding_story(log: RunLog, others: dict[str, RunLog]) -> list[str]:
+    """The plain net's ||dL/da|| first / last here against each counterpart on the same seed, and what the difference says."""
+    here = block_ratio(log.block_frame(), "plain", "act_grad_norm")
+    lines = [
+        f"Plain net, ‖∂L/∂a‖ first / last block, seed {log.config.seed}: here{input_phrase(log.config)} {block_phrase(here)}."
+    ]
+    side = image_shape(log.config)[-1]
+    for label, other_log in others.items():
+        other = block_ratio(other_log.block_frame(), "plain", "act_grad_norm")
+        if "padding" in label:  # what the counterpart changes, as it is here
+            setting = PADDING_WORDS[log.config.padding]
+        else:
+            small_maps = " (the zero padding of their small maps)" if log.config.padding == "zeros" and side < LARGE_SIDE else ""
+            setting = f"{side}x{side} inputs{small_maps}"
+        closer = distance_from_flat(here) - distance_from_flat(other)
+        if not (math.isfinite(here) and math.isfinite(other) and here > 0 and other > 0):
+            verdict = "one of the two is not measurable, so no comparison"
+        elif closer > FLAT_DECADES:
+            change = "fall" if here < 1 else "growth"
+            verdict = (
+                f"{10**closer:.3g}x closer to flat than here: on this seed most of the {change} here comes from the {setting}"
+            )
+        elif closer < -FLAT_DECADES:
+            change = "fall" if other < 1 else "growth"
+            verdict = f"{10**-closer:.3g}x further from flat than here: {label} adds a {change} of its own"
+        else:
+            verdict = f"within {10**FLAT_DECADES:g}x of here: on this seed, what sets this ratio is not the {setting}"
+        lines.append(f"With {label}: {block_phrase(other)}, {verdict}.")
+    return lines

@@ -12,12 +12,50 @@ from __future__ import annotations
 import pandas as pd
 
 from lab.charts import l2_label
-from lab.spread import MARGIN, how_many, spread_of
+from lab.spread import MARGIN, Spread, band_order, how_many, noise_note, spread_of
 from resnet_core.results import ExperimentLog
 from resnet_core.specs import VARIANTS
 
 L2_SWEEP = (0.0, 1e-4, 1e-3, 1e-2, 3e-2, 0.1)
 ALPHAS = (0.0, 0.01, 0.1, 0.25, 0.5, 0.75, 1.0)  # small to large, as a slider reads
+
+
+CONSTANT_STD = 1e-6  # an output std this small over the batch: every image gets the same logits
+
+
+def zero_alpha_reading(worst: float, plain_std: float) -> tuple[bool, str]:
+    """At alpha = 0: (both claims hold, the sentence), from the measured max |a[l+2] - a[l]| and the plain output's std."""
+    exact, constant = worst == 0, plain_std <= CONSTANT_STD
+    identity = (
+        f"every identity residual block returns its input exactly (max difference {worst!r})"
+        if exact
+        else f"the identity residual blocks differ from their input by up to {worst:.3g}"
+    )
+    plain = (
+        f"the plain stack outputs the same thing for every image (std {plain_std:.3g})"
+        if constant
+        else f"the plain stack's output still varies over the batch (std {plain_std:.3g})"
+    )
+    return exact and constant, f"Measured at α = 0: {identity}, while {plain}."
+
+
+def transition_line(count: int, option: str, diff: float, alpha: float) -> str:
+    """The shape-changing blocks at this alpha, from the measured max |a[l+2] - shortcut(a[l])|."""
+    start = f"The {count} transition blocks change the shape, so a[l+2] = a[l] can't hold there. With {option}, "
+    if alpha != 0:
+        return start + (
+            f"at α = {alpha:g} the branch is on, a[l+2] = g(z[l+2] + shortcut(a[l])): max |a[l+2] − shortcut(a[l])| = "
+            f"{diff:.3g} is what the branch adds. Slide α to 0 to switch it off."
+        )
+    if diff == 0:
+        return start + (
+            "the branch outputs 0, so they output g(shortcut(a[l])) = shortcut(a[l]) exactly (max difference 0): "
+            "the shortcut of a ReLU output is non-negative, and g leaves it unchanged."
+        )
+    return start + (
+        f"they output g(shortcut(a[l])), which differs from shortcut(a[l]) by up to {diff:.3g}: g changes the shortcut's "
+        "output (a ReLU cuts a projection's negative values), so these blocks are not the identity."
+    )
 
 
 def alpha_lines(log: ExperimentLog) -> list[str]:
@@ -38,13 +76,29 @@ def alpha_lines(log: ExperimentLog) -> list[str]:
     ]
 
 
-def sweep_lines(log: ExperimentLog) -> list[str]:
-    """What the L2 sweep measured, in sentences computed from its finished runs (seed means and ranges)."""
+def per_seed(frame: pd.DataFrame, metric: str, variant: str, l2: float, how: str = "mean") -> Spread:
+    """One value per seed (the blocks' or layers' `how`) of a per-block/per-layer metric: the spread a sentence reads."""
+    rows = frame[(frame["metric"] == metric) & (frame["variant"] == variant) & (frame["l2"] == l2)].dropna(subset=["value"])
+    return spread_of(rows.groupby("seed")["value"].agg(how))
+
+
+ORDER_WORDS = {-1: "smaller", 0: "within seed noise (the seed ranges overlap)", 1: "larger"}
+
+
+def _shift(before: Spread, after: Spread, weak: float, strong: float) -> str:
+    """ "0.81 [..] at L2 0 -> 0.42 [..] at L2 0.1: smaller" with the word read from the seed bands."""
+    order = band_order(after, before)
+    word = ORDER_WORDS[order] + (" beyond seed noise" if order else "")
+    return f"{before.show('.3g')} at L2 {l2_label(weak)} → {after.show('.3g')} at L2 {l2_label(strong)}: {word}"
+
+
+def sweep_lines(log: ExperimentLog, norm: str) -> list[str]:
+    """What the L2 sweep measured, in sentences computed from its finished runs: seed means, ranges, and band overlaps."""
     final, blocks = log.final_frame(), log.last_measured(log.block_frame())
     if final.empty or blocks.empty or set(final["variant"]) != set(VARIANTS):
         return []
     lines = []
-    strongest = float(final["l2"].max())
+    weakest, strongest = float(final["l2"].min()), float(final["l2"].max())
     at = final[final["l2"] == strongest]
     gaps = spread_of(at.pivot_table(index="seed", columns="variant", values="train_error").dropna().eval("plain - residual"))
     n = len(gaps.values)
@@ -54,31 +108,47 @@ def sweep_lines(log: ExperimentLog) -> list[str]:
         f"training error: the residual net trains better {how_many(gaps.above(), n)}"
         + ("." if gaps.above() else f"; the difference is within {MARGIN:.0%} or reversed on the others.")
     )
-    ratios = blocks[(blocks["metric"] == "branch_ratio") & (blocks["variant"] == "residual") & (blocks["l2"] == strongest)]
-    if not ratios.dropna(subset=["value"]).empty:
-        values = ratios["value"].dropna()
-        lines.append(
-            f"**Branch ratio** ||F(x)|| / ||shortcut(x)|| at L2 {l2_label(strongest)}: **{values.median():.2f}** (median over "
-            f"blocks and seeds; range {values.min():.2f}–{values.max():.2f}), not 0. With BatchNorm the block's output size "
-            "is set by BN's scale, not by ||W|| (scale invariance), so L2 shrinks the branches only part of the way."
+    ratios = {l2: per_seed(blocks, "branch_ratio", "residual", l2, "median") for l2 in (weakest, strongest)}
+    if all(r.values for r in ratios.values()) and weakest != strongest:
+        smallest = float(blocks.loc[(blocks["metric"] == "branch_ratio") & (blocks["l2"] == strongest), "value"].min())
+        line = (
+            "**Branch ratio** ||F(x)|| / ||shortcut(x)|| of the residual net (median over blocks, per seed): "
+            f"{_shift(ratios[weakest], ratios[strongest], weakest, strongest)}{noise_note(len(ratios[strongest].values))}. "
         )
-    stds = blocks[blocks["metric"] == "act_std"].groupby(["l2", "variant"])["value"].mean().unstack()
-    if set(VARIANTS) <= set(stds.columns):
-        relative = (stds["residual"] / stds["plain"]).dropna()
-        smaller = [l2_label(l2) for l2, r in relative.items() if r < 1]
-        lines.append(
-            "**Branch response std** (He et al. Fig. 7), mean over blocks and seeds, residual / plain: "
-            + ", ".join(f"{r:.2f} at L2 {l2_label(l2)}" for l2, r in relative.items())
-            + (
-                f". Smaller in the residual net at L2 {', '.join(smaller)}; "
-                if smaller
-                else ". Not smaller in the residual net at any of these strengths; "
+        if smallest > 0:
+            line += f"No block reaches 0 (smallest: {smallest:.2g})"
+            line += (
+                ": with BatchNorm the block's output size is set by BN's scale, not by ||W|| (scale invariance)."
+                if norm == "batch"
+                else "."
             )
-            + "the paper's CIFAR nets show it smaller throughout."
+        lines.append(line)
+    weights = {
+        v: [
+            per_seed(log.last_measured(log.layer_frame()).query("kind == 'main'"), "weight_norm", v, l2)
+            for l2 in (weakest, strongest)
+        ]
+        for v in VARIANTS
+    }
+    if all(s.values for pair in weights.values() for s in pair) and weakest != strongest:
+        lines.append(
+            "**||W||** (mean over main-path layers, per seed): "
+            + "; ".join(f"{v} {_shift(*weights[v], weakest, strongest)}" for v in VARIANTS)
+            + "."
+        )
+    strengths = sorted(blocks.loc[blocks["metric"] == "act_std", "l2"].unique())
+    stds = {(v, l2): per_seed(blocks, "act_std", v, l2) for v in VARIANTS for l2 in strengths}
+    if strengths and all(s.values for s in stds.values()):
+        orders = {l2: band_order(stds[("residual", l2)], stds[("plain", l2)]) for l2 in strengths}
+        groups = {o: [l2_label(l2) for l2 in strengths if orders[l2] == o] for o in ORDER_WORDS}
+        summary = "; ".join(f"{ORDER_WORDS[o]} at L2 {', '.join(groups[o])}" for o in (-1, 0, 1) if groups[o])
+        lines.append(
+            "**Branch response std** (He et al. Fig. 7; mean over blocks, per seed), residual vs plain: "
+            + ", ".join(
+                f"{stds[('residual', l2)].show('.3g')} vs {stds[('plain', l2)].show('.3g')} at L2 {l2_label(l2)}"
+                for l2 in strengths
+            )
+            + f". Residual {summary}{noise_note(len(stds[('plain', strengths[0])].values))}; the paper's CIFAR nets show it "
+            "smaller throughout."
         )
     return lines
-
-
-def sweep_mean(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Per-layer/per-block values averaged over seeds, for the many-line charts (their sentences carry the spread)."""
-    return frame.groupby([*keys, "metric"], as_index=False, dropna=False)["value"].mean()

@@ -102,7 +102,8 @@ LESSONS: tuple[Lesson, ...] = (
         question="With BatchNorm, 56 layers deep: how does the plain net's gradient change from the output back to the input?",
         choices=GRADIENT_TRENDS,
         now_try="Set depth to 20: the plain ratio falls to a few. Set norm to none at depth 56: without BatchNorm "
-        "the picture changes again; compare the two ratios shown above the charts.",
+        "the picture changes again; compare the two ratios shown above the charts, then the comparison with the other "
+        "padding and image size under 'What am I looking at?': how much of the fall is zero padding?",
     ),
     Lesson(
         name="thousand-layers",

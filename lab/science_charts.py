@@ -40,89 +40,66 @@ def _l2_opacity(index: int, count: int) -> float:
 
 
 def branch_ratio_figure(blocks: pd.DataFrame) -> go.Figure:
-    """Residual nets after training: ||F(x)|| / ||shortcut(x)|| per block, one line per L2 strength (log y)."""
+    """Residual nets after training: ||F(x)|| / ||shortcut(x)|| per block, one line (seed mean) and band (range) per L2."""
     fig = go.Figure()
-    rows = blocks[(blocks["metric"] == "branch_ratio") & (blocks["variant"] == "residual")]
+    rows = blocks[(blocks["metric"] == "branch_ratio") & (blocks["variant"] == "residual")].dropna(subset=["value"])
     strengths = sorted(rows["l2"].unique())
     for i, l2 in enumerate(strengths):
-        part = rows[rows["l2"] == l2].sort_values("block")
-        fig.add_trace(
-            go.Scatter(
-                x=part["block"],
-                y=part["value"],
-                mode="lines+markers",
-                name=f"L2 {l2_label(l2)}",
-                line={"color": COLORS["residual"], "width": 1 + 3 * (i + 1) / len(strengths)},
-                opacity=_l2_opacity(i, len(strengths)),
-                marker={"size": 8},
-                hovertemplate=f"L2 {l2_label(l2)}<br>block %{{x}}<br>||F|| / ||shortcut|| %{{y:.3g}}<extra></extra>",
-            )
-        )
-    return legend_below(
-        base_layout(
+        summary = seed_summary(rows[rows["l2"] == l2], ["block"], "value")
+        width = 1 + 3 * (i + 1) / len(strengths)
+        add_band(
             fig,
-            "Residual branch size after training: ||F(x)|| / ||shortcut(x)||",
-            "block (1 = input side)",
-            "ratio (log)",
-            log_y=True,
+            summary,
+            "block",
+            COLORS["residual"],
+            f"L2 {l2_label(l2)}",
+            value_format=".3g",
+            opacity=_l2_opacity(i, len(strengths)),
+            width=width,
         )
-    )
+    title = "Residual branch size after training: ||F(x)|| / ||shortcut(x)|| (band: range over seeds)"
+    return legend_below(base_layout(fig, title, "block (1 = input side)", "ratio (log)", log_y=True))
+
+
+def _per_l2_bands(fig: go.Figure, rows: pd.DataFrame, x: str, labels: str | None = None) -> None:
+    """Plain and residual, one line (seed mean) and band (range over seeds) per L2 strength, fainter = weaker."""
+    strengths = sorted(rows["l2"].unique())
+    for variant in VARIANTS:
+        for i, l2 in enumerate(strengths):
+            part = rows[(rows["variant"] == variant) & (rows["l2"] == l2)]
+            if part.empty:
+                continue
+            keys = [x, labels] if labels else [x]
+            summary = seed_summary(part, keys, "value")
+            name = f"{variant}, L2 {l2_label(l2)}"
+            hover = list(summary[labels]) if labels else None
+            add_band(
+                fig,
+                summary,
+                x,
+                COLORS[variant],
+                name,
+                value_format=".3g",
+                opacity=_l2_opacity(i, len(strengths)),
+                labels=hover,
+                width=2,
+            )
 
 
 def weight_norm_figure(layers: pd.DataFrame) -> go.Figure:
-    """||W|| of every main-path layer after training, plain vs residual, one line per L2 strength (log y)."""
-    rows = layers[(layers["metric"] == "weight_norm") & (layers["kind"] == "main")]
-    strengths = sorted(rows["l2"].unique())
+    """||W|| of every main-path layer after training, plain vs residual, per L2 strength: seed mean and range (log y)."""
     fig = go.Figure()
-    for variant in VARIANTS:
-        for i, l2 in enumerate(strengths):
-            part = rows[(rows["variant"] == variant) & (rows["l2"] == l2)].sort_values("layer")
-            fig.add_trace(
-                go.Scatter(
-                    x=part["layer"],
-                    y=part["value"],
-                    mode="lines+markers",
-                    name=f"{variant}, L2 {l2_label(l2)}",
-                    line={"color": COLORS[variant], "width": 2},
-                    opacity=_l2_opacity(i, len(strengths)),
-                    legendgroup=variant,
-                    customdata=part["name"],
-                    hovertemplate=f"{variant}, L2 {l2_label(l2)}<br>layer %{{x}}: %{{customdata}}"
-                    "<br>||W|| %{y:.3g}<extra></extra>",
-                )
-            )
-    return legend_below(
-        base_layout(
-            fig, "||W|| per layer after training (fainter = weaker L2)", "layer (1 = input side)", "||W|| (log)", log_y=True
-        )
-    )
+    _per_l2_bands(fig, layers[(layers["metric"] == "weight_norm") & (layers["kind"] == "main")], "layer", "name")
+    title = "||W|| per layer after training (fainter = weaker L2; band: range over seeds)"
+    return legend_below(base_layout(fig, title, "layer (1 = input side)", "||W|| (log)", log_y=True))
 
 
 def response_std_figure(blocks: pd.DataFrame) -> go.Figure:
-    """Std of each block's branch response z[l+2] (He et al. Fig. 7), plain vs residual, one line per L2."""
-    rows = blocks[blocks["metric"] == "act_std"]
-    strengths = sorted(rows["l2"].unique())
+    """Std of each block's branch response z[l+2] (He et al. Fig. 7), plain vs residual, per L2: seed mean and range."""
     fig = go.Figure()
-    for variant in VARIANTS:
-        for i, l2 in enumerate(strengths):
-            part = rows[(rows["variant"] == variant) & (rows["l2"] == l2)].sort_values("block")
-            fig.add_trace(
-                go.Scatter(
-                    x=part["block"],
-                    y=part["value"],
-                    mode="lines+markers",
-                    name=f"{variant}, L2 {l2_label(l2)}",
-                    line={"color": COLORS[variant], "width": 2},
-                    opacity=_l2_opacity(i, len(strengths)),
-                    legendgroup=variant,
-                    hovertemplate=f"{variant}, L2 {l2_label(l2)}<br>block %{{x}}<br>std %{{y:.3g}}<extra></extra>",
-                )
-            )
-    return legend_below(
-        base_layout(
-            fig, "Std of each block's branch response (fainter = weaker L2)", "block (1 = input side)", "std (log)", log_y=True
-        )
-    )
+    _per_l2_bands(fig, blocks[blocks["metric"] == "act_std"], "block")
+    title = "Std of each block's branch response (fainter = weaker L2; band: range over seeds)"
+    return legend_below(base_layout(fig, title, "block (1 = input side)", "std (log)", log_y=True))
 
 
 def block_output_figure(check: pd.DataFrame) -> go.Figure:

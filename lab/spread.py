@@ -50,6 +50,10 @@ class Spread:
     def percent(self) -> str:
         return range_text(self.mean, self.low, self.high, len(self.values))
 
+    def show(self, spec: str = ".3g") -> str:
+        """The mean and, over several seeds, [min–max] in one number format: "0.412 [0.38–0.45]"."""
+        return range_text(self.mean, self.low, self.high, len(self.values), spec)
+
     def above(self, margin: float = MARGIN) -> int:
         """On how many seeds the value exceeds `margin`."""
         return sum(v > margin for v in self.values)
@@ -60,6 +64,20 @@ class Spread:
 
 def spread_of(values: Sequence[float]) -> Spread:
     return Spread(tuple(float(v) for v in values))
+
+
+def band_order(a: Spread, b: Spread) -> int:
+    """-1 if a's seed range lies wholly below b's, 1 if wholly above, 0 if the ranges overlap (within seed noise)."""
+    if a.high < b.low:
+        return -1
+    if a.low > b.high:
+        return 1
+    return 0
+
+
+def noise_note(n: int) -> str:
+    """What a band comparison over n seeds can say: with one seed there is no range to overlap."""
+    return " (one seed: no spread measured, so any difference counts)" if n == 1 else ""
 
 
 def how_many(count: int, total: int) -> str:
@@ -80,9 +98,14 @@ def add_band(
     col: int | None = None,
     value_format: str = ".1%",
     showlegend: bool = True,
+    opacity: float = 1.0,
+    labels: Sequence[str] | None = None,
     **line: object,
 ) -> None:
-    """The seed mean as a line and the min–max range over seeds as a shaded band behind it (rows in x order)."""
+    """The seed mean as a line and the min–max range over seeds as a shaded band behind it (rows in x order).
+
+    `opacity` fades line and band together (a sweep's weaker settings); `labels` name each point in the hover
+    (a layer's `named_parameters()` name)."""
     if (summary["n"] > 1).any():
         fig.add_trace(
             go.Scatter(
@@ -91,7 +114,7 @@ def add_band(
                 mode="lines",
                 fill="toself",
                 fillcolor=color,
-                opacity=0.18,
+                opacity=0.18 * opacity,
                 line={"width": 0},
                 hoverinfo="skip",
                 showlegend=False,
@@ -106,12 +129,14 @@ def add_band(
             y=summary["mean"],
             mode="lines+markers",
             line={"color": color, "width": 3, **line},
+            opacity=opacity,
             name=name,
             legendgroup=name,
             showlegend=showlegend,
+            text=labels,
             customdata=summary[["low", "high", "n"]],
-            hovertemplate=f"{name}<br>%{{x}}: %{{y:{value_format}}} (range %{{customdata[0]:{value_format}}}–"
-            f"%{{customdata[1]:{value_format}}} over %{{customdata[2]}} seeds)<extra></extra>",
+            hovertemplate=f"{name}<br>%{{x}}{': %{text}' if labels is not None else ''}: %{{y:{value_format}}} (range "
+            f"%{{customdata[0]:{value_format}}}–%{{customdata[1]:{value_format}}} over %{{customdata[2]}} seeds)<extra></extra>",
         ),
         row=row,
         col=col,

@@ -26,6 +26,8 @@ DATASETS = SYNTHETIC_DATASETS + IMAGE_DATASETS
 SHORTCUTS = ("A", "B", "C")
 NORMS = ("batch", "none")
 PADDINGS = ("zeros", "circular")  # how a 3x3 conv sees beyond the map's border
+NATIVE_SIZE = 0  # image_size meaning "the dataset's own size" (digits 8, CIFAR-10 32)
+IMAGE_SIZE_STEPS = (8, 16, 32)  # the app's choices: digits as shipped, twice, four times (the CIFAR size)
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu")
 INITS = ("he", "xavier", "zero_residual")
 BLOCKS = ("post", "pre")
@@ -35,6 +37,7 @@ AUGMENTS = ("none", "pad-crop-flip")
 AUGMENT_PAD = 4  # pixels of zero padding before the random crop (He et al. 2015, Sec. 4.2)
 LR_DROP_FACTOR = 0.1  # the learning rate is divided by 10 at each drop (He et al. 2015, Sec. 4.2)
 
+MIN_IMAGE_SIZE = 4  # the two stride-2 stages still leave a 1x1 map
 MAX_CNN_DEPTH = 1202
 MAX_MLP_DEPTH = 1000
 
@@ -114,6 +117,15 @@ FIELDS: dict[str, Field] = {
         PADDINGS,
         help="CNN only. zeros: the paper's zero padding; circular: the map wraps around, so no kernel sees zeros "
         "(on the 4x4 and 2x2 maps of 8x8 digits, zero padding alone shrinks the signal)",
+    ),
+    "image_size": Field(
+        int,
+        "Image size (pixels; 0: the dataset's own)",
+        low=NATIVE_SIZE,
+        high=64,
+        steps=IMAGE_SIZE_STEPS,
+        help="image sets only: the side the images are resized to (bilinear, antialiased); 0: the dataset's own "
+        "(digits 8, CIFAR-10 32). Larger maps leave the 3x3 convs' zero padding a smaller share of every map",
     ),
     "activation": Field(str, "Activation", ACTIVATIONS, help="the nonlinearity g"),
     "init": Field(
@@ -196,6 +208,7 @@ class ExperimentConfig:
     l2: float = 1e-4
     norm: str = "batch"
     padding: str = "zeros"
+    image_size: int = NATIVE_SIZE  # the dataset's own: the lab's digits are 8x8
     activation: str = "relu"
     init: str = "he"
     optimizer: str = "sgd"
@@ -234,6 +247,10 @@ class ExperimentConfig:
                 raise ConfigError("depth", f"is not 6n+2 for arch 'cnn'; allowed 8, 14, 20, ... {MAX_CNN_DEPTH}", self.depth)
         elif self.depth % 2 != 0 or self.depth > MAX_MLP_DEPTH:
             raise ConfigError("depth", f"for arch 'mlp' must be even, from 2 to {MAX_MLP_DEPTH}", self.depth)
+        if self.image_size != NATIVE_SIZE and self.dataset in SYNTHETIC_DATASETS:
+            raise ConfigError("image_size", f"resizes images; dataset {self.dataset!r} is 2-D, allowed: 0", self.image_size)
+        if 0 < self.image_size < MIN_IMAGE_SIZE:
+            raise ConfigError("image_size", f"is too small to resize to; allowed: 0 or {MIN_IMAGE_SIZE} to 64", self.image_size)
         if self.augment != "none" and self.arch != "cnn":
             raise ConfigError("augment", "crops and flips images; allowed with arch 'cnn' only, else: none", self.augment)
         if self.dataset == "cifar10" and not self.data_path:

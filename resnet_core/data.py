@@ -17,6 +17,9 @@ digits     10       (64,) / (1, 8, 8)         one global mean and std (some pixe
 cifar10    10       (3072,) / (3, 32, 32)     per channel
 =========  =======  ========================  =====================================
 
+``config.image_size`` resizes the image sets (bilinear, before standardising): digits at 32
+are (1, 32, 32), so the 3x3 convs' zero padding is a small share of each map (docs/SCIENCE_NOTES.md 3).
+
 (*) ``gaussians`` has three blobs, so the 2-D boundary plots show more than one frontier.
 
 Splits are stratified and seeded by ``config.seed``; CIFAR-10 keeps the archive's own
@@ -37,7 +40,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from resnet_core.config import SYNTHETIC_DATASETS, ExperimentConfig
+from resnet_core.config import NATIVE_SIZE, SYNTHETIC_DATASETS, ExperimentConfig
 
 if TYPE_CHECKING:
     import torch
@@ -74,10 +77,18 @@ class DatasetInfo:
     n_classes: int
 
 
+def image_shape(config: ExperimentConfig) -> tuple[int, int, int]:
+    """(channels, height, width) of one image as the nets see it: the dataset's own, or resized to `image_size`."""
+    channels, height, width = IMAGE_SHAPES[config.dataset]
+    if config.image_size == NATIVE_SIZE:
+        return channels, height, width
+    return channels, config.image_size, config.image_size
+
+
 def dataset_info(config: ExperimentConfig) -> DatasetInfo:
     """Per-sample input shape and class count; never touches the disk."""
     name = config.dataset
-    shape = (2,) if name in SYNTHETIC_DATASETS else IMAGE_SHAPES[name]
+    shape = (2,) if name in SYNTHETIC_DATASETS else image_shape(config)
     in_shape = shape if config.arch == "cnn" else (math.prod(shape),)
     return DatasetInfo(in_shape, N_CLASSES[name])
 
@@ -125,25 +136,43 @@ class _Split:
     std: torch.Tensor
 
 
-def _cache_key(config: ExperimentConfig) -> tuple[str, int, float, float, int, str]:
+def _cache_key(config: ExperimentConfig) -> tuple[str, int, float, float, int, str, int]:
     """The data-relevant fields, with those a dataset ignores zeroed so they cannot miss the cache.
 
-    arch is absent on purpose: it only reshapes, which happens after the cache.
+    arch is absent on purpose: it only reshapes, which happens after the cache. The image side is
+    the resolved one, so image_size 8 and the digits' own size share an entry.
     """
     c = config
     if c.dataset == "cifar10":
-        return (c.dataset, 0, 0.0, 0.0, 0, str(Path(c.data_path).expanduser().resolve()))
+        return (c.dataset, 0, 0.0, 0.0, 0, str(Path(c.data_path).expanduser().resolve()), image_shape(c)[-1])
     if c.dataset == "digits":
-        return (c.dataset, 0, 0.0, c.test_fraction, c.seed, "")
-    return (c.dataset, c.n_samples, c.noise, c.test_fraction, c.seed, "")
+        return (c.dataset, 0, 0.0, c.test_fraction, c.seed, "", image_shape(c)[-1])
+    return (c.dataset, c.n_samples, c.noise, c.test_fraction, c.seed, "", NATIVE_SIZE)
+
+
+def resize_images(images: np.ndarray, size: int) -> np.ndarray:
+    """(N, C, H, W) images as float32 at size x size: bilinear, antialiased when shrinking; deterministic on the CPU.
+
+    The same size returns the images unchanged, so the native size is bit-for-bit the dataset as shipped.
+    """
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
+    resized = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=size < images.shape[-1])
+    return resized.numpy()
 
 
 @functools.lru_cache(maxsize=16)
-def _load_split(dataset: str, n_samples: int, noise: float, test_fraction: float, seed: int, data_path: str) -> _Split:
+def _load_split(dataset: str, n_samples: int, noise: float, test_fraction: float, seed: int, data_path: str, size: int) -> _Split:
     import torch
 
     if dataset == "cifar10":
         x_train, y_train, x_test, y_test = read_cifar10(data_path)
+        if size != x_train.shape[-1]:  # resized pixels rounded back to uint8: the histogram statistics below still hold
+            x_train, x_test = (np.clip(np.rint(resize_images(x, size)), 0, 255).astype(np.uint8) for x in (x_train, x_test))
         # Per-channel statistics from a 256-bin histogram: exact, and no float copy of 150 MB of pixels
         # (torch's bincount counts uint8 as is; numpy's would first widen them to int64: benchmarks/RESULTS.md, "Changes").
         pixels = torch.from_numpy(x_train)
@@ -157,7 +186,7 @@ def _load_split(dataset: str, n_samples: int, noise: float, test_fraction: float
             from sklearn.datasets import load_digits
 
             x, y = load_digits(return_X_y=True)
-            x = x.reshape(-1, *IMAGE_SHAPES["digits"])
+            x = resize_images(x.reshape(-1, *IMAGE_SHAPES["digits"]), size)
         else:
             x, y = _make_2d(dataset, n_samples, noise, seed)
         x_train, x_test, y_train, y_test = _stratified_split(x, y, test_fraction, seed)

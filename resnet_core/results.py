@@ -277,6 +277,6 @@ def seed_summary(frame: pd.DataFrame, keys: Sequence[str], value: str) -> pd.Dat
     return grouped.agg(mean="mean", low="min", high="max", n="count").reset_index()
 
 
-def range_text(mean: float, low: float, high: float, n: int) -> str:
-    """ "12.3%" for one seed, "12.3% [8.1–15.0%]" (mean [min–max]) for several."""
-    return f"{mean:.1%}" if n == 1 else f"{mean:.1%} [{low:.1%}–{high:.1%}]"
+def range_text(mean: float, low: float, high: float, n: int, spec: str = ".1%") -> str:
+    """ "12.3%" for one seed, "12.3% [8.1–15.0%]" (mean [min–max]) for several; `spec` formats all three."""
+    return format(mean, spec) if n == 1 else f"{mean:{spec}} [{low:{spec}}–{high:{spec}}]"

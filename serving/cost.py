@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from resnet_core.config import MAX_CNN_DEPTH, MAX_MLP_DEPTH, ExperimentConfig
-from resnet_core.data import IMAGE_SHAPES, N_CLASSES, split_sizes
+from resnet_core.data import N_CLASSES, dataset_info, split_sizes
 from resnet_core.specs import EVAL_BATCH
 from serving.limits import HostLimits
 
@@ -58,11 +58,11 @@ def _layers(config: ExperimentConfig) -> tuple[list[_Layer], list[_Layer]]:
     """
     w, classes = config.width, N_CLASSES[config.dataset]
     if config.arch == "mlp":
-        inputs = math.prod(IMAGE_SHAPES.get(config.dataset, (2,)))
+        inputs = math.prod(dataset_info(config).in_shape)
         hidden = _Layer(w * w, w, w * w, config.depth)
         main = [_Layer(inputs * w, w, inputs * w), hidden, _Layer(w * classes, classes, w * classes)]
         return main, [hidden._replace(count=config.depth // 2)] if config.shortcut == "C" else []
-    channels, *size = IMAGE_SHAPES[config.dataset]
+    channels, *size = dataset_info(config).in_shape  # the resized side when image_size is set
     n = (config.depth - 2) // 6
     main, projections = [_conv(channels, w, 3, 1, size)], []
     c_in = w
@@ -130,7 +130,7 @@ def estimate_cost(config: ExperimentConfig) -> Cost:
 
 def _peak_bytes(config: ExperimentConfig, main: list[_Layer], projections: list[_Layer], batch: int, samples: int) -> int:
     """Data, weights (two nets, their stacked copy, gradients, optimiser state) and the larger activation peak."""
-    inputs = math.prod(IMAGE_SHAPES.get(config.dataset, (2,)))
+    inputs = math.prod(dataset_info(config).in_shape)
     raw = 1 if config.dataset == "cifar10" else BYTES  # the split cache keeps CIFAR-10 as uint8
     data = samples * inputs * (BYTES + raw)
     weights = 2 * sum(x.weights * x.count for x in main) + sum(x.weights * x.count for x in projections)

@@ -234,3 +234,50 @@ def test_log_axes_label_decades_never_bare_minor_digits() -> None:
     fig = for_screen(charts.layer_gradient_figure(handmade_log().layer_frame(), 0), 24)
     assert fig.layout.yaxis.tickmode == "array" and all("10" in text for text in fig.layout.yaxis.ticktext)
     assert fig.layout.xaxis.tickfont.size == 24 and fig.layout.yaxis.tickfont.size == 24
+
+
+def cnn_log(padding: str, size: int, plain_act_grads: list[float]) -> RunLog:
+    """A no-BN CNN's records at init with a chosen plain ||dL/da|| per block (first block first)."""
+    log = RunLog(ExperimentConfig(depth=8, norm="none", padding=padding, image_size=size))
+    for variant in ("plain", "residual"):
+        log.add({"kind": "meta", "variant": variant, "layers": layers(variant), "blocks": ["block 1", "block 2"]})
+    log.add(step_record("plain", 0, [1.0] * 6, plain_act_grads))
+    log.add(step_record("residual", 0, [1.0] * 7, [100.0, 1.0]))
+    return log
+
+
+def test_the_no_bn_story_says_how_much_of_each_map_the_zero_padding_is() -> None:
+    assert readings.stage_sides(ExperimentConfig()) == [8, 4, 2]
+    assert readings.stage_sides(ExperimentConfig(image_size=32)) == [32, 16, 8]
+    assert readings.padded_share(2) == pytest.approx(1 - (4 / 6) ** 2)  # of 36 taps on a 2x2 map, 20 read padding
+    story = " ".join(readings.flow_story(cnn_log("zeros", 0, [1e-5, 1.0])))
+    assert "8x8 inputs give stage maps of 8x8, 4x4, 2x2" in story and "56% of the 3x3 kernel taps" in story
+    circular = " ".join(readings.flow_story(cnn_log("circular", 32, [0.5, 1.0])))
+    assert "32x32 inputs" in circular and "none reads zeros" in circular and "%" not in circular
+
+
+def test_the_padding_comparison_is_read_from_both_measurements_including_no_difference() -> None:
+    config = ExperimentConfig(norm="none")
+    assert readings.padding_counterparts(config) == {
+        "circular padding": config.replace(padding="circular"),
+        "32x32 inputs": config.replace(image_size=32),
+    }
+    assert set(readings.padding_counterparts(config.replace(padding="circular", image_size=32))) == {
+        "zero padding",
+        "8x8 inputs",
+    }
+    here = cnn_log("zeros", 0, [1e-5, 1.0])
+    lines = readings.padding_story(here, {"circular padding": cnn_log("circular", 0, [0.5, 1.0])})
+    assert "here (8x8 inputs, zero padding) 1/1e+05" in lines[0]
+    assert "5e+04x closer to flat than here: on this seed most of the fall here comes from the zero padding" in lines[1]
+    (_, same) = readings.padding_story(here, {"32x32 inputs": cnn_log("zeros", 32, [3e-5, 1.0])})
+    assert (
+        "within 10x of here: on this seed, what sets this ratio is not the 8x8 inputs (the zero padding of their small maps)"
+        in same
+    )
+    (_, bigger) = readings.padding_story(here, {"32x32 inputs": cnn_log("zeros", 32, [0.3, 1.0])})
+    assert "most of the fall here comes from the 8x8 inputs (the zero padding of their small maps)" in bigger
+    (_, worse) = readings.padding_story(cnn_log("circular", 0, [0.5, 1.0]), {"zero padding": here})
+    assert "further from flat than here: zero padding adds a fall of its own" in worse
+    (_, unmeasured) = readings.padding_story(here, {"32x32 inputs": cnn_log("zeros", 32, [0.0, 1.0])})
+    assert "no comparison" in unmeasured

@@ -56,6 +56,17 @@ def test_json_schema_of_a_depth_sweep(tmp_path):
     assert {"grad_norm", "weight_norm", "act_grad_norm"} <= set(table["metric"])
 
 
+def test_image_size_reaches_the_nets(tmp_path):
+    """--image-size 16 is in the config the CLI ran, and the nets measured other inputs than the 8x8 digits."""
+    runs = {}
+    for size in ("0", "16"):
+        out = tmp_path / f"run-{size}.json"
+        assert main(["run", *FAST, "--depth", "8", "--steps", "1", "--image-size", size, "--out", str(out)]) == 0
+        runs[size] = json.loads(out.read_text())
+    assert [runs[s]["config"]["image_size"] for s in ("0", "16")] == [0, 16]
+    assert runs["0"]["runs"][0]["init"]["grad_norm"] != runs["16"]["runs"][0]["init"]["grad_norm"]
+
+
 def test_json_is_strict_even_with_nan(tmp_path):
     out = tmp_path / "run.json"
     assert main(["run", *FAST, "--depth", "8", "--out", str(out)]) == 0
@@ -70,6 +81,7 @@ def test_json_is_strict_even_with_nan(tmp_path):
         (["--depth", "21"], "depth"),
         (["--shortcut", "D"], "shortcut"),
         (["--l2", "lots"], "l2"),
+        (["--image-size", "2"], "image_size"),
         (["--dataset", "cifar10", "--data-path", "/nowhere/cifar"], "/nowhere/cifar"),
         (["--bogus", "1"], "--bogus"),
     ],

@@ -19,6 +19,8 @@ CONFIGS = [
     ExperimentConfig(depth=8, width=4, batch_size=16, steps=2, shortcut="C", activation="gelu", norm="none"),
     ExperimentConfig(arch="mlp", dataset="moons", depth=10, width=16, batch_size=32, steps=3, shortcut="C", n_samples=300),
     ExperimentConfig(arch="mlp", dataset="digits", depth=4, width=32, batch_size=4096, steps=2, eval_every=1),
+    ExperimentConfig(depth=8, width=4, batch_size=16, steps=1, norm="none", padding="circular", image_size=16),
+    ExperimentConfig(arch="mlp", dataset="digits", depth=2, width=8, batch_size=64, steps=1, image_size=12),
 ]
 
 

@@ -215,3 +215,42 @@ def test_xor_labels_are_the_quadrants_of_the_clean_points() -> None:
     x, y = _make_2d("xor", 200, 0.0, 3)
     assert np.array_equal(y, (x[:, 0] * x[:, 1] > 0).astype(np.int64)) and abs(x).max() <= 1
     assert np.bincount(y).tolist() == [100, 100]  # drawn balanced, so tiny sets still split stratified
+
+
+# ---- image_size: the image sets resized (bilinear), the 2-D sets untouched ----
+
+
+@pytest.mark.parametrize("arch", ["cnn", "mlp"])
+def test_digits_resized_keep_their_images_and_split(arch: str) -> None:
+    """At 32 pixels each digit is its 8x8 image upsampled: pooling 4x4 cells gives the 8x8 image back (standardised)."""
+    depth = 20 if arch == "cnn" else 2
+    native, big = (load_dataset(ExperimentConfig(arch=arch, depth=depth, image_size=s)) for s in (0, 32))
+    assert big[0].shape[1:] == dataset_info(ExperimentConfig(arch=arch, depth=depth, image_size=32)).in_shape
+    assert big[0].shape[1:] == ((1, 32, 32) if arch == "cnn" else (1024,))
+    assert torch.equal(native[1], big[1]) and torch.equal(native[3], big[3])  # same split, same labels
+    x8, x32 = native[0].reshape(-1, 64), big[0].reshape(-1, 1, 32, 32)
+    pooled = torch.nn.functional.avg_pool2d(x32, 4).reshape(-1, 64)
+    correlation = torch.corrcoef(torch.stack([x8.flatten(), pooled.flatten()]))[0, 1]
+    assert correlation > 0.95  # bilinear upsampling then 4x4 pooling is close to the identity
+    assert abs(float(big[0].mean())) < 1e-4 and float(big[0].std()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_digits_at_their_own_size_are_the_dataset_as_shipped() -> None:
+    """image_size 8 is the digits' own side: the same tensors as the default, and a deterministic resize elsewhere."""
+    assert all(
+        torch.equal(u, v)
+        for u, v in zip(load_dataset(ExperimentConfig()), load_dataset(ExperimentConfig(image_size=8)), strict=True)
+    )
+    once, again = (load_dataset(ExperimentConfig(image_size=16))[0] for _ in range(2))
+    assert torch.equal(once, again) and once.shape[1:] == (1, 16, 16)
+
+
+def test_cifar_resized_down_is_antialiased_and_stays_uint8_in_the_cache(cifar: tuple[Path, dict]) -> None:
+    folder, batches = cifar
+    config = cifar_config(folder).replace(image_size=8)
+    x_train = load_dataset(config)[0]
+    assert x_train.shape == (5 * PER_BATCH, 3, 8, 8) == (5 * PER_BATCH, *dataset_info(config).in_shape)
+    raw = np.concatenate([batches[f"data_batch_{j}"][0] for j in range(1, 6)]).reshape(-1, 3, 32, 32).astype(np.float64)
+    pooled = raw.reshape(-1, 3, 8, 4, 8, 4).mean(axis=(3, 5))  # antialiased bilinear at 4x is close to 4x4 averaging
+    standard = (pooled - pooled.mean(axis=(0, 2, 3), keepdims=True)) / pooled.std(axis=(0, 2, 3), keepdims=True)
+    assert np.corrcoef(x_train.numpy().ravel(), standard.ravel())[0, 1] > 0.9

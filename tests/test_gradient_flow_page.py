@@ -24,6 +24,7 @@ from resnet_core.config import ExperimentConfig
 from resnet_core.results import RunLog
 from resnet_core.training import measure_init
 from serving.jobs import executor
+from serving.limits import HostLimits, apply_thread_limit
 from ui.exports import plotly_config, run_json_text, view_name
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -63,6 +64,26 @@ def test_landing_page_shows_init_gradients_matching_the_engine() -> None:
     assert chart(at, "Activation-gradient norm per block")["layout"]["yaxis"]["type"] == "log"
     assert readings.gradient_reading(expected) in [m.value.lstrip("# ") for m in at.markdown]
     assert any("computed on cpu" in c.value or "computed on cuda" in c.value for c in at.caption)
+
+
+def test_image_size_through_the_url_and_the_widget_reaches_the_engine() -> None:
+    """?image_size=16 (the slider's grid), then 32 on the slider: the charts are the engine's records at that size.
+
+    The expected records are computed at the workers' thread count: on 32x32 maps the conv kernels' summation
+    order moves the last digits (~2e-3 relative at one thread vs two), so they are compared like for like."""
+    apply_thread_limit(HostLimits.from_settings())  # restored by conftest's torch_threads
+    at = open_page({"depth": "8", "width": "4", "image_size": "16"})
+    assert not at.exception and at.select_slider(key="image_size").value == 16
+    for size in (16, 32):
+        if size == 32:
+            at.select_slider(key="image_size").set_value(32).run()
+            assert not at.exception
+        config = ExperimentConfig(depth=8, width=4, image_size=size)
+        expected = RunLog(config).extend(measure_init(config))
+        plain = trace(chart(at, "Weight-gradient norm per layer at initialisation"), "plain")
+        recorded = expected.layer_frame().query("variant == 'plain' and metric == 'grad_norm' and kind == 'main'")["value"]
+        assert np.allclose(decode(plain["y"]), recorded, rtol=1e-5)
+        assert any(f"{size}x{size} inputs" in c.value for c in at.caption)
 
 
 def test_default_view_is_depth_56() -> None:
@@ -254,7 +275,8 @@ def test_exports_are_strict_json_and_long_csv_with_named_files() -> None:
 
 
 def test_padding_in_the_url_and_the_forward_signal_and_optimiser_views() -> None:
-    """?padding=circular reaches the engine; the signal chart quotes the measured ratio; training adds the optimiser view."""
+    """?padding=circular reaches the engine; the signal chart quotes the measured ratio; the page measures the other
+    padding and input size and reads the comparison; training adds the optimiser view."""
     query = {"depth": "8", "width": "4", "norm": "none", "padding": "circular", "steps": "6", "measure_every": "1"}
     at = open_page(query)
     assert not at.exception
@@ -266,9 +288,25 @@ def test_padding_in_the_url_and_the_forward_signal_and_optimiser_views() -> None
     wanted = wanted[(wanted["variant"] == "plain") & (wanted["metric"] == "out_ms")].sort_values("block")["value"]
     assert np.allclose(decode(plain_init["y"]), wanted, rtol=1e-5)
     assert any(m.value in readings.signal_reading(expected, 0) for m in at.markdown)
+    others = {label: RunLog(c).extend(measure_init(c)) for label, c in readings.padding_counterparts(config).items()}
+    assert set(others) == {"zero padding", "32x32 inputs"}
+    shown = [m.value for m in at.markdown]
+    assert all(line in shown for line in readings.padding_story(expected, others))  # both counterparts measured by the page
+    at.toggle(key="compare_padding").set_value(False).run()
+    assert not any(m.value.startswith("With zero padding") for m in at.markdown)
     next(b for b in at.button if b.label == "Train both nets").click().run()
     assert not at.exception
     assert any("What the optimiser does" in h.value for h in at.subheader)
     assert chart(at, "Relative update lr·‖g‖/‖W‖ per layer")["layout"]["yaxis"]["type"] == "log"
     assert chart(at, "Relative update lr·‖g‖/‖W‖, layer x step")
     assert any(m.value.startswith("**At initialisation** one SGD step") for m in at.markdown)
+
+
+def test_a_comparison_over_the_hosts_budget_is_named_not_computed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """5 GFLOP: the page's own run (3.8) and the circular-padding init (2.2) fit, the 32x32 init (8.0) does not."""
+    monkeypatch.setenv("RESNET_LAB_MAX_GFLOP", "5")
+    at = open_page({"depth": "8", "width": "4", "norm": "none", "steps": "6", "measure_every": "1"})
+    assert not at.exception
+    assert any(c.value.startswith("With 32x32 inputs: not measured on this host") for c in at.caption)
+    assert any(m.value.startswith("With circular padding:") for m in at.markdown)
+    assert not any(m.value.startswith("With 32x32 inputs:") for m in at.markdown)

@@ -115,10 +115,15 @@ def test_identity_trains_from_scaled_weights_and_runs_the_l2_sweep(cache_dir: Pa
     at.button(key="l2_run").click().run()
     assert not at.exception
     weights = chart(at, "||W|| per layer")
-    assert [t["name"] for t in weights["data"]] == ["plain, L2 0", "plain, L2 0.1", "residual, L2 0", "residual, L2 0.1"]
-    assert len(decode(weights["data"][0]["x"])) == 8  # stem, 3 blocks x 2 layers, classifier
+    means = [t for t in weights["data"] if t.get("fill") != "toself"]
+    assert [t["name"] for t in means] == ["plain, L2 0", "plain, L2 0.1", "residual, L2 0", "residual, L2 0.1"]
+    assert len(decode(means[0]["x"])) == 8  # stem, 3 blocks x 2 layers, classifier
+    for title in ("||W|| per layer", "Residual branch size", "Std of each block's branch response"):
+        spec = chart(at, title)  # two seeds: every line has its seed band
+        assert sum(t.get("fill") == "toself" for t in spec["data"]) == sum(t.get("fill") != "toself" for t in spec["data"])
     ratio = chart(at, "Residual branch size")
-    assert [t["name"] for t in ratio["data"]] == ["L2 0", "L2 0.1"] and ratio["layout"]["yaxis"]["type"] == "log"
+    assert [t["name"] for t in ratio["data"] if "name" in t] == ["L2 0", "L2 0.1"] and ratio["layout"]["yaxis"]["type"] == "log"
+    assert any("seed" in m.value and "Branch response std" in m.value for m in at.markdown)
 
 
 def test_identity_warns_that_the_argument_needs_relu(cache_dir: Path) -> None:

@@ -43,6 +43,7 @@ ADVANCED_FIELDS = (
     "block",
     "norm",
     "padding",
+    "image_size",
     "activation",
     "init",
     "optimizer",
@@ -67,8 +68,9 @@ def grid(steps: Sequence[float], default: float) -> list[float]:
 def nearest(value: float, options: Sequence[float]) -> float:
     """The option closest on a log scale; values far below the smallest positive step count as 0 when 0 is offered."""
     positive = [o for o in options if o > 0]
-    if value <= 0 or (0.0 in options and value < min(positive) / 10):
-        return 0.0 if 0.0 in options else min(positive)
+    zero = next((o for o in options if o == 0), None)  # the grid's own 0 (int or float), as the widget holds it
+    if value <= 0 or (zero is not None and value < min(positive) / 10):
+        return zero if zero is not None else min(positive)
     return min(positive, key=lambda o: abs(math.log10(o) - math.log10(value)))
 
 
@@ -247,7 +249,8 @@ def _widget(name: str, defaults: ExperimentConfig) -> Any:
         )
     if spec.steps is not None:
         options = grid(spec.steps, default)
-        return st.select_slider(spec.label + " (log scale)", options, value=default, format_func=format_value, **common)
+        scale = " (log scale)" if spec.kind is float else ""  # an int grid (image sizes) doubles, but 0 is on it too
+        return st.select_slider(spec.label + scale, options, value=default, format_func=format_value, **common)
     if name == "dataset":
         return st.selectbox(
             spec.label,

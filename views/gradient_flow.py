@@ -12,7 +12,9 @@ from lab import charts, optimiser, replay
 from lab import gradient_flow as readings
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import RunLog
+from serving.cost import budget_message
 from serving.jobs import JobRequest
+from ui import host
 from ui.controls import experiment_controls
 from ui.echo import describe
 from ui.exports import device_line, download_buttons, share_box, show_figure, view_name
@@ -61,6 +63,22 @@ def draw_signal(log: RunLog, name: str, key: str) -> None:
         show_figure(charts.signal_figure(blocks, steps), f"{name}_signal", f"{key}_signal")
         for line in readings.signal_reading(log, steps[-1]):
             st.markdown(line)
+
+
+def draw_padding_comparison(log: RunLog) -> None:
+    """Without BN: the same net at init with the other padding and input size, so the page shows what sets the ratio."""
+    if not st.toggle("Compare: the same net with the other padding and input size", value=True, key="compare_padding"):
+        return
+    others = {}
+    for label, other in readings.padding_counterparts(log.config).items():
+        # Only the init measurement runs: priced as a zero-step run (the pair built, measured once, evaluated once).
+        if (too_large := budget_message(other.replace(steps=0), host.limits())) is not None:
+            st.caption(f"With {label}: not measured on this host ({too_large}).")
+            continue
+        records = compute(JobRequest("init", other, "lab.jobs:init_run"), f"measuring the same net with {label}")
+        others[label] = RunLog(other).extend(records)
+    for line in readings.padding_story(log, others):
+        st.markdown(line)
 
 
 def draw_optimiser(log: RunLog, name: str) -> None:
@@ -125,9 +143,11 @@ with st.expander("Forward signal per block (signal propagation)"):
 with st.expander("What am I looking at?", expanded=True):
     for paragraph in readings.flow_story(init):
         st.markdown(paragraph)
+    if config.arch == "cnn" and config.norm == "none":
+        draw_padding_comparison(init)
     st.markdown("L2 acts on the weight updates, so it changes nothing at initialisation: train to see what it does.")
     st.caption(
-        f"Depth {config.depth} ({config.blocks} blocks), {config.arch} on {config.dataset}, "
+        f"Depth {config.depth} ({config.blocks} blocks), {config.arch} on {config.dataset}{readings.input_phrase(config)}, "
         f"norm {config.norm}, init {config.init}; {device_line(init)}."
     )
 download_buttons(init, f"{name}_init", "init")

@@ -84,23 +84,11 @@ def identity_section(config: ExperimentConfig, alpha: float, seeds: Sequence[int
     )
     right.metric("residual: output std over the batch", f"{spread['residual']:.3g}", border=True)
     if alpha == 0:
-        st.success(
-            f"Measured at α = 0: every identity residual block returns its input exactly (max difference {worst!r}), "
-            f"while the plain stack outputs the same thing for every image (std {spread['plain']:.3g}).",
-            icon=":material/check_circle:",
-        )
+        holds, sentence = I.zero_alpha_reading(worst, spread["plain"])
+        (st.success if holds else st.info)(sentence, icon=":material/check_circle:" if holds else ":material/info:")
     if len(transition):
         option = f"option {config.shortcut} ({SHORTCUT_OPTIONS[config.shortcut]})"
-        diff = transition["max_diff_shortcut"].max()
-        st.caption(
-            f"The {len(transition)} transition blocks change the shape, so a[l+2] = a[l] can't hold there. With "
-            f"{option} they output g(shortcut(a[l])); max |a[l+2] − shortcut(a[l])| = {diff:.3g}"
-            + (
-                " (zero padding keeps a ReLU output non-negative)."
-                if config.shortcut == "A"
-                else ": a projection's output can be negative, and the final ReLU cuts it, so these blocks are not the identity."
-            )
-        )
+        st.caption(I.transition_line(len(transition), option, float(transition["max_diff_shortcut"].max()), alpha))
     if config.activation != "relu":
         st.warning(
             f"The identity argument needs g(a) = a for the block's input a, which holds for ReLU (a ≥ 0 after a ReLU). "
@@ -132,10 +120,9 @@ def draw_alpha(log: ExperimentLog, key: str) -> None:
         st.markdown(line)
 
 
-def draw_sweep(log: ExperimentLog, key: str) -> None:
-    """Error and branch size side by side; the many-line per-layer charts (seed means) full width, so each stays readable."""
-    blocks = I.sweep_mean(log.last_measured(log.block_frame()), ["l2", "variant", "block"])
-    layers = I.sweep_mean(log.last_measured(log.layer_frame()), ["l2", "variant", "layer", "name", "kind"])
+def draw_sweep(log: ExperimentLog, key: str, norm: str) -> None:
+    """Error and branch size side by side; the many-line per-layer charts (seed means and ranges) full width, so each stays readable."""
+    blocks, layers = log.last_measured(log.block_frame()), log.last_measured(log.layer_frame())
     left, right = st.columns(2)
     with left:
         if not log.final_frame().empty:
@@ -147,7 +134,7 @@ def draw_sweep(log: ExperimentLog, key: str) -> None:
         show_figure(charts.weight_norm_figure(layers), "l2_weight_norm", f"{key}_weights")
     if not blocks.empty:
         show_figure(charts.response_std_figure(blocks), "l2_response_std", f"{key}_std")
-    for line in I.sweep_lines(log):
+    for line in I.sweep_lines(log, norm):
         st.markdown(line)
 
 
@@ -156,7 +143,7 @@ st.markdown(
     "A residual block computes **a[l+2] = g(z[l+2] + a[l])**. If its branch outputs zero, z[l+2] = 0 and the block "
     "outputs g(a[l]) = a[l]: adding it costs nothing. A plain block whose branch outputs zero outputs g(0) = 0 and the "
     "signal is gone. Section 1 forces the branches to zero and measures both claims on the real nets; section 2 "
-    "measures how far L2 actually pushes them (with BatchNorm, less than the algebra suggests)."
+    "measures how far L2 actually pushes them (the sentences under its charts say how far, against the seed spread)."
 )
 check_url(
     DEFAULTS,
@@ -206,7 +193,7 @@ else:
         log, finished = live_runs(
             l2_runs(config, strengths, seeds),
             ExperimentLog,
-            draw_sweep,
+            lambda log, key: draw_sweep(log, key, config.norm),
             label="Train the sweep",
             key="l2",
         )
@@ -214,19 +201,21 @@ else:
         st.error(refused(error), icon=":material/block:")
         log, finished = None, False
     if log is not None:
-        draw_sweep(log, "l2_final")
+        draw_sweep(log, "l2_final", config.norm)
         if finished:
             experiment_downloads(log, config, f"{view_name(PAGE, config)}_l2-sweep", "l2")
 with st.expander("What am I looking at?"):
     st.markdown(
         "- **Branch ratio** ||F(x)|| / ||shortcut(x)|| per residual block: how much each block changes its input. With "
         "BatchNorm a layer's output does not depend on the size of its weights (scale invariance), only on BN's scale "
-        "and shift, so L2 moves the ratio less than the popular story suggests: the sentence under the charts gives "
-        "the measured value.\n"
-        "- **||W|| per layer**: L2 shrinks the weights of both nets.\n"
+        "and shift, so shrinking the weights need not shrink the branch: the sentence under the charts says how far "
+        "the strongest L2 moved the ratio here, against the seed spread.\n"
+        "- **||W|| per layer**: the size of every main-path weight after training, per L2 strength; the sentence under "
+        "the charts says whether the strongest L2 moved it beyond seed noise.\n"
         "- **Std of the branch response** (He et al. Fig. 7: after BN, before the addition). The paper found it smaller "
         "in residual nets; the sentence under the charts says whether it is here, strength by strength.\n"
-        "- The per-layer and per-block charts show seed means; the error chart and the sentences carry the seed range.\n"
+        "- Every chart draws the seed mean as a line and the range over seeds as a band. A sentence calls a difference "
+        "real only where the seed ranges don't overlap; where they do, it says *within seed noise*.\n"
         '- Zeroing the branch\'s last layer is also how Goyal et al. (2017) initialise residual nets ("zero_init_residual"): '
         "the residual net trains from there, the plain net can't (ReLU's gradient at 0 is 0, so nothing flows)."
     )
