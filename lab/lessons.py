@@ -195,12 +195,12 @@ LESSONS: tuple[Lesson, ...] = (
             "Sweep one scalar input along a line and plot the slope dy/dx of a 24-layer plain and residual stack with "
             "BatchNorm (Balduzzi et al. 2017). The plain stack's slope jumps from one input to the next like white noise, "
             "its lag-1 autocorrelation near zero; the residual stack's wanders like brown noise, clearly more correlated. "
-            "Compare the measured figure with the paper's, shown beside it: the ordering holds, the size differs."
+            "Compare the measured figures with the paper's, quoted beside them, and read what the page says about the gap."
         ),
         page=pages.LANDSCAPE.file,
         params=_frozen({"sg_depth": "24", "sg_norm": "batch", "sg_seeds": "5"}),
-        now_try="Set the hidden layers to 2: both gradients are smooth, since shattering grows with depth. Then choose "
-        "normalisation none at 24 layers: without BN both stacks stay far more correlated, so BN's part in the shattering shows.",
+        now_try="Put the residual shortcuts around every layer, the module Balduzzi et al. analyse, and compare again. "
+        "Set the hidden layers to 2: shattering grows with depth. Then choose normalisation none at 24 layers to see BN's part.",
     ),
     Lesson(
         name="loss-landscape",
