@@ -38,13 +38,18 @@ from resnet_core.training import train
 
 @dataclass(frozen=True)
 class SliceSpec:
-    """The grid of one landscape measurement; defaults run in seconds on 2 cores (tests/test_landscape.py)."""
+    """The grid of one landscape measurement.
+
+    The defaults are a coarse grid so that slicing both nets takes a few seconds on one core (each point is
+    one forward pass; docs/SCIENCE_NOTES.md 8 has the times and the same table on the finer grid);
+    `python -m resnet_core landscape --points-2d 25 --samples 512` computes a finer one.
+    """
 
     span: float = 1.0  # a, b in [-span, span]; the paper plots [-1, 1]
-    points_1d: int = 21  # points of each 1-D slice (odd, so a = 0 is on the grid)
-    points_2d: int = 13  # points per axis of the 2-D slice (odd)
+    points_1d: int = 13  # points of each 1-D slice (odd, so a = 0 is on the grid): steps of span / 6
+    points_2d: int = 9  # points per axis of the 2-D slice (odd): steps of span / 4
     directions: int = 3  # independent 1-D directions: the spread of the 1-D summary
-    samples: int = 256  # training points the loss is averaged over
+    samples: int = 128  # training points the loss is averaged over
     direction_seed: int = 0  # seeds the random directions
 
     def __post_init__(self) -> None:

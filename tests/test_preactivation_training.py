@@ -21,6 +21,8 @@ from lab.spread import MARGIN
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import ExperimentLog, tag
 from serving import cache
+from serving.cost import estimate_text
+from serving.limits import HostLimits
 
 
 def final(rows: dict[tuple[str, int], tuple[float, float]]) -> pd.DataFrame:
@@ -77,7 +79,7 @@ def test_page_trains_both_units_per_seed_and_draws_the_workers_numbers(cache_dir
     query = SIGMOID | {"steps": "6", "batch_size": "32", "seeds": "2"}
     at = open_page(PREACTIVATION.file, query)
     assert not at.exception
-    assert any("4 of 4 training runs to compute" in i.value for i in at.info)
+    info = next(i.value for i in at.info if "4 of 4 training runs to compute" in i.value)
     assert not [s for s in chart_specs(at) if "Final training error" in s["title"]]  # nothing trained before the button
     command = next(c.value for c in at.code if "resnet_core sweep" in c.value)
     assert "--block post,pre" in command and "--seed 0,1" in command and "--steps 6" in command
@@ -85,6 +87,8 @@ def test_page_trains_both_units_per_seed_and_draws_the_workers_numbers(cache_dir
     assert not at.exception
     page_defaults = ExperimentConfig(arch="mlp", depth=110, width=32, steps=100, eval_every=100, measure_every=100)
     config = page_defaults.replace(**{k: int(v) if v.isdigit() else v for k, v in query.items() if k != "seeds"})
+    configs = [config.replace(block=unit, seed=seed) for unit in ("post", "pre") for seed in (0, 1)]
+    assert estimate_text([[c] for c in configs], HostLimits.from_settings().workers) in info  # shown before the button
     expected = ExperimentLog()
     for unit in ("post", "pre"):
         for seed in (0, 1):

@@ -122,7 +122,9 @@ st.markdown(
     f"evaluated along {SLICES.directions} random directions ({SLICES.points_1d} points each) and on a "
     f"{SLICES.points_2d}x{SLICES.points_2d} grid spanned by two of them, α and β from -{SLICES.span:g} to {SLICES.span:g}. "
     "Each direction is filter-normalised (every filter scaled to the norm of the trained filter); biases and BN's "
-    "scale and shift are not moved. BN uses the statistics of those points at every grid point."
+    "scale and shift are not moved. BN uses the statistics of those points at every grid point. The grid is coarse so "
+    "that the job runs in seconds; the CLI's `landscape` subcommand takes finer ones (`--points-1d`, `--points-2d`, "
+    "`--samples`)."
 )
 try:
     request = JobRequest(L.spec_kind("landscape", SLICES), config, "lab.jobs:landscape_run", (dataclasses.asdict(SLICES),))
