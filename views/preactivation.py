@@ -99,7 +99,7 @@ if log is not None:
     if finished:
         experiment_downloads(log, config, f"{view_name(PAGE, config)}_units", "preactivation")
 st.markdown("The same runs from the command line (stored in the cache this page reads):")
-st.code(sweep_command([run.request.config for run in runs]), language="bash")
+st.code(sweep_command([run.request.config for run in runs]), language="bash", wrap_lines=True)
 st.caption(
     "The paper's figures, not this lab's: He et al. 2016 trained the units on CIFAR-10 for 64k iterations, "
     "ResNet-110 6.61% (post) vs 6.37% (pre) test error, ResNet-1001 7.61% vs 4.92%. The numbers above are this "
