@@ -22,7 +22,7 @@ from resnet_core.shattered import ShatterSpec
 
 PAPER_LAG1 = {"plain": 0.0, "residual": 0.93}  # Balduzzi et al. 2017: width 200, 24 layers, BN, biases std 0.1
 PAPER_SPEC = ShatterSpec()  # that setting (its defaults); seeds, seed and skip may differ for the figures to apply
-SKIP_LABELS = {"block": "every block (2 layers, the lab's nets)", "layer": "every layer (the paper's module)"}
+SKIP_LABELS = {"block": "every block (2 layers, the lab's nets)", "layer": "every layer (one g per shortcut)"}
 RESNET56_PARAMS = 853_018  # He et al.'s CIFAR-10 ResNet-56 (docs/SCIENCE_NOTES.md), the scale of Li et al.'s surfaces
 ROUGHER_BY = 0.10  # a non-convex share of the 2-D slice this much larger (absolute) counts as rougher
 
@@ -134,11 +134,11 @@ def paper_comparison(residual: Spread, spec: ShatterSpec) -> str:
     )
     if below and spec.skip == "block":
         text += (
-            " Its shortcuts skip blocks of two layers, two g per shortcut; Balduzzi et al.'s module, a + W g(BN(a)), "
+            " Its shortcuts skip blocks of two layers, two g per shortcut; a + W g(BN(a)) around every layer "
             "skips one: choose shortcuts around every layer to measure that."
         )
     elif below:
-        text += " With a shortcut around every layer it comes closer; the rest of the gap is not explained by this lab."
+        text += " With a shortcut around every layer, the rest of the gap is not explained by this lab."
     return text
 
 

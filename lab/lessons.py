@@ -199,7 +199,7 @@ LESSONS: tuple[Lesson, ...] = (
         ),
         page=pages.LANDSCAPE.file,
         params=_frozen({"sg_depth": "24", "sg_norm": "batch", "sg_seeds": "5"}),
-        now_try="Put the residual shortcuts around every layer, the module Balduzzi et al. analyse, and compare again. "
+        now_try="Put the residual shortcuts around every layer (one g per shortcut) and compare again. "
         "Set the hidden layers to 2: shattering grows with depth. Then choose normalisation none at 24 layers to see BN's part.",
     ),
     Lesson(

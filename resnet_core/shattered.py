@@ -16,9 +16,9 @@ Choices, each as in the paper or said where it is ours:
   add every other point's term to each gradient). The forward values are exactly those of the
   training-mode pass on the grid (tests/test_shattered.py checks it).
 - Shortcuts (`skip`): "block" is the engine's residual MLP, a shortcut around every block of two
-  weight layers (He et al.'s basic block, post-activation: two g per shortcut). "layer" is the module
-  Balduzzi et al. analyse, x + W g(BN(x)): a shortcut around every weight layer, built here from the
-  plain net's own layers (same weights, BN and biases), so one g per shortcut. The two-g block
+  weight layers (He et al.'s basic block, post-activation: two g per shortcut). "layer" is one layer
+  per shortcut, x + W g(BN(x)), as in the resnets of Balduzzi et al.'s analysis (as this lab reads
+  it), built here from the plain net's own layers (same weights, BN and biases). The two-g block
   shatters far more at 24 layers (docs/SCIENCE_NOTES.md 7).
 - One backward pass of sum(y) gives every dy_i/dx_i at once: with the statistics fixed the points
   are independent.

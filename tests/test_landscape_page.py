@@ -50,7 +50,7 @@ def test_shattered_gradients_are_measured_on_load_and_follow_the_controls(cache_
     unnormalised = L.ShatterLog().extend(shattered_records(ShatterSpec(depth=8, seeds=3, norm="none"))).lag1()
     assert next(m.value for m in at.metric if m.label.startswith("plain")) == f"{unnormalised['plain'].mean:.2f}"
 
-    at.radio(key="sg_skip").set_value("layer").run()  # Balduzzi et al.'s module: a shortcut around every layer
+    at.radio(key="sg_skip").set_value("layer").run()  # a shortcut around every layer
     assert not at.exception
     every_layer = L.ShatterLog().extend(shattered_records(ShatterSpec(depth=8, seeds=3, norm="none", skip="layer"))).lag1()
     assert next(m.value for m in at.metric if m.label.startswith("residual")) == f"{every_layer['residual'].mean:.2f}"

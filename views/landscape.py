@@ -44,8 +44,8 @@ def shatter_section() -> None:
         key="sg_skip",
         bind="query-params",
         horizontal=True,
-        help="The lab's residual MLP skips blocks of two weight layers (two g per shortcut); Balduzzi et al. analyse a "
-        "shortcut around every layer, a + W g(BN(a)), built here from the plain net's own layers.",
+        help="The lab's residual MLP skips blocks of two weight layers (two g per shortcut). A shortcut around every "
+        "layer, a + W g(BN(a)), is built here from the plain net's own layers: one g per shortcut.",
     )
     spec = ShatterSpec(depth=depth, norm=norm, seeds=seeds, skip=skip)
     request = JobRequest(
