@@ -196,12 +196,12 @@ LESSONS: tuple[Lesson, ...] = (
             "Sweep one scalar input along a line and plot the slope dy/dx of a 24-layer plain and residual stack with "
             "BatchNorm (Balduzzi et al. 2017). The plain stack's slope jumps from one input to the next like white noise, "
             "its lag-1 autocorrelation near zero; the residual stack's wanders like brown noise, clearly more correlated. "
-            "Compare the measured figure with the paper's, shown beside it: the ordering holds, the size differs."
+            "Compare the measured figures with the paper's, quoted beside them, and read what the page says about the gap."
         ),
         page=pages.LANDSCAPE.file,
         params=_frozen({"sg_depth": "24", "sg_norm": "batch", "sg_seeds": "5"}),
-        now_try="Set the hidden layers to 2: both gradients are smooth, since shattering grows with depth. Then choose "
-        "normalisation none at 24 layers: without BN both stacks stay far more correlated, so BN's part in the shattering shows.",
+        now_try="Put the residual shortcuts around every layer (one g per shortcut) and compare again. "
+        "Set the hidden layers to 2: shattering grows with depth. Then choose normalisation none at 24 layers to see BN's part.",
     ),
     Lesson(
         name="loss-landscape",
@@ -258,21 +258,25 @@ LESSONS: tuple[Lesson, ...] = (
         ),
         page=pages.PREACTIVATION.file,
         params=_frozen(SIGMOID_STACK),
-        now_try="Set depth to 110: the post-activation residual net's gradient underflows before it reaches the "
-        "input side, the pre-activation one's does not. Then open the next lesson for 110 layers with BatchNorm.",
+        now_try="Press Train both units and read, seed by seed, whether the unit with the flatter gradient also trains "
+        "better. Then set depth to 110 and compare the two residual lines at initialisation again.",
     ),
     Lesson(
         name="pre-activation-110",
-        title="110 layers with BatchNorm: post- vs pre-activation",
+        title="110 layers with BatchNorm: post- vs pre-activation, trained",
         story=(
-            "He et al.'s CIFAR layout at 110 layers, with BatchNorm and ReLU, measured at initialisation with both units. "
-            "With ReLU the shortcut path's g only cuts negative values, and BN keeps every layer's scale, so look at how "
-            "far apart the two residual lines really are before believing that the unit's order matters at step 0."
+            "A 110-layer fully connected net on the 8x8 digits, with BatchNorm and ReLU, once with each unit: measured at "
+            "initialisation, then trained from three seeds. With ReLU the shortcut path's g only cuts negative values and "
+            "BN keeps every layer's scale, so first see how far apart the two residual lines are at step 0; then read the "
+            "training errors below, seed by seed."
         ),
         page=pages.PREACTIVATION.file,
-        params=_frozen({"arch": "cnn", "dataset": "digits", "depth": "110", "norm": "batch", "activation": "relu"}),
-        now_try="Set norm to none: without BN the residual nets' gradients grow toward the input with either unit. "
-        "Train the pre-activation net on the Gradient flow page (block = pre under More settings) to compare training.",
+        params=_frozen(
+            {"arch": "mlp", "dataset": "digits", "depth": "110", "width": "32", "norm": "batch", "activation": "relu"}
+        ),
+        now_try="Set depth to 56 or 164 and train again: the verdict is recomputed from the seeds each time. Or set norm "
+        "to none and see what BatchNorm did for each unit.",
+        train="science",
     ),
 )
 

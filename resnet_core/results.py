@@ -180,7 +180,7 @@ class RunLog:
         return pd.DataFrame(rows, columns=["variant", "train_error", "test_error", "diverged"])
 
 
-TAG_COLUMNS = ("depth", "seed", "l2", "option", "alpha")  # the fields runs of one experiment differ by, in column order
+TAG_COLUMNS = ("depth", "seed", "l2", "option", "alpha", "block")  # the fields runs of one experiment differ by, in column order
 
 
 def run_name(variant: str, tags: dict[str, Any]) -> str:

@@ -15,6 +15,11 @@ Choices, each as in the paper or said where it is ours:
   dy_i/dx_i is the slope of the function each point sees (in training mode the batch mean would
   add every other point's term to each gradient). The forward values are exactly those of the
   training-mode pass on the grid (tests/test_shattered.py checks it).
+- Shortcuts (`skip`): "block" is the engine's residual MLP, a shortcut around every block of two
+  weight layers (He et al.'s basic block, post-activation: two g per shortcut). "layer" is one layer
+  per shortcut, x + W g(BN(x)), as in the resnets of Balduzzi et al.'s analysis (as this lab reads
+  it), built here from the plain net's own layers (same weights, BN and biases). The two-g block
+  shatters far more at 24 layers (docs/SCIENCE_NOTES.md 7).
 - One backward pass of sum(y) gives every dy_i/dx_i at once: with the statistics fixed the points
   are independent.
 - Autocorrelation at lag k: sum_i g_i g_{i+k} / sqrt(sum_i g_i^2 * sum_i g_{i+k}^2), the cosine of
@@ -36,18 +41,43 @@ from resnet_core.models import Stack, build_model
 from resnet_core.specs import GRID, VARIANTS, ShatterSpec
 
 
-def scalar_net(spec: ShatterSpec, variant: str, seed: int) -> Stack:
-    """The engine's plain or residual mlp from 1 input to 1 output, with the paper's random biases (see module doc)."""
-    model = build_model(spec.config(seed), variant, in_shape=(1,), n_classes=1)
+class SkipEveryLayer(nn.Module):
+    """Balduzzi et al.'s resnet module around every weight layer of a plain stack: a <- a + W g(BN(a)).
+
+    The plain net's stem, layers, BNs (with their random shifts) and output layer, reordered into
+    pre-activation modules with an identity shortcut each.
+    """
+
+    def __init__(self, plain: Stack) -> None:
+        super().__init__()
+        self.stem, self.fc = plain.stem, plain.fc
+        units = [(b.norm1, b.activation, b.layer1, b.norm2, b.layer2) for b in plain.block_list()]
+        self.units = nn.ModuleList(
+            nn.ModuleList(m) for norm1, act, layer1, norm2, layer2 in units for m in ((norm1, act, layer1), (norm2, act, layer2))
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        a = self.stem(x)
+        for norm, activation, layer in self.units:
+            a = a + layer(activation(norm(a)))
+        return self.fc(a)
+
+
+def scalar_net(spec: ShatterSpec, variant: str, seed: int) -> nn.Module:
+    """The engine's plain or residual mlp from 1 input to 1 output, with the paper's random biases (see module doc).
+
+    With skip "layer" the residual net is SkipEveryLayer over the plain net of the same seed.
+    """
+    model = build_model(spec.config(seed), "plain" if spec.skip == "layer" else variant, in_shape=(1,), n_classes=1)
     generator = torch.Generator().manual_seed(seed * 7919 + 17)  # the same biases for both nets of a seed
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, nn.BatchNorm1d | nn.Linear) and module.bias is not None:
                 module.bias.copy_(torch.randn(module.bias.shape, generator=generator) * spec.bias_std)
-    return model
+    return SkipEveryLayer(model) if spec.skip == "layer" and variant == "residual" else model
 
 
-def fix_batch_statistics(model: Stack, x: Tensor) -> None:
+def fix_batch_statistics(model: nn.Module, x: Tensor) -> None:
     """Set every BN's running statistics to those of the batch `x` (biased variance, as training mode uses) and switch to eval."""
     norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d)]
     for m in norms:
@@ -62,7 +92,7 @@ def fix_batch_statistics(model: Stack, x: Tensor) -> None:
     model.eval()
 
 
-def input_gradient(model: Stack, x: Tensor) -> Tensor:
+def input_gradient(model: nn.Module, x: Tensor) -> Tensor:
     """dy_i/dx_i for every grid point (points,), from one backward pass; BN statistics are those of the grid."""
     fix_batch_statistics(model, x)
     x = x.detach().requires_grad_(True)

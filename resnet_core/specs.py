@@ -33,13 +33,18 @@ PATH_BATCH = 256  # training images the gradient is measured on (paths.py)
 
 @dataclass(frozen=True)
 class SliceSpec:
-    """The grid of one landscape measurement; defaults run in seconds on 2 cores (tests/test_landscape.py)."""
+    """The grid of one landscape measurement.
+
+    The defaults are a coarse grid so that slicing both nets takes a few seconds on one core (each point is
+    one forward pass; docs/SCIENCE_NOTES.md 8 has the times and the same table on the finer grid);
+    `python -m resnet_core landscape --points-2d 25 --samples 512` computes a finer one.
+    """
 
     span: float = 1.0  # a, b in [-span, span]; the paper plots [-1, 1]
-    points_1d: int = 21  # points of each 1-D slice (odd, so a = 0 is on the grid)
-    points_2d: int = 13  # points per axis of the 2-D slice (odd)
+    points_1d: int = 13  # points of each 1-D slice (odd, so a = 0 is on the grid): steps of span / 6
+    points_2d: int = 9  # points per axis of the 2-D slice (odd): steps of span / 4
     directions: int = 3  # independent 1-D directions: the spread of the 1-D summary
-    samples: int = 256  # training points the loss is averaged over
+    samples: int = 128  # training points the loss is averaged over
     direction_seed: int = 0  # seeds the random directions
 
     def __post_init__(self) -> None:
@@ -63,6 +68,7 @@ class SliceSpec:
 
 
 GRID = (-2.0, 2.0)  # the input range of the paper's Figure 1
+SKIPS = ("block", "layer")
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,7 @@ class ShatterSpec:
     seeds: int = 5  # independent draws of the weights, for the spread
     seed: int = 0
     max_lag: int = 20
+    skip: str = "block"  # the residual net's shortcuts: around every two-layer block (the engine's) or every layer
 
     def __post_init__(self) -> None:
         checks = {
@@ -88,6 +95,7 @@ class ShatterSpec:
             "seeds": 1 <= self.seeds <= 50,
             "seed": 0 <= self.seed < 2**31 - 50,
             "max_lag": 1 <= self.max_lag < self.points // 2,
+            "skip": self.skip in SKIPS,
         }
         allowed = {
             "depth": "even, 2 to 200",
@@ -98,6 +106,7 @@ class ShatterSpec:
             "seeds": "1 to 50",
             "seed": f"0 to {2**31 - 51}",
             "max_lag": "1 to points/2 - 1",
+            "skip": ", ".join(SKIPS),
         }
         for name, ok in checks.items():
             if not ok:

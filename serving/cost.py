@@ -195,6 +195,25 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:,.0f} h"
 
 
+def estimate_text(jobs: Sequence[Sequence[ExperimentConfig]], workers: int) -> str:
+    """The cost model's time for `jobs` (each the pairs one job trains, one after the other), shown before a run.
+
+    Jobs run `workers` at once, so the wall time is at least the longest job and at least the total
+    shared out; both are the reference machine's (REFERENCE_GFLOPS), which a busy machine stretches.
+    """
+    seconds = [sum(estimate_cost(config).seconds for config in pairs) for pairs in jobs]
+    if not seconds:
+        return ""
+    total, at_once = sum(seconds), min(workers, len(seconds))
+    wall = max(max(seconds), total / at_once)
+    if at_once == 1:
+        return f"Cost model: about {_duration(total)} of one CPU core (a busy machine takes longer)."
+    return (
+        f"Cost model: about {_duration(wall)} with {at_once} running at once ({_duration(total)} of one CPU core; "
+        "a busy machine takes longer)."
+    )
+
+
 def _work(gflop: float) -> str:
     return f"about {gflop:,.0f} GFLOP (roughly {_duration(gflop / REFERENCE_GFLOPS)} of one CPU core)"
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 import time
 from collections import deque
@@ -307,6 +306,5 @@ def executor(limits: HostLimits | None = None) -> Executor:
                 LOG.addHandler(logging.StreamHandler())  # stderr, beside Streamlit's own log lines
                 LOG.setLevel(logging.INFO)
             limits = limits or HostLimits.from_settings()
-            workers = limits.max_concurrent or os.cpu_count() or 1
-            _executor = Executor(workers, limits.threads or 1, limits.job_seconds, limits.worker_mb)
+            _executor = Executor(limits.workers, limits.threads or 1, limits.job_seconds, limits.worker_mb)
         return _executor

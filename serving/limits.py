@@ -67,6 +67,11 @@ class HostLimits:
     job_seconds: int | None = None  # wall-clock limit of one computation in a worker
     worker_mb: int | None = None  # resident memory limit of one worker process
 
+    @property
+    def workers(self) -> int:
+        """Computations run at once: one worker process per concurrent training (unset: one per core)."""
+        return self.max_concurrent or os.cpu_count() or 1
+
     @classmethod
     def from_settings(cls, settings: Mapping[str, object] | None = None, cpu_count: int | None = None) -> HostLimits:
         """Read RESNET_LAB_* from `settings` (default: serving.settings); ValueError names a malformed setting."""

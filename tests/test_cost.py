@@ -11,7 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode, conv_backward_flop
 from resnet_core.config import ExperimentConfig
 from resnet_core.data import load_dataset, split_sizes
 from resnet_core.training import measure_init, train
-from serving.cost import _layers, estimate_cost
+from serving.cost import _duration, _layers, estimate_cost, estimate_text
 
 CONFIGS = [
     ExperimentConfig(depth=14, width=8, batch_size=32, steps=2, eval_every=2),
@@ -66,3 +66,17 @@ def test_estimate_is_closed_form_whatever_the_depth() -> None:
 def test_split_sizes_are_what_load_dataset_returns(config: ExperimentConfig) -> None:
     x_train, _, x_test, _ = load_dataset(config)
     assert split_sizes(config) == (len(x_train), len(x_test))
+
+
+def test_estimate_text_shares_the_total_over_the_workers_but_never_below_the_longest_job() -> None:
+    short, long = ExperimentConfig(depth=8, steps=10), ExperimentConfig(depth=56, steps=100)
+    s, t = estimate_cost(short).seconds, estimate_cost(long).seconds
+    assert estimate_text([], 2) == ""
+    one = estimate_text([[long]], 2)
+    assert one.startswith(f"Cost model: about {_duration(t)} of one CPU core")
+    both = estimate_text([[short], [long]], 2)  # two at once: the long job alone sets the wall time
+    assert f"about {_duration(max(t, (s + t) / 2))} with 2 running at once ({_duration(s + t)} of one CPU core" in both
+    serial = estimate_text([[short], [long]], 1)  # one worker: one after the other
+    assert serial.startswith(f"Cost model: about {_duration(s + t)} of one CPU core")
+    pairs = estimate_text([[short, long]], 4)  # one job training two pairs runs them one after the other
+    assert pairs == serial

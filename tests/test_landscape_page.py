@@ -40,7 +40,7 @@ def test_shattered_gradients_are_measured_on_load_and_follow_the_controls(cache_
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["plain: lag-1 autocorrelation"] == f"{expected['plain'].mean:.2f}"
     assert metrics["residual: lag-1 autocorrelation"] == f"{expected['residual'].mean:.2f}"
-    assert any(m.value == L.shatter_story(expected, 3) for m in at.markdown)
+    assert any(m.value == L.shatter_story(expected, ShatterSpec(depth=8, seeds=3)) for m in at.markdown)
     acf = chart(at, "Autocorrelation of dy/dx")
     assert len(acf["data"]) == 2 * (3 + 1)  # three seeds and the mean, per net
     gradients = chart(at, "Gradient dy/dx")
@@ -50,6 +50,11 @@ def test_shattered_gradients_are_measured_on_load_and_follow_the_controls(cache_
     assert not at.exception
     unnormalised = L.ShatterLog().extend(shattered_records(ShatterSpec(depth=8, seeds=3, norm="none"))).lag1()
     assert next(m.value for m in at.metric if m.label.startswith("plain")) == f"{unnormalised['plain'].mean:.2f}"
+
+    at.radio(key="sg_skip").set_value("layer").run()  # a shortcut around every layer
+    assert not at.exception
+    every_layer = L.ShatterLog().extend(shattered_records(ShatterSpec(depth=8, seeds=3, norm="none", skip="layer"))).lag1()
+    assert next(m.value for m in at.metric if m.label.startswith("residual")) == f"{every_layer['residual'].mean:.2f}"
 
 
 def test_the_button_trains_the_pair_and_draws_both_slices_with_the_measured_story(cache_dir: Path) -> None:

@@ -24,6 +24,7 @@ import streamlit as st
 
 from resnet_core.config import ExperimentConfig
 from serving import cache
+from serving.cost import estimate_text
 from serving.jobs import CANCELLED, DONE, Job, JobRequest, executor
 from ui import host, lessons
 from ui.echo import plain
@@ -185,12 +186,14 @@ def live_runs(
         return stopped[view], False
     if stop:
         status_col.info("Nothing is running. Press the button to start.")
-    elif len(runs) > 1:
-        status_col.info(
+    else:
+        count = (
             f"{len(missing)} of {len(runs)} training runs to compute{'; the rest is cached' if len(missing) < len(runs) else ''}. "
-            "The time left shows beside the progress once they run.",
-            icon=":material/timer:",
+            if len(runs) > 1
+            else ""
         )
+        estimate = estimate_text([run.pairs for run in missing], host.limits().workers)
+        status_col.info(f"{count}{estimate} The time left shows beside the progress once it runs.", icon=":material/timer:")
     partial = _cached_log(runs, new_log) if len(missing) < len(runs) else None
     return partial, False
 

@@ -13,7 +13,7 @@ import streamlit as st
 from lab import landscape as L
 from lab import landscape_charts as charts
 from resnet_core.config import ExperimentConfig
-from resnet_core.specs import ShatterSpec, SliceSpec
+from resnet_core.specs import SKIPS, ShatterSpec, SliceSpec
 from serving.jobs import JobRequest
 from ui.controls import check_url, experiment_controls
 from ui.echo import refused
@@ -36,7 +36,17 @@ def shatter_section() -> None:
     depth = left.select_slider("Hidden layers", SHATTER_DEPTHS, value=24, key="sg_depth", bind="query-params")
     norm = middle.radio("Normalisation", NORMS, key="sg_norm", bind="query-params", horizontal=True)
     seeds = right.select_slider("Random nets (seeds)", SHATTER_SEEDS, value=5, key="sg_seeds", bind="query-params")
-    spec = ShatterSpec(depth=depth, norm=norm, seeds=seeds)
+    skip = st.radio(
+        "Residual shortcuts around",
+        SKIPS,
+        format_func=L.SKIP_LABELS.get,
+        key="sg_skip",
+        bind="query-params",
+        horizontal=True,
+        help="The lab's residual MLP skips blocks of two weight layers (two g per shortcut). A shortcut around every "
+        "layer, a + W g(BN(a)), is built here from the plain net's own layers: one g per shortcut.",
+    )
+    spec = ShatterSpec(depth=depth, norm=norm, seeds=seeds, skip=skip)
     request = JobRequest(
         L.spec_kind("shattered", spec), spec.config(spec.seed), "lab.jobs:shattered_run", (dataclasses.asdict(spec),)
     )
@@ -52,12 +62,12 @@ def shatter_section() -> None:
         border=True,
         help=f"range over seeds {lag1['residual'].text()}",
     )
-    st.markdown(L.shatter_story(lag1, seeds))
-    name = f"{PAGE}_shattered_depth-{depth}_{norm}"
+    st.markdown(L.shatter_story(lag1, spec))
+    name = f"{PAGE}_shattered_depth-{depth}_{norm}_{skip}"
     show_figure(charts.gradient_figure(log.gradient_frame(), spec.seed), f"{name}_gradients", "sg_gradients")
     show_figure(charts.acf_figure(log.acf_frame()), f"{name}_acf", "sg_acf")
     st.caption(
-        f"Width {spec.width}, {depth} hidden layers ({depth // 2} blocks), He init, random biases with std {spec.bias_std:g} "
+        f"Width {spec.width}, {depth} hidden layers ({depth // 2 if skip == 'block' else depth} shortcuts), He init, random biases with std {spec.bias_std:g} "
         f"(with BN: BN's shift), {spec.points} inputs evenly spaced in [-2, 2]. BN: the grid is fed as one minibatch, "
         "as in the paper; its statistics are then held fixed, so each dy/dx is the slope at that point alone. "
         "One backward pass gives all the gradients of a net."
@@ -88,7 +98,12 @@ check_url(
     DEFAULTS,
     PAGE,
     (*MISSION, *ADVANCED),
-    lists={"sg_depth": [str(d) for d in SHATTER_DEPTHS], "sg_norm": list(NORMS), "sg_seeds": [str(s) for s in SHATTER_SEEDS]},
+    lists={
+        "sg_depth": [str(d) for d in SHATTER_DEPTHS],
+        "sg_norm": list(NORMS),
+        "sg_seeds": [str(s) for s in SHATTER_SEEDS],
+        "sg_skip": list(SKIPS),
+    },
 )
 config = experiment_controls(DEFAULTS, page=PAGE, mission=MISSION, advanced=ADVANCED)
 with st.sidebar:
@@ -106,7 +121,9 @@ st.markdown(
     f"evaluated along {SLICES.directions} random directions ({SLICES.points_1d} points each) and on a "
     f"{SLICES.points_2d}x{SLICES.points_2d} grid spanned by two of them, α and β from -{SLICES.span:g} to {SLICES.span:g}. "
     "Each direction is filter-normalised (every filter scaled to the norm of the trained filter); biases and BN's "
-    "scale and shift are not moved. BN uses the statistics of those points at every grid point."
+    "scale and shift are not moved. BN uses the statistics of those points at every grid point. The grid is coarse so "
+    "that the job runs in seconds; the CLI's `landscape` subcommand takes finer ones (`--points-1d`, `--points-2d`, "
+    "`--samples`)."
 )
 try:
     request = JobRequest(L.spec_kind("landscape", SLICES), config, "lab.jobs:landscape_run", (dataclasses.asdict(SLICES),))

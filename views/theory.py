@@ -93,7 +93,7 @@ st.markdown(
     "Dropping the final g is exactly what He et al. (2016) did: the *pre-activation* unit "
     "a[l+2] = a[l] + F(a[l]) puts BN and g inside the branch, so the shortcut path holds only additions."
 )
-see_it(pages.PREACTIVATION, "Pre-activation: the backward signal with g on and off the shortcut path")
+see_it(pages.PREACTIVATION, "Pre-activation: the backward signal with g on and off the shortcut path, and both units trained")
 
 st.header("6. An ensemble of paths, mostly short")
 st.markdown(
