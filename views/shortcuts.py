@@ -18,7 +18,7 @@ from lab import science_charts as charts
 from lab import shortcuts as S
 from lab.charts import COLORS
 from lab.spread import error_bands
-from resnet_core import models
+from resnet_core import models, spec
 from resnet_core.config import SHORTCUTS, ExperimentConfig
 from resnet_core.results import ExperimentLog, tag
 from serving.jobs import JobRequest
@@ -160,6 +160,6 @@ if log is not None:
         experiment_downloads(log, config, f"{name}_options", "shortcuts")
 stored_sweep_section(config, "shortcut", models.SHORTCUT_OPTIONS, name)
 
-with st.expander("The engine's code for the block and its shortcuts (read from resnet_core/models.py)"):
-    for part in (models.Block, models.ZeroPadShortcut, models.ProjectionShortcut, models._shortcut):
+with st.expander("The engine's code for the block and its shortcuts (read from resnet_core/models.py and spec.py)"):
+    for part in (models.Block, models.ZeroPadShortcut, models.ProjectionShortcut, spec.choose_shortcut, models._shortcut):
         st.code(inspect.getsource(part), language="python")
