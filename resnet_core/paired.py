@@ -23,10 +23,9 @@ from torch import Tensor, nn
 
 from resnet_core.config import ExperimentConfig
 from resnet_core.models import ACTIVATION_MODULES, VARIANTS, Stack, pair_spec
+from resnet_core.pair_stats import GROUPS, BlockStatistics, runs
 from resnet_core.probes import layer_infos
 from resnet_core.spec import BN_EPS, BN_MOMENTUM, BlockSpec, Layer, NetSpec, Norm, Shortcut, initial_state
-
-GROUPS = len(VARIANTS)  # group 0 = plain, 1 = residual: the order of VARIANTS
 
 
 def _key(name: str) -> str:
@@ -50,7 +49,7 @@ class PairedStack(nn.Module):
         self.norms = [m for m in spec.modules("residual") if isinstance(m, Norm)]
         shapes = dict(spec.parameters("residual"))
         # Every parameter lives in one flat tensor, weight layers first: the optimizer updates one tensor, and the
-        # per-layer norms are one _foreach_norm over one split of it and of its gradient (measurements()).
+        # per-layer norms are one row-wise norm per run of equal-size segments of it and of its gradient (_segment_norms).
         names = sorted(shapes, key=lambda n: len(shapes[n]) < 2)  # stable: layer order kept
         with torch.no_grad():
             tensors = [torch.cat([plain[n], residual[n]]) if n in plain else residual[n] for n in names]
@@ -79,11 +78,9 @@ class PairedStack(nn.Module):
             self.segment_sizes += [math.prod(shapes[name])] * len(halves)
         # per layer of each net (plain layers, then residual ones): the segment that holds it
         self.layer_segments = torch.tensor([segments[layer] for v in VARIANTS for layer in self.layers[v]])
+        self.runs = runs(self.segment_sizes)  # a stage's layers and both halves: one reduction per run, not per segment
+        self.stats = BlockStatistics([b.layer2.out_features for b in spec.blocks])  # filled by measured forwards
         self.recording = False
-        self.branch_moments: list[tuple[int, Tensor, Tensor]] = []  # per block: positions, Σz and Σz² per channel (2 x features,)
-        self.skip_norms: list[Tensor] = []  # per block: ||shortcut(a)|| of the residual net
-        self.out_squares: list[Tensor] = []  # per block: mean of a[l+2]^2 per net (2,)
-        self.grad_norms: list[Tensor | None] = []  # per block: ||dL/da|| (2,), filled during backward
 
     @classmethod
     def from_config(
@@ -193,7 +190,7 @@ class PairedStack(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         spec = self.spec
         self.tensors = self._views(self.flat)  # views of the one parameter, so gradients flow into flat.grad
-        self.branch_moments, self.skip_norms, self.grad_norms, self.out_squares = [], [], [], []
+        self.stats.clear()
         x = x.contiguous(memory_format=self.memory_format) if self.image else x
         out = self.activation(self._norm(self._layer(x, spec.stem, 1), spec.stem_norm))
         for block in spec.blocks:
@@ -202,7 +199,7 @@ class PairedStack(nn.Module):
             skip = self._skip(out, block.shortcut, features)
             out = branch + skip if block.pre else self.activation(branch + skip)
             if self.recording:
-                self._record(branch, skip, out, features)
+                self.stats.record(branch, skip, out)
         if spec.pre:  # pre-activation: the BN and g after the last block
             out = self.activation(self._norm(out, spec.head_norm))
         if self.image:
@@ -210,64 +207,22 @@ class PairedStack(nn.Module):
         logits = self._layer(out, spec.fc, GROUPS)  # (batch, 2 x classes)
         return logits.view(x.shape[0], GROUPS, -1).transpose(0, 1)  # (2, batch, classes)
 
-    def _record(self, branch: Tensor, skip: Tensor, out: Tensor, features: int) -> None:
-        """Per-net block statistics, defined as in probes.BlockRecorder, from two GEMVs and one norm per block.
+    def _segment_norms(self, flat: Tensor) -> Tensor:
+        """The 2-norm of every weight segment of `flat` (or of its gradient), from one row-wise norm per run of equal sizes.
 
-        Per channel, Σz = 1ᵀZ and Σz² = 1ᵀ(Z∘Z) over Z, the (positions, 2 x features) rows of z (a view in
-        NHWC): a GEMV reads its matrix once, where column reductions and a centred copy took several times
-        as long (benchmarks/RESULTS.md, "Changes"); not diag(ZᵀZ), whose wasted products the host's FLOP
-        budget (serving.limits.estimate_cost) would have to count. The moments are combined in _block_metrics.
+        Not a list of per-tensor norms: splitting into ~230 views and reducing each was most of measuring the layers.
         """
-        z = branch.detach()  # (N, 2 x features, H, W), or (N, 2 x features) in the MLP
-        flat = z.movedim(1, -1).reshape(-1, z.shape[1])  # (positions, 2 x features): a view in NHWC
-        ones = flat.new_ones(flat.shape[0])
-        sums = torch.mv(flat.T, ones)  # (2 x features,): Σz per channel
-        squares = torch.mv(flat.square().T, ones)  # (2 x features,): Σz² per channel
-        self.branch_moments.append((flat.shape[0], sums, squares))
-        self.skip_norms.append(torch.linalg.vector_norm(skip.detach()))  # the plain half is zeros: the residual net's ||skip||
-        dims = (0, *range(2, branch.dim() + 1))
-        per_net_out = out.detach().unflatten(1, (GROUPS, features))  # (N, 2, features, ...)
-        self.out_squares.append(per_net_out.square().mean(dim=dims))  # (2,)
-        if out.requires_grad:
-            index = len(self.grad_norms)
-            self.grad_norms.append(None)
-
-            def store_grad_norm(grad: Tensor) -> None:  # returns None: the gradient passes on unchanged
-                per_net = grad.unflatten(1, (GROUPS, features))  # (N, 2, features, ...)
-                self.grad_norms[index] = torch.linalg.vector_norm(per_net, dim=dims)  # (2,)
-
-            out.register_hook(store_grad_norm)
-
-    def _block_metrics(self) -> Tensor | None:
-        """(2, len(BLOCK_METRICS), blocks): act_grad_norm, act_std, branch_ratio, out_ms per net; NaN where undefined.
-
-        var = E[z²] - E[z]² per net, in float64 from the float32 channel sums: it loses digits only when every
-        channel's mean dwarfs the net's spread, which BN (mean β, spread γ per channel) does not produce.
-        """
-        if not self.branch_moments:
-            return None
-        device = self.skip_norms[0].device
-        sums = torch.stack([m[1].view(GROUPS, -1).sum(1) for m in self.branch_moments]).double()  # (blocks, 2): Σz per net
-        squares = torch.stack([m[2].view(GROUPS, -1).sum(1) for m in self.branch_moments]).double()  # (blocks, 2): Σz² per net
-        count = torch.tensor([[m[0] * m[1].numel() // GROUPS] for m in self.branch_moments], device=device).double()  # per net
-        var = (squares / count - (sums / count) ** 2).clamp_min(0)  # (blocks, 2), biased
-        act_std = (var * count / (count - 1)).sqrt().float()  # unbiased, like Tensor.std() over one net's elements
-        branch_norm = squares[:, 1].sqrt().float()  # ||z|| of the residual net
-        nan = torch.full_like(act_std, math.nan)
-        grads = torch.stack(self.grad_norms) if None not in self.grad_norms and self.grad_norms else nan
-        ratio = torch.stack([nan[:, 0], branch_norm / torch.stack(self.skip_norms)], dim=1)
-        return torch.stack([grads, act_std, ratio, torch.stack(self.out_squares)]).permute(2, 0, 1)
+        lengths = [count * size for count, size in self.runs]
+        pieces = flat[: sum(lengths)].split(lengths)  # the weight layers lead `flat`
+        return torch.cat([torch.linalg.vector_norm(p.view(c, s), dim=1) for p, (c, s) in zip(pieces, self.runs, strict=True)])
 
     def measurements(self) -> dict[str, Tensor]:
         """Per variant one flat device tensor [grad_norm, weight_norm, block metrics]: the layout probes.Measurement.unflatten reads."""
         if self.flat.grad is None:
             raise RuntimeError("no gradient; measure after a backward pass")
-        layers = sum(self.segment_sizes)  # the weight layers lead `flat`
-        pieces = [*self.flat.grad[:layers].split(self.segment_sizes), *self.flat.detach()[:layers].split(self.segment_sizes)]
-        norms = torch.stack(torch._foreach_norm(pieces)).view(2, -1)[
-            :, self.layer_segments
-        ]  # (grad | weight, layers of both nets)
-        blocks = self._block_metrics()
+        norms = torch.stack([self._segment_norms(self.flat.grad), self._segment_norms(self.flat.detach())])
+        norms = norms[:, self.layer_segments]  # (grad | weight, layers of both nets)
+        blocks = self.stats.metrics()
         out, start = {}, 0
         for g, v in enumerate(VARIANTS):
             end = start + len(self.layers[v])
