@@ -90,7 +90,7 @@ class PairStep:
     def __init__(self, config: ExperimentConfig, channels_last: bool = True) -> None:
         x, y, _, _ = load_dataset(config)
         self.nets = build_pair(config, x.shape[1:], 10)
-        self.pair = PairedStack(self.nets["plain"], self.nets["residual"], channels_last=channels_last)
+        self.pair = PairedStack.of_nets(self.nets["plain"], self.nets["residual"], channels_last=channels_last)
         self.optimizer = make_optimizer(config, self.pair)
         self.optimizers = {v: make_optimizer(config, net) for v, net in self.nets.items()}
         self.xb, self.yb = x[: config.batch_size], y[: config.batch_size]

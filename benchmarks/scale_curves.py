@@ -32,7 +32,7 @@ from resnet_core.training import _train_step, make_optimizer
 config = ExperimentConfig(depth=int(sys.argv[1]), batch_size=int(sys.argv[2]))
 x, y, _, _ = load_dataset(config)
 nets = build_pair(config, x.shape[1:], 10)
-pair = PairedStack(nets["plain"], nets["residual"])
+pair = PairedStack.of_nets(nets["plain"], nets["residual"])
 optimizer = make_optimizer(config, pair)
 xb, yb = x[: config.batch_size], y[: config.batch_size]
 times = []

@@ -18,7 +18,7 @@ from lab.charts import COLORS, base_layout
 from lab.preactivation import DASHES
 from lab.spread import MARGIN, Spread, add_band, how_many, seed_summary, spread_of
 from resnet_core.config import BLOCKS, ExperimentConfig
-from resnet_core.models import VARIANTS
+from resnet_core.specs import VARIANTS
 
 UNIT_NAMES = {"post": "post-activation", "pre": "pre-activation"}
 

@@ -23,30 +23,49 @@ parameter counts (tests/test_models.py asserts them; option B adds 2,752):
 
 from __future__ import annotations
 
-import zlib
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from resnet_core.config import ExperimentConfig
 from resnet_core.specs import VARIANTS
+from resnet_core.structure import (
+    BN_EPS,
+    BN_MOMENTUM,
+    BlockSpec,
+    Layer,
+    NetSpec,
+    Norm,
+    Shortcut,
+    init_weight_,
+    last_branch_part,
+    net_spec,
+)
 
 ACTIVATION_MODULES: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}
 
 
-def conv3x3(in_channels: int, out_channels: int, stride: int = 1, bias: bool = False, padding: str = "zeros") -> nn.Conv2d:
-    return nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=bias, padding_mode=padding)
+def make_layer(layer: Layer) -> nn.Module:
+    """The conv (3x3 or 1x1, padding kernel // 2) or linear module of a spec.Layer."""
+    if layer.kernel:
+        mode = "circular" if layer.circular else "zeros"
+        return nn.Conv2d(
+            layer.in_features,
+            layer.out_features,
+            layer.kernel,
+            layer.stride,
+            layer.kernel // 2,
+            bias=layer.bias,
+            padding_mode=mode,
+        )
+    return nn.Linear(layer.in_features, layer.out_features, layer.bias)
 
 
-def conv1x1(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False)
-
-
-def norm_layer(config: ExperimentConfig, features: int, image: bool) -> nn.Module:
-    if config.norm == "none":
+def make_norm(norm: Norm | None, image: bool) -> nn.Module:
+    if norm is None:
         return nn.Identity()
-    return nn.BatchNorm2d(features) if image else nn.BatchNorm1d(features)
+    kind = nn.BatchNorm2d if image else nn.BatchNorm1d
+    return kind(norm.features, eps=BN_EPS, momentum=BN_MOMENTUM)
 
 
 class IdentityShortcut(nn.Module):
@@ -133,8 +152,7 @@ class Block(nn.Module):
 def last_branch_layer(block: Block) -> list[nn.Parameter]:
     """The parameters that make z[l+2]: the second BN's scale and shift (post-activation with BN), else layer2's."""
     has_bn = isinstance(block.norm2, nn.BatchNorm1d | nn.BatchNorm2d)
-    last = block.norm2 if has_bn and not block.pre else block.layer2
-    return list(last.parameters())
+    return list(getattr(block, last_branch_part(has_bn, block.pre)).parameters())
 
 
 class Stem(nn.Module):
@@ -160,6 +178,7 @@ class Stack(nn.Module):
         super().__init__()
         self.stem, self.blocks, self.head, self.fc = stem, blocks, head, fc
         self.variant, self.image = variant, image
+        self.spec: NetSpec | None = None  # the structure build_model made it from (paired.PairedStack.of_nets reads it)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classify(self.blocks(self.stem(x)))
@@ -176,65 +195,46 @@ class Stack(nn.Module):
         return [m for m in self.modules() if isinstance(m, Block)]
 
 
-def _shortcut(config: ExperimentConfig, in_features: int, out_features: int, stride: int, image: bool) -> nn.Module:
-    """Choose a block's shortcut by the paper's options; the block itself never decides."""
-    changes_shape = stride != 1 or in_features != out_features
-    if config.shortcut == "C" or (config.shortcut == "B" and changes_shape):
-        projection = conv1x1(in_features, out_features, stride) if image else nn.Linear(in_features, out_features, bias=False)
-        return ProjectionShortcut(projection, norm_layer(config, out_features, image))
-    if changes_shape:
-        return ZeroPadShortcut(in_features, out_features, stride)
+def _shortcut(shortcut: Shortcut, image: bool) -> nn.Module:
+    """The module of the shortcut structure.choose_shortcut picked by the paper's options; the block itself never decides."""
+    if shortcut.kind == "projection" and shortcut.projection is not None:
+        return ProjectionShortcut(make_layer(shortcut.projection), make_norm(shortcut.norm, image))
+    if shortcut.kind == "zero_pad":
+        return ZeroPadShortcut(shortcut.in_features, shortcut.out_features, shortcut.stride)
     return IdentityShortcut()
 
 
-def _block(
-    config: ExperimentConfig, variant: str, in_features: int, out_features: int, stride: int, image: bool, stage: int = 0
-) -> Block:
-    bias = config.norm == "none"  # BN's shift makes a bias redundant (the paper's convs are bias-free)
-    act = ACTIVATION_MODULES[config.activation]
-    if image:
-        layer1 = conv3x3(in_features, out_features, stride, bias, config.padding)
-        layer2 = conv3x3(out_features, out_features, 1, bias, config.padding)
-    else:
-        layer1, layer2 = nn.Linear(in_features, out_features, bias), nn.Linear(out_features, out_features, bias)
-    shortcut = _shortcut(config, in_features, out_features, stride, image) if variant == "residual" else None
-    pre = config.block == "pre"
-    norm1 = norm_layer(config, in_features if pre else out_features, image)  # pre: BN of the block's input
-    return Block(layer1, norm1, layer2, norm_layer(config, out_features, image), act(), shortcut, stage, pre)
+def _block(spec: BlockSpec, variant: str, image: bool, activation: str) -> Block:
+    shortcut = _shortcut(spec.shortcut, image) if variant == "residual" else None
+    layers = (make_layer(spec.layer1), make_norm(spec.norm1, image), make_layer(spec.layer2), make_norm(spec.norm2, image))
+    return Block(*layers, ACTIVATION_MODULES[activation](), shortcut, spec.stage, spec.pre)
 
 
 def build_model(
     config: ExperimentConfig, variant: str, in_shape: tuple[int, ...] | None = None, n_classes: int | None = None
 ) -> Stack:
-    """The plain or residual net of `config`; shared parameters are identical across the pair for one seed."""
+    """The plain or residual net of `config` (structure: structure.net_spec); shared parameters are identical across the pair."""
     if variant not in VARIANTS:
         raise ValueError(f"variant: {variant!r} is not recognised; allowed: {', '.join(VARIANTS)}")
+    spec = pair_spec(config, in_shape, n_classes)
+    act = ACTIVATION_MODULES[spec.activation]
+    stem = Stem(make_layer(spec.stem), make_norm(spec.stem_norm, spec.image), act())
+    blocks = nn.Sequential(*(_block(b, variant, spec.image, spec.activation) for b in spec.blocks))
+    head = Stem(nn.Identity(), make_norm(spec.head_norm, spec.image), act()) if spec.pre else None
+    model = Stack(stem, blocks, make_layer(spec.fc), variant, spec.image, head)
+    model.spec = spec
+    initialise(model, config)
+    return model
+
+
+def pair_spec(config: ExperimentConfig, in_shape: tuple[int, ...] | None = None, n_classes: int | None = None) -> NetSpec:
+    """structure.net_spec with the dataset's input shape and class count unless given."""
     if in_shape is None or n_classes is None:
         from resnet_core.data import dataset_info
 
         info = dataset_info(config)
         in_shape, n_classes = in_shape or info.in_shape, n_classes or info.n_classes
-    image = config.arch == "cnn"
-    bias = config.norm == "none"
-    act = ACTIVATION_MODULES[config.activation]
-    w = config.width
-    if image:
-        stem = Stem(conv3x3(in_shape[0], w, 1, bias, config.padding), norm_layer(config, w, True), act())
-        n = (config.depth - 2) // 6
-        blocks, in_features = [], w
-        for stage, out_features in enumerate((w, 2 * w, 4 * w)):
-            for i in range(n):
-                stride = 2 if stage > 0 and i == 0 else 1
-                blocks.append(_block(config, variant, in_features, out_features, stride, True, stage))
-                in_features = out_features
-    else:
-        stem = Stem(nn.Linear(in_shape[0], w, bias), norm_layer(config, w, False), act())
-        blocks = [_block(config, variant, w, w, 1, False) for _ in range(config.depth // 2)]
-        in_features = w
-    head = Stem(nn.Identity(), norm_layer(config, in_features, image), act()) if config.block == "pre" else None
-    model = Stack(stem, nn.Sequential(*blocks), nn.Linear(in_features, n_classes), variant, image, head)
-    initialise(model, config)
-    return model
+    return net_spec(config, in_shape, n_classes)
 
 
 def build_pair(
@@ -245,20 +245,12 @@ def build_pair(
 
 
 def initialise(model: Stack, config: ExperimentConfig) -> None:
-    """He or Xavier weights, each drawn from a generator seeded by (seed, parameter name).
-
-    Seeding per name makes pairing structural: plain and residual nets share every
-    parameter name except the projection shortcuts, so they start identical without copying.
-    """
+    """He or Xavier weights, each drawn by spec.init_weight_ from a generator seeded by (seed, layer name)."""
     with torch.no_grad():
         for name, module in model.named_modules():
             if not isinstance(module, nn.Conv2d | nn.Linear):
                 continue  # BatchNorm starts at scale 1, shift 0 as constructed
-            generator = torch.Generator().manual_seed(config.seed * 1_000_003 + zlib.crc32(name.encode()))
-            if config.init == "xavier":
-                nn.init.xavier_normal_(module.weight, generator=generator)
-            else:  # he and zero_residual: Kaiming normal, fan-in (He et al. 2015b)
-                nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu", generator=generator)
+            init_weight_(module.weight, config, name)
             if module.bias is not None:
                 module.bias.zero_()
         if config.init == "zero_residual":

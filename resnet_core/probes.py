@@ -34,16 +34,19 @@ class LayerInfo:
 
 def weight_layers(model: nn.Module) -> list[tuple[LayerInfo, nn.Parameter]]:
     """Conv/linear weights ordered input -> output; a projection sits at its block's last layer."""
-    out: list[tuple[LayerInfo, nn.Parameter]] = []
-    index = 0
-    for name, param in model.named_parameters():
-        if param.dim() < 2:
-            continue
+    named = [(name, param) for name, param in model.named_parameters() if param.dim() >= 2]
+    return list(zip(layer_infos([name for name, _ in named]), [param for _, param in named], strict=True))
+
+
+def layer_infos(weight_names: list[str]) -> list[LayerInfo]:
+    """LayerInfo of each weight (a parameter of 2+ dims) named in named_parameters' order: weight_layers' rule."""
+    out, index = [], 0
+    for name in weight_names:
         if ".shortcut." in name:
-            out.append((LayerInfo(name, index, "shortcut"), param))
+            out.append(LayerInfo(name, index, "shortcut"))
         else:
             index += 1
-            out.append((LayerInfo(name, index, "main"), param))
+            out.append(LayerInfo(name, index, "main"))
     return out
 
 

@@ -34,9 +34,10 @@ from resnet_core.config import ExperimentConfig
 from resnet_core.data import dataset_info, load_dataset
 from resnet_core.models import Stack, build_pair
 from resnet_core.paired import PairedStack
-from resnet_core.probes import Measurement, weight_layers
+from resnet_core.probes import Measurement, layer_infos
 from resnet_core.recipe import augmenter, lr_schedule
 from resnet_core.specs import EVAL_BATCH, VARIANTS
+from resnet_core.structure import NetSpec
 
 
 def resolve_device(name: str) -> torch.device:
@@ -60,10 +61,11 @@ def make_optimizer(config: ExperimentConfig, model: Stack | PairedStack) -> torc
     return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.l2)
 
 
-def norm_modules(model: Stack | PairedStack) -> list[nn.modules.batchnorm._BatchNorm]:
-    """The BatchNorm modules whose momentum the model's forward reads (a PairedStack reads its two nets')."""
-    nets = model.nets if isinstance(model, PairedStack) else (model,)
-    return [m for net in nets for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+def norm_modules(model: Stack | PairedStack) -> list[nn.Module]:
+    """The modules whose `momentum` the model's BatchNorm reads: a Stack's BN layers, or a PairedStack (one for all)."""
+    if isinstance(model, PairedStack):
+        return [model] if model.norms else []
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
 
 @torch.no_grad()
@@ -127,46 +129,61 @@ def minibatch_indices(config: ExperimentConfig, n: int) -> Iterator[Tensor]:
             yield order[start : start + batch]
 
 
-def layer_meta(model: Stack) -> list[dict[str, Any]]:
-    """The `layers` field of a meta record: every weight layer's name, index and kind (probes.weight_layers)."""
-    return [{"name": info.name, "index": info.index, "kind": info.kind} for info, _ in weight_layers(model)]
+def layer_meta(spec: NetSpec, variant: str) -> list[dict[str, Any]]:
+    """The `layers` field of a meta record: every weight layer's name, index and kind (probes.layer_infos)."""
+    weights = [name for name, shape in spec.parameters(variant) if len(shape) >= 2]
+    return [{"name": info.name, "index": info.index, "kind": info.kind} for info in layer_infos(weights)]
 
 
 Prepare = Callable[[dict[str, Stack]], None]
 
 
 def _setup(
-    config: ExperimentConfig, prepare: Prepare | None = None, data: Sequence[Tensor] | None = None
-) -> tuple[torch.device, tuple[Tensor, ...], dict[str, Stack], list[dict[str, Any]]]:
-    """Device, data on it (`load_dataset(config)` unless given), the pair of models (changed in place by `prepare`,
-    if given), and their meta records."""
+    config: ExperimentConfig,
+    prepare: Prepare | None = None,
+    data: Sequence[Tensor] | None = None,
+    keep_models: dict[str, Stack] | None = None,
+) -> tuple[tuple[Tensor, ...], PairedStack, list[dict[str, Any]]]:
+    """Data on the device (`load_dataset(config)` unless given), the pair stacked, and its meta records.
+
+    The pair is stacked straight from the config unless a caller needs the two nets as modules (`prepare`
+    changes their weights first; `keep_models` receives them): building a module per layer was most of
+    a deep pair's initial measurement (benchmarks/RESULTS.md, "initial measurement").
+    """
     device = resolve_device(config.device)
     data = tuple(t.to(device) for t in (load_dataset(config) if data is None else data))
     info = dataset_info(config)
-    models = build_pair(config, info.in_shape, info.n_classes)  # built on the CPU
-    if device.type != "cpu":  # Module.to walks every module even when nothing moves: 0.1 s of CNN-1202's pair
-        models = {v: m.to(device) for v, m in models.items()}
-    if prepare is not None:
-        prepare(models)
+    if prepare is None and keep_models is None:
+        pair = PairedStack.from_config(config, info.in_shape, info.n_classes)  # built on the CPU: the seeded draws
+    else:
+        models = build_pair(config, info.in_shape, info.n_classes)  # built on the CPU
+        if device.type != "cpu":  # Module.to walks every module even when nothing moves: 0.1 s of CNN-1202's pair
+            models = {v: m.to(device) for v, m in models.items()}
+        if prepare is not None:
+            prepare(models)
+        if keep_models is not None:
+            keep_models.update(models)
+        pair = PairedStack.of_nets(models["plain"], models["residual"])
+    pair = pair.to(device) if device.type != "cpu" else pair
     metas = [
         {
             "kind": "meta",
             "variant": v,
-            "layers": layer_meta(m),
-            "blocks": [f"block {i + 1}" for i in range(len(m.block_list()))],
+            "layers": layer_meta(pair.spec, v),
+            "blocks": [f"block {i + 1}" for i in range(len(pair.spec.blocks))],
             "device": str(device),
-            "n_params": sum(p.numel() for p in m.parameters()),
+            "n_params": sum(math.prod(shape) for _, shape in pair.spec.parameters(v)),
         }
-        for v, m in models.items()
+        for v in VARIANTS
     ]
-    return device, data, models, metas
+    return data, pair, metas
 
 
 def measure_init(config: ExperimentConfig) -> Iterator[dict[str, Any]]:
     """The step-0 records of `train(config)` (same first minibatch, same weights) without training: instant."""
-    device, (x_train, y_train, *_), models, metas = _setup(config)
+    (x_train, y_train, *_), pair, metas = _setup(config)
     yield from metas
-    pair = PairedStack(models["plain"], models["residual"])
+    device = x_train.device
     index = next(minibatch_indices(config, len(x_train))).to(device)
     pair.recording = True
     losses = _losses(pair(x_train[index]), y_train[index])
@@ -175,7 +192,7 @@ def measure_init(config: ExperimentConfig) -> Iterator[dict[str, Any]]:
     host = torch.cat([losses, *measurements.values()]).cpu().tolist()  # the one transfer
     cursor = len(VARIANTS)
     for g, v in enumerate(VARIANTS):
-        n_layers, n_blocks = len(pair.layers[v]), len(models[v].block_list())
+        n_layers, n_blocks = len(pair.layers[v]), len(pair.spec.blocks)
         values = host[cursor : cursor + len(measurements[v])]
         cursor += len(values)
         yield {
@@ -202,15 +219,12 @@ def train(
     nets (e.g. a decision boundary) without training them again. `data`, if given, is
     `load_dataset(config)` loaded once elsewhere (a cluster ships it to every task).
     """
-    _, data, models, metas = _setup(config, prepare, data)
-    pair = PairedStack(models["plain"], models["residual"])
-    if keep_models is not None:
-        keep_models.update(models)
+    data, pair, metas = _setup(config, prepare, data, keep_models)
     try:
         yield from _train_pair(config, pair, data, metas)
     finally:
         if keep_models is not None:
-            pair.write_back()
+            pair.write_back(keep_models)
 
 
 def _train_pair(
@@ -220,7 +234,7 @@ def _train_pair(
     device = x_train.device
     optimizer = make_optimizer(config, pair)  # per-element updates, so one optimizer over stacked tensors = one per net
     schedule, augment = lr_schedule(config, optimizer), augmenter(config)
-    sizes = {v: (len(pair.layers[v]), len(net.block_list())) for v, net in zip(VARIANTS, pair.nets, strict=True)}
+    sizes = {v: (len(pair.layers[v]), len(pair.spec.blocks)) for v in VARIANTS}
     yield from metas
 
     live = list(VARIANTS)

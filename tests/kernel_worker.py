@@ -45,7 +45,7 @@ def check(case: dict[str, Any]) -> list[str]:
     index = next(minibatch_indices(config, len(x)))
     xb, yb = x[index], y[index]
     nets = build_pair(config)
-    pair = PairedStack(nets["plain"], nets["residual"], channels_last=channels_last)
+    pair = PairedStack.of_nets(nets["plain"], nets["residual"], channels_last=channels_last)
     pair.recording = True
     for _ in range(2):  # a second backward reuses whatever the first one left behind in the allocator
         pair.zero_grad(set_to_none=True)

@@ -33,8 +33,9 @@ DEFAULTS = ExperimentConfig(depth=20, steps=100, measure_every=10, eval_every=20
 PAGE = "shortcuts"
 MISSION = ("depth", "shortcut")
 ADVANCED = ("dataset", "norm", "activation", "init", "optimizer", "lr", "steps", "batch_size", "seed", "width", "measure_every")
-ENGINE_CODE = Path(__file__).resolve().parent.parent / "resnet_core" / "models.py"  # shown, not imported: no torch here
-SHOWN = ("Block", "ZeroPadShortcut", "ProjectionShortcut", "_shortcut")  # its definitions the code panel shows
+ENGINE = Path(__file__).resolve().parent.parent / "resnet_core"  # its code is shown, not imported: no torch here
+# The definitions the code panel shows, by file: the block, its shortcuts, and the rule that picks one.
+SHOWN = {"models.py": ("Block", "ZeroPadShortcut", "ProjectionShortcut", "_shortcut"), "structure.py": ("choose_shortcut",)}
 
 
 def structure(config: ExperimentConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -162,8 +163,9 @@ if log is not None:
         experiment_downloads(log, config, f"{name}_options", "shortcuts")
 stored_sweep_section(config, "shortcut", SHORTCUT_OPTIONS, name)
 
-with st.expander("The engine's code for the block and its shortcuts (read from resnet_core/models.py)"):
-    source = ENGINE_CODE.read_text()
-    parts = {node.name: node for node in ast.parse(source).body if isinstance(node, ast.ClassDef | ast.FunctionDef)}
-    for name in SHOWN:
-        st.code(ast.get_source_segment(source, parts[name]), language="python")
+with st.expander("The engine's code for the block and its shortcuts (read from resnet_core/models.py and structure.py)"):
+    for file, names in SHOWN.items():
+        source = (ENGINE / file).read_text()
+        parts = {node.name: node for node in ast.parse(source).body if isinstance(node, ast.ClassDef | ast.FunctionDef)}
+        for name in names:
+            st.code(ast.get_source_segment(source, parts[name]), language="python")
