@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from lab.charts import COLORS, base_layout
+from lab.errors import error_method
 from lab.preactivation import DASHES
 from lab.spread import MARGIN, Spread, add_band, how_many, seed_summary, spread_of
 from resnet_core.config import BLOCKS, ExperimentConfig
@@ -25,14 +26,9 @@ UNIT_NAMES = {"post": "post-activation", "pre": "pre-activation"}
 
 def method_note(config: ExperimentConfig) -> str:
     """What the comparison trains and how its error is measured, for the page."""
-    measured = (
-        "BatchNorm's statistics re-estimated on the whole training set with the final weights, then eval mode"
-        if config.norm == "batch"
-        else "on the whole training set with the final weights"
-    )
     return (
         f"Both units trained for {config.steps} steps from each seed, on the same data and minibatches. Training error "
-        f"is measured as on every page of this lab: {measured}. A unit trains better only if it is more than "
+        f"is measured as on every page of this lab: {error_method(config.norm)}. A unit trains better only if it is more than "
         f"{MARGIN:.0%} lower on every seed."
     )
 

@@ -16,6 +16,7 @@ from test_lesion_pages import SIGMOID, open_page
 from test_science_pages import chart
 
 from lab import preactivation_training as T
+from lab.errors import error_method
 from lab.pages import PREACTIVATION
 from lab.spread import MARGIN
 from resnet_core.config import ExperimentConfig
@@ -71,7 +72,8 @@ def test_only_seeds_where_both_units_finished_count() -> None:
 
 
 def test_the_method_note_names_the_error_definition_for_the_norm() -> None:
-    assert "re-estimated on the whole training set" in T.method_note(ExperimentConfig(norm="batch"))
+    assert error_method("batch") in T.method_note(ExperimentConfig(norm="batch"))
+    assert "re-estimated on the training set" in error_method("batch")
     assert "BatchNorm" not in T.method_note(ExperimentConfig(norm="none"))
 
 

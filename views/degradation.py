@@ -12,6 +12,7 @@ import streamlit as st
 
 from lab import degradation as D
 from lab import optimiser
+from lab.errors import error_method
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import ExperimentLog, tag
 from serving.jobs import JobRequest
@@ -120,9 +121,8 @@ with st.expander("What am I looking at?", expanded=log is None):
     st.markdown(
         "- **Curves:** one colour per depth; plain nets on the left, residual on the right. Solid lines are the "
         "error on the whole training set, dashed lines on held-out test images; each line is the mean over the seeds and "
-        "the shaded band their range. Every error on this page is measured the same way: in eval mode, after "
-        "BatchNorm's statistics are re-estimated on the training set with the current weights (the running averages "
-        "kept during training lag behind a deep net's weights).\n"
+        "the shaded band their range. Every error on this page is measured the same way: "
+        f"{error_method(config.norm)}.\n"
         "- **Final training error vs depth:** degradation is the plain line rising with depth while the residual line "
         "stays low; the dots are the single seeds.\n"
         "- **Gradient ratio at initialisation:** the first hidden layer's gradient norm over the last one's. With BatchNorm "
