@@ -23,8 +23,10 @@ from lab import gradient_flow as readings
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import RunLog
 from resnet_core.training import measure_init
-from serving.jobs import executor
+from serving import cache
+from serving.jobs import CANCELLED, Job, JobRequest, executor
 from ui.exports import plotly_config, run_json_text, view_name
+from ui.runner import ACTIVE_KEY, Run, view_key
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 pytestmark = pytest.mark.usefixtures("cache_dir")  # every test gets its own result cache
@@ -272,3 +274,19 @@ def test_padding_in_the_url_and_the_forward_signal_and_optimiser_views() -> None
     assert chart(at, "Relative update lr·‖g‖/‖W‖ per layer")["layout"]["yaxis"]["type"] == "log"
     assert chart(at, "Relative update lr·‖g‖/‖W‖, layer x step")
     assert any(m.value.startswith("**At initialisation** one SGD step") for m in at.markdown)
+
+
+def test_a_stopped_retrain_never_turns_the_finished_run_into_a_stopped_one() -> None:
+    """Issue 14: a finished run showed "Stopped at step 7 of 12" after a retrain of it was stopped part-way."""
+    at = open_page(TINY)
+    next(b for b in at.button if b.label == "Train both nets").click().run()
+    request = JobRequest("train", ExperimentConfig.from_params(TINY), "lab.jobs:train_run")
+    partial = [r for r in cache.get("train", request.config) if r["kind"] == "meta" or (r["kind"] == "step" and r["step"] <= 6)]
+    retrain = Job(request, records=partial, state=CANCELLED)
+    # the retrain's script run was interrupted by the Stop click, so the session still lists its (now stopped) job
+    at.session_state[ACTIVE_KEY] = {view_key([Run(request)]): [retrain]}
+    next(b for b in at.button if b.label == "Stop").click().run()
+    assert not at.exception
+    for check in (at, at.segmented_control(key="replay_speed").set_value("slow").run(), open_page(TINY)):
+        assert not any("Stopped at step" in i.value for i in check.info)
+        assert any(m.value.startswith("#### Error after 12 steps") for m in check.markdown)

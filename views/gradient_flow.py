@@ -22,13 +22,17 @@ DEFAULTS = ExperimentConfig(depth=56)  # the page's own default: deep enough tha
 PAGE = "gradient-flow"
 
 
-def describe_outcome(log: RunLog, finished: bool) -> list[str]:
-    """One line per notable end: a diverged net (with its step) or a run stopped early."""
+def describe_outcome(log: RunLog) -> list[str]:
+    """One line per notable end: a diverged net (with its step) or a run stopped early.
+
+    "Stopped" is read from the records (no `done` record), never from how the runner got the log: a stopped
+    retrain must not relabel a finished run (issue 14).
+    """
     lines = [
         f"{variant} diverged at step {step}: its loss stopped being a finite number; its charts end there."
         for variant, step in sorted(log.diverged.items())
     ]
-    if not finished:
+    if not log.finished:
         lines.append(f"Stopped at step {log.last_step + 1} of {log.config.steps}; the charts show what was computed.")
     return lines
 
@@ -83,12 +87,12 @@ def draw_optimiser(log: RunLog, name: str) -> None:
         st.markdown(line)
 
 
-def draw_finished(log: RunLog, finished: bool) -> None:
+def draw_finished(log: RunLog) -> None:
     """The trained (or stopped) run: outcome, its replay (played and scrubbed in the browser), curves, heatmap, boundary."""
     name = view_name(PAGE, log.config)
     if reading := readings.training_reading(log):
         st.markdown(f"#### {reading}")
-    for line in describe_outcome(log, finished):
+    for line in describe_outcome(log):
         if "diverged" in line:
             st.warning(line, icon=":material/warning:")
         else:
@@ -138,8 +142,6 @@ st.caption(
     "minibatches from the same initial weights. Results are cached: an identical setting redraws instantly."
 )
 run = Run(JobRequest("train", config, "lab.jobs:train_run"), step_records=2 * config.steps)
-trained, finished = live_runs(
-    [run], lambda: RunLog(config), draw_training, label="Train both nets", key="train", lesson_config=config
-)
+trained, _ = live_runs([run], lambda: RunLog(config), draw_training, label="Train both nets", key="train", lesson_config=config)
 if trained is not None and trained.meta:
-    draw_finished(trained, finished)
+    draw_finished(trained)
