@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import numpy as np
 import pandas as pd
@@ -290,3 +291,31 @@ def test_a_stopped_retrain_never_turns_the_finished_run_into_a_stopped_one() -> 
     for check in (at, at.segmented_control(key="replay_speed").set_value("slow").run(), open_page(TINY)):
         assert not any("Stopped at step" in i.value for i in check.info)
         assert any(m.value.startswith("#### Error after 12 steps") for m in check.markdown)
+
+
+def test_a_pinned_run_is_drawn_beside_the_next_one_on_the_same_axes() -> None:
+    """Pin depth 4, train depth 8: each pair of charts holds the two runs' own records on one shared y-range."""
+    at = open_page(TINY)
+    next(b for b in at.button if b.label == "Train both nets").click().run()
+    next(b for b in at.button if b.label == "Pin this run").click().run()
+    assert dict(parse_qsl(at.query_params["pin"])) == TINY  # the pinned run's settings, in the URL
+    assert any("This run is pinned" in c.value for c in at.caption)
+    at.selectbox(key="depth").set_value("8").run()
+    assert any(
+        "Pinned: Depth (weight layers): 4." in c.value for c in at.caption
+    )  # says what the pinned run is before this one trains
+    next(b for b in at.button if b.label == "Train both nets").click().run()
+    assert not at.exception
+    beside = {c.proto.id.split("-")[-1]: json.loads(c.proto.spec) for c in at.get("plotly_chart") if "beside_" in c.proto.id}
+    for what in ("loss", "error", "layers"):
+        pinned, current = beside[f"beside_{what}_pinned"], beside[f"beside_{what}_current"]
+        assert pinned["layout"]["yaxis"]["range"] == current["layout"]["yaxis"]["range"]
+    for depth, side in (("4", "pinned"), ("8", "current")):  # each side is its own run, as the engine recorded it
+        config = ExperimentConfig.from_params(TINY | {"depth": depth})
+        curves = RunLog(config).extend(cache.get("train", config)).curve_frame()
+        loss = beside[f"beside_loss_{side}"]
+        assert np.allclose(decode(trace(loss, "plain")["y"]), curves[curves["variant"] == "plain"]["loss"])
+        low, high = loss["layout"]["yaxis"]["range"]
+        assert low < np.log10(curves["loss"].min()) and np.log10(curves["loss"].max()) < high
+    at.button(key="unpin_run").click().run()
+    assert "pin" not in at.query_params and not any("beside_" in c.proto.id for c in at.get("plotly_chart"))

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lab import charts, optimiser, replay
+from lab import axes, charts, optimiser, replay
 from lab import gradient_flow as readings
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import RunLog
 from serving.jobs import JobRequest
+from ui import pin
 from ui.controls import experiment_controls
 from ui.echo import describe
 from ui.exports import device_line, download_buttons, share_box, show_figure, view_name
-from ui.runner import EngineStopped, Run, compute, live_runs
+from ui.runner import EngineStopped, Run, cached_records, compute, live_runs
 
 DEFAULTS = ExperimentConfig(depth=56)  # the page's own default: deep enough that plain and residual differ sharply
 PAGE = "gradient-flow"
@@ -87,6 +88,43 @@ def draw_optimiser(log: RunLog, name: str) -> None:
         st.markdown(line)
 
 
+def train_request(config: ExperimentConfig) -> JobRequest:
+    return JobRequest("train", config, "lab.jobs:train_run")
+
+
+def draw_beside(pinned: RunLog, log: RunLog) -> None:
+    """The pinned run (left) beside this one (right), each pair of charts on one y-range: heights compare across runs."""
+    st.subheader("Side by side: the pinned run and this one")
+    builders = {
+        "loss": lambda run: charts.loss_figure(run.curve_frame()),
+        "error": lambda run: charts.error_figure(run.curve_frame(), run.eval_frame()),
+        "layers": lambda run: charts.layer_gradient_figure(run.layer_frame(), int(run.layer_frame()["step"].max())),
+    }
+    left, right = st.columns(2)
+    left.markdown(f"**Pinned:** {pin.differences(pinned.config, log.config)}")
+    right.markdown(f"**This run:** {pin.differences(log.config, pinned.config)}")
+    for what, build in builders.items():
+        figures = [build(pinned), build(log)]
+        axes.share_y(figures)
+        for column, run, fig, side in zip(st.columns(2), (pinned, log), figures, ("pinned", "current"), strict=True):
+            with column:
+                show_figure(fig, f"{view_name(PAGE, run.config)}_{what}", f"beside_{what}_{side}")
+
+
+def draw_pinned(pinned: ExperimentConfig, log: RunLog) -> None:
+    """The pinned run beside a finished one with other settings; the pinned run comes from the cache, as it was."""
+    if pinned == log.config or not log.finished:
+        return
+    records = cached_records(train_request(pinned))
+    if records is None:
+        st.info(
+            f"The pinned run ({pin.differences(pinned, log.config)}) is no longer in this lab's cache: train it again to compare.",
+            icon=":material/push_pin:",
+        )
+        return
+    draw_beside(RunLog(pinned).extend(records), log)
+
+
 def draw_finished(log: RunLog) -> None:
     """The trained (or stopped) run: outcome, its replay (played and scrubbed in the browser), curves, heatmap, boundary."""
     name = view_name(PAGE, log.config)
@@ -141,7 +179,10 @@ st.caption(
     f"{config.steps} steps of {config.optimizer} (lr {config.lr:g}, batch {config.batch_size}) on the same "
     "minibatches from the same initial weights. Results are cached: an identical setting redraws instantly."
 )
-run = Run(JobRequest("train", config, "lab.jobs:train_run"), step_records=2 * config.steps)
+run = Run(train_request(config), step_records=2 * config.steps)
 trained, _ = live_runs([run], lambda: RunLog(config), draw_training, label="Train both nets", key="train", lesson_config=config)
+pinned = pin.pin_bar(config, DEFAULTS, finished=trained is not None and trained.finished)
 if trained is not None and trained.meta:
+    if pinned is not None:
+        draw_pinned(pinned, trained)
     draw_finished(trained)
