@@ -1,8 +1,9 @@
 """A trained run replayed in the browser: every recorded step a frame of one Plotly figure.
 
-The slider, Play, Pause and Reset are Plotly's own (`frames`, `sliders`, `updatemenus`), so
-scrubbing and playback run in the viewer's browser: no server round trip per step, and a
-cached run still unfolds live in front of a class at the chosen speed. Left: each layer's
+The slider, Play, Pause, Reset and the single steps are Plotly's own (`frames`, `sliders`,
+`updatemenus`), so scrubbing and playback run in the viewer's browser: no server round trip per
+step, and a cached run still unfolds live in front of a class at the chosen speed. A Plotly button
+has fixed arguments, so every frame carries the step buttons that point at its own neighbours. Left: each layer's
 weight-gradient norm before the update the slider names; right: the loss curves up to it.
 """
 
@@ -65,6 +66,25 @@ def _title(log: RunLog, step: int) -> str:
     return f"Gradients before {update_label(step, log.config.steps)}<br><sup>{reading}</sup>"
 
 
+IMMEDIATE = {"mode": "immediate", "frame": {"duration": 0, "redraw": True}, "transition": {"duration": 0}}
+
+
+def _buttons(steps: list[int], index: int, ms_per_step: int) -> list[dict]:
+    """The player's buttons while frame `index` shows: one step back and forward go to its neighbours (held at the ends)."""
+    play = {"frame": {"duration": ms_per_step, "redraw": True}, "fromcurrent": True, "transition": {"duration": 0}}
+
+    def go_to(at: int) -> list:
+        return [[str(steps[min(max(at, 0), len(steps) - 1)])], IMMEDIATE]
+
+    return [
+        {"label": "◀ Step", "method": "animate", "args": go_to(index - 1)},
+        {"label": "▶ Play", "method": "animate", "args": [None, play]},
+        {"label": "❚❚ Pause", "method": "animate", "args": [[None], IMMEDIATE]},
+        {"label": "Step ▶", "method": "animate", "args": go_to(index + 1)},
+        {"label": "⟲ Reset", "method": "animate", "args": go_to(0)},
+    ]
+
+
 def replay_figure(log: RunLog, ms_per_step: int) -> go.Figure:
     """All recorded steps of a run as frames, with a slider and Play / Pause / Reset that never ask the server."""
     layers = log.layer_frame()
@@ -77,22 +97,19 @@ def replay_figure(log: RunLog, ms_per_step: int) -> go.Figure:
     for trace in _traces(layers, curves, steps[-1], kinds):
         fig.add_trace(trace)
     fig.frames = [
-        go.Frame(name=str(step), data=_traces(layers, curves, step, kinds), layout={"title": {"text": _title(log, step)}})
-        for step in steps
-    ]
-    immediate = {"mode": "immediate", "frame": {"duration": 0, "redraw": True}, "transition": {"duration": 0}}
-    play = {"frame": {"duration": ms_per_step, "redraw": True}, "fromcurrent": True, "transition": {"duration": 0}}
-    buttons = [
-        {"label": "▶ Play", "method": "animate", "args": [None, play]},
-        {"label": "❚❚ Pause", "method": "animate", "args": [[None], immediate]},
-        {"label": "⟲ Reset", "method": "animate", "args": [[str(steps[0])], immediate]},
+        go.Frame(
+            name=str(step),
+            data=_traces(layers, curves, step, kinds),
+            layout={"title": {"text": _title(log, step)}, "updatemenus": [{"buttons": _buttons(steps, index, ms_per_step)}]},
+        )
+        for index, step in enumerate(steps)
     ]
     fig.update_layout(
         updatemenus=[
             {
                 "type": "buttons",
                 "direction": "right",
-                "buttons": buttons,
+                "buttons": _buttons(steps, len(steps) - 1, ms_per_step),
                 "x": 0.0,
                 "y": -0.25,
                 "xanchor": "left",
@@ -109,7 +126,7 @@ def replay_figure(log: RunLog, ms_per_step: int) -> go.Figure:
                 "pad": {"t": 0},
                 "currentvalue": {"prefix": "gradients before update ", "suffix": f" of {log.config.steps}", "font": {"size": 18}},
                 "font": {"size": 11},
-                "steps": [{"label": str(step + 1), "method": "animate", "args": [[str(step)], immediate]} for step in steps],
+                "steps": [{"label": str(step + 1), "method": "animate", "args": [[str(step)], IMMEDIATE]} for step in steps],
             }
         ],
     )

@@ -182,7 +182,24 @@ def test_the_trained_run_replays_every_recorded_step_in_the_browser() -> None:
     slider = spec["layout"]["sliders"][0]
     assert [step["label"] for step in slider["steps"]] == ["1", "6", "11", "12"]  # step 11 is the gradient of update 12 of 12
     assert slider["currentvalue"]["suffix"] == " of 12"
-    assert {b["label"] for b in spec["layout"]["updatemenus"][0]["buttons"]} == {"▶ Play", "❚❚ Pause", "⟲ Reset"}
+    assert {b["label"] for b in spec["layout"]["updatemenus"][0]["buttons"]} == {
+        "◀ Step",
+        "▶ Play",
+        "❚❚ Pause",
+        "Step ▶",
+        "⟲ Reset",
+    }
+
+    def neighbours(layout: dict) -> dict[str, str]:  # the frame each step button goes to
+        return {b["label"]: b["args"][0][0] for b in layout["updatemenus"][0]["buttons"] if "Step" in b["label"]}
+
+    assert neighbours(spec["layout"]) == {"◀ Step": "10", "Step ▶": "11"}  # opened on the last frame: forward holds
+    assert [neighbours(frame["layout"]) for frame in spec["frames"]] == [
+        {"◀ Step": "0", "Step ▶": "5"},
+        {"◀ Step": "0", "Step ▶": "10"},
+        {"◀ Step": "5", "Step ▶": "11"},
+        {"◀ Step": "10", "Step ▶": "11"},
+    ]
     frame = spec["frames"][1]  # step 5: the recorded per-layer gradients, the loss up to step 5
     assert "update 6 of 12" in frame["layout"]["title"]["text"]
     assert max(decode(frame["data"][-1]["x"])) == 5
