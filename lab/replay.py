@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from lab.charts import COLORS, LAYER_STYLES, base_layout, layer_trace
+from lab.charts import COLORS, LAYER_STYLES, base_layout, chart_title, layer_trace, title_margin
 from lab.gradient_flow import gradient_reading
 from resnet_core.models import VARIANTS
 from resnet_core.results import RunLog
@@ -63,7 +63,7 @@ def _traces(layers: pd.DataFrame, curves: pd.DataFrame, step: int, kinds: list[t
 
 def _title(log: RunLog, step: int) -> str:
     reading = gradient_reading(log, step, when="")
-    return f"Gradients before {update_label(step, log.config.steps)}<br><sup>{reading}</sup>"
+    return chart_title(f"Gradients before {update_label(step, log.config.steps)}", reading)
 
 
 IMMEDIATE = {"mode": "immediate", "frame": {"duration": 0, "redraw": True}, "transition": {"duration": 0}}
@@ -96,11 +96,12 @@ def replay_figure(log: RunLog, ms_per_step: int) -> go.Figure:
     fig = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], horizontal_spacing=0.1)
     for trace in _traces(layers, curves, steps[-1], kinds):
         fig.add_trace(trace)
+    titles = [_title(log, step) for step in steps]
     fig.frames = [
         go.Frame(
             name=str(step),
             data=_traces(layers, curves, step, kinds),
-            layout={"title": {"text": _title(log, step)}, "updatemenus": [{"buttons": _buttons(steps, index, ms_per_step)}]},
+            layout={"title": {"text": titles[index]}, "updatemenus": [{"buttons": _buttons(steps, index, ms_per_step)}]},
         )
         for index, step in enumerate(steps)
     ]
@@ -130,9 +131,9 @@ def replay_figure(log: RunLog, ms_per_step: int) -> go.Figure:
             }
         ],
     )
-    base_layout(fig, _title(log, steps[-1]), "layer (1 = input side)", "‖∂L/∂W‖", log_y=True)
+    base_layout(fig, titles[-1], "layer (1 = input side)", "‖∂L/∂W‖", log_y=True)
     fig.update_yaxes(range=_log_range(layers["value"]), col=1)
     fig.update_xaxes(title_text="step", range=[0, max(log.config.steps - 1, 1)], col=2)
     fig.update_yaxes(title_text="loss", type="log", range=_log_range(curves["loss"]), col=2)
-    fig.update_layout(height=620, margin={"t": 110, "b": 160})
+    fig.update_layout(height=620, margin={"t": title_margin(*titles), "b": 160})  # the frame with the longest title fits
     return fig

@@ -135,8 +135,9 @@ def draw_finished(log: RunLog) -> None:
             st.warning(line, icon=":material/warning:")
         else:
             st.info(line, icon=":material/stop_circle:")
-    speed = st.segmented_control("Replay speed", list(replay.SPEEDS), default="normal", key="replay_speed")
-    show_figure(replay.replay_figure(log, replay.SPEEDS[speed or "normal"]), f"{name}_replay", "replay")
+    if any(log.measured_steps(variant) for variant in log.meta):  # an engine lost before step 0's measurement: none
+        speed = st.segmented_control("Replay speed", list(replay.SPEEDS), default="normal", key="replay_speed")
+        show_figure(replay.replay_figure(log, replay.SPEEDS[speed or "normal"]), f"{name}_replay", "replay")
     draw_training(log, "final")
     if log.boundary is not None:
         show_figure(charts.boundary_figure(log.boundary), f"{name}_boundary", "boundary")
@@ -162,8 +163,8 @@ except EngineStopped as stopped:
 name = view_name(PAGE, config)
 st.markdown(f"#### {readings.gradient_reading(init)}")
 draw_flow(init, 0, name, "init")
-with st.expander("Forward signal per block (signal propagation)"):
-    draw_signal(init, name, "init")
+download_buttons(init, f"{name}_init", "init")
+training = st.container()  # Train right under the charts, above their explanation: on a phone within two screens
 with st.expander("What am I looking at?", expanded=True):
     for paragraph in readings.flow_story(init):
         st.markdown(paragraph)
@@ -172,17 +173,21 @@ with st.expander("What am I looking at?", expanded=True):
         f"Depth {config.depth} ({config.blocks} blocks), {config.arch} on {config.dataset}, "
         f"norm {config.norm}, init {config.init}; {device_line(init)}."
     )
-download_buttons(init, f"{name}_init", "init")
+with st.expander("Forward signal per block (signal propagation)"):
+    draw_signal(init, name, "init")
 
-st.header("Train both nets")
-st.caption(
-    f"{config.steps} steps of {config.optimizer} (lr {config.lr:g}, batch {config.batch_size}) on the same "
-    "minibatches from the same initial weights. Results are cached: an identical setting redraws instantly."
-)
-run = Run(train_request(config), step_records=2 * config.steps)
-trained, _ = live_runs([run], lambda: RunLog(config), draw_training, label="Train both nets", key="train", lesson_config=config)
-pinned = pin.pin_bar(config, DEFAULTS, finished=trained is not None and trained.finished)
-if trained is not None and trained.meta:
-    if pinned is not None:
-        draw_pinned(pinned, trained)
-    draw_finished(trained)
+with training:  # filled after the explanation is on screen, so it is readable while the nets train
+    st.header("Train both nets")
+    st.caption(
+        f"{config.steps} steps of {config.optimizer} (lr {config.lr:g}, batch {config.batch_size}) on the same "
+        "minibatches from the same initial weights. Results are cached: an identical setting redraws instantly."
+    )
+    run = Run(train_request(config), step_records=2 * config.steps)
+    trained, _ = live_runs(
+        [run], lambda: RunLog(config), draw_training, label="Train both nets", key="train", lesson_config=config
+    )
+    pinned = pin.pin_bar(config, DEFAULTS, finished=trained is not None and trained.finished)
+    if trained is not None and trained.meta:
+        if pinned is not None:
+            draw_pinned(pinned, trained)
+        draw_finished(trained)
