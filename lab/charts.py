@@ -35,7 +35,17 @@ LAYER_STYLES = (("main", "lines+markers", {"size": 6}), ("shortcut", "markers", 
 
 TITLE_CHARS = 36  # a title line that fits a half-width chart at 1280x720 and a 390 px phone at the chart font
 SUBTITLE_CHARS = 56  # the smaller qualifier lines below it
-TITLE_BREAKS = (": ", " (", " at ", " after ", " vs ", " with ", ", ")  # where a title splits into what and qualifier
+TITLE_BREAKS = (
+    ": ",
+    " (",
+    " at ",
+    " after ",
+    " while ",
+    " during ",
+    " vs ",
+    " with ",
+    ", ",
+)  # where a title splits into what and qualifier
 TITLE_LINE_PX = 22  # top margin per extra title line
 
 
@@ -57,10 +67,10 @@ def chart_title(text: str, qualifier: str = "") -> str:
         if cuts:
             head, tail = text[: max(cuts)].strip(), text[max(cuts) :].strip()
         else:
-            head, *rest = textwrap.wrap(text, TITLE_CHARS)
+            head, *rest = textwrap.wrap(text, TITLE_CHARS, break_on_hyphens=False)
             tail = " ".join(rest)
     even = math.ceil(len(tail) / math.ceil(len(tail) / SUBTITLE_CHARS)) + 4  # lines of even length: no one-word last line
-    return head + "<br><sup>" + "<br>".join(textwrap.wrap(tail, min(even, SUBTITLE_CHARS))) + "</sup>"
+    return head + "<br><sup>" + "<br>".join(textwrap.wrap(tail, min(even, SUBTITLE_CHARS), break_on_hyphens=False)) + "</sup>"
 
 
 def title_margin(*titles: str) -> int:

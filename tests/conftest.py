@@ -75,7 +75,7 @@ def chart_specs(at: Any) -> list[dict[str, Any]]:
     for element in at.get("plotly_chart"):
         spec = json.loads(element.proto.spec)
         text = spec["layout"].get("title", {}).get("text", "")
-        spec["title"] = " ".join(re.sub("<[^>]+>", " ", text).split())  # as read: a title's lines (chart_title) joined
+        spec["title"] = re.sub("</?sup>", "", text.replace("<br>", " "))  # as read: a title's lines (chart_title) joined
         specs.append(spec)
     return specs
 
