@@ -47,6 +47,14 @@ def lessons_in_background() -> object:
     return prewarm.start_in_background()
 
 
+# A phone (390 px) spends its first screen on Streamlit's top padding and a three-line page title: both smaller,
+# so the page's own content (on Gradient Flow: the charts, then Train) comes within two screens.
+PHONE_CSS = """<style>@media (max-width: 640px) {
+  [data-testid="stMainBlockContainer"] { padding-top: 4.5rem !important; }
+  .stApp h1 { font-size: 2rem !important; padding-top: 0 !important; }
+}</style>"""
+
+
 def sidebar_header() -> None:
     """The same few lines above every page's controls: what the lab is and how to read its colours."""
     with st.sidebar:
@@ -60,6 +68,7 @@ def sidebar_header() -> None:
 
 
 st.set_page_config(page_title=TITLE, page_icon=FAVICON, layout="wide", initial_sidebar_state=presenter.sidebar_state())
+st.html(PHONE_CSS)
 # Pages in the top bar: the sidebar keeps the experiment's controls above the fold on a projector.
 navigation = st.navigation(NAVIGATION, position="top")
 lessons_in_background()

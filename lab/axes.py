@@ -9,7 +9,7 @@ whichever page built it, once, right before it is drawn.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -55,6 +55,23 @@ def _axis_values(fig: go.Figure, axis: str) -> list[float]:
     return values
 
 
+def share_y(figures: Sequence[go.Figure], pad: float = 0.04) -> None:
+    """Give every figure the y-range that holds all of their data, so two runs drawn side by side compare by height.
+
+    A log axis spans the positive finite values (in decades, as Plotly's range is), a linear one every finite value;
+    `pad` widens the range by that share on each side so no marker sits on the frame.
+    """
+    log = any(fig.layout.yaxis.type == "log" for fig in figures)
+    values = np.asarray([v for fig in figures for v in _axis_values(fig, "yaxis")], dtype=float)
+    values = values[np.isfinite(values) & (values > 0)] if log else values[np.isfinite(values)]
+    if not values.size:
+        return
+    low, high = (np.log10(values.min()), np.log10(values.max())) if log else (values.min(), values.max())
+    margin = (high - low) * pad or 0.5
+    for fig in figures:
+        fig.layout.yaxis.update(range=[float(low - margin), float(high + margin)], autorange=False)
+
+
 def for_screen(fig: go.Figure, font_size: int) -> go.Figure:
     """A copy whose log axes have decade labels and whose every text is `font_size` (titles a fifth larger)."""
     fig = go.Figure(fig)
@@ -64,7 +81,8 @@ def for_screen(fig: go.Figure, font_size: int) -> go.Figure:
         axis = fig.layout[name]
         axis.update(tickfont_size=font_size, title_font_size=font_size)
         if axis.type == "log":
-            values, labels = log_ticks(_axis_values(fig, name))
+            framed = [10.0**end for end in axis.range or ()]  # a shared range (share_y) is labelled to its ends
+            values, labels = log_ticks([*_axis_values(fig, name), *framed])
             if values:
                 axis.update(tickmode="array", tickvals=values, ticktext=labels, minor_showgrid=False)
     for annotation in fig.layout.annotations or ():  # subplot titles

@@ -7,6 +7,8 @@ and on a washed-out projector); gradient norms always on log axes.
 from __future__ import annotations
 
 import math
+import re
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -31,6 +33,51 @@ FONT_SIZE = 16
 LAYER_STYLES = (("main", "lines+markers", {"size": 6}), ("shortcut", "markers", {"size": 12, "symbol": "diamond-open"}))
 
 
+TITLE_CHARS = 36  # a title line that fits a half-width chart at 1280x720 and a 390 px phone at the chart font
+SUBTITLE_CHARS = 56  # the smaller qualifier lines below it
+TITLE_BREAKS = (
+    ": ",
+    " (",
+    " at ",
+    " after ",
+    " while ",
+    " during ",
+    " vs ",
+    " with ",
+    ", ",
+)  # where a title splits into what and qualifier
+TITLE_LINE_PX = 22  # top margin per extra title line
+
+
+def chart_title(text: str, qualifier: str = "") -> str:
+    """The one layout of a chart title: what the chart shows on the first line, its qualifier smaller below.
+
+    A Plotly title never wraps and the server can't know the screen's width, so a long title without a
+    `qualifier` splits at its last natural break within TITLE_CHARS ("... per layer | at initialisation");
+    a title with its own line breaks is left as written.
+    """
+    if qualifier:
+        head, tail = text, qualifier
+    elif "<br>" in text or len(text) <= TITLE_CHARS:
+        return text
+    else:
+        # a break's punctuation stays at the end of the first line ("Forward signal:"), so the lines read as the title
+        found = [m.start() + (sep[0] in ":,") for sep in TITLE_BREAKS for m in re.finditer(re.escape(sep), text)]
+        cuts = [cut for cut in found if 0 < cut <= TITLE_CHARS]
+        if cuts:
+            head, tail = text[: max(cuts)].strip(), text[max(cuts) :].strip()
+        else:
+            head, *rest = textwrap.wrap(text, TITLE_CHARS, break_on_hyphens=False)
+            tail = " ".join(rest)
+    even = math.ceil(len(tail) / math.ceil(len(tail) / SUBTITLE_CHARS)) + 4  # lines of even length: no one-word last line
+    return head + "<br><sup>" + "<br>".join(textwrap.wrap(tail, min(even, SUBTITLE_CHARS), break_on_hyphens=False)) + "</sup>"
+
+
+def title_margin(*titles: str) -> int:
+    """The top margin (px) that holds the longest of these titles and the legend under it."""
+    return 70 + TITLE_LINE_PX * max(title.count("<br>") for title in titles)
+
+
 def base_layout(fig: go.Figure, title: str, x_title: str, y_title: str, *, log_y: bool = False) -> go.Figure:
     """Shared look: large readable fonts, legend on top, log y for norms.
 
@@ -38,10 +85,11 @@ def base_layout(fig: go.Figure, title: str, x_title: str, y_title: str, *, log_y
     the cost (plotly's update path re-parses every key), and the server builds these for every session.
     """
     layout = fig.layout
-    layout.title = {"text": title, "x": 0.0, "xanchor": "left"}
+    text = chart_title(title)
+    layout.title = {"text": text, "x": 0.0, "xanchor": "left"}
     layout.font = {"size": FONT_SIZE}
     layout.legend = {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1.0}
-    layout.margin = {"l": 10, "r": 10, "t": 70, "b": 10}
+    layout.margin = {"l": 10, "r": 10, "t": title_margin(text), "b": 10}
     layout.hovermode = "closest"
     for axis in fig.select_xaxes():
         axis.title.text = x_title

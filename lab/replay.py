@@ -1,8 +1,9 @@
 """A trained run replayed in the browser: every recorded step a frame of one Plotly figure.
 
-The slider, Play, Pause and Reset are Plotly's own (`frames`, `sliders`, `updatemenus`), so
-scrubbing and playback run in the viewer's browser: no server round trip per step, and a
-cached run still unfolds live in front of a class at the chosen speed. Left: each layer's
+The slider, Play, Pause, Reset and the single steps are Plotly's own (`frames`, `sliders`,
+`updatemenus`), so scrubbing and playback run in the viewer's browser: no server round trip per
+step, and a cached run still unfolds live in front of a class at the chosen speed. A Plotly button
+has fixed arguments, so every frame carries the step buttons that point at its own neighbours. Left: each layer's
 weight-gradient norm before the update the slider names; right: the loss curves up to it.
 """
 
@@ -15,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from lab.charts import COLORS, LAYER_STYLES, base_layout, layer_trace
+from lab.charts import COLORS, LAYER_STYLES, base_layout, chart_title, layer_trace, title_margin
 from lab.gradient_flow import gradient_reading
 from resnet_core.results import RunLog
 from resnet_core.specs import VARIANTS
@@ -62,7 +63,26 @@ def _traces(layers: pd.DataFrame, curves: pd.DataFrame, step: int, kinds: list[t
 
 def _title(log: RunLog, step: int) -> str:
     reading = gradient_reading(log, step, when="")
-    return f"Gradients before {update_label(step, log.config.steps)}<br><sup>{reading}</sup>"
+    return chart_title(f"Gradients before {update_label(step, log.config.steps)}", reading)
+
+
+IMMEDIATE = {"mode": "immediate", "frame": {"duration": 0, "redraw": True}, "transition": {"duration": 0}}
+
+
+def _buttons(steps: list[int], index: int, ms_per_step: int) -> list[dict]:
+    """The player's buttons while frame `index` shows: one step back and forward go to its neighbours (held at the ends)."""
+    play = {"frame": {"duration": ms_per_step, "redraw": True}, "fromcurrent": True, "transition": {"duration": 0}}
+
+    def go_to(at: int) -> list:
+        return [[str(steps[min(max(at, 0), len(steps) - 1)])], IMMEDIATE]
+
+    return [
+        {"label": "◀ Step", "method": "animate", "args": go_to(index - 1)},
+        {"label": "▶ Play", "method": "animate", "args": [None, play]},
+        {"label": "❚❚ Pause", "method": "animate", "args": [[None], IMMEDIATE]},
+        {"label": "Step ▶", "method": "animate", "args": go_to(index + 1)},
+        {"label": "⟲ Reset", "method": "animate", "args": go_to(0)},
+    ]
 
 
 def replay_figure(log: RunLog, ms_per_step: int) -> go.Figure:
@@ -76,23 +96,21 @@ def replay_figure(log: RunLog, ms_per_step: int) -> go.Figure:
     fig = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], horizontal_spacing=0.1)
     for trace in _traces(layers, curves, steps[-1], kinds):
         fig.add_trace(trace)
+    titles = [_title(log, step) for step in steps]
     fig.frames = [
-        go.Frame(name=str(step), data=_traces(layers, curves, step, kinds), layout={"title": {"text": _title(log, step)}})
-        for step in steps
-    ]
-    immediate = {"mode": "immediate", "frame": {"duration": 0, "redraw": True}, "transition": {"duration": 0}}
-    play = {"frame": {"duration": ms_per_step, "redraw": True}, "fromcurrent": True, "transition": {"duration": 0}}
-    buttons = [
-        {"label": "▶ Play", "method": "animate", "args": [None, play]},
-        {"label": "❚❚ Pause", "method": "animate", "args": [[None], immediate]},
-        {"label": "⟲ Reset", "method": "animate", "args": [[str(steps[0])], immediate]},
+        go.Frame(
+            name=str(step),
+            data=_traces(layers, curves, step, kinds),
+            layout={"title": {"text": titles[index]}, "updatemenus": [{"buttons": _buttons(steps, index, ms_per_step)}]},
+        )
+        for index, step in enumerate(steps)
     ]
     fig.update_layout(
         updatemenus=[
             {
                 "type": "buttons",
                 "direction": "right",
-                "buttons": buttons,
+                "buttons": _buttons(steps, len(steps) - 1, ms_per_step),
                 "x": 0.0,
                 "y": -0.25,
                 "xanchor": "left",
@@ -109,13 +127,13 @@ def replay_figure(log: RunLog, ms_per_step: int) -> go.Figure:
                 "pad": {"t": 0},
                 "currentvalue": {"prefix": "gradients before update ", "suffix": f" of {log.config.steps}", "font": {"size": 18}},
                 "font": {"size": 11},
-                "steps": [{"label": str(step + 1), "method": "animate", "args": [[str(step)], immediate]} for step in steps],
+                "steps": [{"label": str(step + 1), "method": "animate", "args": [[str(step)], IMMEDIATE]} for step in steps],
             }
         ],
     )
-    base_layout(fig, _title(log, steps[-1]), "layer (1 = input side)", "‖∂L/∂W‖", log_y=True)
+    base_layout(fig, titles[-1], "layer (1 = input side)", "‖∂L/∂W‖", log_y=True)
     fig.update_yaxes(range=_log_range(layers["value"]), col=1)
     fig.update_xaxes(title_text="step", range=[0, max(log.config.steps - 1, 1)], col=2)
     fig.update_yaxes(title_text="loss", type="log", range=_log_range(curves["loss"]), col=2)
-    fig.update_layout(height=620, margin={"t": 110, "b": 160})
+    fig.update_layout(height=620, margin={"t": title_margin(*titles), "b": 160})  # the frame with the longest title fits
     return fig

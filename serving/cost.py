@@ -109,8 +109,12 @@ class Cost:
         return self.peak_bytes / 2**20
 
 
-def estimate_cost(config: ExperimentConfig) -> Cost:
-    """The cost of `config` from its fields alone: FLOPs of its layers, per-call overhead and peak memory."""
+def estimate_cost(config: ExperimentConfig, *, train: bool = True) -> Cost:
+    """The cost of `config` from its fields alone: FLOPs of its layers, per-call overhead and peak memory.
+
+    train=False: the init measurement alone, a page's first view (both nets built, one forward + backward,
+    no update, no evaluation); its memory is bounded by the training's peak, which it keeps.
+    """
     main, projections = _layers(config)
     n_train, n_test = split_sizes(config)
     batch = min(config.batch_size, n_train)  # minibatch_indices never draws more than the training set
@@ -118,13 +122,13 @@ def estimate_cost(config: ExperimentConfig) -> Cost:
     forward = 2 * (2 * sum(x.macs * x.count for x in main) + sum(x.macs * x.count for x in projections))
     no_input_grad = 2 * 2 * main[0].macs  # the stem's input needs no gradient: its backward is the weight gradient only
     step = batch * (3 * forward - no_input_grad)
-    evals = evaluations(config)
+    steps, evals = (config.steps, evaluations(config)) if train else (0, 0)
     # With BN an evaluation first re-estimates the statistics: one more forward pass over the training set.
     train_passes = 2 if config.norm == "batch" else 1
-    flops = step * (config.steps + 1) + evals * (train_passes * n_train + n_test) * forward
+    flops = step * (steps + 1) + evals * (train_passes * n_train + n_test) * forward
     chunks = train_passes * math.ceil(n_train / EVAL_BATCH) + math.ceil(n_test / EVAL_BATCH)
     layers = sum(x.count for x in main) + sum(x.count for x in projections)
-    layer_steps = layers * (config.steps + 1 + SETUP_LAYER_STEPS + evals * chunks * EVAL_LAYER_STEP)
+    layer_steps = layers * (steps + 1 + SETUP_LAYER_STEPS + evals * chunks * EVAL_LAYER_STEP)
     return Cost(flops, layer_steps, _peak_bytes(config, main, projections, batch, n_train + n_test))
 
 
@@ -142,6 +146,11 @@ def _peak_bytes(config: ExperimentConfig, main: list[_Layer], projections: list[
     # An evaluation chunk keeps no graph, but a block holds ~6 maps of its largest layer at once (input, hidden, branch, skip, sum, output).
     evaluation = min(EVAL_BATCH, samples) * 6 * 2 * max(x.outputs for x in main)
     return data + BYTES * (copies * weights + max(training, evaluation))
+
+
+def first_view_fits(config: ExperimentConfig, limits: HostLimits) -> bool:
+    """Whether a page may measure `config` at initialisation on this host (training is priced on its own)."""
+    return _fits(estimate_cost(config, train=False), limits)
 
 
 def _fits(cost: Cost, limits: HostLimits) -> bool:

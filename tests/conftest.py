@@ -16,6 +16,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import base64
 import contextlib
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,8 @@ def chart_specs(at: Any) -> list[dict[str, Any]]:
     specs = []
     for element in at.get("plotly_chart"):
         spec = json.loads(element.proto.spec)
-        spec["title"] = spec["layout"].get("title", {}).get("text", "")
+        text = spec["layout"].get("title", {}).get("text", "")
+        spec["title"] = re.sub("</?sup>", "", text.replace("<br>", " "))  # as read: a title's lines (chart_title) joined
         specs.append(spec)
     return specs
 

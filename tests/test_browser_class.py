@@ -7,8 +7,9 @@ minutes to the browser suite on two busy cores.
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from test_browser import TIMEOUT_MS, TINY, wait_idle
@@ -49,7 +50,14 @@ def test_qr_code_carries_the_full_view_and_students_follow_the_teacher(page: Any
     student.context.close()
 
 
+def replay_title_has(text: str) -> str:
+    """A wait_for_function body: the replay chart's title (the frame shown) contains `text`."""
+    return f"[...document.querySelectorAll('.js-plotly-plot')].some(d => d.layout.title.text.includes({text!r}))"
+
+
 def test_a_trained_run_replays_in_the_browser_without_rerunning_the_script(page: Any, app_server: str) -> None:
+    sent: list[str] = []  # what the browser tells the server: a rerun would be a message here
+    page.on("websocket", lambda socket: socket.on("framesent", lambda payload: sent.append(str(payload)[:40])))
     page.goto(f"{app_server}/?{'&'.join(f'{k}={v}' for k, v in (TINY | {'measure_every': '2'}).items())}")
     wait_idle(page)
     page.get_by_role("button", name="Train both nets").click()
@@ -63,11 +71,34 @@ def test_a_trained_run_replays_in_the_browser_without_rerunning_the_script(page:
         timeout=TIMEOUT_MS,
     )
     page.get_by_text("▶ Play", exact=True).click()
-    page.wait_for_function(
-        "[...document.querySelectorAll('.js-plotly-plot')].some(d => d.layout.title.text.includes('Gradients before update 30 of'))",
-        timeout=TIMEOUT_MS,
-    )
+    page.wait_for_function(replay_title_has("Gradients before update 30 of"), timeout=TIMEOUT_MS)
+    before = len(sent)
+    # single steps over the recorded steps 0, 2, ..., 28, 29: each button points at the frame beside the one shown
+    for button, update in (("◀ Step", 29), ("◀ Step", 27), ("Step ▶", 29), ("Step ▶", 30), ("⟲ Reset", 1), ("Step ▶", 3)):
+        page.get_by_text(button, exact=True).click()
+        page.wait_for_function(replay_title_has(f"Gradients before update {update} of 30<br>"), timeout=10_000)
+    assert len(sent) == before, f"stepping sent {sent[before:]} to the server"
     assert page.locator("[data-testid='stApp']").get_attribute("data-test-script-state") == "notRunning"
+
+
+def test_a_pinned_run_and_the_next_share_their_axes_side_by_side(page: Any, app_server: str, screenshots: Path) -> None:
+    page.goto(f"{app_server}/?{urlencode(TINY)}")
+    wait_idle(page)
+    page.get_by_role("button", name="Train both nets").click()
+    page.get_by_role("button", name="Pin this run").click()
+    page.wait_for_function("location.search.includes('pin=')", timeout=TIMEOUT_MS)
+    wait_idle(page)
+    query = parse_qs(urlsplit(page.url).query) | {"depth": ["8"]}  # the teacher changes one setting; the pin stays
+    page.goto(f"{app_server}/?{urlencode(query, doseq=True)}")
+    wait_idle(page)
+    page.get_by_role("button", name="Train both nets").click()
+    page.get_by_text("Side by side: the pinned run and this one").wait_for(timeout=TIMEOUT_MS)
+    wait_idle(page)
+    page.screenshot(path=str(screenshots / "pinned_side_by_side.png"), full_page=True)
+    ranges = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')]
+        .filter(d => (d.layout.title.text || '').includes('Training loss')).map(d => d._fullLayout.yaxis.range)""")
+    titles = page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')].map(d => d.layout.title.text)")
+    assert len(ranges) == 3 and ranges[0] == ranges[1], titles  # pinned and current on one axis; the run's own below
 
 
 def test_students_predict_before_the_measurement_and_the_teacher_sees_the_tally(page: Any, app_server: str, browser: Any) -> None:

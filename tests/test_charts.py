@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 
 from lab import charts
@@ -281,3 +282,30 @@ def test_the_padding_comparison_is_read_from_both_measurements_including_no_diff
     assert "further from flat than here: zero padding adds a fall of its own" in worse
     (_, unmeasured) = readings.padding_story(here, {"32x32 inputs": cnn_log("zeros", 32, [0.0, 1.0])})
     assert "no comparison" in unmeasured
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Weight-gradient norm per layer at initialisation",
+        "Forward signal: mean square of each block's output",
+        "Decision boundary after training (shaded: predicted class; dots: training data, x: test data)",
+        "A title with no natural break anywhere in its first thirty-six characters",
+    ],
+)
+def test_a_long_chart_title_splits_into_short_lines_and_loses_no_word(title: str) -> None:
+    """Issue 14: half-width titles were cut at 1280x720 and on a phone; a Plotly title never wraps by itself."""
+    text = charts.chart_title(title)
+    head, rest = text.split("<br><sup>")
+    lines = [head, *rest.removesuffix("</sup>").split("<br>")]
+    assert len(head) <= charts.TITLE_CHARS and all(len(line) <= charts.SUBTITLE_CHARS for line in lines)
+    assert " ".join(lines) == title  # read line after line, the title as written
+    fig = charts.base_layout(go.Figure(), title, "x", "y")
+    assert (
+        fig.layout.title.text == text and fig.layout.margin.t > charts.base_layout(go.Figure(), "Short", "x", "y").layout.margin.t
+    )
+
+
+def test_a_short_title_or_one_with_its_own_lines_is_left_as_written() -> None:
+    assert charts.chart_title("Training loss (minibatch)") == "Training loss (minibatch)"
+    assert charts.chart_title("Gradients before update 3 of 12 and then some<br><sup>x</sup>").endswith("<br><sup>x</sup>")

@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import numpy as np
 import pandas as pd
@@ -23,9 +24,11 @@ from lab import gradient_flow as readings
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import RunLog
 from resnet_core.training import measure_init
-from serving.jobs import executor
+from serving import cache
+from serving.jobs import CANCELLED, Job, JobRequest, executor
 from serving.limits import HostLimits, apply_thread_limit
 from ui.exports import plotly_config, run_json_text, view_name
+from ui.runner import ACTIVE_KEY, Run, view_key
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 pytestmark = pytest.mark.usefixtures("cache_dir")  # every test gets its own result cache
@@ -200,7 +203,24 @@ def test_the_trained_run_replays_every_recorded_step_in_the_browser() -> None:
     slider = spec["layout"]["sliders"][0]
     assert [step["label"] for step in slider["steps"]] == ["1", "6", "11", "12"]  # step 11 is the gradient of update 12 of 12
     assert slider["currentvalue"]["suffix"] == " of 12"
-    assert {b["label"] for b in spec["layout"]["updatemenus"][0]["buttons"]} == {"▶ Play", "❚❚ Pause", "⟲ Reset"}
+    assert {b["label"] for b in spec["layout"]["updatemenus"][0]["buttons"]} == {
+        "◀ Step",
+        "▶ Play",
+        "❚❚ Pause",
+        "Step ▶",
+        "⟲ Reset",
+    }
+
+    def neighbours(layout: dict) -> dict[str, str]:  # the frame each step button goes to
+        return {b["label"]: b["args"][0][0] for b in layout["updatemenus"][0]["buttons"] if "Step" in b["label"]}
+
+    assert neighbours(spec["layout"]) == {"◀ Step": "10", "Step ▶": "11"}  # opened on the last frame: forward holds
+    assert [neighbours(frame["layout"]) for frame in spec["frames"]] == [
+        {"◀ Step": "0", "Step ▶": "5"},
+        {"◀ Step": "0", "Step ▶": "10"},
+        {"◀ Step": "5", "Step ▶": "11"},
+        {"◀ Step": "10", "Step ▶": "11"},
+    ]
     frame = spec["frames"][1]  # step 5: the recorded per-layer gradients, the loss up to step 5
     assert "update 6 of 12" in frame["layout"]["title"]["text"]
     assert max(decode(frame["data"][-1]["x"])) == 5
@@ -310,3 +330,47 @@ def test_a_comparison_over_the_hosts_budget_is_named_not_computed(monkeypatch: p
     assert any(c.value.startswith("With 32x32 inputs: not measured on this host") for c in at.caption)
     assert any(m.value.startswith("With circular padding:") for m in at.markdown)
     assert not any(m.value.startswith("With 32x32 inputs:") for m in at.markdown)
+
+
+def test_a_stopped_retrain_never_turns_the_finished_run_into_a_stopped_one() -> None:
+    """Issue 14: a finished run showed "Stopped at step 7 of 12" after a retrain of it was stopped part-way."""
+    at = open_page(TINY)
+    next(b for b in at.button if b.label == "Train both nets").click().run()
+    request = JobRequest("train", ExperimentConfig.from_params(TINY), "lab.jobs:train_run")
+    partial = [r for r in cache.get("train", request.config) if r["kind"] == "meta" or (r["kind"] == "step" and r["step"] <= 6)]
+    retrain = Job(request, records=partial, state=CANCELLED)
+    # the retrain's script run was interrupted by the Stop click, so the session still lists its (now stopped) job
+    at.session_state[ACTIVE_KEY] = {view_key([Run(request)]): [retrain]}
+    next(b for b in at.button if b.label == "Stop").click().run()
+    assert not at.exception
+    for check in (at, at.segmented_control(key="replay_speed").set_value("slow").run(), open_page(TINY)):
+        assert not any("Stopped at step" in i.value for i in check.info)
+        assert any(m.value.startswith("#### Error after 12 steps") for m in check.markdown)
+
+
+def test_a_pinned_run_is_drawn_beside_the_next_one_on_the_same_axes() -> None:
+    """Pin depth 4, train depth 8: each pair of charts holds the two runs' own records on one shared y-range."""
+    at = open_page(TINY)
+    next(b for b in at.button if b.label == "Train both nets").click().run()
+    next(b for b in at.button if b.label == "Pin this run").click().run()
+    assert dict(parse_qsl(at.query_params["pin"])) == TINY  # the pinned run's settings, in the URL
+    assert any("This run is pinned" in c.value for c in at.caption)
+    at.selectbox(key="depth").set_value("8").run()
+    assert any(
+        "Pinned: Depth (weight layers): 4." in c.value for c in at.caption
+    )  # says what the pinned run is before this one trains
+    next(b for b in at.button if b.label == "Train both nets").click().run()
+    assert not at.exception
+    beside = {c.proto.id.split("-")[-1]: json.loads(c.proto.spec) for c in at.get("plotly_chart") if "beside_" in c.proto.id}
+    for what in ("loss", "error", "layers"):
+        pinned, current = beside[f"beside_{what}_pinned"], beside[f"beside_{what}_current"]
+        assert pinned["layout"]["yaxis"]["range"] == current["layout"]["yaxis"]["range"]
+    for depth, side in (("4", "pinned"), ("8", "current")):  # each side is its own run, as the engine recorded it
+        config = ExperimentConfig.from_params(TINY | {"depth": depth})
+        curves = RunLog(config).extend(cache.get("train", config)).curve_frame()
+        loss = beside[f"beside_loss_{side}"]
+        assert np.allclose(decode(trace(loss, "plain")["y"]), curves[curves["variant"] == "plain"]["loss"])
+        low, high = loss["layout"]["yaxis"]["range"]
+        assert low < np.log10(curves["loss"].min()) and np.log10(curves["loss"].max()) < high
+    at.button(key="unpin_run").click().run()
+    assert "pin" not in at.query_params and not any("beside_" in c.proto.id for c in at.get("plotly_chart"))

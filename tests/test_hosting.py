@@ -11,7 +11,7 @@ import torch
 
 from lab.lessons import LESSONS
 from resnet_core.config import ExperimentConfig
-from serving.cost import budget_message, estimate_cost, largest_depth, largest_steps, sweep_message
+from serving.cost import budget_message, estimate_cost, first_view_fits, largest_depth, largest_steps, sweep_message
 from serving.limits import (
     HOSTED_MAX_GFLOP,
     HOSTED_MAX_MEMORY_MB,
@@ -112,6 +112,16 @@ def test_the_issues_attacks_are_refused_on_a_hosted_lab() -> None:
     message = budget_message(EVAL_EVERY_STEP, HOSTED)
     assert message is not None and " h of one CPU core" in message  # hours, said as hours
     assert budget_message(WIDE_INIT.replace(depth=20), HOSTED) is not None  # the shallower one too (its memory)
+
+
+def test_the_first_view_is_priced_apart_from_training() -> None:
+    """Issue 14: a deep, long request may still open its cheap first view (the init measurement) with Train off;
+    a first view that alone is over the host's memory is refused outright."""
+    deep = ExperimentConfig(depth=1202, steps=1000)
+    first, training = estimate_cost(deep, train=False), estimate_cost(deep)
+    assert first.flops < training.flops / 100 and first.memory_mb == training.memory_mb
+    assert first_view_fits(deep, HOSTED) and budget_message(deep, HOSTED) is not None
+    assert not first_view_fits(WIDE_INIT, HOSTED)
 
 
 def test_budget_message_names_cost_and_largest_values_that_really_fit() -> None:

@@ -165,7 +165,33 @@ def test_over_budget_request_gets_the_message_with_largest_values(monkeypatch: p
     assert f"about {estimate_cost(config).gflop:,.0f} GFLOP" in message and "budget of 40 GFLOP" in message
     depth, steps = largest_depth(config, limits), largest_steps([config], limits)
     assert f"largest depth allowed is {depth}" in message and f"at most {steps} steps" in message
-    assert not at.get("plotly_chart")  # refused before anything ran
+    assert next(b for b in at.button if b.label == "Train both nets").disabled  # only the training is refused
+    assert at.get("plotly_chart")  # the first view (gradients at initialisation) fits, so it is drawn
+
+
+def test_hosted_training_over_budget_keeps_the_first_view_and_turns_train_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 14: /?depth=1202&steps=1000 on a hosted lab blanked the page although its initial view is cheap."""
+    monkeypatch.setenv("RESNET_LAB_HOSTED", "1")
+    config, limits = ExperimentConfig(depth=1202, steps=1000), HostLimits.from_settings({"RESNET_LAB_HOSTED": "1"})
+    at = open_app({"depth": "1202", "steps": "1000"})
+    assert not at.exception
+    assert any(
+        "Weight-gradient norm per layer" in json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")
+    )
+    train = next(b for b in at.button if b.label == "Train both nets")
+    assert train.disabled
+    (message,) = [e.value for e in at.error]
+    assert message.startswith("Train both nets is off") and f"budget of {limits.max_gflop:,} GFLOP" in message
+    assert f"largest depth allowed is {largest_depth(config, limits)}" in message
+    assert f"at most {largest_steps([config], limits)} steps" in message
+
+
+def test_a_first_view_over_the_hosts_memory_is_refused_before_anything_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RESNET_LAB_MAX_MEMORY_MB", "4")  # a depth-8 CNN of width 4 needs about 13 MB even at initialisation
+    at = open_app({"depth": "8", "width": "4"})
+    assert not at.exception
+    assert any("This setting is too large for this hosted lab" in e.value and "memory" in e.value for e in at.error)
+    assert not at.get("plotly_chart")
 
 
 @pytest.mark.parametrize("hosted", ["1", ""])

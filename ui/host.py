@@ -15,7 +15,7 @@ from typing import Any
 import streamlit as st
 
 from resnet_core.config import ExperimentConfig
-from serving.cost import budget_message, sweep_message
+from serving.cost import budget_message, first_view_fits, sweep_message
 from serving.limits import HostLimits, cifar10_rule
 from serving.settings import PREFIX, host_settings
 from ui.echo import describe
@@ -46,17 +46,20 @@ def host_fields(values: dict[str, Any], host: HostLimits | None = None) -> dict[
 
 
 def guard(config: ExperimentConfig) -> ExperimentConfig:
-    """Stop the page with a clear message when one config is over this host's budget."""
-    message = budget_message(config, limits())
-    if message is not None:
+    """Stop the page with a clear message when even its first view (the init measurement) is over this host's budget.
+
+    Training over the budget does not blank the page: the runner turns Train off and says why (`training_refusal`).
+    """
+    host = limits()
+    if not first_view_fits(config, host):
+        message = budget_message(config, host)
         st.error(f"This setting is too large for this hosted lab: {message}", icon=":material/block:")
         st.stop()
     return config
 
 
-def guard_sweep(configs: Sequence[ExperimentConfig]) -> None:
-    """Stop the page with a clear message when a multi-config request is over this host's budget."""
-    message = sweep_message(configs, limits())
-    if message is not None:
-        st.error(f"This request is too large for this hosted lab: {message}", icon=":material/block:")
-        st.stop()
+def training_refusal(configs: Sequence[ExperimentConfig]) -> str | None:
+    """Why training these pairs is over this host's budget, naming the limit and what to lower; None when it fits."""
+    if len(configs) == 1:
+        return budget_message(configs[0], limits())
+    return sweep_message(configs, limits()) if configs else None

@@ -158,12 +158,15 @@ def live_runs(
     must still have for that).
     """
     view = view_key(runs)
+    missing = [run for run in runs if cached_records(run.request) is None]
+    refusal = host.training_refusal([pair for run in missing for pair in run.pairs])  # over this host's budget: Train off
     run_col, stop_col, status_col = st.columns([1.5, 1, 3], vertical_alignment="center")
-    start = run_col.button(label, type="primary", icon=":material/play_arrow:", width="stretch", key=f"{key}_run")
+    start = run_col.button(
+        label, type="primary", icon=":material/play_arrow:", width="stretch", key=f"{key}_run", disabled=refusal is not None
+    )
     stop = stop_col.button("Stop", icon=":material/stop:", width="stretch", key=f"{key}_stop")
     active: dict[str, list[Job]] = st.session_state.setdefault(ACTIVE_KEY, {})
     stopped: dict[str, Any] = st.session_state.setdefault(STOPPED_KEY, {})
-    missing = [run for run in runs if cached_records(run.request) is None]
     if stop and view in active:
         jobs = active.pop(view)
         for job in jobs:
@@ -172,7 +175,13 @@ def live_runs(
     if not missing and not start:
         st.caption("All results for these settings are in the shared cache: drawn without computing.")
         return _cached_log(runs, new_log), True
-    host.guard_sweep([pair for run in missing for pair in run.pairs])  # over this host's budget: a message, before any work
+    if refusal is not None:
+        st.error(
+            f"{label} is off: training these settings is too large for this hosted lab: {refusal} "
+            "Change them in the sidebar to train; the views above need no training.",
+            icon=":material/block:",
+        )
+        return (_cached_log(runs, new_log) if len(missing) < len(runs) else None), False
     start = start or view in active or (not stop and lessons.should_autostart(key, lesson_config, lambda: not missing))
     if start:
         stopped.pop(view, None)

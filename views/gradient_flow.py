@@ -8,29 +8,33 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lab import charts, optimiser, replay
+from lab import axes, charts, optimiser, replay
 from lab import gradient_flow as readings
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import RunLog
 from serving.cost import budget_message
 from serving.jobs import JobRequest
-from ui import host
+from ui import host, pin
 from ui.controls import experiment_controls
 from ui.echo import describe
 from ui.exports import device_line, download_buttons, share_box, show_figure, view_name
-from ui.runner import EngineStopped, Run, compute, live_runs
+from ui.runner import EngineStopped, Run, cached_records, compute, live_runs
 
 DEFAULTS = ExperimentConfig(depth=56)  # the page's own default: deep enough that plain and residual differ sharply
 PAGE = "gradient-flow"
 
 
-def describe_outcome(log: RunLog, finished: bool) -> list[str]:
-    """One line per notable end: a diverged net (with its step) or a run stopped early."""
+def describe_outcome(log: RunLog) -> list[str]:
+    """One line per notable end: a diverged net (with its step) or a run stopped early.
+
+    "Stopped" is read from the records (no `done` record), never from how the runner got the log: a stopped
+    retrain must not relabel a finished run (issue 14).
+    """
     lines = [
         f"{variant} diverged at step {step}: its loss stopped being a finite number; its charts end there."
         for variant, step in sorted(log.diverged.items())
     ]
-    if not finished:
+    if not log.finished:
         lines.append(f"Stopped at step {log.last_step + 1} of {log.config.steps}; the charts show what was computed.")
     return lines
 
@@ -101,18 +105,56 @@ def draw_optimiser(log: RunLog, name: str) -> None:
         st.markdown(line)
 
 
-def draw_finished(log: RunLog, finished: bool) -> None:
+def train_request(config: ExperimentConfig) -> JobRequest:
+    return JobRequest("train", config, "lab.jobs:train_run")
+
+
+def draw_beside(pinned: RunLog, log: RunLog) -> None:
+    """The pinned run (left) beside this one (right), each pair of charts on one y-range: heights compare across runs."""
+    st.subheader("Side by side: the pinned run and this one")
+    builders = {
+        "loss": lambda run: charts.loss_figure(run.curve_frame()),
+        "error": lambda run: charts.error_figure(run.curve_frame(), run.eval_frame()),
+        "layers": lambda run: charts.layer_gradient_figure(run.layer_frame(), int(run.layer_frame()["step"].max())),
+    }
+    left, right = st.columns(2)
+    left.markdown(f"**Pinned:** {pin.differences(pinned.config, log.config)}")
+    right.markdown(f"**This run:** {pin.differences(log.config, pinned.config)}")
+    for what, build in builders.items():
+        figures = [build(pinned), build(log)]
+        axes.share_y(figures)
+        for column, run, fig, side in zip(st.columns(2), (pinned, log), figures, ("pinned", "current"), strict=True):
+            with column:
+                show_figure(fig, f"{view_name(PAGE, run.config)}_{what}", f"beside_{what}_{side}")
+
+
+def draw_pinned(pinned: ExperimentConfig, log: RunLog) -> None:
+    """The pinned run beside a finished one with other settings; the pinned run comes from the cache, as it was."""
+    if pinned == log.config or not log.finished:
+        return
+    records = cached_records(train_request(pinned))
+    if records is None:
+        st.info(
+            f"The pinned run ({pin.differences(pinned, log.config)}) is no longer in this lab's cache: train it again to compare.",
+            icon=":material/push_pin:",
+        )
+        return
+    draw_beside(RunLog(pinned).extend(records), log)
+
+
+def draw_finished(log: RunLog) -> None:
     """The trained (or stopped) run: outcome, its replay (played and scrubbed in the browser), curves, heatmap, boundary."""
     name = view_name(PAGE, log.config)
     if reading := readings.training_reading(log):
         st.markdown(f"#### {reading}")
-    for line in describe_outcome(log, finished):
+    for line in describe_outcome(log):
         if "diverged" in line:
             st.warning(line, icon=":material/warning:")
         else:
             st.info(line, icon=":material/stop_circle:")
-    speed = st.segmented_control("Replay speed", list(replay.SPEEDS), default="normal", key="replay_speed")
-    show_figure(replay.replay_figure(log, replay.SPEEDS[speed or "normal"]), f"{name}_replay", "replay")
+    if any(log.measured_steps(variant) for variant in log.meta):  # an engine lost before step 0's measurement: none
+        speed = st.segmented_control("Replay speed", list(replay.SPEEDS), default="normal", key="replay_speed")
+        show_figure(replay.replay_figure(log, replay.SPEEDS[speed or "normal"]), f"{name}_replay", "replay")
     draw_training(log, "final")
     if log.boundary is not None:
         show_figure(charts.boundary_figure(log.boundary), f"{name}_boundary", "boundary")
@@ -138,8 +180,8 @@ except EngineStopped as stopped:
 name = view_name(PAGE, config)
 st.markdown(f"#### {readings.gradient_reading(init)}")
 draw_flow(init, 0, name, "init")
-with st.expander("Forward signal per block (signal propagation)"):
-    draw_signal(init, name, "init")
+download_buttons(init, f"{name}_init", "init")
+training = st.container()  # Train right under the charts, above their explanation: on a phone within two screens
 with st.expander("What am I looking at?", expanded=True):
     for paragraph in readings.flow_story(init):
         st.markdown(paragraph)
@@ -150,16 +192,21 @@ with st.expander("What am I looking at?", expanded=True):
         f"Depth {config.depth} ({config.blocks} blocks), {config.arch} on {config.dataset}{readings.input_phrase(config)}, "
         f"norm {config.norm}, init {config.init}; {device_line(init)}."
     )
-download_buttons(init, f"{name}_init", "init")
+with st.expander("Forward signal per block (signal propagation)"):
+    draw_signal(init, name, "init")
 
-st.header("Train both nets")
-st.caption(
-    f"{config.steps} steps of {config.optimizer} (lr {config.lr:g}, batch {config.batch_size}) on the same "
-    "minibatches from the same initial weights. Results are cached: an identical setting redraws instantly."
-)
-run = Run(JobRequest("train", config, "lab.jobs:train_run"), step_records=2 * config.steps)
-trained, finished = live_runs(
-    [run], lambda: RunLog(config), draw_training, label="Train both nets", key="train", lesson_config=config
-)
-if trained is not None and trained.meta:
-    draw_finished(trained, finished)
+with training:  # filled after the explanation is on screen, so it is readable while the nets train
+    st.header("Train both nets")
+    st.caption(
+        f"{config.steps} steps of {config.optimizer} (lr {config.lr:g}, batch {config.batch_size}) on the same "
+        "minibatches from the same initial weights. Results are cached: an identical setting redraws instantly."
+    )
+    run = Run(train_request(config), step_records=2 * config.steps)
+    trained, _ = live_runs(
+        [run], lambda: RunLog(config), draw_training, label="Train both nets", key="train", lesson_config=config
+    )
+    pinned = pin.pin_bar(config, DEFAULTS, finished=trained is not None and trained.finished)
+    if trained is not None and trained.meta:
+        if pinned is not None:
+            draw_pinned(pinned, trained)
+        draw_finished(trained)
