@@ -42,6 +42,9 @@ LOG = logging.getLogger("resnet_lab.jobs")  # one line per job started: what the
 IDLE_SECONDS = 15.0  # a job nobody has touched for this long is abandoned (its tab closed): cancelled
 CANCEL_GRACE_SECONDS = 5.0  # a worker that does not stop within this after a cancel is killed and replaced
 POLL_SECONDS = 0.05
+# Workers run below the server's CPU priority: on a host with fewer cores than sessions the server's
+# event loop (health checks, every session's messages) still gets a core while jobs compute.
+WORKER_NICENESS = 10
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 
 
@@ -318,6 +321,7 @@ class Executor:
 def worker_main(requests: Connection, conn: Connection, threads: int) -> None:
     """A worker's life: set torch's threads once, then run requests one at a time, streaming records back."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which then ends its workers
+    os.nice(WORKER_NICENESS)
     import torch
 
     torch.set_num_threads(threads)  # the one place the lab sets it: every computation of a config runs alike
