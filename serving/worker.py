@@ -20,6 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from serving.keys import ROOT
 
+# Workers run below the server's CPU priority: on a host with fewer cores than sessions the server's
+# event loop (health checks, every session's messages) still gets a core while jobs compute.
+WORKER_NICENESS = 10
+
 if TYPE_CHECKING:  # the executor's types, only named here: serving.jobs imports this module
     from serving.jobs import Job, JobRequest
 
@@ -82,6 +86,7 @@ class WorkerProcess:
 def worker_main(requests: Connection, conn: Connection, threads: int) -> None:
     """A worker's life: set torch's threads once, then run requests one at a time, streaming records back."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which then ends its workers
+    os.nice(WORKER_NICENESS)
     import torch
 
     torch.set_num_threads(threads)  # the one place the lab sets it: every computation of a config runs alike

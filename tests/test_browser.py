@@ -23,9 +23,9 @@ LONG = {"arch": "mlp", "dataset": "moons", "depth": "20", "width": "8", "steps":
 
 
 def wait_idle(page: Any) -> None:
-    """Connected, and the script has gone running -> notRunning."""
+    """Connected, and the script has run and finished: a fresh page's state is `initial` until its first run starts,
+    so no pause is needed (after a click, callers first wait for what the rerun draws)."""
     page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=TIMEOUT_MS)
-    page.wait_for_timeout(300)
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=TIMEOUT_MS)
 
 

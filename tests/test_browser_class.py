@@ -26,6 +26,18 @@ def corner_url(page: Any) -> str:
     return page.locator(".lab-qr").get_attribute("data-url")
 
 
+def settings(url: str) -> dict[str, str]:
+    """A view's settings from its URL: everything but presenter mode and the follow code."""
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items() if k not in ("present", "follow")}
+
+
+AT_VIEW = """want => {
+    const got = Object.fromEntries(new URLSearchParams(location.search));
+    delete got.present; delete got.follow;
+    return JSON.stringify(Object.entries(got).sort()) === JSON.stringify(Object.entries(want).sort());
+}"""
+
+
 def test_qr_code_carries_the_full_view_and_students_follow_the_teacher(page: Any, app_server: str, browser: Any) -> None:
     page.goto(f"{app_server}/gradient-flow?depth=6&width=4&arch=mlp&dataset=moons&n_samples=200&present=1")
     wait_idle(page)
@@ -43,9 +55,13 @@ def test_qr_code_carries_the_full_view_and_students_follow_the_teacher(page: Any
     key = parse_qs(urlsplit(page.url).query)["follow"][0]  # code.secret: the presenter's own
     assert key.startswith(code + ".")
     page.goto(f"{app_server}/?depth=8&width=4&arch=mlp&dataset=moons&n_samples=200&present=1&follow={key}")  # the teacher moves
-    wait_idle(page)
-    student.wait_for_function("location.search.includes('depth=8')", timeout=TIMEOUT_MS)
+    moved = settings(corner_url(page))  # the view the teacher published, as its corner links it
+    assert moved == VIEW | {"depth": "8"}
+    # Conditions, never a pause: the student's tab has loaded exactly that view, its poll has run there, and it is idle.
+    student.wait_for_function(AT_VIEW, arg=moved, timeout=TIMEOUT_MS)
+    student.get_by_text(f"Following the teacher (code {code})").wait_for(timeout=TIMEOUT_MS)
     wait_idle(student)
+    assert settings(student.url) == moved
     assert student.locator("[data-testid='stException']").count() == 0
     student.context.close()
 

@@ -18,6 +18,7 @@ from resnet_core.config import ExperimentConfig
 from resnet_core.training import measure_init
 from serving import cache
 from serving.jobs import CANCELLED, DONE, FAILED, Executor, Job, JobRequest
+from serving.worker import WORKER_NICENESS
 
 CONFIG = ExperimentConfig(depth=8, width=4, steps=3, batch_size=16)
 pytestmark = pytest.mark.usefixtures("cache_dir")  # every job stores its result: in a cache of its own test
@@ -160,6 +161,13 @@ def test_over_the_time_limit_ends_the_job() -> None:
 def test_each_worker_runs_at_the_pools_thread_count(threads: int) -> None:
     job = finish(Executor(workers=1, threads=threads).submit(request("threads", kind=f"threads-{threads}")))
     assert job.records[0]["threads"] == threads
+
+
+def test_workers_compute_below_the_servers_cpu_priority(pool: Executor) -> None:
+    """The server's event loop (health checks, sessions) must get a core before a job does."""
+    job = finish(pool.submit(request("count", 1, kind="priority")))
+    worker_priority = os.getpriority(os.PRIO_PROCESS, job.records[0]["pid"])
+    assert worker_priority == min(os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS, 19) > os.getpriority(os.PRIO_PROCESS, 0)
 
 
 def test_warm_starts_every_worker_with_the_engine_imported_before_any_job() -> None:
