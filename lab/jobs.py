@@ -31,10 +31,12 @@ def train_run(config: ExperimentConfig, data: Sequence[Tensor] | None = None) ->
 
     `data`: `load_dataset(config)` loaded once for many runs (a Ray sweep's object store); by default loaded here.
     """
+    if not has_boundary(config):  # the fast path: the pair stacked from the config, no module per layer
+        yield from train(config, data=data)
+        return
     models: dict[str, Stack] = {}
     yield from train(config, keep_models=models, data=data)
-    if has_boundary(config):
-        yield {"kind": "boundary", "variant": "pair", "grid": decision_grid(models, config)}
+    yield {"kind": "boundary", "variant": "pair", "grid": decision_grid(models, config)}
 
 
 def init_run(config: ExperimentConfig) -> Iterator[dict[str, Any]]:

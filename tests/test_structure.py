@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from resnet_core import ExperimentConfig, build_pair, measure_init
+from resnet_core import ExperimentConfig, build_pair, measure_init, train
 from resnet_core.paired import PairedStack
 from resnet_core.probes import weight_layers
 from resnet_core.specs import VARIANTS
@@ -88,3 +88,13 @@ def test_measure_init_records_equal_the_module_built_pairs(config: ExperimentCon
     built = list(measure_init(config))
     assert [r["kind"] for r in direct] == ["meta", "meta", "step", "step"]
     assert repr(direct) == repr(built)  # repr: NaN batch errors compare equal, every float to the last bit
+
+
+def test_training_from_the_stacked_pair_equals_training_the_kept_modules() -> None:
+    """The pages' training (lab.jobs.train_run, no modules) and a run that keeps its nets give the same records."""
+    config = ExperimentConfig(depth=8, width=4, steps=4, batch_size=16, eval_every=2, measure_every=1)
+    direct = list(train(config))
+    kept: dict = {}
+    through_modules = list(train(config, keep_models=kept))
+    assert set(kept) == set(VARIANTS)
+    assert repr(direct) == repr(through_modules)
