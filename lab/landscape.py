@@ -8,13 +8,13 @@ when the two nets' ranges (over seeds, or over random directions) don't overlap.
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import pandas as pd
 
+from lab.spread import Spread, band_order, spread_of
 from resnet_core.config import FIELDS, ExperimentConfig
 from resnet_core.specs import VARIANTS, ShatterSpec, SliceSpec, slice_summary
 
@@ -39,26 +39,6 @@ def budget_config(config: ExperimentConfig, spec: SliceSpec) -> ExperimentConfig
     forwards = spec.directions * spec.points_1d + spec.points_2d**2
     extra = math.ceil(forwards * spec.samples / (3 * config.batch_size))
     return config.replace(steps=min(config.steps + extra, int(FIELDS["steps"].high)))
-
-
-@dataclass(frozen=True)
-class Spread:
-    """Mean and range of one measurement over seeds or directions."""
-
-    mean: float
-    low: float
-    high: float
-
-    @classmethod
-    def of(cls, values: Iterable[float]) -> Spread:
-        values = list(values)
-        return cls(statistics.fmean(values), min(values), max(values))
-
-    def text(self, fmt: str = ".2f") -> str:
-        return f"{self.mean:{fmt}} [{self.low:{fmt}}, {self.high:{fmt}}]"
-
-    def above(self, other: Spread) -> bool:
-        return self.low > other.high
 
 
 class ShatterLog:
@@ -98,7 +78,7 @@ class ShatterLog:
         return pd.DataFrame(rows, columns=["variant", "seed", "lag", "autocorrelation"])
 
     def lag1(self) -> dict[str, Spread]:
-        return {v: Spread.of(c["acf"][1] for c in self.curves if c["variant"] == v) for v in VARIANTS}
+        return {v: spread_of(c["acf"][1] for c in self.curves if c["variant"] == v) for v in VARIANTS}
 
 
 def shatter_story(lag1: dict[str, Spread], spec: ShatterSpec) -> str:
@@ -106,15 +86,15 @@ def shatter_story(lag1: dict[str, Spread], spec: ShatterSpec) -> str:
     only at the paper's setting, with the cause of the gap where this lab knows it (docs/SCIENCE_NOTES.md 7)."""
     plain, residual = lag1["plain"], lag1["residual"]
     head = (
-        f"Measured over {spec.seeds} random nets: lag-1 autocorrelation of dy/dx **{plain.text()}** for the plain stack, "
-        f"**{residual.text()}** for the residual stack (1 = neighbouring inputs get the same gradient, 0 = white noise)."
+        f"Measured over {spec.seeds} random nets: lag-1 autocorrelation of dy/dx **{plain.show('.2f')}** for the plain stack, "
+        f"**{residual.show('.2f')}** for the residual stack (1 = neighbouring inputs get the same gradient, 0 = white noise)."
     )
-    if residual.above(plain):
+    if band_order(residual, plain) == 1:
         verdict = (
             " The plain stack's gradient is the noisier one, shattered like white noise the further it is from 1, "
             "while the shortcuts keep neighbouring gradients related, as Balduzzi et al. found."
         )
-    elif plain.above(residual):
+    elif band_order(plain, residual) == 1:
         verdict = " Here the plain stack's gradient is the more correlated one: the opposite of Balduzzi et al.'s finding."
     else:
         verdict = " No clear difference at these settings: the two ranges overlap across seeds."
@@ -185,7 +165,7 @@ class LandscapeLog:
         for v in VARIANTS:
             measured = slice_summary(self.lines[v]["loss"], self.surfaces[v]["loss"])
             out[v] = {"trained_loss": self.lines[v]["trained_loss"], "nonconvex_2d": measured["nonconvex_2d"]} | {
-                k: Spread.of(measured[k]) for k in ("rise", "nonconvex_1d")
+                k: spread_of(measured[k]) for k in ("rise", "nonconvex_1d")
             }
         return out
 
@@ -198,7 +178,13 @@ class LandscapeVerdict:
 
 def landscape_verdict(summary: dict[str, dict[str, Any]]) -> LandscapeVerdict:
     plain, residual = summary["plain"], summary["residual"]
-    sharper = "plain" if plain["rise"].above(residual["rise"]) else "residual" if residual["rise"].above(plain["rise"]) else None
+    sharper = (
+        "plain"
+        if band_order(plain["rise"], residual["rise"]) == 1
+        else "residual"
+        if band_order(residual["rise"], plain["rise"]) == 1
+        else None
+    )
     gap = plain["nonconvex_2d"] - residual["nonconvex_2d"]
     rougher = "plain" if gap >= ROUGHER_BY else "residual" if -gap >= ROUGHER_BY else None
     return LandscapeVerdict(sharper, rougher)
@@ -209,8 +195,8 @@ def landscape_story(summary: dict[str, dict[str, Any]], n_params: int, direction
     plain, residual = summary["plain"], summary["residual"]
     verdict = landscape_verdict(summary)
     head = (
-        f"Measured around the trained weights: at α = ±1 the plain net's loss rises by **{plain['rise'].text()}** over "
-        f"{directions} random directions, the residual net's by **{residual['rise'].text()}**; "
+        f"Measured around the trained weights: at α = ±1 the plain net's loss rises by **{plain['rise'].show('.2f')}** over "
+        f"{directions} random directions, the residual net's by **{residual['rise'].show('.2f')}**; "
         f"{plain['nonconvex_2d']:.0%} vs {residual['nonconvex_2d']:.0%} of the 2-D slice bends downward (non-convex)."
     )
     if verdict.sharper is None and verdict.rougher is None:

@@ -10,7 +10,7 @@ resnet_core.results, where the sweep's table reads it too.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -62,7 +62,7 @@ class Spread:
         return sum(v < -margin for v in self.values)
 
 
-def spread_of(values: Sequence[float]) -> Spread:
+def spread_of(values: Iterable[float]) -> Spread:
     return Spread(tuple(float(v) for v in values))
 
 

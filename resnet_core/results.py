@@ -279,4 +279,7 @@ def seed_summary(frame: pd.DataFrame, keys: Sequence[str], value: str) -> pd.Dat
 
 def range_text(mean: float, low: float, high: float, n: int, spec: str = ".1%") -> str:
     """ "12.3%" for one seed, "12.3% [8.1–15.0%]" (mean [min–max]) for several; `spec` formats all three."""
-    return format(mean, spec) if n == 1 else f"{mean:{spec}} [{low:{spec}}–{high:{spec}}]"
+    if n == 1:
+        return format(mean, spec)
+    dash = " to " if low < 0 else "–"  # "[-0.10–0.05]" would read as a subtraction
+    return f"{mean:{spec}} [{low:{spec}}{dash}{high:{spec}}]"

@@ -8,60 +8,61 @@ from lab.landscape import (
     ROUGHER_BY,
     LandscapeLog,
     LandscapeVerdict,
-    Spread,
     budget_config,
     landscape_story,
     landscape_verdict,
     shatter_story,
 )
+from lab.spread import band_order, spread_of
 from resnet_core.config import ExperimentConfig
 from resnet_core.specs import ShatterSpec, SliceSpec
 
 
 def summary(plain_rise: list[float], residual_rise: list[float], plain_2d: float, residual_2d: float) -> dict:
     return {
-        "plain": {"trained_loss": 0.1, "rise": Spread.of(plain_rise), "nonconvex_1d": Spread.of([0.0]), "nonconvex_2d": plain_2d},
+        "plain": {"trained_loss": 0.1, "rise": spread_of(plain_rise), "nonconvex_1d": spread_of([0.0]), "nonconvex_2d": plain_2d},
         "residual": {
             "trained_loss": 0.1,
-            "rise": Spread.of(residual_rise),
-            "nonconvex_1d": Spread.of([0.0]),
+            "rise": spread_of(residual_rise),
+            "nonconvex_1d": spread_of([0.0]),
             "nonconvex_2d": residual_2d,
         },
     }
 
 
 def test_spread_and_overlap() -> None:
-    s = Spread.of([0.2, 0.4, 0.9])
+    s = spread_of([0.2, 0.4, 0.9])
     assert (s.low, s.high) == (0.2, 0.9) and abs(s.mean - 0.5) < 1e-12
-    assert Spread.of([1.0, 2.0]).above(Spread.of([0.1, 0.9]))
-    assert not Spread.of([0.5, 2.0]).above(Spread.of([0.1, 0.9]))
+    assert s.show(".2f") == "0.50 [0.20–0.90]" and spread_of([0.25]).show(".2f") == "0.25"  # the pages' one format
+    assert band_order(spread_of([1.0, 2.0]), spread_of([0.1, 0.9])) == 1
+    assert band_order(spread_of([0.5, 2.0]), spread_of([0.1, 0.9])) == 0
 
 
 def test_shatter_story_residual_clearly_more_correlated() -> None:
-    text = shatter_story({"plain": Spread.of([-0.1, 0.05]), "residual": Spread.of([0.3, 0.5])}, ShatterSpec(seeds=2))
-    assert "over 2 random nets" in text and "-0.03 [-0.10, 0.05]" in text and "0.40 [0.30, 0.50]" in text
+    text = shatter_story({"plain": spread_of([-0.1, 0.05]), "residual": spread_of([0.3, 0.5])}, ShatterSpec(seeds=2))
+    assert "over 2 random nets" in text and "-0.03 [-0.10 to 0.05]" in text and "0.40 [0.30–0.50]" in text
     assert "as Balduzzi et al. found" in text and "below that figure" in text
     assert "two g per shortcut" in text  # the known cause, named for the lab's two-layer blocks
 
 
 def test_shatter_story_names_the_remaining_gap_with_the_papers_module() -> None:
-    text = shatter_story({"plain": Spread.of([-0.1, 0.05]), "residual": Spread.of([0.75, 0.89])}, ShatterSpec(skip="layer"))
+    text = shatter_story({"plain": spread_of([-0.1, 0.05]), "residual": spread_of([0.75, 0.89])}, ShatterSpec(skip="layer"))
     assert "below that figure" in text and "not explained by this lab" in text and "two g per shortcut" not in text
 
 
 def test_shatter_story_overlap_is_no_clear_difference() -> None:
-    text = shatter_story({"plain": Spread.of([0.5, 0.97]), "residual": Spread.of([0.95, 0.99])}, ShatterSpec())
+    text = shatter_story({"plain": spread_of([0.5, 0.97]), "residual": spread_of([0.95, 0.99])}, ShatterSpec())
     assert "No clear difference" in text and "Balduzzi et al. found" not in text and "near that figure" in text
 
 
 def test_shatter_story_quotes_the_paper_only_at_its_setting() -> None:
     for other in (ShatterSpec(depth=8), ShatterSpec(norm="none"), ShatterSpec(width=64), ShatterSpec(bias_std=0.0)):
-        text = shatter_story({"plain": Spread.of([0.6, 0.7]), "residual": Spread.of([0.8, 0.9])}, other)
+        text = shatter_story({"plain": spread_of([0.6, 0.7]), "residual": spread_of([0.8, 0.9])}, other)
         assert "The paper reports" not in text, other
 
 
 def test_shatter_story_says_so_when_the_plain_net_is_the_smoother() -> None:
-    text = shatter_story({"plain": Spread.of([0.6, 0.7]), "residual": Spread.of([0.2, 0.3])}, ShatterSpec(seeds=2))
+    text = shatter_story({"plain": spread_of([0.6, 0.7]), "residual": spread_of([0.2, 0.3])}, ShatterSpec(seeds=2))
     assert "opposite of Balduzzi" in text
 
 

@@ -54,13 +54,16 @@ def shatter_section() -> None:
     lag1 = log.lag1()
     a, b = st.columns(2)
     a.metric(
-        "plain: lag-1 autocorrelation", f"{lag1['plain'].mean:.2f}", border=True, help=f"range over seeds {lag1['plain'].text()}"
+        "plain: lag-1 autocorrelation",
+        f"{lag1['plain'].mean:.2f}",
+        border=True,
+        help=f"range over seeds {lag1['plain'].show('.2f')}",
     )
     b.metric(
         "residual: lag-1 autocorrelation",
         f"{lag1['residual'].mean:.2f}",
         border=True,
-        help=f"range over seeds {lag1['residual'].text()}",
+        help=f"range over seeds {lag1['residual'].show('.2f')}",
     )
     st.markdown(L.shatter_story(lag1, spec))
     name = f"{PAGE}_shattered_depth-{depth}_{norm}_{skip}"
