@@ -245,7 +245,7 @@ def build_pair(
 
 
 def initialise(model: Stack, config: ExperimentConfig) -> None:
-    """He or Xavier weights, each drawn by spec.init_weight_ from a generator seeded by (seed, layer name)."""
+    """He or Xavier weights, each drawn by structure.init_weight_ from a generator seeded by (seed, layer name)."""
     with torch.no_grad():
         for name, module in model.named_modules():
             if not isinstance(module, nn.Conv2d | nn.Linear):

@@ -54,7 +54,7 @@ class BlockStatistics:
 
         A GEMV reads its matrix once, where column reductions, a centred copy or a norm over strided dims took
         several times as long (benchmarks/RESULTS.md, "Changes"); not diag(XᵀX), whose wasted products the host's
-        FLOP budget (serving.limits.estimate_cost) would have to count. Rows are a view in NHWC and in the MLP; an
+        FLOP budget (serving.cost.estimate_cost) would have to count. Rows are a view in NHWC and in the MLP; an
         NCHW map (a gradient often is) is summed per (sample, channel) first, so neither layout is ever copied.
         """
         x = x.square() if square else x

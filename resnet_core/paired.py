@@ -36,7 +36,7 @@ def _key(name: str) -> str:
 class PairedStack(nn.Module):
     """Both nets of a pair in stacked tensors; forward(x) returns logits shaped (2, batch, classes).
 
-    Made from the structure (spec.NetSpec) and each net's parameters and BN statistics by name:
+    Made from the structure (structure.NetSpec) and each net's parameters and BN statistics by name:
     `from_config` draws them directly (no nn.Module per layer), `of_nets` reads two built Stacks.
     """
 
@@ -93,7 +93,7 @@ class PairedStack(nn.Module):
     ) -> PairedStack:
         """The pair build_pair(config) gives, stacked, without building a module per layer (bit-identical weights).
 
-        The plain net's tensors are the residual net's of the same name: models.initialise seeds each draw
+        The plain net's tensors are the residual net's of the same name: structure.init_weight_ seeds each draw
         by the layer's name, so build_pair's two nets hold equal values there (tests/test_structure.py).
         """
         spec = pair_spec(config, in_shape, n_classes)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from resnet_core.config import ExperimentConfig
+from resnet_core.config import NORMS, ExperimentConfig
 
 VARIANTS = ("plain", "residual")
 # He et al. 2015, Sec. 3.3: what each shortcut option puts on a block's shortcut. The one wording of the
@@ -89,7 +89,7 @@ class ShatterSpec:
         checks = {
             "depth": self.depth >= 2 and self.depth % 2 == 0 and self.depth <= 200,
             "width": 1 <= self.width <= 1024,
-            "norm": self.norm in ("batch", "none"),
+            "norm": self.norm in NORMS,
             "bias_std": 0.0 <= self.bias_std <= 10.0 and math.isfinite(self.bias_std),
             "points": 16 <= self.points <= 4096,
             "seeds": 1 <= self.seeds <= 50,
@@ -100,7 +100,7 @@ class ShatterSpec:
         allowed = {
             "depth": "even, 2 to 200",
             "width": "1 to 1024",
-            "norm": "batch, none",
+            "norm": ", ".join(NORMS),
             "bias_std": "0 to 10",
             "points": "16 to 4096",
             "seeds": "1 to 50",
@@ -111,6 +111,11 @@ class ShatterSpec:
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"{name}: {getattr(self, name)!r} is out of range; allowed: {allowed[name]}")
+
+    @property
+    def shortcuts(self) -> int:
+        """The residual net's shortcuts: one per two-layer block (the engine's nets) or one per layer."""
+        return self.depth // 2 if self.skip == "block" else self.depth
 
     def config(self, seed: int) -> ExperimentConfig:
         """The engine config of the mlp measured: the dataset is irrelevant (input and output are given), nothing trains."""

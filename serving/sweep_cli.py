@@ -22,6 +22,8 @@ from serving import sweep as sweeps
 from serving.limits import HostLimits
 from serving.sweep import SINGLE
 
+PERCENT = ".2%"  # errors in the CLI's tables: two decimals, as the paper's Table 6 (8.75%, 6.43%)
+
 
 def add_sweep_parser(commands: Any) -> None:
     sweep = commands.add_parser("sweep", help="train a grid of configs, one cached job per cell, locally or on Ray")
@@ -107,7 +109,7 @@ def sweep_table(stored: sweeps.StoredSweep) -> str:
     """Per cell the final errors of both nets; per setting their mean [min–max] over seeds; then the cells missing."""
     lines = []
     if len(stored.cells):
-        cells = stored.cells.assign(**{e: [range_text(v, v, v, 1) for v in stored.cells[e]] for e in sweeps.ERRORS})
+        cells = stored.cells.assign(**{e: stored.cells[e].map(f"{{:{PERCENT}}}".format) for e in sweeps.ERRORS})
         lines += ["Final error per cell:", by_net(cells, stored.fields, sweeps.ERRORS).to_string()]
     if len(stored.summary):
         summary = stored.summary.assign(**{e: seed_ranges(stored.summary, e) for e in sweeps.ERRORS})
@@ -133,4 +135,4 @@ def by_net(frame: pd.DataFrame, index: list[str], values: tuple[str, ...]) -> pd
 def seed_ranges(summary: pd.DataFrame, error: str) -> list[str]:
     """Each setting's `error` as mean [min–max] over its seeds, written as every page writes a spread."""
     columns = [summary[f"{error}_{stat}"] for stat in ("mean", "low", "high")]
-    return [range_text(*values) for values in zip(*columns, summary["seeds"], strict=True)]
+    return [range_text(*values, PERCENT) for values in zip(*columns, summary["seeds"], strict=True)]

@@ -132,3 +132,7 @@ def test_spec_refuses_bad_values_naming_the_field() -> None:
         ShatterSpec(points=32, max_lag=16)
     with pytest.raises(ValueError, match="skip"):
         ShatterSpec(skip="branch")
+
+
+def test_the_shortcut_count_follows_where_the_shortcuts_sit() -> None:
+    assert ShatterSpec(depth=24).shortcuts == 12 and ShatterSpec(depth=24, skip="layer").shortcuts == 24

@@ -70,7 +70,7 @@ def shatter_section() -> None:
     show_figure(charts.gradient_figure(log.gradient_frame(), spec.seed), f"{name}_gradients", "sg_gradients")
     show_figure(charts.acf_figure(log.acf_frame()), f"{name}_acf", "sg_acf")
     st.caption(
-        f"Width {spec.width}, {depth} hidden layers ({depth // 2 if skip == 'block' else depth} shortcuts), He init, random biases with std {spec.bias_std:g} "
+        f"Width {spec.width}, {depth} hidden layers ({spec.shortcuts} shortcuts), He init, random biases with std {spec.bias_std:g} "
         f"(with BN: BN's shift), {spec.points} inputs evenly spaced in [-2, 2]. BN: the grid is fed as one minibatch, "
         "as in the paper; its statistics are then held fixed, so each dy/dx is the slope at that point alone. "
         "One backward pass gives all the gradients of a net."
