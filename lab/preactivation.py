@@ -103,7 +103,7 @@ def unit_figure(frame: pd.DataFrame) -> go.Figure:
                     mode="lines",
                     name=f"{variant}, {UNIT_NAMES[unit]}",
                     line={"color": COLORS[variant], "width": 3, "dash": DASHES[unit]},
-                    hovertemplate=f"{variant}, {unit}<br>block %{{x}}<br>‖∂L/∂a‖ = %{{y:.3g}}<extra></extra>",
+                    hovertemplate=f"{variant}, {UNIT_NAMES[unit]}<br>block %{{x}}<br>‖∂L/∂a‖ = %{{y:.3g}}<extra></extra>",
                 )
             )
     return base_layout(
