@@ -23,14 +23,34 @@ ALPHAS = (0.0, 0.01, 0.1, 0.25, 0.5, 0.75, 1.0)  # small to large, as a slider r
 CONSTANT_STD = 1e-6  # an output std this small over the batch: every image gets the same logits
 
 
-def zero_alpha_reading(worst: float, plain_std: float) -> tuple[bool, str]:
-    """At alpha = 0: (both claims hold, the sentence), from the measured max |a[l+2] - a[l]| and the plain output's std."""
+def block_kinds(residual: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The residual net's checked blocks as (identity shortcut, shape-changing, same shape with a projection).
+
+    Read from `lab.nets.identity_check`'s rows: only the first kind can return a[l]; option C gives every block
+    a projection, so there the first kind is empty and the third holds the blocks that keep their shape.
+    """
+    identity = residual["identity_block"].astype(bool)
+    reshaping = residual["in_shape"] != residual["out_shape"]
+    return residual[identity], residual[reshaping], residual[~identity & ~reshaping]
+
+
+def worst_text(worst: float | None) -> str:
+    """The metric's value: max |a[l+2] - a[l]| over the identity blocks, or that there are none to measure."""
+    if worst is None:
+        return "no identity block"
+    return "0.0 exactly" if worst == 0 else f"{worst:.3g}"
+
+
+def zero_alpha_reading(worst: float | None, plain_std: float) -> tuple[bool, str]:
+    """At alpha = 0: (both claims hold, the sentence), from the measured max |a[l+2] - a[l]| over the identity blocks
+    (None where no block has an identity shortcut) and the plain output's std."""
     exact, constant = worst == 0, plain_std <= CONSTANT_STD
-    identity = (
-        f"every identity residual block returns its input exactly (max difference {worst!r})"
-        if exact
-        else f"the identity residual blocks differ from their input by up to {worst:.3g}"
-    )
+    if worst is None:
+        identity = "no residual block has an identity shortcut here, so none can return its input unchanged"
+    elif exact:
+        identity = f"every identity residual block returns its input exactly (max difference {worst!r})"
+    else:
+        identity = f"the identity residual blocks differ from their input by up to {worst:.3g}"
     plain = (
         f"the plain stack outputs the same thing for every image (std {plain_std:.3g})"
         if constant
@@ -39,9 +59,24 @@ def zero_alpha_reading(worst: float, plain_std: float) -> tuple[bool, str]:
     return exact and constant, f"Measured at α = 0: {identity}, while {plain}."
 
 
-def transition_line(count: int, option: str, diff: float, alpha: float) -> str:
-    """The shape-changing blocks at this alpha, from the measured max |a[l+2] - shortcut(a[l])|."""
-    start = f"The {count} transition blocks change the shape, so a[l+2] = a[l] can't hold there. With {option}, "
+def _counted(count: int, noun: str, verb: str) -> str:
+    """ "1 transition block changes", "3 transition blocks change": the subject and verb agree with the count."""
+    return f"{count} {noun}" + (f" {verb}s" if count == 1 else f"s {verb}")
+
+
+def transition_line(reshaping: int, projected: int, option: str, diff: float, alpha: float) -> str:
+    """The blocks without an identity shortcut at this alpha, from the measured max |a[l+2] - shortcut(a[l])|.
+
+    `reshaping` blocks change the shape; `projected` blocks keep it but have a projection shortcut (option C)."""
+    parts = []
+    if reshaping:
+        parts.append(f"The {_counted(reshaping, 'transition block', 'change')} the shape, so a[l+2] = a[l] can't hold there.")
+    if projected:
+        parts.append(
+            f"{'The other' if reshaping else 'The'} {_counted(projected, 'block', 'keep')} the shape but with a projection "
+            "shortcut, so shortcut(a[l]) is not a[l] there either."
+        )
+    start = " ".join(parts) + f" With {option}, "
     if alpha != 0:
         return start + (
             f"at α = {alpha:g} the branch is on, a[l+2] = g(z[l+2] + shortcut(a[l])): max |a[l+2] − shortcut(a[l])| = "
@@ -58,6 +93,21 @@ def transition_line(count: int, option: str, diff: float, alpha: float) -> str:
     )
 
 
+def pair_verdict(gaps: Spread) -> str:
+    """Which net trains better, from the per-seed gaps plain - residual: a side wins only on every seed, else both counts."""
+    n = len(gaps.values)
+    if not n:
+        return "no seed has both nets finished yet"
+    if gaps.above() == n:
+        return f"the residual net trains better {how_many(n, n)}, by more than {MARGIN:.0%}"
+    if gaps.below() == n:
+        return f"the plain net trains better {how_many(n, n)}, by more than {MARGIN:.0%}"
+    return (
+        f"no clear difference: residual lower by more than {MARGIN:.0%} {how_many(gaps.above(), n)}, "
+        f"plain {how_many(gaps.below(), n)}"
+    )
+
+
 def alpha_lines(log: ExperimentLog) -> list[str]:
     """Final training error of both nets trained from the scaled weights, over seeds."""
     final = log.final_frame()
@@ -65,14 +115,9 @@ def alpha_lines(log: ExperimentLog) -> list[str]:
         return []
     errors = {v: spread_of(final.loc[final["variant"] == v, "train_error"]) for v in VARIANTS}
     gaps = spread_of(final.pivot_table(index="seed", columns="variant", values="train_error").dropna().eval("plain - residual"))
-    n = len(gaps.values)
-    verdict = (
-        f"the residual net trains better {how_many(gaps.above(), n)}"
-        if gaps.above()
-        else f"no clear difference (within {MARGIN:.0%}) {how_many(n - gaps.above() - gaps.below(), n)}"
-    )
     return [
-        f"Final training error: plain **{errors['plain'].percent()}**, residual **{errors['residual'].percent()}**: {verdict}."
+        f"Final training error: plain **{errors['plain'].percent()}**, residual **{errors['residual'].percent()}**: "
+        f"{pair_verdict(gaps)}."
     ]
 
 
@@ -85,10 +130,18 @@ def per_seed(frame: pd.DataFrame, metric: str, variant: str, l2: float, how: str
 ORDER_WORDS = {-1: "smaller", 0: "within seed noise (the seed ranges overlap)", 1: "larger"}
 
 
+ONE_SEED_WORDS = {-1: "smaller", 0: "the same", 1: "larger"}  # one value each side: no band, so no "seed noise"
+
+
 def _shift(before: Spread, after: Spread, weak: float, strong: float) -> str:
-    """ "0.81 [..] at L2 0 -> 0.42 [..] at L2 0.1: smaller" with the word read from the seed bands."""
+    """ "0.81 [..] at L2 0 -> 0.42 [..] at L2 0.1: smaller" with the word read from the seed bands.
+
+    With one seed there is no band: the word says only the direction, and the line adds `noise_note`."""
     order = band_order(after, before)
-    word = ORDER_WORDS[order] + (" beyond seed noise" if order else "")
+    if len(after.values) == 1 or len(before.values) == 1:
+        word = ONE_SEED_WORDS[order]
+    else:
+        word = ORDER_WORDS[order] + (" beyond seed noise" if order else "")
     return f"{before.show('.3g')} at L2 {l2_label(weak)} → {after.show('.3g')} at L2 {l2_label(strong)}: {word}"
 
 
@@ -101,12 +154,10 @@ def sweep_lines(log: ExperimentLog, norm: str) -> list[str]:
     weakest, strongest = float(final["l2"].min()), float(final["l2"].max())
     at = final[final["l2"] == strongest]
     gaps = spread_of(at.pivot_table(index="seed", columns="variant", values="train_error").dropna().eval("plain - residual"))
-    n = len(gaps.values)
     errors = {v: spread_of(at.loc[at["variant"] == v, "train_error"]) for v in VARIANTS}
     lines.append(
         f"**At L2 {l2_label(strongest)}:** plain **{errors['plain'].percent()}**, residual **{errors['residual'].percent()}** "
-        f"training error: the residual net trains better {how_many(gaps.above(), n)}"
-        + ("." if gaps.above() else f"; the difference is within {MARGIN:.0%} or reversed on the others.")
+        f"training error: {pair_verdict(gaps)}."
     )
     ratios = {l2: per_seed(blocks, "branch_ratio", "residual", l2, "median") for l2 in (weakest, strongest)}
     if all(r.values for r in ratios.values()) and weakest != strongest:
@@ -134,6 +185,7 @@ def sweep_lines(log: ExperimentLog, norm: str) -> list[str]:
         lines.append(
             "**||W||** (mean over main-path layers, per seed): "
             + "; ".join(f"{v} {_shift(*weights[v], weakest, strongest)}" for v in VARIANTS)
+            + noise_note(len(weights["plain"][1].values))
             + "."
         )
     strengths = sorted(blocks.loc[blocks["metric"] == "act_std", "l2"].unique())

@@ -22,6 +22,7 @@ from resnet_core.specs import VARIANTS
 
 CLEAR_FACTOR = 2.0  # one unit's first/last ratio must sit this many times closer to 1 than the other's to count
 DASHES = {"post": "solid", "pre": "dash"}
+UNIT_NAMES = {"post": "post-activation", "pre": "pre-activation"}  # the one wording of the two units
 
 
 def block_gradients(logs: dict[str, RunLog]) -> pd.DataFrame:
@@ -100,9 +101,9 @@ def unit_figure(frame: pd.DataFrame) -> go.Figure:
                     x=part["block"],
                     y=part["value"],
                     mode="lines",
-                    name=f"{variant}, {unit}-activation",
+                    name=f"{variant}, {UNIT_NAMES[unit]}",
                     line={"color": COLORS[variant], "width": 3, "dash": DASHES[unit]},
-                    hovertemplate=f"{variant}, {unit}<br>block %{{x}}<br>‖∂L/∂a‖ = %{{y:.3g}}<extra></extra>",
+                    hovertemplate=f"{variant}, {UNIT_NAMES[unit]}<br>block %{{x}}<br>‖∂L/∂a‖ = %{{y:.3g}}<extra></extra>",
                 )
             )
     return base_layout(

@@ -16,12 +16,15 @@ import plotly.graph_objects as go
 
 from lab.charts import COLORS, base_layout
 from lab.errors import error_method
-from lab.preactivation import DASHES
+from lab.preactivation import DASHES, UNIT_NAMES
 from lab.spread import MARGIN, Spread, add_band, how_many, seed_summary, spread_of
 from resnet_core.config import BLOCKS, ExperimentConfig
 from resnet_core.specs import VARIANTS
 
-UNIT_NAMES = {"post": "post-activation", "pre": "pre-activation"}
+
+def question(config: ExperimentConfig) -> str:
+    """The trained section's heading: the verdict compares final training error after a fixed budget, not speed."""
+    return f"Trained: which unit reaches the lower training error in {config.steps} steps?"
 
 
 def method_note(config: ExperimentConfig) -> str:

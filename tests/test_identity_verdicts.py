@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from lab import identity as I
@@ -78,8 +79,62 @@ def test_sweep_sentences_say_within_seed_noise_where_the_bands_overlap() -> None
 
 def test_one_seed_says_no_spread_was_measured() -> None:
     one = {k: v for k, v in values([0.4] * 3, [0.8] * 3, {0.0: [1.0] * 3, 0.1: [0.5] * 3}).items() if k[2] == 0}
-    _, ratio, _, std = I.sweep_lines(sweep_log(one), "batch")
+    _, ratio, weight, std = I.sweep_lines(sweep_log(one), "batch")
     assert "one seed: no spread measured" in ratio and "one seed: no spread measured" in std
+    assert "1 at L2 0 → 0.5 at L2 0.1: smaller (one seed: no spread measured" in ratio
+    assert "plain 4 at L2 0 → 2 at L2 0.1: smaller; residual 3 at L2 0 → 3 at L2 0.1: the same (one seed" in weight
+    assert "seed noise" not in ratio and "seed noise" not in weight
+
+
+def alpha_log(errors: dict[int, tuple[float, float]]) -> ExperimentLog:
+    """Runs trained from the scaled weights: {seed: (plain error, residual error)}."""
+    log = ExperimentLog()
+    for seed, pair in errors.items():
+        for variant, error in zip(("plain", "residual"), pair, strict=True):
+            done = {"kind": "done", "variant": variant, "train_error": error, "test_error": error, "diverged": False}
+            log.extend([{"kind": "meta", "variant": variant, "tags": {"seed": seed}}, {**done, "tags": {"seed": seed}}])
+    return log
+
+
+@pytest.mark.parametrize(
+    "errors, words",
+    [
+        ({0: (0.5, 0.2), 1: (0.6, 0.3)}, "the residual net trains better on every seed (2 of 2), by more than 2%"),
+        ({0: (0.1, 0.3), 1: (0.1, 0.3), 2: (0.3, 0.3)}, "residual lower by more than 2% on no seed, plain on 2 of 3 seeds"),
+        ({0: (0.1, 0.3), 1: (0.1, 0.3)}, "the plain net trains better on every seed (2 of 2)"),
+        ({0: (0.5, 0.2), 1: (0.1, 0.3), 2: (0.3, 0.3)}, "residual lower by more than 2% on 1 of 3 seeds, plain on 1 of 3"),
+    ],
+)
+def test_the_alpha_verdict_counts_seeds_in_both_directions(errors: dict[int, tuple[float, float]], words: str) -> None:
+    (line,) = I.alpha_lines(alpha_log(errors))
+    assert words in line
+
+
+def check_rows(shapes: list[tuple[bool, str, str]]) -> pd.DataFrame:
+    """The residual rows of `identity_check`: (identity shortcut, in shape, out shape) per block."""
+    return pd.DataFrame([{"run": "residual", "identity_block": i, "in_shape": a, "out_shape": b} for i, a, b in shapes])
+
+
+def test_blocks_split_by_shape_change_and_by_projection() -> None:
+    option_b = check_rows([(True, "16x8x8", "16x8x8"), (False, "16x8x8", "32x4x4"), (True, "32x4x4", "32x4x4")])
+    identity, reshaping, projected = I.block_kinds(option_b)
+    assert (len(identity), len(reshaping), len(projected)) == (2, 1, 0)
+    option_c = check_rows([(False, "16x8x8", "16x8x8"), (False, "16x8x8", "32x4x4"), (False, "32x4x4", "32x4x4")])
+    identity, reshaping, projected = I.block_kinds(option_c)
+    assert (len(identity), len(reshaping), len(projected)) == (0, 1, 2)
+
+
+def test_no_identity_block_gives_no_nan_sentence_or_metric() -> None:
+    holds, sentence = I.zero_alpha_reading(None, 0.0)
+    assert not holds and "no residual block has an identity shortcut" in sentence and "nan" not in sentence
+    assert I.worst_text(None) == "no identity block" and I.worst_text(0.0) == "0.0 exactly"
+
+
+def test_projection_only_blocks_are_not_called_shape_changing() -> None:
+    only = I.transition_line(0, 3, "option C", 0.4, 0.0)
+    assert "change the shape" not in only and "The 3 blocks keep the shape but with a projection shortcut" in only
+    both = I.transition_line(1, 2, "option C", 0.4, 0.0)
+    assert both.startswith("The 1 transition block changes the shape") and "The other 2 blocks keep the shape" in both
 
 
 @pytest.mark.parametrize(
@@ -116,9 +171,9 @@ def test_every_per_block_and_per_layer_chart_draws_the_seed_range_as_a_band() ->
 
 
 def test_the_transition_sentence_follows_alpha_and_the_measured_difference() -> None:
-    on = I.transition_line(2, "option A", 5.9, 1.0)
+    on = I.transition_line(2, 0, "option A", 5.9, 1.0)
     assert "at α = 1 the branch is on" in on and "5.9 is what the branch adds" in on and "g(shortcut(a[l]))" not in on
-    exact = I.transition_line(2, "option A", 0.0, 0.0)
-    assert "= shortcut(a[l]) exactly (max difference 0)" in exact
-    cut = I.transition_line(2, "option B", 0.7, 0.0)
+    exact = I.transition_line(2, 0, "option A", 0.0, 0.0)
+    assert "= shortcut(a[l]) exactly (max difference 0)" in exact and exact.startswith("The 2 transition blocks change")
+    cut = I.transition_line(2, 0, "option B", 0.7, 0.0)
     assert "differs from shortcut(a[l]) by up to 0.7" in cut and "not the identity" in cut

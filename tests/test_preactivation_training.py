@@ -15,6 +15,7 @@ from conftest import chart_specs, decode
 from test_lesion_pages import SIGMOID, open_page
 from test_science_pages import chart
 
+from lab import preactivation as P
 from lab import preactivation_training as T
 from lab.errors import error_method
 from lab.pages import PREACTIVATION
@@ -62,6 +63,21 @@ def test_post_wins_and_mixed_seeds_say_no_clear_difference() -> None:
     )
     inside = T.training_verdicts(final({("post", 0): (0.5, 0.1 + MARGIN / 2), ("pre", 0): (0.5, 0.1)}))
     assert inside["residual"].outcome == "none"  # a gap smaller than MARGIN is no difference
+
+
+def test_the_heading_asks_what_the_verdict_measures() -> None:
+    heading = T.question(ExperimentConfig(steps=37))
+    assert "lower training error in 37 steps" in heading and "faster" not in heading
+
+
+def test_both_figures_name_the_units_with_the_one_wording() -> None:
+    final_names = set(T.final_error_figure(final({("post", 0): (0.5, 0.4), ("pre", 0): (0.5, 0.1)})).data[0].x)
+    blocks = pd.DataFrame(
+        [{"unit": u, "variant": v, "block": b, "value": 1.0} for u in P.UNIT_NAMES for v in ("plain", "residual") for b in (1, 2)]
+    )
+    init_names = {trace.name for trace in P.unit_figure(blocks).data}
+    assert final_names == set(P.UNIT_NAMES.values())
+    assert init_names == {f"{v}, {name}" for v in ("plain", "residual") for name in P.UNIT_NAMES.values()}
 
 
 def test_only_seeds_where_both_units_finished_count() -> None:

@@ -106,6 +106,17 @@ def test_identity_at_alpha_zero_measures_exactly_zero_for_identity_blocks(cache_
     assert (decode(trace(chart(at, "Std of each block's output"), "plain")["y"]) > 0).all()
 
 
+def test_identity_with_projections_everywhere_says_there_is_no_identity_block(cache_dir: Path) -> None:
+    at = open_page("identity", TINY | {"depth": "8", "alpha": "0.0", "shortcut": "C", "l2s": ["0", "0.1"]})
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["residual: max |a[l+2] − a[l]|"] == "no identity block"
+    texts = [e.value for e in (*at.success, *at.info, *at.caption)]
+    assert not any("nan" in t for t in texts)
+    assert any("no residual block has an identity shortcut" in t for t in texts)
+    caption = next(t for t in texts if "projection shortcut" in t)
+    assert "The 2 transition blocks change the shape" in caption and "The other 1 block keeps the shape" in caption
+
+
 def test_identity_trains_from_scaled_weights_and_runs_the_l2_sweep(cache_dir: Path) -> None:
     at = open_page("identity", TINY | {"depth": "8", "alpha": "0.0", "l2s": ["0", "0.1"], "seeds": "2"})
     at.button(key="alpha_run").click().run()

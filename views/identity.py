@@ -66,15 +66,16 @@ def identity_section(config: ExperimentConfig, alpha: float, seeds: Sequence[int
     """The measured check at this alpha, then training both nets from the scaled weights."""
     check, spread = identity_table(config, alpha)
     residual = check[check["run"] == "residual"]
-    identity = residual[residual["identity_block"]]
-    transition = residual[~residual["identity_block"]]
-    worst = float(identity["max_diff_input"].max()) if len(identity) else float("nan")
+    identity, reshaping, projected = I.block_kinds(residual)
+    worst = float(identity["max_diff_input"].max()) if len(identity) else None
     left, middle, right = st.columns(3)
     left.metric(
         "residual: max |a[l+2] − a[l]|",
-        "0.0 exactly" if worst == 0 else f"{worst:.3g}",
+        I.worst_text(worst),
         border=True,
-        help=f"over the {len(identity)} residual blocks whose shortcut is the identity, on one minibatch",
+        help=f"over the {len(identity)} residual blocks whose shortcut is the identity, on one minibatch"
+        if len(identity)
+        else f"no residual block has an identity shortcut with option {config.shortcut} ({SHORTCUT_OPTIONS[config.shortcut]})",
     )
     middle.metric(
         "plain: output std over the batch",
@@ -86,9 +87,10 @@ def identity_section(config: ExperimentConfig, alpha: float, seeds: Sequence[int
     if alpha == 0:
         holds, sentence = I.zero_alpha_reading(worst, spread["plain"])
         (st.success if holds else st.info)(sentence, icon=":material/check_circle:" if holds else ":material/info:")
-    if len(transition):
+    if len(reshaping) or len(projected):
         option = f"option {config.shortcut} ({SHORTCUT_OPTIONS[config.shortcut]})"
-        st.caption(I.transition_line(len(transition), option, float(transition["max_diff_shortcut"].max()), alpha))
+        diff = float(pd.concat([reshaping, projected])["max_diff_shortcut"].max())
+        st.caption(I.transition_line(len(reshaping), len(projected), option, diff, alpha))
     if config.activation != "relu":
         st.warning(
             f"The identity argument needs g(a) = a for the block's input a, which holds for ReLU (a ≥ 0 after a ReLU). "

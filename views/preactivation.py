@@ -72,7 +72,9 @@ with st.sidebar:
 try:
     logs = {
         unit: RunLog(config.replace(block=unit)).extend(
-            compute(JobRequest("init", config.replace(block=unit), "lab.jobs:init_run"), f"measuring the {unit}-activation nets")
+            compute(
+                JobRequest("init", config.replace(block=unit), "lab.jobs:init_run"), f"measuring the {P.UNIT_NAMES[unit]} nets"
+            )
         )
         for unit in BLOCKS
     }
@@ -84,7 +86,7 @@ show_figure(P.unit_figure(frame), f"{view_name(PAGE, config)}_units", "units")
 if (verdict := P.unit_verdict(frame)) is not None:
     for line in P.unit_story(verdict):
         st.markdown(line)
-st.subheader("Trained: which unit learns faster here?")
+st.subheader(T.question(config))
 st.markdown(T.method_note(config))
 try:
     runs = training_runs(config, seeds)
