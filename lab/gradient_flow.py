@@ -10,10 +10,11 @@ saturating activation on the shortcut path (post-activation blocks) it may not.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import pandas as pd
 
-from resnet_core.config import SYNTHETIC_DATASETS, ExperimentConfig
+from resnet_core.config import IMAGE_SIZE_STEPS, SYNTHETIC_DATASETS, ExperimentConfig
 from resnet_core.data import image_shape
 from resnet_core.results import RunLog
 from resnet_core.specs import VARIANTS
@@ -22,7 +23,11 @@ SATURATING = ("sigmoid", "tanh")  # activations whose slope is below 1 almost ev
 FLAT_DECADES = 1.0  # a first / last ratio within 10x of 1 counts as carried across the stack
 FLOAT32_TINY = 1e-30  # a nonzero layer norm this small on the way to an exact 0 means float32 underflow
 PADDING_WORDS = {"zeros": "zero padding", "circular": "circular padding"}  # the config's values as a sentence says them
-LARGE_SIDE = 32  # the input side the padding comparison measures against (CIFAR's), or 8 when already this large
+LARGE_SIDE = IMAGE_SIZE_STEPS[
+    -1
+]  # the padding comparison's large input side (CIFAR's), or the grid's smallest when already this large
+# How a residual unit joins its branch and shortcut, as the story writes it: post-activation keeps g after the sum.
+UNIT_FORMULAS = {"post": "a[l+2] = g(z[l+2] + a[l])", "pre": "a[l+2] = a[l] + F(a[l])"}
 
 
 def ratio_phrase(norms: list[float], init: str = "he") -> str:
@@ -108,7 +113,7 @@ def flow_story(log: RunLog) -> list[str]:
     phrase = {v: ratio_phrase(log.main_grad_norms(v), config.init) for v in VARIANTS}
     lines = [
         "Both nets have the same layers and start from the same weights; the residual net adds a shortcut around "
-        "every two layers, a[l+2] = g(z[l+2] + a[l]). Each point is one layer's gradient on the first minibatch, "
+        f"every two layers, {UNIT_FORMULAS[config.block]}. Each point is one layer's gradient on the first minibatch, "
         "before any training. The gradient starts at the loss (right) and travels back toward the input (left)."
     ]
     if config.norm == "batch":
@@ -132,12 +137,18 @@ def flow_story(log: RunLog) -> list[str]:
         if config.arch == "cnn":
             lines.append(padding_geometry(config))
     saturating = config.activation in SATURATING and residual < 1
-    on_the_path = (
-        "In this block the last activation g sits on the shortcut path too (a[l+2] = g(z[l+2] + a[l])), so the gradient "
-        f"still passes through g' at every block, and {config.activation}'s slope shrinks it there as in the plain net."
-        if saturating
-        else ""
-    )
+    if not saturating:
+        on_the_path = ""
+    elif config.block == "post":
+        on_the_path = (
+            f"In this block the last activation g sits on the shortcut path too ({UNIT_FORMULAS['post']}), so the gradient "
+            f"still passes through g' at every block, and {config.activation}'s slope shrinks it there as in the plain net."
+        )
+    else:
+        on_the_path = (
+            f"In this pre-activation unit ({UNIT_FORMULAS['pre']}) g sits only inside the branch F, so {config.activation}'s "
+            "slope is not applied along the identity shortcuts; what the branches add back at every block moves this ratio."
+        )
     if distance_from_flat(residual) < min(FLAT_DECADES, distance_from_flat(plain)):
         residual_text = "closer to flat than the plain net's: the identity path carries gradient past the blocks."
     elif distance_from_flat(residual) < distance_from_flat(plain):
@@ -202,26 +213,39 @@ def padding_geometry(config: ExperimentConfig) -> str:
     )
 
 
-def padding_counterparts(config: ExperimentConfig) -> dict[str, ExperimentConfig]:
-    """The same net with the other padding, and at the other input size: what the no-BN comparison measures."""
+class Counterpart(NamedTuple):
+    """One run the no-BN comparison measures: `kind` is what it changes ("padding" or "size"), `label` how it is said."""
+
+    kind: str
+    label: str
+    config: ExperimentConfig
+
+
+def padding_counterparts(config: ExperimentConfig) -> list[Counterpart]:
+    """The same net with the other padding, and at the other input size: what the no-BN comparison measures.
+
+    The other size is the grid's largest, or its smallest when already that large; the config reads a side equal to
+    the dataset's own as its native size, so the digits' 8x8 counterpart is the default net, not a second cache key."""
     other = "circular" if config.padding == "zeros" else "zeros"
-    side = LARGE_SIDE if image_shape(config)[-1] < LARGE_SIDE else 8
-    return {
-        PADDING_WORDS[other]: config.replace(padding=other),
-        f"{side}x{side} inputs": config.replace(image_size=side),
-    }
+    side = LARGE_SIDE if image_shape(config)[-1] < LARGE_SIDE else IMAGE_SIZE_STEPS[0]
+    return [
+        Counterpart("padding", PADDING_WORDS[other], config.replace(padding=other)),
+        Counterpart("size", f"{side}x{side} inputs", config.replace(image_size=side)),
+    ]
 
 
-def padding_story(log: RunLog, others: dict[str, RunLog]) -> list[str]:
-    """The plain net's ||dL/da|| first / last here against each counterpart on the same seed, and what the difference says."""
+def padding_story(log: RunLog, others: list[tuple[Counterpart, RunLog]]) -> list[str]:
+    """The plain net's ||dL/da|| first / last here against each counterpart on the same seed, and what the difference says.
+
+    A counterpart "explains most" of the fall (or growth) only when it removes more than half of this run's decades from flat."""
     here = block_ratio(log.block_frame(), "plain", "act_grad_norm")
     lines = [
         f"Plain net, ‖∂L/∂a‖ first / last block, seed {log.config.seed}: here{input_phrase(log.config)} {block_phrase(here)}."
     ]
     side = image_shape(log.config)[-1]
-    for label, other_log in others.items():
+    for counterpart, other_log in others:
         other = block_ratio(other_log.block_frame(), "plain", "act_grad_norm")
-        if "padding" in label:  # what the counterpart changes, as it is here
+        if counterpart.kind == "padding":  # what the counterpart changes, as it is here
             setting = PADDING_WORDS[log.config.padding]
         else:
             small_maps = " (the zero padding of their small maps)" if log.config.padding == "zeros" and side < LARGE_SIDE else ""
@@ -230,14 +254,16 @@ def padding_story(log: RunLog, others: dict[str, RunLog]) -> list[str]:
         if not (math.isfinite(here) and math.isfinite(other) and here > 0 and other > 0):
             verdict = "one of the two is not measurable, so no comparison"
         elif closer > FLAT_DECADES:
-            change = "fall" if here < 1 else "growth"
+            change, total = ("fall" if here < 1 else "growth"), distance_from_flat(here)
+            share = "most of it comes from" if closer > total / 2 else "part of it, not most, comes from"
             verdict = (
-                f"{10**closer:.3g}x closer to flat than here: on this seed most of the {change} here comes from the {setting}"
+                f"{10**closer:.3g}x closer to flat than here: it removes {closer:.1f} of the {total:.1f} decades of the "
+                f"{change} here, so on this seed {share} the {setting}"
             )
         elif closer < -FLAT_DECADES:
             change = "fall" if other < 1 else "growth"
-            verdict = f"{10**-closer:.3g}x further from flat than here: {label} adds a {change} of its own"
+            verdict = f"{10**-closer:.3g}x further from flat than here: {counterpart.label} adds a {change} of its own"
         else:
             verdict = f"within {10**FLAT_DECADES:g}x of here: on this seed, what sets this ratio is not the {setting}"
-        lines.append(f"With {label}: {block_phrase(other)}, {verdict}.")
+        lines.append(f"With {counterpart.label}: {block_phrase(other)}, {verdict}.")
     return lines

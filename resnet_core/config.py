@@ -23,6 +23,7 @@ ARCHS = ("mlp", "cnn")
 SYNTHETIC_DATASETS = ("spirals", "moons", "circles", "xor", "gaussians")
 IMAGE_DATASETS = ("digits", "cifar10")
 DATASETS = SYNTHETIC_DATASETS + IMAGE_DATASETS
+IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {"digits": (1, 8, 8), "cifar10": (3, 32, 32)}  # (C, H, W) as shipped
 SHORTCUTS = ("A", "B", "C")
 NORMS = ("batch", "none")
 PADDINGS = ("zeros", "circular")  # how a 3x3 conv sees beyond the map's border
@@ -37,7 +38,9 @@ AUGMENTS = ("none", "pad-crop-flip")
 AUGMENT_PAD = 4  # pixels of zero padding before the random crop (He et al. 2015, Sec. 4.2)
 LR_DROP_FACTOR = 0.1  # the learning rate is divided by 10 at each drop (He et al. 2015, Sec. 4.2)
 
-MIN_IMAGE_SIZE = 4  # the two stride-2 stages still leave a 1x1 map
+# The smallest side on which a 3x3 kernel is still smaller than the image, so the first conv sees local
+# structure rather than the whole picture at once; the stride-2 stages would take any side >= 1 (ceil halving).
+MIN_IMAGE_SIZE = 4
 MAX_CNN_DEPTH = 1202
 MAX_MLP_DEPTH = 1000
 
@@ -236,6 +239,8 @@ class ExperimentConfig:
                 object.__setattr__(self, name, float(value))
                 value = float(value)
             _check_field(name, value, spec)
+        if self.dataset in IMAGE_SHAPES and self.image_size == IMAGE_SHAPES[self.dataset][-1]:
+            object.__setattr__(self, "image_size", NATIVE_SIZE)  # the dataset's own side: one net, one cache key, one URL
         lr_drop_steps(self.lr_drops)
         self._check_combination()
 
@@ -250,7 +255,11 @@ class ExperimentConfig:
         if self.image_size != NATIVE_SIZE and self.dataset in SYNTHETIC_DATASETS:
             raise ConfigError("image_size", f"resizes images; dataset {self.dataset!r} is 2-D, allowed: 0", self.image_size)
         if 0 < self.image_size < MIN_IMAGE_SIZE:
-            raise ConfigError("image_size", f"is too small to resize to; allowed: 0 or {MIN_IMAGE_SIZE} to 64", self.image_size)
+            raise ConfigError(
+                "image_size",
+                f"leaves a 3x3 kernel no smaller than the image; allowed: 0 or {MIN_IMAGE_SIZE} to 64",
+                self.image_size,
+            )
         if self.augment != "none" and self.arch != "cnn":
             raise ConfigError("augment", "crops and flips images; allowed with arch 'cnn' only, else: none", self.augment)
         if self.dataset == "cifar10" and not self.data_path:

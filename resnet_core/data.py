@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from resnet_core.config import NATIVE_SIZE, SYNTHETIC_DATASETS, ExperimentConfig
+from resnet_core.config import IMAGE_SHAPES, NATIVE_SIZE, SYNTHETIC_DATASETS, ExperimentConfig
 
 if TYPE_CHECKING:
     import torch
@@ -58,7 +58,6 @@ DATASET_LABELS: dict[str, str] = {
     "cifar10": "CIFAR-10 (local archive)",
 }
 N_CLASSES: dict[str, int] = {"spirals": 2, "moons": 2, "circles": 2, "xor": 2, "gaussians": 3, "digits": 10, "cifar10": 10}
-IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {"digits": (1, 8, 8), "cifar10": (3, 32, 32)}
 CIFAR_FOLDER = "cifar-10-batches-py"
 CIFAR_FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch")
 DIGITS_SAMPLES = 1797  # scikit-learn's digits

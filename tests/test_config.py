@@ -211,3 +211,20 @@ def test_from_params_returns_a_valid_config_or_a_config_error(params):
         if spec.low is not None:
             assert math.isfinite(value) and spec.low <= value <= spec.high
     assert ExperimentConfig.from_params(config.to_params()) == config
+
+
+@pytest.mark.parametrize("dataset, own", [("digits", 8), ("cifar10", 32)])
+def test_an_image_size_equal_to_the_datasets_own_side_is_the_native_size(dataset: str, own: int) -> None:
+    """image_size 8 on digits is the same net as 0: one config, one cache key, one share link."""
+    native = ExperimentConfig(dataset=dataset, data_path="x")
+    assert ExperimentConfig(dataset=dataset, data_path="x", image_size=own) == native
+    assert "image_size" not in native.replace(image_size=own).to_params()
+    assert ExperimentConfig(dataset=dataset, data_path="x", image_size=16).image_size == 16
+
+
+def test_a_too_small_image_size_is_refused_for_its_real_reason() -> None:
+    """Ceil halving leaves a map at any side >= 1; what 2 or 3 px lose is a 3x3 kernel smaller than the image."""
+    with pytest.raises(ConfigError, match="3x3 kernel") as error:
+        ExperimentConfig(image_size=3)
+    assert error.value.field == "image_size"
+    assert ExperimentConfig(image_size=4).image_size == 4

@@ -290,7 +290,20 @@ def test_exports_are_strict_json_and_long_csv_with_named_files() -> None:
     assert None in document["runs"][0]["init"]["branch_ratio"]  # the plain net's NaN ratio became null
     table = pd.read_csv(io.StringIO(log.export_frame().to_csv(index=False)))
     assert {"variant", "step", "layer", "metric", "value"} <= set(table.columns)
-    assert view_name("gradient-flow", config) == "gradient-flow_cnn-8_A_l2-1e-4"
+    assert view_name("gradient-flow", config) == "gradient-flow_cnn-8_A_l2-1e-4_width-4"
+    assert view_name("gradient-flow", ExperimentConfig(l2=0.0)) == "gradient-flow_cnn-20_A_l2-0"
+
+
+def test_export_names_tell_apart_every_setting_that_changes_the_result() -> None:
+    """Review: exports at 8 and 32 px (or zero / circular padding, BN or none) got the same file name."""
+    base = ExperimentConfig(norm="none")
+    variants = [base, base.replace(image_size=32), base.replace(padding="circular"), base.replace(norm="batch")]
+    names = [view_name("gradient-flow", c) for c in variants]
+    assert len(set(names)) == len(names)
+    assert names[1] == "gradient-flow_cnn-20_A_l2-1e-4_norm-none_image_size-32"
+    assert "lr_drops-100+200" in view_name("x", base.replace(steps=300, lr_drops="100,200"))
+    assert view_name("x", base.replace(image_size=8)) == view_name("x", base)  # the digits' own side is the default
+    assert "data_path" not in view_name("x", base.replace(dataset="cifar10", data_path="/host/secret"))
     assert plotly_config("x")["toImageButtonOptions"]["filename"] == "x"
 
 
@@ -308,8 +321,8 @@ def test_padding_in_the_url_and_the_forward_signal_and_optimiser_views() -> None
     wanted = wanted[(wanted["variant"] == "plain") & (wanted["metric"] == "out_ms")].sort_values("block")["value"]
     assert np.allclose(decode(plain_init["y"]), wanted, rtol=1e-5)
     assert any(m.value in readings.signal_reading(expected, 0) for m in at.markdown)
-    others = {label: RunLog(c).extend(measure_init(c)) for label, c in readings.padding_counterparts(config).items()}
-    assert set(others) == {"zero padding", "32x32 inputs"}
+    others = [(c, RunLog(c.config).extend(measure_init(c.config))) for c in readings.padding_counterparts(config)]
+    assert [c.label for c, _ in others] == ["zero padding", "32x32 inputs"]
     shown = [m.value for m in at.markdown]
     assert all(line in shown for line in readings.padding_story(expected, others))  # both counterparts measured by the page
     at.toggle(key="compare_padding").set_value(False).run()

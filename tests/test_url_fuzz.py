@@ -27,7 +27,7 @@ REPORTED = [
     Case("app.py", {"present": "1", "utm_source": "A" * 4000, "steps": "0"}),  # found by benchmarks/fuzz.py: no QR fits
     Case("app.py", {"follow": f"[Click here to sign in again](https://{MARKER}/login)", "steps": "0"}),  # fuzz, 10,000
     Case("app.py", {"follow": "9" * 4000, "steps": "0"}),
-    Case("app.py", {"image_size": "2", "steps": "0"}),  # below the two stride-2 stages' 1x1 map
+    Case("app.py", {"image_size": "2", "steps": "0"}),  # a 3x3 kernel would cover the whole 2x2 image
     Case("app.py", {"arch": "mlp", "dataset": "moons", "depth": "4", "image_size": "16", "steps": "0"}),  # a 2-D set
     Case("views/identity.py", {"alpha": "1e999", "l2s": [f"<script>{MARKER}</script>", "0.1"], "width": "4"}),
 ]

@@ -22,9 +22,17 @@ from ui import presenter
 SHARE_TEXT = "Share this view"
 
 
+NAME_HEAD = ("arch", "depth", "shortcut", "l2")  # always in a file name, in this short form
+
+
 def view_name(page: str, config: ExperimentConfig) -> str:
-    """A file name that says what the view shows, e.g. gradient-flow_cnn-56_A_l2-1e-4."""
-    return f"{page}_{config.arch}-{config.depth}_{config.shortcut}_l2-{l2_label(config.l2)}"
+    """A file name that says what the view shows, e.g. gradient-flow_cnn-56_A_l2-1e-4_image_size-32.
+
+    Every other URL field that differs from the config's default follows as `field-value`, so two exports
+    of different runs (8 vs 32 px, zero vs circular padding, BN or none) never share a name."""
+    head = f"{page}_{config.arch}-{config.depth}_{config.shortcut}_l2-{l2_label(config.l2)}"
+    rest = {k: v for k, v in config.to_params().items() if k not in NAME_HEAD and FIELDS[k].in_url}
+    return "_".join([head, *(f"{k}-{v.replace(',', '+')}" for k, v in rest.items())])  # lr_drops: no comma in a name
 
 
 def share_params(config: ExperimentConfig, defaults: ExperimentConfig, extra: dict[str, str] | None = None) -> dict[str, str]:

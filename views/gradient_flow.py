@@ -73,14 +73,15 @@ def draw_padding_comparison(log: RunLog) -> None:
     """Without BN: the same net at init with the other padding and input size, so the page shows what sets the ratio."""
     if not st.toggle("Compare: the same net with the other padding and input size", value=True, key="compare_padding"):
         return
-    others = {}
-    for label, other in readings.padding_counterparts(log.config).items():
+    others = []
+    for counterpart in readings.padding_counterparts(log.config):
+        label, other = counterpart.label, counterpart.config
         # Only the init measurement runs: priced as a zero-step run (the pair built, measured once, evaluated once).
         if (too_large := budget_message(other.replace(steps=0), host.limits())) is not None:
             st.caption(f"With {label}: not measured on this host ({too_large}).")
             continue
         records = compute(JobRequest("init", other, "lab.jobs:init_run"), f"measuring the same net with {label}")
-        others[label] = RunLog(other).extend(records)
+        others.append((counterpart, RunLog(other).extend(records)))
     for line in readings.padding_story(log, others):
         st.markdown(line)
 
