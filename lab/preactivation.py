@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 import plotly.graph_objects as go
 
-from lab.charts import COLORS, base_layout
+from lab.charts import COLORS, base_layout, legend_below
 from lab.gradient_flow import block_phrase
 from resnet_core.config import BLOCKS
 from resnet_core.results import RunLog
@@ -106,6 +106,5 @@ def unit_figure(frame: pd.DataFrame) -> go.Figure:
                     hovertemplate=f"{variant}, {UNIT_NAMES[unit]}<br>block %{{x}}<br>‖∂L/∂a‖ = %{{y:.3g}}<extra></extra>",
                 )
             )
-    return base_layout(
-        fig, "Activation-gradient norm per block at initialisation", "block (1 = input side)", "‖∂L/∂a[l]‖", log_y=True
-    )
+    title = "Activation-gradient norm per block at initialisation"
+    return legend_below(base_layout(fig, title, "block (1 = input side)", "‖∂L/∂a[l]‖", log_y=True))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 import plotly.graph_objects as go
 
-from lab.charts import COLORS, base_layout
+from lab.charts import COLORS, base_layout, legend_below
 from lab.errors import error_method
 from lab.preactivation import DASHES, UNIT_NAMES
 from lab.spread import MARGIN, Spread, add_band, how_many, seed_summary, spread_of
@@ -109,7 +109,7 @@ def loss_curves(curves: pd.DataFrame) -> go.Figure:
             add_band(
                 fig, seed_summary(part, ["step"], "loss"), "step", COLORS[variant], name, value_format=".3g", dash=DASHES[unit]
             )
-    return base_layout(fig, "Training loss (minibatch), mean and range over seeds", "step", "loss", log_y=True)
+    return legend_below(base_layout(fig, "Training loss (minibatch), mean and range over seeds", "step", "loss", log_y=True))
 
 
 def final_error_figure(final: pd.DataFrame) -> go.Figure:
