@@ -27,7 +27,7 @@ from serving import cache
 from serving.cost import estimate_text
 from serving.jobs import CANCELLED, DONE, Job, JobRequest, executor
 from ui import host, lessons
-from ui.echo import plain
+from ui.echo import plain, refused
 
 REFRESH_SECONDS = 1.0  # charts redraw about once a second while records stream in (less often when drawing is slow)
 DRAW_SHARE = 0.33  # at most this share of one core goes to live drawing, summed over every session of this server
@@ -59,6 +59,11 @@ class Run:
 
 class EngineStopped(Exception):
     """A job ended without its result: the message says why, for the page."""
+
+
+def show_refusal(error: Exception, what: str = "experiment") -> None:
+    """The one way a page says the engine refused or stopped on its settings (ui.echo.refused's sentence)."""
+    st.error(refused(error, what), icon=":material/block:")
 
 
 class _Watchers:

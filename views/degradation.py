@@ -17,9 +17,8 @@ from resnet_core.config import ExperimentConfig
 from resnet_core.results import ExperimentLog, tag
 from serving.jobs import JobRequest
 from ui.controls import check_url, experiment_controls
-from ui.echo import refused
 from ui.exports import share_box, show_figure, view_name
-from ui.runner import EngineStopped, Run, live_runs
+from ui.runner import EngineStopped, Run, live_runs, show_refusal
 from ui.science import SEED_LISTS, experiment_downloads, seed_control
 from ui.sweeps import stored_sweep_section
 
@@ -110,7 +109,7 @@ try:
         runs, ExperimentLog, lambda log, key: draw(log, config, key), label="Train all depths", key="science"
     )
 except (ValueError, EngineStopped) as error:
-    st.error(refused(error), icon=":material/block:")
+    show_refusal(error)
     st.stop()
 if log is not None:
     draw(log, config, "final")

@@ -16,9 +16,8 @@ from serving.cost import budget_message
 from serving.jobs import JobRequest
 from ui import host, pin
 from ui.controls import experiment_controls
-from ui.echo import describe
 from ui.exports import device_line, download_buttons, share_box, show_figure, view_name
-from ui.runner import EngineStopped, Run, cached_records, compute, live_runs
+from ui.runner import EngineStopped, Run, cached_records, compute, live_runs, show_refusal
 
 DEFAULTS = ExperimentConfig(depth=56)  # the page's own default: deep enough that plain and residual differ sharply
 PAGE = "gradient-flow"
@@ -175,7 +174,7 @@ try:
         compute(JobRequest("init", config, "lab.jobs:init_run"), "measuring the gradients at initialisation")
     )
 except EngineStopped as stopped:
-    st.error(f"Can't measure this experiment: {describe(stopped)}", icon=":material/block:")
+    show_refusal(stopped, "measurement")
     st.stop()
 
 name = view_name(PAGE, config)

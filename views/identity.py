@@ -22,9 +22,8 @@ from resnet_core.results import ExperimentLog, table_frame, tag
 from resnet_core.specs import SHORTCUT_OPTIONS, VARIANTS
 from serving.jobs import JobRequest
 from ui.controls import check_url, experiment_controls
-from ui.echo import refused
 from ui.exports import share_box, show_figure, view_name
-from ui.runner import EngineStopped, Run, compute, live_runs
+from ui.runner import EngineStopped, Run, compute, live_runs, show_refusal
 from ui.science import SEED_LISTS, experiment_downloads, seed_control
 
 DEFAULTS = ExperimentConfig(depth=20, steps=150, measure_every=150, eval_every=25)
@@ -172,7 +171,7 @@ alpha = st.select_slider(
 try:
     identity_section(config, alpha, seeds)
 except (ValueError, EngineStopped) as error:
-    st.error(refused(error), icon=":material/block:")
+    show_refusal(error)
 
 st.header("2. An L2 sweep")
 st.markdown(
@@ -200,7 +199,7 @@ else:
             key="l2",
         )
     except (ValueError, EngineStopped) as error:
-        st.error(refused(error), icon=":material/block:")
+        show_refusal(error)
         log, finished = None, False
     if log is not None:
         draw_sweep(log, "l2_final", config.norm)

@@ -16,9 +16,8 @@ from resnet_core.config import ExperimentConfig
 from resnet_core.specs import SKIPS, ShatterSpec, SliceSpec
 from serving.jobs import JobRequest
 from ui.controls import check_url, experiment_controls
-from ui.echo import refused
 from ui.exports import share_box, show_figure, view_name
-from ui.runner import EngineStopped, Run, compute, live_runs
+from ui.runner import EngineStopped, Run, compute, live_runs, show_refusal
 
 PAGE = "landscape"
 DEFAULTS = ExperimentConfig(depth=20, steps=150, measure_every=150, eval_every=150)
@@ -116,7 +115,7 @@ st.header("1. Shattered gradients: dy/dx over a line of inputs")
 try:
     shatter_section()
 except (ValueError, EngineStopped) as error:
-    st.error(refused(error, "measurement"), icon=":material/block:")
+    show_refusal(error, "measurement")
 
 st.header("2. Loss-landscape slices around the trained weights")
 st.markdown(
@@ -139,7 +138,7 @@ try:
         lesson_config=config,
     )
 except (ValueError, EngineStopped) as error:
-    st.error(refused(error), icon=":material/block:")
+    show_refusal(error)
     log = None
 if log is not None:
     draw_slices(log, config, "slices_final")

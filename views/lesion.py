@@ -19,9 +19,8 @@ from resnet_core.results import json_safe
 from resnet_core.specs import DRAWS, PATH_BATCH, PATH_DRAWS, SHORTCUT_OPTIONS
 from serving.jobs import JobRequest
 from ui.controls import experiment_controls
-from ui.echo import refused
 from ui.exports import share_box, show_figure, view_name
-from ui.runner import EngineStopped, Run, live_runs
+from ui.runner import EngineStopped, Run, live_runs, show_refusal
 
 DEFAULTS = ExperimentConfig(depth=20, steps=150, measure_every=150, eval_every=150)  # both nets trained well (~3% test error)
 PAGE = "lesion"
@@ -110,7 +109,7 @@ try:
         key="lesion",
     )
 except (ValueError, EngineStopped) as error:
-    st.error(refused(error), icon=":material/block:")
+    show_refusal(error)
     st.stop()
 if log is not None:
     draw(log, config, "final")

@@ -16,9 +16,8 @@ from resnet_core.results import ExperimentLog, RunLog, tag
 from serving.jobs import JobRequest
 from serving.sweep import sweep_command
 from ui.controls import check_url, experiment_controls
-from ui.echo import refused
 from ui.exports import share_box, show_figure, view_name
-from ui.runner import EngineStopped, Run, compute, live_runs
+from ui.runner import EngineStopped, Run, compute, live_runs, show_refusal
 from ui.science import SEED_LISTS, experiment_downloads, seed_control
 
 # He et al. 2016 compare the units at 110, 164 and 1001 layers. A 110-layer MLP on the digits (BN, ReLU) trains 100
@@ -79,7 +78,7 @@ try:
         for unit in BLOCKS
     }
 except (ValueError, EngineStopped) as error:
-    st.error(refused(error), icon=":material/block:")
+    show_refusal(error)
     st.stop()
 frame = P.block_gradients(logs)
 show_figure(P.unit_figure(frame), f"{view_name(PAGE, config)}_units", "units")
@@ -94,7 +93,7 @@ try:
         runs, ExperimentLog, lambda log, key: draw_training(log, config, key), label="Train both units", key="science"
     )
 except (ValueError, EngineStopped) as error:
-    st.error(refused(error), icon=":material/block:")
+    show_refusal(error)
     st.stop()
 if log is not None:
     draw_training(log, config, "final")

@@ -23,9 +23,8 @@ from resnet_core.results import ExperimentLog, table_frame, tag
 from resnet_core.specs import SHORTCUT_OPTIONS
 from serving.jobs import JobRequest
 from ui.controls import check_url, experiment_controls
-from ui.echo import describe
 from ui.exports import share_box, show_figure, view_name
-from ui.runner import EngineStopped, Run, compute, live_runs
+from ui.runner import EngineStopped, Run, compute, live_runs, show_refusal
 from ui.science import SEED_LISTS, experiment_downloads, seed_control
 from ui.sweeps import stored_sweep_section
 
@@ -117,7 +116,7 @@ if config.arch != "cnn":
 try:
     table, counts = structure(config)
 except (ValueError, EngineStopped) as error:
-    st.error(f"Can't build this experiment: {describe(error)}", icon=":material/block:")
+    show_refusal(error)
     st.stop()
 
 st.header(f"The block, with option {config.shortcut}")
