@@ -1,8 +1,17 @@
-"""Follow the teacher: the channel's rules, without a browser (tests/test_browser_class.py drives the real thing)."""
+"""Follow the teacher: the channel's rules and the student's poll, without a browser (tests/test_browser_class.py
+drives the real thing)."""
 
 from __future__ import annotations
 
-from ui.follow import Channel
+from pathlib import Path
+from typing import Any
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ui.follow import Channel, channel
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 VIEW = (("depth", ("20",)),)
 
@@ -26,3 +35,30 @@ def test_only_the_presenter_who_made_a_code_can_move_its_class() -> None:
     assert not channel.publish("K4TW", "student", "views/theory.py", ())  # ?present=1&follow=K4TW from a student's phone
     view = channel.get("K4TW")
     assert view is not None and view.page == "views/gradient_flow.py"
+
+
+def frames_to(at: AppTest, page: str) -> int:
+    """How many of the page's frames would load `page` (ui.follow.go_to's script) in the student's tab."""
+    found = 0
+
+    def walk(node: Any) -> None:
+        nonlocal found
+        for child in getattr(node, "children", {}).values():
+            if getattr(child, "type", "") == "iframe" and "location.assign" in child.proto.srcdoc and page in child.proto.srcdoc:
+                found += 1
+            walk(child)
+
+    walk(at.main)
+    return found
+
+
+@pytest.mark.usefixtures("cache_dir")
+def test_a_student_is_sent_to_the_teachers_view_on_every_poll_until_the_tab_gets_there() -> None:
+    """Under load a poll could rerun before the frame's script ran; the move was then marked seen and lost for good."""
+    channel().publish("K4TW", "secret-123", "views/theory.py", ())
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.query_params.update({"follow": "K4TW", "arch": "mlp", "dataset": "moons", "depth": "6", "width": "4", "steps": "0"})
+    at.run()
+    assert frames_to(at, "theory") == 1
+    at.run()  # the next poll, in a tab that has not reloaded yet
+    assert frames_to(at, "theory") == 1

@@ -140,10 +140,11 @@ def follow(code: str, page: PageInfo) -> None:
         if view is None:
             st.caption(f":material/cast: Follow code {code}: waiting for the teacher to open presenter mode.")
             return
-        seen = st.session_state.get(SEEN_KEY)
-        st.session_state[SEEN_KEY] = (code, view.version)
-        moved = seen != (code, view.version)
-        if moved and (view.page, view.params) != (page.file, url_settings()):
+        if (view.page, view.params) == (page.file, url_settings()):
+            st.session_state[SEEN_KEY] = (code, view.version)  # this tab is at the teacher's view: followed
+        elif st.session_state.get(SEEN_KEY) != (code, view.version):
+            # Asked again on every poll until the tab reloads there: under load a poll can rerun before the frame's
+            # script has run, and a move marked seen then would be lost for good.
             go_to(view, code)
         st.caption(f":material/cast: Following the teacher (code {code}): this page moves when the teacher's does.")
 
