@@ -41,7 +41,13 @@ CASES = [
 ]
 # The kernel paths added since: circular padding (F.pad before every 3x3 conv) and pre-activation blocks (their own
 # forward in the paired stack), at the small widths where the oneDNN bug lived, in both layouts and thread counts.
-VARIANT_FIELDS = {"circular": {"padding": "circular"}, "pre": {"block": "pre"}}
+# Resized inputs (image_size) give other map sides: 32 (CIFAR's), and 10, whose odd 5x5 stage meets stride 2.
+VARIANT_FIELDS = {
+    "circular": {"padding": "circular"},
+    "pre": {"block": "pre"},
+    "size10": {"image_size": 10},
+    "size32": {"image_size": 32},
+}
 CASES += [
     (isa, "cnn", shortcut, width, threads, channels_last, variant)
     for isa in ISAS
