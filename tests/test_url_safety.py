@@ -93,6 +93,13 @@ def test_a_page_list_keeps_its_good_values_and_echoes_the_bad() -> None:
     assert "`[x](https://evil.example)`" in problems[1]
 
 
+def test_a_page_list_value_written_as_another_form_of_a_label_is_that_label() -> None:
+    """?alpha=0 means the slider's 0.0 (a teacher types the short form); a number no label has is still refused."""
+    cleaned, problems = clean({"alpha": ["0", "1e-2", "0.3", "nan"]}, lists={"alpha": ["0.0", "0.01", "1.0"]})
+    assert cleaned == {"alpha": ["0.0", "0.01"]}
+    assert len(problems) == 2 and "`0.3`" in problems[0] and "`nan`" in problems[1]
+
+
 def test_a_page_list_over_its_widgets_cap_keeps_the_first_values_and_names_the_rest() -> None:
     """The multiselect would cut them silently; repeats are one value, as the widget counts them."""
     labels = ["8", "20", "32", "44", "56", "110"]

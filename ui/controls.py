@@ -85,6 +85,24 @@ def _fallback(error: ConfigError, defaults: ExperimentConfig) -> str:
     return f"URL parameter {describe(error)}. Using the default, {echo(format_value(getattr(defaults, error.field)))}."
 
 
+def _as_label(raw: str, labels: Sequence[str]) -> str | None:
+    """The allowed label `raw` names: itself, or the one with its number (?alpha=0 is the label 0.0), else None."""
+    if raw in labels:
+        return raw
+    try:
+        number = float(raw)
+    except ValueError:
+        return None
+    return next((label for label in labels if _number(label) == number), None)
+
+
+def _number(label: str) -> float | None:
+    try:
+        return float(label)
+    except ValueError:
+        return None
+
+
 def clean_params(
     params: Mapping[str, Sequence[str]],
     defaults: ExperimentConfig,
@@ -106,10 +124,11 @@ def clean_params(
     values: dict[str, Any] = {}
     for key, raws in params.items():
         if key in lists:
-            for raw in raws:
-                if raw not in lists[key]:
+            labels = [_as_label(raw, lists[key]) for raw in raws]
+            for raw, label in zip(raws, labels, strict=True):
+                if label is None:
                     problems.append(f"URL parameter **{key}**: {echo(raw)} is not one of {', '.join(lists[key])}; ignored.")
-            good = list(dict.fromkeys(raw for raw in raws if raw in lists[key]))  # the widget drops repeats too
+            good = list(dict.fromkeys(label for label in labels if label is not None))  # the widget drops repeats too
             cap = (most or {}).get(key)
             if cap is not None and len(good) > cap:
                 problems.append(f"URL parameter **{key}**: at most {cap} values; ignored {echo(', '.join(good[cap:]))}.")
