@@ -127,7 +127,7 @@ def test_blocks_split_by_shape_change_and_by_projection() -> None:
 def test_no_identity_block_gives_no_nan_sentence_or_metric() -> None:
     holds, sentence = I.zero_alpha_reading(None, 0.0)
     assert not holds and "no residual block has an identity shortcut" in sentence and "nan" not in sentence
-    assert I.worst_text(None) == "no identity block" and I.worst_text(0.0) == "0.0 exactly"
+    assert I.worst_text(None) == "none" and I.worst_text(0.0) == "0.0 exactly"
 
 
 def test_projection_only_blocks_are_not_called_shape_changing() -> None:

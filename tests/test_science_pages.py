@@ -109,7 +109,7 @@ def test_identity_at_alpha_zero_measures_exactly_zero_for_identity_blocks(cache_
 def test_identity_with_projections_everywhere_says_there_is_no_identity_block(cache_dir: Path) -> None:
     at = open_page("identity", TINY | {"depth": "8", "alpha": "0.0", "shortcut": "C", "l2s": ["0", "0.1"]})
     assert not at.exception
-    assert {m.label: m.value for m in at.metric}["residual: max |a[l+2] − a[l]|"] == "no identity block"
+    assert {m.label: m.value for m in at.metric}["residual: max |a[l+2] − a[l]|"] == "none"
     texts = [e.value for e in (*at.success, *at.info, *at.caption)]
     assert not any("nan" in t for t in texts)
     assert any("no residual block has an identity shortcut" in t for t in texts)
