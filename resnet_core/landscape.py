@@ -13,7 +13,7 @@ surface is that of the function the net computes on the batch; the running stati
 trained net would no longer match a perturbed one (the paper evaluates in eval mode on CIFAR-10
 after a full run; here they would be stale after a few hundred steps, docs/SCIENCE_NOTES.md).
 
-Each grid point is one forward pass over the `samples` points, all of them as one batch.
+Each grid point is one forward pass of both nets (the paired engine) over the `samples` points, as one batch.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from resnet_core.config import ExperimentConfig
 from resnet_core.data import load_dataset
 from resnet_core.models import Stack
+from resnet_core.paired import PairedStack
 from resnet_core.specs import VARIANTS, SliceSpec
 from resnet_core.training import train
 
@@ -63,25 +64,35 @@ def batch_statistics_copy(model: Stack) -> Stack:
     return twin.eval()
 
 
-def slice_losses(model: Stack, x: Tensor, y: Tensor, directions: list[dict[str, Tensor]], coords: Tensor) -> Tensor:
-    """Mean cross-entropy at theta + sum_j coords[k, j] * directions[j] for every row k of coords (K, J) -> (K,).
+def stacked_direction(nets: dict[str, Stack], direction: dict[str, dict[str, Tensor]]) -> Tensor:
+    """One direction of both nets ({variant: {parameter: tensor}}) laid out as the pair's flat parameter."""
+    states = [direction[v] | {n: b for n, b in nets[v].named_buffers() if b.dim() == 1} for v in VARIANTS]
+    return PairedStack(nets["plain"].spec, *states).flat.detach()
 
-    One forward per grid point into a copy of the net whose weights are overwritten in place; stacking
-    the points' weights in a vmapped functional_call was measured slower on CPU (2-3x for the CNN, par
-    for the MLP: docs/SCIENCE_NOTES.md, "Loss-landscape slices").
+
+def slice_losses(
+    nets: dict[str, Stack], x: Tensor, y: Tensor, directions: list[dict[str, dict[str, Tensor]]], coords: Tensor
+) -> dict[str, Tensor]:
+    """Each net's mean cross-entropy at theta + sum_j coords[k, j] * directions[j] for every row k of coords (K, J).
+
+    Both nets are moved and evaluated together, one paired forward per grid point (resnet_core/paired.py: the
+    nets' kernels are shared, so a point costs about 0.6x two forwards of the nets alone, docs/SCIENCE_NOTES.md 8);
+    BN uses the batch's statistics (training mode on a throwaway pair: the nets' own statistics are untouched).
+    Stacking several grid points in one vmapped functional_call was measured slower on CPU.
     """
-    twin = batch_statistics_copy(model)
-    params = dict(twin.named_parameters())
-    base = {name: p.detach().clone() for name, p in params.items()}
-    losses = torch.empty(len(coords))
+    pair = PairedStack.of_nets(nets["plain"], nets["residual"]).train()
+    steps = [stacked_direction(nets, d) for d in directions]
+    base = pair.flat.detach().clone()
+    losses = torch.empty(len(coords), len(VARIANTS), device=x.device)
     with torch.no_grad():
         for k, row in enumerate(coords.tolist()):
-            for name, p in params.items():
-                p.copy_(base[name])
-                for c, d in zip(row, directions, strict=True):
-                    p.add_(d[name], alpha=c)
-            losses[k] = F.cross_entropy(twin(x), y)
-    return losses
+            pair.flat.copy_(base)
+            for c, step in zip(row, steps, strict=True):
+                if c:
+                    pair.flat.add_(step, alpha=c)
+            logits = pair(x)  # (2, batch, classes)
+            losses[k] = torch.stack([F.cross_entropy(logits[g], y) for g in range(len(VARIANTS))])
+    return {v: losses[:, g].cpu() for g, v in enumerate(VARIANTS)}
 
 
 def trained_loss(model: Stack, x: Tensor, y: Tensor) -> float:
@@ -93,36 +104,43 @@ def trained_loss(model: Stack, x: Tensor, y: Tensor) -> float:
 def landscape_records(config: ExperimentConfig, spec: SliceSpec) -> Iterator[dict[str, Any]]:
     """Train the pair (streaming `train`'s records), then yield each net's 1-D and 2-D slices.
 
-    {"kind": "slice1d", "variant", "alpha": [points_1d], "loss": [[points_1d] per direction], "seconds"}
+    {"kind": "slice1d", "variant", "alpha": [points_1d], "loss": [[points_1d] per direction], "trained_loss", "seconds"}
     {"kind": "slice2d", "variant", "alpha": [points_2d], "loss": [[points_2d] per b] (rows b, columns a), "seconds"}
+    "seconds" is the time of all slices of both nets, computed together.
     """
     models: dict[str, Stack] = {}
     yield from train(config, keep_models=models)
     x_train, y_train, *_ = load_dataset(config)
+    device = next(models["plain"].parameters()).device
+    x, y = x_train[: spec.samples].to(device), y_train[: spec.samples].to(device)
+    n_dirs = max(spec.directions, 2)
+    dirs = [{v: filter_normalised_direction(models[v], spec.direction_seed * 100 + j) for v in VARIANTS} for j in range(n_dirs)]
+    a1, a2 = spec.alphas(spec.points_1d), spec.alphas(spec.points_2d)
+    b, a = torch.meshgrid(a2, a2, indexing="ij")  # rows b (second direction), columns a
+    # every grid point as one row of coordinates over all directions: the 1-D lines (one direction each), then the 2-D grid
+    lines = torch.zeros(spec.directions, spec.points_1d, n_dirs)
+    for j in range(spec.directions):
+        lines[j, :, j] = a1
+    grid = torch.zeros(spec.points_2d**2, n_dirs)
+    grid[:, 0], grid[:, 1] = a.flatten(), b.flatten()
+    began = time.perf_counter()
+    losses = slice_losses(models, x, y, dirs, torch.cat([lines.flatten(0, 1), grid]))
+    seconds = time.perf_counter() - began  # both nets, every point: they are evaluated together
+    n_line = spec.directions * spec.points_1d
     for variant in VARIANTS:
-        model = models[variant]
-        device = next(model.parameters()).device
-        x, y = x_train[: spec.samples].to(device), y_train[: spec.samples].to(device)
-        dirs = [filter_normalised_direction(model, spec.direction_seed * 100 + j) for j in range(max(spec.directions, 2))]
-        began = time.perf_counter()
-        a1 = spec.alphas(spec.points_1d)
-        lines = [slice_losses(model, x, y, [d], a1.unsqueeze(1)) for d in dirs[: spec.directions]]
-        one_d = time.perf_counter()
+        loss = losses[variant]
         yield {
             "kind": "slice1d",
             "variant": variant,
             "alpha": a1.tolist(),
-            "loss": [line.cpu().tolist() for line in lines],
-            "trained_loss": trained_loss(model, x, y),
-            "seconds": one_d - began,
+            "loss": loss[:n_line].view(spec.directions, spec.points_1d).tolist(),
+            "trained_loss": trained_loss(models[variant], x, y),
+            "seconds": seconds,
         }
-        a2 = spec.alphas(spec.points_2d)
-        b, a = torch.meshgrid(a2, a2, indexing="ij")  # rows b (second direction), columns a
-        surface = slice_losses(model, x, y, dirs[:2], torch.stack([a.flatten(), b.flatten()], 1))
         yield {
             "kind": "slice2d",
             "variant": variant,
             "alpha": a2.tolist(),
-            "loss": surface.view(spec.points_2d, spec.points_2d).cpu().tolist(),
-            "seconds": time.perf_counter() - one_d,
+            "loss": loss[n_line:].view(spec.points_2d, spec.points_2d).tolist(),
+            "seconds": seconds,
         }

@@ -36,7 +36,7 @@ class SliceSpec:
     """The grid of one landscape measurement.
 
     The defaults are a coarse grid so that slicing both nets takes a few seconds on one core (each point is
-    one forward pass; docs/SCIENCE_NOTES.md 8 has the times and the same table on the finer grid);
+    one paired forward pass of both nets; docs/SCIENCE_NOTES.md 8 has the times and the same table on the finer grid);
     `python -m resnet_core landscape --points-2d 25 --samples 512` computes a finer one.
     """
 

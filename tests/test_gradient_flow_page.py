@@ -72,8 +72,9 @@ def test_landing_page_shows_init_gradients_matching_the_engine() -> None:
 def test_image_size_through_the_url_and_the_widget_reaches_the_engine() -> None:
     """?image_size=16 (the slider's grid), then 32 on the slider: the charts are the engine's records at that size.
 
-    The expected records are computed at the workers' thread count: on 32x32 maps the conv kernels' summation
-    order moves the last digits (~2e-3 relative at one thread vs two), so they are compared like for like."""
+    The expected records are computed at the workers' thread count: on 32x32 maps BN's channels_last reductions
+    split across threads and the last digits move, enough to flip a few ReLUs (~2e-3 relative at one thread vs two;
+    docs/SCIENCE_NOTES.md 11), so they are compared like for like."""
     apply_thread_limit(HostLimits.from_settings())  # restored by conftest's torch_threads
     at = open_page({"depth": "8", "width": "4", "image_size": "16"})
     assert not at.exception and at.select_slider(key="image_size").value == 16

@@ -12,7 +12,7 @@ from resnet_core.config import ExperimentConfig
 from resnet_core.data import load_dataset
 from resnet_core.landscape import filter_normalised_direction, landscape_records, slice_losses
 from resnet_core.models import build_model
-from resnet_core.specs import SliceSpec, loss_rise, nonconvex_fraction_1d, nonconvex_fraction_2d
+from resnet_core.specs import VARIANTS, SliceSpec, loss_rise, nonconvex_fraction_1d, nonconvex_fraction_2d
 from resnet_core.training import train
 
 TINY = ExperimentConfig(arch="mlp", dataset="moons", depth=4, width=8, steps=5, measure_every=5, eval_every=5, batch_size=32)
@@ -43,17 +43,23 @@ def independent_loss(model: torch.nn.Module, shifts: dict[str, torch.Tensor], x:
         return float(F.cross_entropy(twin(x), y))
 
 
-@pytest.mark.parametrize("config", [TINY, TINY_CNN], ids=["mlp", "cnn"])
-def test_slice_values_equal_the_loss_of_the_moved_weights(config: ExperimentConfig) -> None:
-    model = build_model(config, "plain")
+@pytest.mark.parametrize("config", [TINY, TINY_CNN, TINY_CNN.replace(shortcut="B")], ids=["mlp", "cnn", "cnn-projection"])
+def test_slice_values_equal_the_loss_of_each_net_with_its_weights_moved_alone(config: ExperimentConfig) -> None:
+    """Both nets are sliced together (one paired forward per point); each value is its own net's loss computed alone."""
+    nets = {v: build_model(config, v) for v in VARIANTS}
     x, y, *_ = load_dataset(config)
     x, y = x[:64], y[:64]
-    d1, d2 = filter_normalised_direction(model, 0), filter_normalised_direction(model, 1)
+    directions = [{v: filter_normalised_direction(nets[v], seed) for v in VARIANTS} for seed in (0, 1)]
     coords = torch.tensor([[0.0, 0.0], [0.5, -0.25], [-1.0, 1.0]])
-    losses = slice_losses(model, x, y, [d1, d2], coords)
-    for (a, b), loss in zip(coords.tolist(), losses.tolist(), strict=True):
-        shifts = {name: a * d1[name] + b * d2[name] for name in d1}
-        assert loss == pytest.approx(independent_loss(model, shifts, x, y), rel=1e-5)
+    losses = slice_losses(nets, x, y, directions, coords)
+    for v in VARIANTS:
+        d1, d2 = directions[0][v], directions[1][v]
+        for (a, b), loss in zip(coords.tolist(), losses[v].tolist(), strict=True):
+            shifts = {name: a * d1[name] + b * d2[name] for name in d1}
+            assert loss == pytest.approx(independent_loss(nets[v], shifts, x, y), rel=1e-5), (v, a, b)
+    for v, net in nets.items():  # the nets themselves are not moved, nor their BN statistics
+        fresh = build_model(config, v).state_dict()
+        assert all(torch.equal(t, fresh[name]) for name, t in net.state_dict().items()), v
 
 
 def test_records_slice_around_the_trained_weights_and_alpha_zero_is_the_trained_loss() -> None:
