@@ -13,8 +13,8 @@ import segno
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from lab.charts import FONT_SIZE
 from lab.lessons import lesson_by_name
+from lab.style import FONT_SIZE
 from resnet_core.config import ExperimentConfig
 from serving import jobs, settings
 from serving.cost import estimate_cost, largest_depth, largest_steps

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import plotly.graph_objects as go
 import streamlit as st
 
-from lab.charts import l2_label
+from lab.style import l2_label
 from resnet_core.config import FIELDS, ExperimentConfig
 from resnet_core.results import RunLog, json_safe
 from ui import presenter

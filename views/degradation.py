@@ -16,11 +16,12 @@ from lab.errors import error_method
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import ExperimentLog, tag
 from serving.jobs import JobRequest
-from ui.controls import check_url, experiment_controls
+from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name
 from ui.runner import EngineStopped, Run, live_runs, show_refusal
 from ui.science import SEED_LISTS, experiment_downloads, seed_control
 from ui.sweeps import stored_sweep_section
+from ui.url import check_url
 
 # lr 0.05, 100 steps, 3 seeds: on ten seeds nobody tuned to (100-109), plain-56 ends 62-80 points above plain-20 on
 # every one and residual-56 within 2.6 points of residual-20 on nine (docs/SCIENCE_NOTES.md 4). Evaluations every

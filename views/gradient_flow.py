@@ -1,15 +1,16 @@
 """Gradient flow, the landing page: plain vs residual gradients at initialisation, instantly; then live training.
 
 Thin by design: URL-bound widgets (ui.controls) -> ExperimentConfig -> jobs in worker processes
-(lab.jobs: init_run, train_run; through the shared result cache) -> chart builders (lab.charts).
+(lab.jobs: init_run, train_run; through the shared result cache) -> chart builders (lab.gradient_flow_charts).
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from lab import axes, charts, optimiser, replay
+from lab import axes, optimiser, replay
 from lab import gradient_flow as readings
+from lab import gradient_flow_charts as charts
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import RunLog
 from serving.cost import budget_message

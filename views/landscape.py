@@ -15,9 +15,10 @@ from lab import landscape_charts as charts
 from resnet_core.config import ExperimentConfig
 from resnet_core.specs import SKIPS, ShatterSpec, SliceSpec
 from serving.jobs import JobRequest
-from ui.controls import check_url, experiment_controls
+from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name
 from ui.runner import EngineStopped, Run, compute, live_runs, show_refusal
+from ui.url import check_url
 
 PAGE = "landscape"
 DEFAULTS = ExperimentConfig(depth=20, steps=150, measure_every=150, eval_every=150)

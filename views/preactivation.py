@@ -15,10 +15,11 @@ from resnet_core.config import BLOCKS, ExperimentConfig
 from resnet_core.results import ExperimentLog, RunLog, tag
 from serving.jobs import JobRequest
 from serving.sweep import sweep_command
-from ui.controls import check_url, experiment_controls
+from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name
 from ui.runner import EngineStopped, Run, compute, live_runs, show_refusal
 from ui.science import SEED_LISTS, experiment_downloads, seed_control
+from ui.url import check_url
 
 # He et al. 2016 compare the units at 110, 164 and 1001 layers. A 110-layer MLP on the digits (BN, ReLU) trains 100
 # steps in ~10 s per pair on one core, so both units at 3 seeds fit a lesson; the CNN (arch) is ~4x slower.
