@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import chart_specs, decode
+from conftest import ROOT, chart_specs, decode
 from streamlit.testing.v1 import AppTest
 
 from lab import gradient_flow as readings
@@ -30,7 +30,7 @@ from serving.limits import HostLimits, apply_thread_limit
 from ui.exports import plotly_config, run_json_text, view_name
 from ui.runner import ACTIVE_KEY, Run, view_key
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
+APP = str(ROOT / "app.py")
 pytestmark = pytest.mark.usefixtures("cache_dir")  # every test gets its own result cache
 TINY = {"arch": "mlp", "dataset": "moons", "depth": "4", "width": "4", "steps": "12", "n_samples": "200", "eval_every": "6"}
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 import pytest
 import segno
+from conftest import ROOT
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -22,7 +23,6 @@ from serving.jobs import DONE, Executor, JobRequest
 from serving.limits import HostLimits
 from ui.presenter import FONT_SCALE, qr_png, reachable_url, view_url
 
-ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 300
 SMALL = {"arch": "mlp", "dataset": "moons", "depth": "8", "width": "8", "steps": "6", "measure_every": "3", "eval_every": "3"}
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import chart_specs, decode
+from conftest import ROOT, chart_specs, decode
 from streamlit.testing.v1 import AppTest
 
 from lab import degradation as D
@@ -20,7 +20,6 @@ from resnet_core.config import ExperimentConfig
 from resnet_core.results import ExperimentLog, tag
 from serving import cache
 
-ROOT = Path(__file__).resolve().parent.parent
 TINY = {"width": "4", "steps": "6", "eval_every": "3", "batch_size": "32"}
 TINY_CONFIG = ExperimentConfig(width=4, steps=6, eval_every=3, batch_size=32)
 
