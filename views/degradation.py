@@ -46,7 +46,7 @@ def runs_for(config: ExperimentConfig, depths: Sequence[int], seeds: Sequence[in
 
 def draw(log: ExperimentLog, config: ExperimentConfig, key: str) -> None:
     """Curves, final error vs depth, init gradient ratios and the verdict: live while training and once at the end."""
-    name = view_name(PAGE, config)
+    name = view_name(PAGE, config, DEFAULTS)
     evals = log.eval_frame()
     if not evals.empty:
         show_figure(D.degradation_curves(evals), f"{name}_curves", f"{key}_curves")
@@ -115,8 +115,8 @@ except (ValueError, EngineStopped) as error:
 if log is not None:
     draw(log, config, "final")
     if finished:
-        experiment_downloads(log, config, f"{view_name(PAGE, config)}_depths-{'-'.join(map(str, sorted(depths)))}", "degradation")
-stored_sweep_section(config, "depth", sorted(depths), view_name(PAGE, config))
+        experiment_downloads(log, config, f"{view_name(PAGE, config, DEFAULTS)}_depths-{'-'.join(map(str, sorted(depths)))}", "degradation")
+stored_sweep_section(config, "depth", sorted(depths), view_name(PAGE, config, DEFAULTS))
 with st.expander("What am I looking at?", expanded=log is None):
     st.markdown(
         "- **Curves:** one colour per depth; plain nets on the left, residual on the right. Solid lines are the "

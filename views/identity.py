@@ -97,7 +97,9 @@ def identity_section(config: ExperimentConfig, alpha: float, seeds: Sequence[int
             f"With {config.activation} it fails, as the measured difference shows. Choose relu to see it hold.",
             icon=":material/warning:",
         )
-    show_figure(charts.block_output_figure(check), f"{view_name(PAGE, config)}_alpha-{alpha:g}_outputs", "alpha_outputs")
+    show_figure(
+        charts.block_output_figure(check), f"{view_name(PAGE, config, DEFAULTS)}_alpha-{alpha:g}_outputs", "alpha_outputs"
+    )
     with st.expander("Per-block measurements"):
         st.dataframe(check, hide_index=True)
     st.subheader(f"Training both nets from the α = {alpha:g} weights")
@@ -111,7 +113,7 @@ def identity_section(config: ExperimentConfig, alpha: float, seeds: Sequence[int
     if log is not None:
         draw_alpha(log, "alpha_final")
         if finished:
-            experiment_downloads(log, config, f"{view_name(PAGE, config)}_alpha-{alpha:g}", "alpha")
+            experiment_downloads(log, config, f"{view_name(PAGE, config, DEFAULTS)}_alpha-{alpha:g}", "alpha")
 
 
 def draw_alpha(log: ExperimentLog, key: str) -> None:
@@ -205,7 +207,7 @@ else:
     if log is not None:
         draw_sweep(log, "l2_final", config.norm)
         if finished:
-            experiment_downloads(log, config, f"{view_name(PAGE, config)}_l2-sweep", "l2")
+            experiment_downloads(log, config, f"{view_name(PAGE, config, DEFAULTS)}_l2-sweep", "l2")
 with st.expander("What am I looking at?"):
     st.markdown(
         "- **Branch ratio** ||F(x)|| / ||shortcut(x)|| per residual block: how much each block changes its input. With "

@@ -83,7 +83,7 @@ def draw_slices(log: L.LandscapeLog, config: ExperimentConfig, key: str) -> None
         return
     summary = log.summary()
     st.markdown(L.landscape_story(summary, log.n_params["residual"], SLICES.directions))
-    name = view_name(PAGE, config)
+    name = view_name(PAGE, config, DEFAULTS)
     show_figure(charts.slice_1d_figure(log.line_frame()), f"{name}_slice-1d", f"{key}_1d")
     show_figure(charts.contour_figure(log.surfaces), f"{name}_slice-2d", f"{key}_2d")
     errors = ", ".join(f"{v} {log.final[v]['train_error']:.1%}" for v in log.final)

@@ -61,7 +61,7 @@ def deletion_note(config: ExperimentConfig) -> str:
 
 def draw(log: StudyLog, config: ExperimentConfig, key: str) -> None:
     """Deletion charts and story, then the path charts and story, from whatever records have arrived."""
-    name = view_name(PAGE, config)
+    name = view_name(PAGE, config, DEFAULTS)
     frame = L.lesion_frame(log.records)
     chance = 1 - 1 / dataset_info(config).n_classes
     if (frame["mode"] == "single").any():
@@ -118,7 +118,7 @@ if log is not None:
         st.download_button(
             "Download JSON (every deletion and path length)",
             json.dumps(json_safe({"config": config.to_params(include_defaults=True), "records": studies}), indent=1),
-            file_name=f"{view_name(PAGE, config)}.json",
+            file_name=f"{view_name(PAGE, config, DEFAULTS)}.json",
             mime="application/json",
             icon=":material/download:",
             on_click="ignore",

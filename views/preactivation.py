@@ -44,7 +44,7 @@ def training_runs(config: ExperimentConfig, seeds: list[int]) -> list[Run]:
 
 def draw_training(log: ExperimentLog, config: ExperimentConfig, key: str) -> None:
     """Loss curves while training; the final errors and the per-seed verdict once runs finish."""
-    name = view_name(PAGE, config)
+    name = view_name(PAGE, config, DEFAULTS)
     curves = log.curve_frame()
     if not curves.empty:
         show_figure(T.loss_curves(curves), f"{name}_training_loss", f"{key}_loss")
@@ -82,7 +82,7 @@ except (ValueError, EngineStopped) as error:
     show_refusal(error)
     st.stop()
 frame = P.block_gradients(logs)
-show_figure(P.unit_figure(frame), f"{view_name(PAGE, config)}_units", "units")
+show_figure(P.unit_figure(frame), f"{view_name(PAGE, config, DEFAULTS)}_units", "units")
 if (verdict := P.unit_verdict(frame)) is not None:
     for line in P.unit_story(verdict):
         st.markdown(line)
@@ -99,7 +99,7 @@ except (ValueError, EngineStopped) as error:
 if log is not None:
     draw_training(log, config, "final")
     if finished:
-        experiment_downloads(log, config, f"{view_name(PAGE, config)}_units", "preactivation")
+        experiment_downloads(log, config, f"{view_name(PAGE, config, DEFAULTS)}_units", "preactivation")
 st.markdown("The same runs from the command line (stored in the cache this page reads):")
 st.code(sweep_command([run.request.config for run in runs]), language="bash", wrap_lines=True)
 st.caption(

@@ -106,7 +106,7 @@ config = experiment_controls(DEFAULTS, page=PAGE, mission=MISSION, advanced=ADVA
 with st.sidebar:
     seeds = seed_control(config)
     share_box(config, DEFAULTS)
-name = view_name(PAGE, config)
+name = view_name(PAGE, config, DEFAULTS)
 if config.arch != "cnn":
     st.warning(
         "Shape changes happen in the CNN (stride 2, more channels); the MLP keeps one width. Showing the CNN's "
