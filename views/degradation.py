@@ -18,8 +18,8 @@ from resnet_core.results import ExperimentLog, tag
 from serving.jobs import JobRequest
 from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name
-from ui.runner import EngineStopped, Run, live_runs, show_refusal
-from ui.science import SEED_LISTS, experiment_downloads, seed_control
+from ui.runner import Run
+from ui.science import SEED_LISTS, experiment_downloads, seed_control, train_and_draw
 from ui.sweeps import stored_sweep_section
 from ui.url import check_url
 
@@ -104,18 +104,17 @@ if len(depths) < 2:
         "Choose at least two depths in the sidebar: degradation is a comparison between depths.", icon=":material/warning:"
     )
     st.stop()
-try:
-    runs = runs_for(config, depths, seeds)
-    log, finished = live_runs(
-        runs, ExperimentLog, lambda log, key: draw(log, config, key), label="Train all depths", key="science"
+log, finished = train_and_draw(
+    lambda: runs_for(config, depths, seeds),
+    ExperimentLog,
+    lambda log, key: draw(log, config, key),
+    label="Train all depths",
+    key="science",
+)
+if finished:
+    experiment_downloads(
+        log, config, f"{view_name(PAGE, config, DEFAULTS)}_depths-{'-'.join(map(str, sorted(depths)))}", "degradation"
     )
-except (ValueError, EngineStopped) as error:
-    show_refusal(error)
-    st.stop()
-if log is not None:
-    draw(log, config, "final")
-    if finished:
-        experiment_downloads(log, config, f"{view_name(PAGE, config, DEFAULTS)}_depths-{'-'.join(map(str, sorted(depths)))}", "degradation")
 stored_sweep_section(config, "depth", sorted(depths), view_name(PAGE, config, DEFAULTS))
 with st.expander("What am I looking at?", expanded=log is None):
     st.markdown(

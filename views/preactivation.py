@@ -17,8 +17,8 @@ from serving.jobs import JobRequest
 from serving.sweep import sweep_command
 from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name
-from ui.runner import EngineStopped, Run, compute, live_runs, show_refusal
-from ui.science import SEED_LISTS, experiment_downloads, seed_control
+from ui.runner import EngineStopped, Run, compute, show_refusal
+from ui.science import SEED_LISTS, experiment_downloads, seed_control, train_and_draw
 from ui.url import check_url
 
 # He et al. 2016 compare the units at 110, 164 and 1001 layers. A 110-layer MLP on the digits (BN, ReLU) trains 100
@@ -88,20 +88,17 @@ if (verdict := P.unit_verdict(frame)) is not None:
         st.markdown(line)
 st.subheader(T.question(config))
 st.markdown(T.method_note(config))
-try:
-    runs = training_runs(config, seeds)
-    log, finished = live_runs(
-        runs, ExperimentLog, lambda log, key: draw_training(log, config, key), label="Train both units", key="science"
-    )
-except (ValueError, EngineStopped) as error:
-    show_refusal(error)
-    st.stop()
-if log is not None:
-    draw_training(log, config, "final")
-    if finished:
-        experiment_downloads(log, config, f"{view_name(PAGE, config, DEFAULTS)}_units", "preactivation")
+log, finished = train_and_draw(
+    lambda: training_runs(config, seeds),
+    ExperimentLog,
+    lambda log, key: draw_training(log, config, key),
+    label="Train both units",
+    key="science",
+)
+if finished:
+    experiment_downloads(log, config, f"{view_name(PAGE, config, DEFAULTS)}_units", "preactivation")
 st.markdown("The same runs from the command line (stored in the cache this page reads):")
-st.code(sweep_command([run.request.config for run in runs]), language="bash", wrap_lines=True)
+st.code(sweep_command([run.request.config for run in training_runs(config, seeds)]), language="bash", wrap_lines=True)
 st.caption(
     "The paper's figures, not this lab's: He et al. 2016 trained the units on CIFAR-10 for 64k iterations, "
     "ResNet-110 6.61% (post) vs 6.37% (pre) test error, ResNet-1001 7.61% vs 4.92%. The numbers above are this "
