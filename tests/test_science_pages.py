@@ -88,6 +88,14 @@ def test_degradation_names_the_url_depths_over_its_limit(cache_dir: Path) -> Non
     assert at.query_params["depths"] == depths[:most]
 
 
+def test_a_seed_range_past_the_last_seed_is_refused_before_any_button(cache_dir: Path) -> None:
+    """The runs are built inside ui.science.train_and_draw: seed 2^31 - 1 and the next is a refusal, not a traceback."""
+    at = open_page("degradation", TINY | {"depths": ["8", "20"], "seed": str(2**31 - 1), "seeds": "2"})
+    assert not at.exception
+    assert [e.value for e in at.error if e.value.startswith("This experiment can't run:") and "seed" in e.value]
+    assert not [b for b in at.button if b.label == "Train all depths"]  # the page ended at the refusal
+
+
 def test_identity_at_alpha_zero_measures_exactly_zero_for_identity_blocks(cache_dir: Path) -> None:
     at = open_page("identity", TINY | {"depth": "20", "alpha": "0.0", "l2s": ["0", "0.1"]})
     assert not at.exception
