@@ -1,4 +1,5 @@
-"""The look every figure of the lab shares: the variants' colours, the font size, titles, the base layout.
+"""The look every figure of the lab shares: the variants' colours, the font size, titles, the base layout,
+and the short form of an L2 strength that captions, categories and file names use.
 
 One colour per variant across the whole app (Okabe-Ito, readable by colour-blind viewers
 and on a washed-out projector); titles that fit a half-width chart on a projector and a phone.
