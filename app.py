@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lab.charts import COLORS
 from lab.pages import PAGES, page_by_url_path
+from lab.style import COLORS
 from serving import cache
 from ui import follow, lessons, predict, presenter, prewarm
 

@@ -16,7 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks import ROOT
+
 CONFIGS = [
     {"depth": 20, "width": 32, "batch_size": 512, "steps": 1},
     {"depth": 8, "width": 128, "batch_size": 1024, "shortcut": "C", "steps": 1},

@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+if __name__ == "__main__":  # run as a script: its folder is on sys.path, the repository (the lab, benchmarks/) is not
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from resnet_core.config import FIELDS  # noqa: E402
-from ui.echo import ECHO_LIMIT  # noqa: E402
+from benchmarks import ROOT
+from resnet_core.config import FIELDS
+from ui.echo import ECHO_LIMIT
 
 MARKER = "evil.example"  # in every hostile text: it may only ever appear inside a code span
 HOSTILE_TEXT = (

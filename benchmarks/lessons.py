@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks import ROOT
+
 TARGET_S = 5.0
 
 

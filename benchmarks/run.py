@@ -28,25 +28,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+if __name__ == "__main__":  # run as a script: its folder is on sys.path, the repository (the lab, benchmarks/) is not
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # what importing resnet_core sets; torch is imported first here
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks import serve  # noqa: E402
-from benchmarks.lessons import lesson_rows  # noqa: E402
-from benchmarks.peers import peer_rows  # noqa: E402
-from benchmarks.scale_curves import scale_rows  # noqa: E402
-from resnet_core import ExperimentConfig, measure_init, train  # noqa: E402
-from resnet_core.data import load_dataset  # noqa: E402
-from resnet_core.models import build_pair  # noqa: E402
-from resnet_core.paired import PairedStack  # noqa: E402
-from resnet_core.results import RunLog  # noqa: E402
-from resnet_core.specs import VARIANTS  # noqa: E402
-from resnet_core.training import _train_step, make_optimizer  # noqa: E402
+from benchmarks import ROOT, serve
+from benchmarks.lessons import lesson_rows
+from benchmarks.peers import peer_rows
+from benchmarks.scale_curves import scale_rows
+from resnet_core import ExperimentConfig, measure_init, train
+from resnet_core.data import load_dataset
+from resnet_core.models import build_pair
+from resnet_core.paired import PairedStack
+from resnet_core.results import RunLog
+from resnet_core.specs import VARIANTS
+from resnet_core.training import _train_step, make_optimizer
 
 
 @dataclass

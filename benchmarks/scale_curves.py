@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
+from benchmarks import ROOT
 from benchmarks.serve import PEAK_OF_CHILD
 
-ROOT = Path(__file__).resolve().parent.parent
 DEPTHS = (20, 56, 110, 218, 434, 866, 1202)
 BATCHES = (16, 32, 64, 128, 256, 512)
 

@@ -14,8 +14,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from lab.charts import COLORS, FONT_SIZE, base_layout, legend_below
 from lab.spread import MARGIN, Spread, add_band, how_many, spread_of
+from lab.style import COLORS, FONT_SIZE, base_layout, legend_below
 from resnet_core.results import ExperimentLog, RunLog, gradient_ratio, seed_summary
 from resnet_core.specs import VARIANTS
 
@@ -122,7 +122,7 @@ def degradation_curves(evals: pd.DataFrame) -> go.Figure:
     """Training error (solid, band = range over seeds) and test error (dashed, seed mean) vs step, one colour per depth.
 
     Plain on the left, residual on the right, as in He et al. Fig. 6. Both errors are full
-    evaluations (`training.evaluate`): the definition of every number on the page.
+    evaluations (`evaluation.evaluate`): the definition of every number on the page.
     """
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04, subplot_titles=("plain", "residual"))
     for col, variant in enumerate(VARIANTS, start=1):

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from lab.charts import l2_label
 from lab.spread import MARGIN, Spread, band_order, how_many, noise_note, spread_of
+from lab.style import l2_label
 from resnet_core.results import ExperimentLog
 from resnet_core.specs import VARIANTS
 

@@ -1,6 +1,6 @@
 """Figures of the shattered-gradients and loss-landscape page: pure functions from lab.landscape's tables to Plotly.
 
-Plain vermillion, residual blue (lab.charts.COLORS) as everywhere; losses on log axes with one
+Plain vermillion, residual blue (lab.style.COLORS) as everywhere; losses on log axes with one
 tick per decade, so a trained loss of 0.003 and a rise to 5 are both readable.
 """
 
@@ -14,7 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from lab.charts import COLORS, FONT_SIZE, base_layout
+from lab.style import COLORS, FONT_SIZE, base_layout
 from resnet_core.specs import VARIANTS
 
 DIRECTION_DASHES = ("solid", "dash", "dot", "dashdot", "longdash")

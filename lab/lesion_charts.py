@@ -1,6 +1,6 @@
 """Figures of the lesion page: the tables of lab.lesion -> plotly Figures. Pure functions.
 
-Plain and residual keep the app's colours (charts.COLORS); gradients use log axes.
+Plain and residual keep the app's colours (lab.style.COLORS); gradients use log axes.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from lab.charts import COLORS, FONT_SIZE, base_layout
+from lab.style import COLORS, FONT_SIZE, base_layout
 from resnet_core.specs import VARIANTS
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from lab.charts import COLORS, base_layout
+from lab.style import COLORS, base_layout
 from resnet_core.specs import VARIANTS
 
 GROWTH = 10.0  # ||W|| grown this many times counts as blown up

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import pandas as pd
 import plotly.graph_objects as go
 
-from lab.charts import COLORS, base_layout, legend_below
 from lab.gradient_flow import block_phrase
+from lab.style import COLORS, base_layout, legend_below
 from resnet_core.config import BLOCKS
 from resnet_core.results import RunLog
 from resnet_core.specs import VARIANTS

@@ -2,7 +2,7 @@
 
 The runs: the page's pair once with each unit, at every seed (one cached `train()` job each, tagged
 block and seed). The reading: per seed, the post unit's final training error minus the pre unit's
-(error as `resnet_core.training.evaluate` defines it: BN re-estimated on the training set, then eval
+(error as `resnet_core.evaluation.evaluate` defines it: BN re-estimated on the training set, then eval
 mode), for each variant; a unit "trains better" only when that gap exceeds `spread.MARGIN` the same
 way on every seed. No streamlit.
 """
@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import pandas as pd
 import plotly.graph_objects as go
 
-from lab.charts import COLORS, base_layout, legend_below
 from lab.errors import error_method
 from lab.preactivation import DASHES, UNIT_NAMES
 from lab.spread import MARGIN, Spread, add_band, how_many, seed_summary, spread_of
+from lab.style import COLORS, base_layout, legend_below
 from resnet_core.config import BLOCKS, ExperimentConfig
 from resnet_core.specs import VARIANTS
 

@@ -16,8 +16,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from lab.charts import COLORS, LAYER_STYLES, base_layout, chart_title, layer_trace, title_margin
 from lab.gradient_flow import gradient_reading
+from lab.gradient_flow_charts import LAYER_STYLES, layer_trace
+from lab.style import COLORS, base_layout, chart_title, title_margin
 from resnet_core.results import RunLog
 from resnet_core.specs import VARIANTS
 

@@ -1,6 +1,6 @@
 """Figures of the Identity & L2 and Shortcuts pages: DataFrames from their logs -> plotly Figures. Pure functions.
 
-Plain and residual keep the app's two colours (charts.COLORS); where a chart compares depths
+Plain and residual keep the app's two colours (lab.style.COLORS); where a chart compares depths
 instead, each depth gets its own colour and the variant moves to the subplot, as in He et al.'s
 Figures 1 and 6 (solid = training error, dashed = test error). Norms and ratios use log axes.
 """
@@ -12,8 +12,8 @@ import itertools
 import pandas as pd
 import plotly.graph_objects as go
 
-from lab.charts import COLORS, FONT_SIZE, base_layout, l2_label, legend_below
 from lab.spread import add_band
+from lab.style import COLORS, FONT_SIZE, base_layout, l2_label, legend_below
 from resnet_core.config import SHORTCUTS
 from resnet_core.results import seed_summary
 from resnet_core.specs import VARIANTS

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 import plotly.graph_objects as go
 
-from lab.charts import base_layout
+from lab.style import base_layout
 from resnet_core.results import range_text, seed_summary
 
 SEED_COUNTS = (1, 2, 3, 4, 5)  # the choices of the "Seeds" control

@@ -1,7 +1,7 @@
 """Figures of a stored sweep (serving.sweep.stored_sweep's summary): final error per setting over seeds.
 
 Drawn as every page draws seeds (lab.spread.add_band): the mean as a line, the min–max range over
-the stored seeds as a band. Plain and residual keep the app's colours (charts.COLORS); training
+the stored seeds as a band. Plain and residual keep the app's colours (lab.style.COLORS); training
 error solid, test error dashed, as on the science pages.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from lab.charts import COLORS, base_layout
 from lab.science_charts import legend_below
 from lab.spread import add_band
+from lab.style import COLORS, base_layout
 from resnet_core.config import FIELDS
 from resnet_core.specs import VARIANTS
 

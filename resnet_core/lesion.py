@@ -31,9 +31,10 @@ from torch import Tensor, nn
 
 from resnet_core.config import ExperimentConfig
 from resnet_core.data import load_dataset
+from resnet_core.evaluation import error_rate, estimate_norm_statistics
 from resnet_core.models import Block, IdentityShortcut, Stack, ZeroPadShortcut
 from resnet_core.specs import DRAWS, VARIANTS
-from resnet_core.training import error_rate, estimate_norm_statistics, train
+from resnet_core.training import train
 
 
 def transition(block: Block) -> bool:

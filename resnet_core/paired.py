@@ -46,7 +46,7 @@ class PairedStack(nn.Module):
         # NHWC spares oneDNN a layout reorder around every conv (benchmarks/RESULTS.md, "Changes": channels_last)
         self.memory_format = torch.channels_last if channels_last and spec.image else torch.contiguous_format
         self.activation = ACTIVATION_MODULES[spec.activation]()  # stateless, the same in both nets
-        self.momentum = BN_MOMENTUM  # every stacked BN's; training.estimate_norm_statistics changes it for its pass
+        self.momentum = BN_MOMENTUM  # every stacked BN's; evaluation.estimate_norm_statistics changes it for its pass
         self.norms = [m for m in spec.modules("residual") if isinstance(m, Norm)]
         shapes = dict(spec.parameters("residual"))
         # Every parameter lives in one flat tensor, weight layers first: the optimizer updates one tensor, and the

@@ -25,7 +25,7 @@ SHORTCUT_OPTIONS = {
     "C": "learned 1x1 projection W_s on every shortcut",
 }
 BLOCK_METRICS = ("act_grad_norm", "act_std", "branch_ratio", "out_ms")  # per-block rows of a measurement (probes.py)
-EVAL_BATCH = 1024  # samples per evaluation chunk (training.evaluate)
+EVAL_BATCH = 1024  # samples per evaluation chunk (evaluation.evaluate)
 DRAWS = 5  # random subsets per k: Veit et al. average over random deletions too (lesion.py)
 PATH_DRAWS = 10  # random block subsets per path length (paths.py)
 PATH_BATCH = 256  # training images the gradient is measured on (paths.py)

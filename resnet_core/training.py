@@ -11,11 +11,7 @@ runs, a CLI can show a progress bar, and a caller can stop simply by not asking 
     {"kind": "done",  "variant", "train_error", "test_error", "diverged", "diverged_at"}
 
 Step t's record is measured on the weights after t updates, so step 0 is initialisation.
-Training and test error have one definition everywhere (curves, finals, verdicts, CSV, JSON):
-the misclassified fraction in eval mode after BatchNorm's statistics are re-estimated on the
-whole training set under the current weights (`estimate_norm_statistics`, "precise BN",
-Wu & Johnson 2021). The running averages kept during training lag the weights of a deep or
-strongly regularised net and can report a net that fits its data as failing.
+Training and test error have one definition everywhere: resnet_core.evaluation.evaluate.
 L2 is *coupled* weight decay on every parameter (BN included): the gradient gets + l2 * W,
 which is the L2 penalty (l2 / 2) ||W||^2 added to the loss, also under Adam (not AdamW).
 """
@@ -28,15 +24,16 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from resnet_core.config import ExperimentConfig
 from resnet_core.data import dataset_info, load_dataset
+from resnet_core.evaluation import evaluate
 from resnet_core.models import Stack, build_pair
 from resnet_core.paired import PairedStack
 from resnet_core.probes import Measurement, layer_infos
 from resnet_core.recipe import augmenter, lr_schedule
-from resnet_core.specs import EVAL_BATCH, VARIANTS
+from resnet_core.specs import VARIANTS
 from resnet_core.structure import NetSpec
 
 
@@ -59,64 +56,6 @@ def make_optimizer(config: ExperimentConfig, model: Stack | PairedStack) -> torc
     if config.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.l2)
     return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.l2)
-
-
-def norm_modules(model: Stack | PairedStack) -> list[nn.Module]:
-    """The modules whose `momentum` the model's BatchNorm reads: a Stack's BN layers, or a PairedStack (one for all)."""
-    if isinstance(model, PairedStack):
-        return [model] if model.norms else []
-    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-
-
-@torch.no_grad()
-def estimate_norm_statistics(model: Stack | PairedStack, x: Tensor) -> None:
-    """Set every BN layer's running mean / var to their average over all of `x` under the current weights.
-
-    One training-mode pass in chunks of EVAL_BATCH, with momentum = chunk / samples seen, so each
-    running statistic becomes the size-weighted mean of the chunks' statistics. Training itself
-    never reads running statistics, so this changes no training step, only what evaluation sees.
-    """
-    norms = norm_modules(model)
-    if not norms:
-        return
-    momenta, was_training = [m.momentum for m in norms], model.training
-    model.train()
-    seen = 0
-    try:
-        for start in range(0, len(x), EVAL_BATCH):
-            chunk = x[start : start + EVAL_BATCH]
-            seen += len(chunk)
-            for module in norms:
-                module.momentum = len(chunk) / seen
-            model(chunk)
-    finally:
-        for module, momentum in zip(norms, momenta, strict=True):
-            module.momentum = momentum
-        model.train(was_training)
-
-
-@torch.no_grad()
-def error_rate(model: Stack | PairedStack, x: Tensor, y: Tensor) -> Tensor:
-    """Misclassified fraction in eval mode: a device scalar, or (2,) for a PairedStack.
-
-    Uses the running statistics as they are: call `estimate_norm_statistics` on the training set
-    first, as `evaluate` does, for the lab's one definition of training and test error.
-    """
-    was_training = model.training
-    model.eval()
-    wrong = torch.zeros((), device=x.device)
-    for start in range(0, len(x), EVAL_BATCH):
-        logits = model(x[start : start + EVAL_BATCH])
-        wrong = wrong + (logits.argmax(-1) != y[start : start + EVAL_BATCH]).sum(-1)
-    model.train(was_training)
-    return wrong / max(len(x), 1)
-
-
-def evaluate(model: Stack | PairedStack, data: tuple[Tensor, ...]) -> tuple[Tensor, Tensor]:
-    """(train error, test error) under the lab's definition: BN statistics re-estimated on the training set first."""
-    x_train, y_train, x_test, y_test = data
-    estimate_norm_statistics(model, x_train)
-    return error_rate(model, x_train, y_train), error_rate(model, x_test, y_test)
 
 
 def minibatch_indices(config: ExperimentConfig, n: int) -> Iterator[Tensor]:

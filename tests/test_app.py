@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import tomllib
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
 from lab.pages import GRADIENT_FLOW, PAGES
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.usefixtures("cache_dir")

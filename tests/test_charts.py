@@ -12,8 +12,9 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from lab import charts
 from lab import gradient_flow as readings
+from lab import gradient_flow_charts as charts
+from lab import style
 from resnet_core.boundary import decision_grid
 from resnet_core.config import ExperimentConfig
 from resnet_core.models import build_pair
@@ -87,7 +88,7 @@ def test_layer_chart_draws_recorded_norms_on_log_axis_with_projection_separate()
     assert list(traces["plain"].y) == [100.0, 50.0, 20.0, 10.0, 1.0, 0.5]
     assert list(traces["residual projection W_s"].x) == [3] and list(traces["residual projection W_s"].y) == [0.7]
     assert list(traces["residual projection W_s"].customdata) == [PROJECTION[0]]
-    assert traces["plain"].line.color == charts.COLORS["plain"] and traces["residual"].line.color == charts.COLORS["residual"]
+    assert traces["plain"].line.color == style.COLORS["plain"] and traces["residual"].line.color == style.COLORS["residual"]
     assert fig.layout.yaxis.type == "log"
     assert "initialisation" in fig.layout.title.text
 
@@ -335,17 +336,17 @@ def test_the_story_writes_the_residual_unit_the_config_builds(activation: str) -
 )
 def test_a_long_chart_title_splits_into_short_lines_and_loses_no_word(title: str) -> None:
     """Issue 14: half-width titles were cut at 1280x720 and on a phone; a Plotly title never wraps by itself."""
-    text = charts.chart_title(title)
+    text = style.chart_title(title)
     head, rest = text.split("<br><sup>")
     lines = [head, *rest.removesuffix("</sup>").split("<br>")]
-    assert len(head) <= charts.TITLE_CHARS and all(len(line) <= charts.SUBTITLE_CHARS for line in lines)
+    assert len(head) <= style.TITLE_CHARS and all(len(line) <= style.SUBTITLE_CHARS for line in lines)
     assert " ".join(lines) == title  # read line after line, the title as written
-    fig = charts.base_layout(go.Figure(), title, "x", "y")
+    fig = style.base_layout(go.Figure(), title, "x", "y")
     assert (
-        fig.layout.title.text == text and fig.layout.margin.t > charts.base_layout(go.Figure(), "Short", "x", "y").layout.margin.t
+        fig.layout.title.text == text and fig.layout.margin.t > style.base_layout(go.Figure(), "Short", "x", "y").layout.margin.t
     )
 
 
 def test_a_short_title_or_one_with_its_own_lines_is_left_as_written() -> None:
-    assert charts.chart_title("Training loss (minibatch)") == "Training loss (minibatch)"
-    assert charts.chart_title("Gradients before update 3 of 12 and then some<br><sup>x</sup>").endswith("<br><sup>x</sup>")
+    assert style.chart_title("Training loss (minibatch)") == "Training loss (minibatch)"
+    assert style.chart_title("Gradients before update 3 of 12 and then some<br><sup>x</sup>").endswith("<br><sup>x</sup>")

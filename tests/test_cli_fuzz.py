@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -108,7 +109,7 @@ def test_hostile_arguments_in_a_real_process_end_in_one_line(args: list[str], na
     """What a terminal shows: exit 2 and one line, or (a valid run) exit 0, and never a traceback."""
     fast = ["--arch", "mlp", "--dataset", "moons", "--width", "2", "--steps", "1", "--n-samples", "200", "--quiet"]
     command = [sys.executable, "-m", "resnet_core", "run", *fast, *args, "--out", str(tmp_path / "run.json")]
-    proc = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=Path(__file__).parent.parent)
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert "Traceback" not in proc.stderr
     if names is None:
         assert proc.returncode == 0 and (tmp_path / "run.json").exists()

@@ -1,12 +1,10 @@
 """The cluster launcher file in docs/ is checked by Ray's own validator, so `ray up` would accept it."""
 
-from pathlib import Path
-
 import pytest
 import yaml
+from conftest import ROOT
 from ray.autoscaler._private.util import prepare_config, validate_config
 
-ROOT = Path(__file__).resolve().parents[1]
 CLUSTER_FILE = ROOT / "docs" / "ray-cluster.yaml"
 
 

@@ -12,8 +12,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from resnet_core.cifar10 import DatasetNotFoundError, read_cifar10
 from resnet_core.config import SYNTHETIC_DATASETS, ExperimentConfig
-from resnet_core.data import DatasetNotFoundError, dataset_info, load_dataset, read_cifar10
+from resnet_core.data import dataset_info, load_dataset
 
 PER_BATCH = 20  # images per fake CIFAR-10 batch: 100 train, 20 test
 PIXEL = (1, 5, 7)  # green channel, row 5, column 7: flat index 1 * 1024 + 5 * 32 + 7 in a CIFAR row

@@ -3,15 +3,15 @@ drives the real thing)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
 from ui.follow import Channel, channel
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
+APP = str(ROOT / "app.py")
 
 VIEW = (("depth", ("20",)),)
 

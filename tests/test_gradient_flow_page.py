@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import chart_specs, decode
+from conftest import ROOT, chart_specs, decode
 from streamlit.testing.v1 import AppTest
 
 from lab import gradient_flow as readings
@@ -30,7 +30,7 @@ from serving.limits import HostLimits, apply_thread_limit
 from ui.exports import plotly_config, run_json_text, view_name
 from ui.runner import ACTIVE_KEY, Run, view_key
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
+APP = str(ROOT / "app.py")
 pytestmark = pytest.mark.usefixtures("cache_dir")  # every test gets its own result cache
 TINY = {"arch": "mlp", "dataset": "moons", "depth": "4", "width": "4", "steps": "12", "n_samples": "200", "eval_every": "6"}
 
@@ -291,21 +291,31 @@ def test_exports_are_strict_json_and_long_csv_with_named_files() -> None:
     assert None in document["runs"][0]["init"]["branch_ratio"]  # the plain net's NaN ratio became null
     table = pd.read_csv(io.StringIO(log.export_frame().to_csv(index=False)))
     assert {"variant", "step", "layer", "metric", "value"} <= set(table.columns)
-    assert view_name("gradient-flow", config) == "gradient-flow_cnn-8_A_l2-1e-4_width-4"
-    assert view_name("gradient-flow", ExperimentConfig(l2=0.0)) == "gradient-flow_cnn-20_A_l2-0"
+    assert view_name("gradient-flow", config, ExperimentConfig()) == "gradient-flow_cnn-8_A_l2-1e-4_width-4"
+    assert view_name("gradient-flow", ExperimentConfig(l2=0.0), ExperimentConfig()) == "gradient-flow_cnn-20_A_l2-0"
 
 
 def test_export_names_tell_apart_every_setting_that_changes_the_result() -> None:
     """Review: exports at 8 and 32 px (or zero / circular padding, BN or none) got the same file name."""
     base = ExperimentConfig(norm="none")
     variants = [base, base.replace(image_size=32), base.replace(padding="circular"), base.replace(norm="batch")]
-    names = [view_name("gradient-flow", c) for c in variants]
+    names = [view_name("gradient-flow", c, ExperimentConfig()) for c in variants]
     assert len(set(names)) == len(names)
     assert names[1] == "gradient-flow_cnn-20_A_l2-1e-4_norm-none_image_size-32"
-    assert "lr_drops-100+200" in view_name("x", base.replace(steps=300, lr_drops="100,200"))
-    assert view_name("x", base.replace(image_size=8)) == view_name("x", base)  # the digits' own side is the default
-    assert "data_path" not in view_name("x", base.replace(dataset="cifar10", data_path="/host/secret"))
+    assert "lr_drops-100+200" in view_name("x", base.replace(steps=300, lr_drops="100,200"), base)
+    assert view_name("x", base.replace(image_size=8), base) == view_name("x", base, base)  # the digits' own side is the default
+    assert "data_path" not in view_name("x", base.replace(dataset="cifar10", data_path="/host/secret"), base)
     assert plotly_config("x")["toImageButtonOptions"]["filename"] == "x"
+
+
+def test_a_pages_default_view_exports_under_a_short_name() -> None:
+    """Review: Degradation's default export was named ..._steps-100_measure_every-100_eval_every-10, its own defaults."""
+    page = ExperimentConfig(depth=20, lr=0.05, steps=100, measure_every=100, eval_every=10)  # views/degradation.py's
+    assert view_name("degradation", page, page) == "degradation_cnn-20_A_l2-1e-4"
+    assert view_name("degradation", page.replace(steps=150), page) == "degradation_cnn-20_A_l2-1e-4_steps-150"
+    assert view_name("degradation", ExperimentConfig(depth=20), page) == (
+        "degradation_cnn-20_A_l2-1e-4_steps-150_measure_every-5_eval_every-25"  # the engine's defaults differ from the page's
+    )
 
 
 def test_padding_in_the_url_and_the_forward_signal_and_optimiser_views() -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import ast
 import threading
-from pathlib import Path
 
 import pytest
 import torch
+from conftest import ROOT
 
 from lab.lessons import LESSONS
 from resnet_core.config import ExperimentConfig
@@ -22,7 +22,6 @@ from serving.limits import (
     cifar10_rule,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 HOSTED = HostLimits.from_settings({"RESNET_LAB_HOSTED": "1"}, cpu_count=2)
 LAPTOP = HostLimits.from_settings({}, cpu_count=2)
 # The attacks of the reliability issue: an init view at width 128 and batch 4096 (ran over 200 s), and an MLP

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from resnet_core.config import ExperimentConfig
 from resnet_core.training import measure_init
@@ -90,7 +91,7 @@ def test_two_processes_sharing_a_cache_compute_a_result_once(cache_dir: Path, tm
             "-c",
             f"from tests.job_targets import submit_and_report; submit_and_report({str(folder)!r}, {CONFIG.to_params()!r})",
         ],
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=ROOT,
     )
     here = Executor(workers=1, idle_seconds=math.inf)  # nobody touches it while the other process starts
     try:

@@ -25,8 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 ISAS = {"native": None, "avx2": "AVX2"}
 WIDTHS = {"cnn": [*range(1, 9), 12, 16, 32], "mlp": [*range(1, 9), 16, 64, 256]}
 SETTINGS = {"cnn": {"dataset": "digits", "depth": 8}, "mlp": {"dataset": "moons", "depth": 4, "n_samples": 64}}

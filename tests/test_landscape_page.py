@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-from conftest import chart_specs, decode
+from conftest import ROOT, chart_specs, decode
 from streamlit.testing.v1 import AppTest
 
 from lab import landscape as L
@@ -16,7 +16,6 @@ from resnet_core.landscape import landscape_records
 from resnet_core.shattered import shattered_records
 from resnet_core.specs import ShatterSpec, SliceSpec
 
-ROOT = Path(__file__).resolve().parent.parent
 TINY = {"depth": "8", "width": "4", "steps": "6", "batch_size": "32", "sg_depth": "8", "sg_seeds": "3"}
 
 

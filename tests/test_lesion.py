@@ -14,9 +14,9 @@ import torch.nn.functional as F
 
 from resnet_core import ExperimentConfig, build_model, build_pair, load_dataset
 from resnet_core.__main__ import main
+from resnet_core.evaluation import estimate_norm_statistics
 from resnet_core.lesion import DeletedBlock, after_training, lesion_study, lesioned, transition
 from resnet_core.paths import path_gradient, path_lengths, path_study, routed_forward
-from resnet_core.training import estimate_norm_statistics
 
 TINY = ExperimentConfig(depth=14, width=4, steps=4, batch_size=16, measure_every=4, eval_every=4)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import chart_specs, decode
+from conftest import ROOT, chart_specs, decode
 from streamlit.testing.v1 import AppTest
 from test_science_pages import chart
 
@@ -21,7 +21,6 @@ from resnet_core.config import ExperimentConfig
 from resnet_core.results import RunLog
 from resnet_core.training import measure_init
 
-ROOT = Path(__file__).resolve().parent.parent
 TINY = {"depth": "8", "width": "4", "steps": "6", "batch_size": "32"}
 SIGMOID = {
     "arch": "mlp",

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
 import lab.lessons
@@ -20,7 +21,6 @@ from resnet_core.training import train
 from serving.cache import ResultCache
 from ui.predict import COMMITTED_KEY, tally
 
-ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 300  # generous: the machine is shared; no test asserts a time
 BROWSER_MS = 300_000
 

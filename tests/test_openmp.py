@@ -11,9 +11,8 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT
 
 
 def spin_counts(code: str, **env: str) -> list[str]:

@@ -15,10 +15,11 @@ import torch
 import torch.nn.functional as F
 
 from resnet_core import ExperimentConfig, build_pair, load_dataset, train
+from resnet_core.evaluation import error_rate, estimate_norm_statistics
 from resnet_core.models import Stack
 from resnet_core.probes import weight_layers
 from resnet_core.specs import VARIANTS
-from resnet_core.training import error_rate, estimate_norm_statistics, minibatch_indices
+from resnet_core.training import minibatch_indices
 from tests.oracle import reference_measurement
 
 STEPS = 3

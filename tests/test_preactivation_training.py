@@ -6,6 +6,7 @@ an unpaired seed); the page's numbers are compared with the records the workers 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +101,9 @@ def test_page_trains_both_units_per_seed_and_draws_the_workers_numbers(cache_dir
     assert not at.exception
     info = next(i.value for i in at.info if "4 of 4 training runs to compute" in i.value)
     assert not [s for s in chart_specs(at) if "Final training error" in s["title"]]  # nothing trained before the button
+    png_names = [json.loads(c.proto.config)["toImageButtonOptions"]["filename"] for c in at.get("plotly_chart")]
+    differs = "dataset-spirals_width-8_norm-none_activation-sigmoid_init-xavier_steps-6_batch_size-32"
+    assert f"preactivation_mlp-8_A_l2-1e-4_{differs}_units" in png_names  # only what differs from the page's defaults
     command = next(c.value for c in at.code if "resnet_core sweep" in c.value)
     assert "--block post,pre" in command and "--seed 0,1" in command and "--steps 6" in command
     at.button(key="science_run").click().run()

@@ -10,11 +10,12 @@ from pathlib import Path
 import plotly.graph_objects as go
 import pytest
 import segno
+from conftest import ROOT
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from lab.charts import FONT_SIZE
 from lab.lessons import lesson_by_name
+from lab.style import FONT_SIZE
 from resnet_core.config import ExperimentConfig
 from serving import jobs, settings
 from serving.cost import estimate_cost, largest_depth, largest_steps
@@ -22,7 +23,6 @@ from serving.jobs import DONE, Executor, JobRequest
 from serving.limits import HostLimits
 from ui.presenter import FONT_SCALE, qr_png, reachable_url, view_url
 
-ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 300
 SMALL = {"arch": "mlp", "dataset": "moons", "depth": "8", "width": "8", "steps": "6", "measure_every": "3", "eval_every": "3"}
 

@@ -6,8 +6,8 @@ import pytest
 from lab import degradation as D
 from lab import science_charts as charts
 from lab import shortcuts as S
-from lab.charts import COLORS
 from lab.spread import error_bands
+from lab.style import COLORS
 
 
 def evals_over_seeds() -> pd.DataFrame:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import chart_specs, decode
+from conftest import ROOT, chart_specs, decode
 from streamlit.testing.v1 import AppTest
 
 from lab import degradation as D
@@ -20,7 +20,6 @@ from resnet_core.config import ExperimentConfig
 from resnet_core.results import ExperimentLog, tag
 from serving import cache
 
-ROOT = Path(__file__).resolve().parent.parent
 TINY = {"width": "4", "steps": "6", "eval_every": "3", "batch_size": "32"}
 TINY_CONFIG = ExperimentConfig(width=4, steps=6, eval_every=3, batch_size=32)
 
@@ -87,6 +86,14 @@ def test_degradation_names_the_url_depths_over_its_limit(cache_dir: Path) -> Non
     assert f"URL parameter **depths**: at most {most} values; ignored `{dropped}`." in [w.value for w in at.warning]
     assert at.multiselect(key="depths").value == list(D.DEGRADATION_DEPTHS[:most])
     assert at.query_params["depths"] == depths[:most]
+
+
+def test_a_seed_range_past_the_last_seed_is_refused_before_any_button(cache_dir: Path) -> None:
+    """The runs are built inside ui.science.train_and_draw: seed 2^31 - 1 and the next is a refusal, not a traceback."""
+    at = open_page("degradation", TINY | {"depths": ["8", "20"], "seed": str(2**31 - 1), "seeds": "2"})
+    assert not at.exception
+    assert [e.value for e in at.error if e.value.startswith("This experiment can't run:") and "seed" in e.value]
+    assert not [b for b in at.button if b.label == "Train all depths"]  # the page ended at the refusal
 
 
 def test_identity_at_alpha_zero_measures_exactly_zero_for_identity_blocks(cache_dir: Path) -> None:

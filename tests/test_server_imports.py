@@ -16,7 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT
+
 ENGINE_LIBRARIES = ("torch", "sklearn")
 
 CHILD = """

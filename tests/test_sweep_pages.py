@@ -7,14 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from conftest import chart_specs, decode
+from conftest import ROOT, chart_specs, decode
 from streamlit.testing.v1 import AppTest
 
 from lab.jobs import train_run
 from resnet_core.config import ExperimentConfig
 from serving import cache, sweep
 
-ROOT = Path(__file__).resolve().parent.parent
 TINY = {"width": "4", "steps": "6", "eval_every": "3", "batch_size": "32"}
 
 

@@ -143,8 +143,8 @@ def test_cnn56_shows_the_science_at_init():
 def test_evaluation_re_estimates_batchnorm_statistics_on_the_training_set():
     """After estimate_norm_statistics, the stem BN's running mean / var are the training set's statistics (checked by a hook)."""
     from resnet_core.data import load_dataset
+    from resnet_core.evaluation import estimate_norm_statistics
     from resnet_core.models import build_model
-    from resnet_core.training import estimate_norm_statistics
 
     config = ExperimentConfig(arch="cnn", dataset="digits", depth=8, width=4)
     model = build_model(config, "plain")

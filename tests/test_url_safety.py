@@ -9,8 +9,9 @@ from hypothesis import strategies as st
 from benchmarks.fuzz import HOSTILE_TEXT, MARKER, code_spans
 from resnet_core.config import ConfigError, ExperimentConfig, parse_value
 from serving.limits import HostLimits
-from ui.controls import ADVANCED_FIELDS, MISSION_FIELDS, clean_params
+from ui.controls import ADVANCED_FIELDS, MISSION_FIELDS
 from ui.echo import ECHO_LIMIT, describe, echo, refused
+from ui.url import clean_params
 
 LAPTOP = HostLimits()
 WIDGETS = (*MISSION_FIELDS, *ADVANCED_FIELDS)

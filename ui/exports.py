@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import plotly.graph_objects as go
 import streamlit as st
 
-from lab.charts import l2_label
+from lab.style import l2_label
 from resnet_core.config import FIELDS, ExperimentConfig
 from resnet_core.results import RunLog, json_safe
 from ui import presenter
@@ -25,13 +25,14 @@ SHARE_TEXT = "Share this view"
 NAME_HEAD = ("arch", "depth", "shortcut", "l2")  # always in a file name, in this short form
 
 
-def view_name(page: str, config: ExperimentConfig) -> str:
+def view_name(page: str, config: ExperimentConfig, defaults: ExperimentConfig) -> str:
     """A file name that says what the view shows, e.g. gradient-flow_cnn-56_A_l2-1e-4_image_size-32.
 
-    Every other URL field that differs from the config's default follows as `field-value`, so two exports
-    of different runs (8 vs 32 px, zero vs circular padding, BN or none) never share a name."""
+    Every other URL field that differs from the page's own `defaults` follows as `field-value`, so two
+    exports of one page's different runs (8 vs 32 px, zero vs circular padding, BN or none) never share a
+    name, and a page's default view has a short one (the page's name says the rest)."""
     head = f"{page}_{config.arch}-{config.depth}_{config.shortcut}_l2-{l2_label(config.l2)}"
-    rest = {k: v for k, v in config.to_params().items() if k not in NAME_HEAD and FIELDS[k].in_url}
+    rest = {k: v for k, v in share_params(config, defaults).items() if k not in NAME_HEAD}
     return "_".join([head, *(f"{k}-{v.replace(',', '+')}" for k, v in rest.items())])  # lr_drops: no comma in a name
 
 

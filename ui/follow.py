@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import streamlit as st
-import streamlit.components.v1 as components
 
 from lab import pages
 from lab.pages import PageInfo
@@ -122,12 +121,13 @@ def go_to(view: View, code: str) -> None:
     query = urlencode([(k, v) for k, values in view.params for v in values] + [(presenter.FOLLOW_PARAM, code)])
     path = "" if view.page == pages.PAGES[0].file else pages.page_by_file(view.page).url_path  # the landing page: the root
     target = json.dumps(f"./{path}?{query}")
-    # a component's frame is sandboxed from navigating the tab; a script it adds to the page (same origin) is not
-    components.html(
+    # the frame is sandboxed from navigating the tab; a script it adds to the page (same origin) is not.
+    # st.iframe refuses height 0; one pixel of an empty, borderless frame shows nothing.
+    st.iframe(
         "<script>const s = parent.document.createElement('script');"
         f"s.textContent = 'window.location.assign(' + JSON.stringify(new URL({target}, parent.location.href).href) + ')';"
         "parent.document.body.appendChild(s);</script>",
-        height=0,
+        height=1,
     )
 
 

@@ -23,8 +23,8 @@ import segno
 import streamlit as st
 
 from lab.axes import for_screen
-from lab.charts import FONT_SIZE
 from lab.lessons import lesson_by_name
+from lab.style import FONT_SIZE
 from serving.settings import PREFIX, host_settings
 
 PARAM = "present"

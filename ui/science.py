@@ -1,9 +1,11 @@
-"""What the science pages share beyond the runner (ui.runner): their list-valued URL settings and their downloads."""
+"""What the science pages share beyond the runner (ui.runner): their training section, list-valued URL settings, downloads."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -12,6 +14,7 @@ from lab.spread import DEFAULT_SEEDS, SEED_COUNTS, seeds_from
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import ExperimentLog, json_safe
 from ui.exports import csv_and_json
+from ui.runner import EngineStopped, Log, Run, live_runs, show_refusal
 
 SEEDS_KEY = "seeds"
 SEED_LISTS = {SEEDS_KEY: [str(n) for n in SEED_COUNTS]}  # check_url's allowed values of the seeds key
@@ -57,3 +60,19 @@ def experiment_downloads(log: ExperimentLog, config: ExperimentConfig, name: str
         name,
         key,
     )
+
+
+def train_and_draw(
+    runs: Callable[[], Sequence[Run]], new_log: Callable[[], Log], draw: Callable[[Any, str], None], *, label: str, key: str
+) -> tuple[Any | None, bool]:
+    """A science page's training section: its runs live (ui.runner.live_runs), then the log drawn once more
+    (element key "final"). Settings the engine refuses, in building the runs too (a seed past the largest), show
+    the refusal and end the page. Returns (the log or None, finished): a finished log's downloads are the page's."""
+    try:
+        log, finished = live_runs(runs(), new_log, draw, label=label, key=key)
+    except (ValueError, EngineStopped) as error:
+        show_refusal(error)
+        st.stop()
+    if log is not None:
+        draw(log, "final")
+    return log, finished

@@ -16,11 +16,12 @@ from lab.errors import error_method
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import ExperimentLog, tag
 from serving.jobs import JobRequest
-from ui.controls import check_url, experiment_controls
+from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name
-from ui.runner import EngineStopped, Run, live_runs, show_refusal
-from ui.science import SEED_LISTS, experiment_downloads, seed_control
+from ui.runner import Run
+from ui.science import SEED_LISTS, experiment_downloads, seed_control, train_and_draw
 from ui.sweeps import stored_sweep_section
+from ui.url import check_url
 
 # lr 0.05, 100 steps, 3 seeds: on ten seeds nobody tuned to (100-109), plain-56 ends 62-80 points above plain-20 on
 # every one and residual-56 within 2.6 points of residual-20 on nine (docs/SCIENCE_NOTES.md 4). Evaluations every
@@ -45,7 +46,7 @@ def runs_for(config: ExperimentConfig, depths: Sequence[int], seeds: Sequence[in
 
 def draw(log: ExperimentLog, config: ExperimentConfig, key: str) -> None:
     """Curves, final error vs depth, init gradient ratios and the verdict: live while training and once at the end."""
-    name = view_name(PAGE, config)
+    name = view_name(PAGE, config, DEFAULTS)
     evals = log.eval_frame()
     if not evals.empty:
         show_figure(D.degradation_curves(evals), f"{name}_curves", f"{key}_curves")
@@ -103,19 +104,18 @@ if len(depths) < 2:
         "Choose at least two depths in the sidebar: degradation is a comparison between depths.", icon=":material/warning:"
     )
     st.stop()
-try:
-    runs = runs_for(config, depths, seeds)
-    log, finished = live_runs(
-        runs, ExperimentLog, lambda log, key: draw(log, config, key), label="Train all depths", key="science"
+log, finished = train_and_draw(
+    lambda: runs_for(config, depths, seeds),
+    ExperimentLog,
+    lambda log, key: draw(log, config, key),
+    label="Train all depths",
+    key="science",
+)
+if finished:
+    experiment_downloads(
+        log, config, f"{view_name(PAGE, config, DEFAULTS)}_depths-{'-'.join(map(str, sorted(depths)))}", "degradation"
     )
-except (ValueError, EngineStopped) as error:
-    show_refusal(error)
-    st.stop()
-if log is not None:
-    draw(log, config, "final")
-    if finished:
-        experiment_downloads(log, config, f"{view_name(PAGE, config)}_depths-{'-'.join(map(str, sorted(depths)))}", "degradation")
-stored_sweep_section(config, "depth", sorted(depths), view_name(PAGE, config))
+stored_sweep_section(config, "depth", sorted(depths), view_name(PAGE, config, DEFAULTS))
 with st.expander("What am I looking at?", expanded=log is None):
     st.markdown(
         "- **Curves:** one colour per depth; plain nets on the left, residual on the right. Solid lines are the "

@@ -1,15 +1,16 @@
 """Gradient flow, the landing page: plain vs residual gradients at initialisation, instantly; then live training.
 
 Thin by design: URL-bound widgets (ui.controls) -> ExperimentConfig -> jobs in worker processes
-(lab.jobs: init_run, train_run; through the shared result cache) -> chart builders (lab.charts).
+(lab.jobs: init_run, train_run; through the shared result cache) -> chart builders (lab.gradient_flow_charts).
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from lab import axes, charts, optimiser, replay
+from lab import axes, optimiser, replay
 from lab import gradient_flow as readings
+from lab import gradient_flow_charts as charts
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import RunLog
 from serving.cost import budget_message
@@ -49,7 +50,7 @@ def draw_flow(log: RunLog, step: int, name: str, key: str) -> None:
 
 def draw_training(log: RunLog, key: str) -> None:
     """Curves and the layer x step heatmap: drawn live during training and once more at the end."""
-    name = view_name(PAGE, log.config)
+    name = view_name(PAGE, log.config, DEFAULTS)
     loss_col, error_col = st.columns(2)
     with loss_col:
         show_figure(charts.loss_figure(log.curve_frame()), f"{name}_loss", f"{key}_loss")
@@ -125,7 +126,7 @@ def draw_beside(pinned: RunLog, log: RunLog) -> None:
         axes.share_y(figures)
         for column, run, fig, side in zip(st.columns(2), (pinned, log), figures, ("pinned", "current"), strict=True):
             with column:
-                show_figure(fig, f"{view_name(PAGE, run.config)}_{what}", f"beside_{what}_{side}")
+                show_figure(fig, f"{view_name(PAGE, run.config, DEFAULTS)}_{what}", f"beside_{what}_{side}")
 
 
 def draw_pinned(pinned: ExperimentConfig, log: RunLog) -> None:
@@ -144,7 +145,7 @@ def draw_pinned(pinned: ExperimentConfig, log: RunLog) -> None:
 
 def draw_finished(log: RunLog) -> None:
     """The trained (or stopped) run: outcome, its replay (played and scrubbed in the browser), curves, heatmap, boundary."""
-    name = view_name(PAGE, log.config)
+    name = view_name(PAGE, log.config, DEFAULTS)
     if reading := readings.training_reading(log):
         st.markdown(f"#### {reading}")
     for line in describe_outcome(log):
@@ -177,7 +178,7 @@ except EngineStopped as stopped:
     show_refusal(stopped, "measurement")
     st.stop()
 
-name = view_name(PAGE, config)
+name = view_name(PAGE, config, DEFAULTS)
 st.markdown(f"#### {readings.gradient_reading(init)}")
 draw_flow(init, 0, name, "init")
 download_buttons(init, f"{name}_init", "init")

@@ -15,21 +15,22 @@ import streamlit as st
 
 from lab import identity as I
 from lab import science_charts as charts
-from lab.charts import COLORS
 from lab.spread import error_bands
+from lab.style import COLORS, l2_label
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import ExperimentLog, table_frame, tag
 from resnet_core.specs import SHORTCUT_OPTIONS, VARIANTS
 from serving.jobs import JobRequest
-from ui.controls import check_url, experiment_controls
+from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name
 from ui.runner import EngineStopped, Run, compute, live_runs, show_refusal
 from ui.science import SEED_LISTS, experiment_downloads, seed_control
+from ui.url import check_url
 
 DEFAULTS = ExperimentConfig(depth=20, steps=150, measure_every=150, eval_every=25)
 DEFAULT_L2S = [0.0, 1e-3, 1e-2, 3e-2, 0.1]
 MOST_L2S = 6  # strengths one sweep trains: the multiselect's cap, and check_url's
-L2_LABELS = [charts.l2_label(v) for v in I.L2_SWEEP]  # the sweep's options as its multiselect writes them into the URL
+L2_LABELS = [l2_label(v) for v in I.L2_SWEEP]  # the sweep's options as its multiselect writes them into the URL
 PAGE = "identity"
 MISSION = ("depth", "shortcut")
 ADVANCED = ("dataset", "norm", "activation", "init", "optimizer", "lr", "steps", "batch_size", "seed", "width", "eval_every")
@@ -96,7 +97,9 @@ def identity_section(config: ExperimentConfig, alpha: float, seeds: Sequence[int
             f"With {config.activation} it fails, as the measured difference shows. Choose relu to see it hold.",
             icon=":material/warning:",
         )
-    show_figure(charts.block_output_figure(check), f"{view_name(PAGE, config)}_alpha-{alpha:g}_outputs", "alpha_outputs")
+    show_figure(
+        charts.block_output_figure(check), f"{view_name(PAGE, config, DEFAULTS)}_alpha-{alpha:g}_outputs", "alpha_outputs"
+    )
     with st.expander("Per-block measurements"):
         st.dataframe(check, hide_index=True)
     st.subheader(f"Training both nets from the α = {alpha:g} weights")
@@ -110,7 +113,7 @@ def identity_section(config: ExperimentConfig, alpha: float, seeds: Sequence[int
     if log is not None:
         draw_alpha(log, "alpha_final")
         if finished:
-            experiment_downloads(log, config, f"{view_name(PAGE, config)}_alpha-{alpha:g}", "alpha")
+            experiment_downloads(log, config, f"{view_name(PAGE, config, DEFAULTS)}_alpha-{alpha:g}", "alpha")
 
 
 def draw_alpha(log: ExperimentLog, key: str) -> None:
@@ -184,7 +187,7 @@ strengths = st.multiselect(
     default=DEFAULT_L2S,
     key="l2s",
     bind="query-params",
-    format_func=charts.l2_label,
+    format_func=l2_label,
     max_selections=MOST_L2S,
 )
 if len(strengths) < 2:
@@ -204,7 +207,7 @@ else:
     if log is not None:
         draw_sweep(log, "l2_final", config.norm)
         if finished:
-            experiment_downloads(log, config, f"{view_name(PAGE, config)}_l2-sweep", "l2")
+            experiment_downloads(log, config, f"{view_name(PAGE, config, DEFAULTS)}_l2-sweep", "l2")
 with st.expander("What am I looking at?"):
     st.markdown(
         "- **Branch ratio** ||F(x)|| / ||shortcut(x)|| per residual block: how much each block changes its input. With "

@@ -15,9 +15,10 @@ from lab import landscape_charts as charts
 from resnet_core.config import ExperimentConfig
 from resnet_core.specs import SKIPS, ShatterSpec, SliceSpec
 from serving.jobs import JobRequest
-from ui.controls import check_url, experiment_controls
+from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name
 from ui.runner import EngineStopped, Run, compute, live_runs, show_refusal
+from ui.url import check_url
 
 PAGE = "landscape"
 DEFAULTS = ExperimentConfig(depth=20, steps=150, measure_every=150, eval_every=150)
@@ -82,7 +83,7 @@ def draw_slices(log: L.LandscapeLog, config: ExperimentConfig, key: str) -> None
         return
     summary = log.summary()
     st.markdown(L.landscape_story(summary, log.n_params["residual"], SLICES.directions))
-    name = view_name(PAGE, config)
+    name = view_name(PAGE, config, DEFAULTS)
     show_figure(charts.slice_1d_figure(log.line_frame()), f"{name}_slice-1d", f"{key}_1d")
     show_figure(charts.contour_figure(log.surfaces), f"{name}_slice-2d", f"{key}_2d")
     errors = ", ".join(f"{v} {log.final[v]['train_error']:.1%}" for v in log.final)

@@ -20,7 +20,8 @@ from resnet_core.specs import DRAWS, PATH_BATCH, PATH_DRAWS, SHORTCUT_OPTIONS
 from serving.jobs import JobRequest
 from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name
-from ui.runner import EngineStopped, Run, live_runs, show_refusal
+from ui.runner import Run
+from ui.science import train_and_draw
 
 DEFAULTS = ExperimentConfig(depth=20, steps=150, measure_every=150, eval_every=150)  # both nets trained well (~3% test error)
 PAGE = "lesion"
@@ -61,7 +62,7 @@ def deletion_note(config: ExperimentConfig) -> str:
 
 def draw(log: StudyLog, config: ExperimentConfig, key: str) -> None:
     """Deletion charts and story, then the path charts and story, from whatever records have arrived."""
-    name = view_name(PAGE, config)
+    name = view_name(PAGE, config, DEFAULTS)
     frame = L.lesion_frame(log.records)
     chance = 1 - 1 / dataset_info(config).n_classes
     if (frame["mode"] == "single").any():
@@ -99,27 +100,22 @@ st.caption(
     f"paths per length, gradient at the first block's input on {PATH_BATCH} training images, BN in eval mode. "
     "The progress bar counts training steps; the deletions and paths are measured after the last one."
 )
-try:
-    request = JobRequest("lesion", config, "lab.jobs:lesion_run")
-    log, finished = live_runs(
-        [Run(request, step_records=2 * config.steps, costs_as=L.budget_pairs(config))],
-        StudyLog,
-        lambda log, key: draw(log, config, key),
-        label="Train, then delete",
-        key="lesion",
+log, finished = train_and_draw(
+    lambda: [
+        Run(JobRequest("lesion", config, "lab.jobs:lesion_run"), step_records=2 * config.steps, costs_as=L.budget_pairs(config))
+    ],
+    StudyLog,
+    lambda log, key: draw(log, config, key),
+    label="Train, then delete",
+    key="lesion",
+)
+if finished:
+    studies = [r for r in log.records if r["kind"] in ("lesion", "paths")]
+    st.download_button(
+        "Download JSON (every deletion and path length)",
+        json.dumps(json_safe({"config": config.to_params(include_defaults=True), "records": studies}), indent=1),
+        file_name=f"{view_name(PAGE, config, DEFAULTS)}.json",
+        mime="application/json",
+        icon=":material/download:",
+        on_click="ignore",
     )
-except (ValueError, EngineStopped) as error:
-    show_refusal(error)
-    st.stop()
-if log is not None:
-    draw(log, config, "final")
-    if finished:
-        studies = [r for r in log.records if r["kind"] in ("lesion", "paths")]
-        st.download_button(
-            "Download JSON (every deletion and path length)",
-            json.dumps(json_safe({"config": config.to_params(include_defaults=True), "records": studies}), indent=1),
-            file_name=f"{view_name(PAGE, config)}.json",
-            mime="application/json",
-            icon=":material/download:",
-            on_click="ignore",
-        )

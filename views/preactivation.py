@@ -15,10 +15,11 @@ from resnet_core.config import BLOCKS, ExperimentConfig
 from resnet_core.results import ExperimentLog, RunLog, tag
 from serving.jobs import JobRequest
 from serving.sweep import sweep_command
-from ui.controls import check_url, experiment_controls
+from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name
-from ui.runner import EngineStopped, Run, compute, live_runs, show_refusal
-from ui.science import SEED_LISTS, experiment_downloads, seed_control
+from ui.runner import EngineStopped, Run, compute, show_refusal
+from ui.science import SEED_LISTS, experiment_downloads, seed_control, train_and_draw
+from ui.url import check_url
 
 # He et al. 2016 compare the units at 110, 164 and 1001 layers. A 110-layer MLP on the digits (BN, ReLU) trains 100
 # steps in ~10 s per pair on one core, so both units at 3 seeds fit a lesson; the CNN (arch) is ~4x slower.
@@ -43,7 +44,7 @@ def training_runs(config: ExperimentConfig, seeds: list[int]) -> list[Run]:
 
 def draw_training(log: ExperimentLog, config: ExperimentConfig, key: str) -> None:
     """Loss curves while training; the final errors and the per-seed verdict once runs finish."""
-    name = view_name(PAGE, config)
+    name = view_name(PAGE, config, DEFAULTS)
     curves = log.curve_frame()
     if not curves.empty:
         show_figure(T.loss_curves(curves), f"{name}_training_loss", f"{key}_loss")
@@ -81,26 +82,23 @@ except (ValueError, EngineStopped) as error:
     show_refusal(error)
     st.stop()
 frame = P.block_gradients(logs)
-show_figure(P.unit_figure(frame), f"{view_name(PAGE, config)}_units", "units")
+show_figure(P.unit_figure(frame), f"{view_name(PAGE, config, DEFAULTS)}_units", "units")
 if (verdict := P.unit_verdict(frame)) is not None:
     for line in P.unit_story(verdict):
         st.markdown(line)
 st.subheader(T.question(config))
 st.markdown(T.method_note(config))
-try:
-    runs = training_runs(config, seeds)
-    log, finished = live_runs(
-        runs, ExperimentLog, lambda log, key: draw_training(log, config, key), label="Train both units", key="science"
-    )
-except (ValueError, EngineStopped) as error:
-    show_refusal(error)
-    st.stop()
-if log is not None:
-    draw_training(log, config, "final")
-    if finished:
-        experiment_downloads(log, config, f"{view_name(PAGE, config)}_units", "preactivation")
+log, finished = train_and_draw(
+    lambda: training_runs(config, seeds),
+    ExperimentLog,
+    lambda log, key: draw_training(log, config, key),
+    label="Train both units",
+    key="science",
+)
+if finished:
+    experiment_downloads(log, config, f"{view_name(PAGE, config, DEFAULTS)}_units", "preactivation")
 st.markdown("The same runs from the command line (stored in the cache this page reads):")
-st.code(sweep_command([run.request.config for run in runs]), language="bash", wrap_lines=True)
+st.code(sweep_command([run.request.config for run in training_runs(config, seeds)]), language="bash", wrap_lines=True)
 st.caption(
     "The paper's figures, not this lab's: He et al. 2016 trained the units on CIFAR-10 for 64k iterations, "
     "ResNet-110 6.61% (post) vs 6.37% (pre) test error, ResNet-1001 7.61% vs 4.92%. The numbers above are this "

@@ -16,17 +16,18 @@ import streamlit as st
 
 from lab import science_charts as charts
 from lab import shortcuts as S
-from lab.charts import COLORS
 from lab.spread import error_bands
+from lab.style import COLORS
 from resnet_core.config import SHORTCUTS, ExperimentConfig
 from resnet_core.results import ExperimentLog, table_frame, tag
 from resnet_core.specs import SHORTCUT_OPTIONS
 from serving.jobs import JobRequest
-from ui.controls import check_url, experiment_controls
+from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name
 from ui.runner import EngineStopped, Run, compute, live_runs, show_refusal
 from ui.science import SEED_LISTS, experiment_downloads, seed_control
 from ui.sweeps import stored_sweep_section
+from ui.url import check_url
 
 DEFAULTS = ExperimentConfig(depth=20, steps=100, measure_every=10, eval_every=20)
 PAGE = "shortcuts"
@@ -105,7 +106,7 @@ config = experiment_controls(DEFAULTS, page=PAGE, mission=MISSION, advanced=ADVA
 with st.sidebar:
     seeds = seed_control(config)
     share_box(config, DEFAULTS)
-name = view_name(PAGE, config)
+name = view_name(PAGE, config, DEFAULTS)
 if config.arch != "cnn":
     st.warning(
         "Shape changes happen in the CNN (stride 2, more channels); the MLP keeps one width. Showing the CNN's "

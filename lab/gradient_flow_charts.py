@@ -1,14 +1,11 @@
-"""DataFrame -> plotly Figure builders. Pure functions: no streamlit, no training.
+"""The Gradient Flow page's figures: RunLog frames -> Plotly figures. Pure functions: no streamlit, no training.
 
-One colour per variant across the whole app (Okabe-Ito, readable by colour-blind viewers
-and on a washed-out projector); gradient norms always on log axes.
+Gradient norms always on log axes; colours, titles and layout from lab.style.
 """
 
 from __future__ import annotations
 
 import math
-import re
-import textwrap
 
 import numpy as np
 import pandas as pd
@@ -16,94 +13,11 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from lab.axes import power_label
+from lab.style import COLORS, base_layout, legend_below
 from resnet_core.specs import VARIANTS
 
-
-def l2_label(l2: float) -> str:
-    """0, 1e-4, 0.01: short L2 strengths for file names, captions and the sweep's categories (a log axis can't show 0)."""
-    if l2 == 0:
-        return "0"
-    text = f"{l2:.0e}" if l2 < 0.01 else f"{l2:g}"
-    return text.replace("e-0", "e-").replace("e+0", "e")
-
-
-COLORS = {"plain": "#D55E00", "residual": "#0072B2"}
-FONT_SIZE = 16
 # Main-path layers as a line; projection shortcuts W_s as separate open diamonds at their block's last layer.
 LAYER_STYLES = (("main", "lines+markers", {"size": 6}), ("shortcut", "markers", {"size": 12, "symbol": "diamond-open"}))
-
-
-TITLE_CHARS = 36  # a title line that fits a half-width chart at 1280x720 and a 390 px phone at the chart font
-SUBTITLE_CHARS = 56  # the smaller qualifier lines below it
-TITLE_BREAKS = (
-    ": ",
-    " (",
-    " at ",
-    " after ",
-    " while ",
-    " during ",
-    " vs ",
-    " with ",
-    ", ",
-)  # where a title splits into what and qualifier
-TITLE_LINE_PX = 22  # top margin per extra title line
-
-
-def chart_title(text: str, qualifier: str = "") -> str:
-    """The one layout of a chart title: what the chart shows on the first line, its qualifier smaller below.
-
-    A Plotly title never wraps and the server can't know the screen's width, so a long title without a
-    `qualifier` splits at its last natural break within TITLE_CHARS ("... per layer | at initialisation");
-    a title with its own line breaks is left as written.
-    """
-    if qualifier:
-        head, tail = text, qualifier
-    elif "<br>" in text or len(text) <= TITLE_CHARS:
-        return text
-    else:
-        # a break's punctuation stays at the end of the first line ("Forward signal:"), so the lines read as the title
-        found = [m.start() + (sep[0] in ":,") for sep in TITLE_BREAKS for m in re.finditer(re.escape(sep), text)]
-        cuts = [cut for cut in found if 0 < cut <= TITLE_CHARS]
-        if cuts:
-            head, tail = text[: max(cuts)].strip(), text[max(cuts) :].strip()
-        else:
-            head, *rest = textwrap.wrap(text, TITLE_CHARS, break_on_hyphens=False)
-            tail = " ".join(rest)
-    even = math.ceil(len(tail) / math.ceil(len(tail) / SUBTITLE_CHARS)) + 4  # lines of even length: no one-word last line
-    return head + "<br><sup>" + "<br>".join(textwrap.wrap(tail, min(even, SUBTITLE_CHARS), break_on_hyphens=False)) + "</sup>"
-
-
-def title_margin(*titles: str) -> int:
-    """The top margin (px) that holds the longest of these titles and the legend under it."""
-    return 70 + TITLE_LINE_PX * max(title.count("<br>") for title in titles)
-
-
-def base_layout(fig: go.Figure, title: str, x_title: str, y_title: str, *, log_y: bool = False) -> go.Figure:
-    """Shared look: large readable fonts, legend on top, log y for norms.
-
-    Set attribute by attribute: the same figure as update_layout / update_xaxes, at about a tenth of
-    the cost (plotly's update path re-parses every key), and the server builds these for every session.
-    """
-    layout = fig.layout
-    text = chart_title(title)
-    layout.title = {"text": text, "x": 0.0, "xanchor": "left"}
-    layout.font = {"size": FONT_SIZE}
-    layout.legend = {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1.0}
-    layout.margin = {"l": 10, "r": 10, "t": title_margin(text), "b": 10}
-    layout.hovermode = "closest"
-    for axis in fig.select_xaxes():
-        axis.title.text = x_title
-    for axis in fig.select_yaxes():
-        axis.title.text = y_title
-        axis.type = "log" if log_y else "linear"
-        axis.exponentformat = "power" if log_y else "none"
-    return fig
-
-
-def legend_below(fig: go.Figure) -> go.Figure:
-    """Many traces: the legend goes under the plot, where it can't cover the title."""
-    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0}, margin={"b": 70})
-    return fig
 
 
 def _at_step(frame: pd.DataFrame, step: int) -> pd.DataFrame:
