@@ -17,6 +17,11 @@ from resnet_core.specs import VARIANTS
 GROUPS = len(VARIANTS)  # group 0 = plain, 1 = residual: the order of VARIANTS
 
 
+def features_last(x: Tensor) -> Tensor:
+    """The MLP's (2, batch, features) activations as (batch, 2 x features), [plain | residual]: BN's channel layout."""
+    return x.transpose(0, 1).reshape(x.shape[1], -1)
+
+
 def runs(sizes: list[int]) -> list[tuple[int, int]]:
     """Consecutive equal sizes as (count, size): a run is reduced as one (count, size) matrix, not count tensors."""
     out: list[tuple[int, int]] = []
@@ -58,6 +63,8 @@ class BlockStatistics:
         NCHW map (a gradient often is) is summed per (sample, channel) first, so neither layout is ever copied.
         """
         x = x.square() if square else x
+        if x.dim() == 3:  # the MLP's (2, N, features): 1ᵀX per net, [plain | residual]
+            return torch.matmul(self.ones(x, x.shape[1]), x).reshape(-1)
         if x.dim() == 2 or x.is_contiguous(memory_format=torch.channels_last):
             rows = x.movedim(1, -1).reshape(-1, x.shape[1])  # (positions, channels), a view
             return torch.mv(rows.T, self.ones(x, rows.shape[0]))
@@ -67,8 +74,8 @@ class BlockStatistics:
 
     def record(self, branch: Tensor, skip: Tensor, out: Tensor) -> None:
         """Per-net block statistics, defined as in probes.BlockRecorder: per-channel sums (GEMVs), combined in metrics()."""
-        z = branch.detach()  # (N, 2 x features, H, W), or (N, 2 x features) in the MLP
-        positions = z.numel() // z.shape[1]
+        z = branch.detach()  # (N, 2 x features, H, W), or (2, N, features) in the MLP
+        positions = z.shape[1] if z.dim() == 3 else z.numel() // z.shape[1]
         self.branch_moments.append((positions, self.channel_sums(z, False), self.channel_sums(z, True)))
         self.skip_norms.append(torch.linalg.vector_norm(skip.detach()))  # the plain half is zeros: the residual net's ||skip||
         self.out_squares.append(self.channel_sums(out.detach(), True))  # Σ a[l+2]² per channel

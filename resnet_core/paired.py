@@ -7,7 +7,9 @@ tensors are stacked along the output features, [plain | residual]: a block conv 
 grouped conv (groups=2), a linear layer a batched matmul, BatchNorm normalises 2C channels
 (its statistics are per channel, hence per net), and the shortcut is added to the residual
 half only (the plain half gets + 0, which changes no value). Projection shortcuts exist in
-the residual net alone and run on its half.
+the residual net alone and run on its half. The CNN's maps are (batch, 2C, H, W); the MLP's
+activations are (2, batch, features), net first, so each linear layer is one baddbmm with no
+reshuffling around it (a deep thin MLP is bound by the number of autograd nodes per layer).
 
 Nothing mixes the halves, so each net computes what it computes alone, up to the order of
 float sums; tests/test_paired.py checks that against the two nets trained one by one.
@@ -23,10 +25,12 @@ from torch import Tensor, nn
 
 from resnet_core.config import ExperimentConfig
 from resnet_core.models import ACTIVATION_MODULES, Stack, pair_spec
-from resnet_core.pair_stats import GROUPS, BlockStatistics, runs
+from resnet_core.pair_stats import GROUPS, BlockStatistics, features_last, runs
 from resnet_core.probes import layer_infos
 from resnet_core.specs import VARIANTS
 from resnet_core.structure import BN_EPS, BN_MOMENTUM, BlockSpec, Layer, NetSpec, Norm, Shortcut, initial_state
+
+RESIDUAL = VARIANTS.index("residual")  # the residual net's half (CNN channels) or slice (MLP activations)
 
 
 def _key(name: str) -> str:
@@ -80,6 +84,8 @@ class PairedStack(nn.Module):
         # per layer of each net (plain layers, then residual ones): the segment that holds it
         self.layer_segments = torch.tensor([segments[layer] for v in VARIANTS for layer in self.layers[v]])
         self.runs = runs(self.segment_sizes)  # a stage's layers and both halves: one reduction per run, not per segment
+        # the residual net's slice of the MLP's net-first activations (a buffer: it moves with the pair to its device)
+        self.register_buffer("residual_slice", torch.tensor([RESIDUAL]), persistent=False)
         self.stats = BlockStatistics([b.layer2.out_features for b in spec.blocks])  # filled by measured forwards
         self.recording = False
 
@@ -132,6 +138,9 @@ class PairedStack(nn.Module):
             return x
         mean, var = self._buffers[_key(norm.name + ".running_mean")], self._buffers[_key(norm.name + ".running_var")]
         weight, bias = self._tensor(norm.name + ".weight"), self._tensor(norm.name + ".bias")
+        if x.dim() == 3:  # the MLP's (2, batch, features): BN wants (batch, 2 x features) channels
+            y = F.batch_norm(features_last(x), mean, var, weight, bias, self.training, self.momentum, BN_EPS)
+            return y.view(x.shape[1], x.shape[0], -1).transpose(0, 1)
         return F.batch_norm(x, mean, var, weight, bias, self.training, self.momentum, BN_EPS)
 
     def _layer(self, x: Tensor, layer: Layer, groups: int) -> Tensor:
@@ -143,14 +152,13 @@ class PairedStack(nn.Module):
             if layer.circular:  # wrap the map around first, as nn.Conv2d does for this mode
                 return F.conv2d(F.pad(x, (pad, pad, pad, pad), mode="circular"), weight, bias, layer.stride, 0, groups=groups)
             return F.conv2d(x, weight, bias, layer.stride, pad, groups=groups)
-        if groups == 1:
-            return F.linear(x, weight, bias)
-        batch = x.shape[0]
-        halves = x.view(batch, GROUPS, -1).transpose(0, 1)  # (2, batch, in): each net's input half
-        weights = weight.view(GROUPS, -1, weight.shape[1]).transpose(1, 2)  # (2 x out, in) -> (2, in, out)
-        out = torch.bmm(halves, weights)  # (2, batch, out)
-        out = out.transpose(0, 1).reshape(batch, -1)  # (batch, 2 x out): [plain | residual]
-        return out + bias if bias is not None else out
+        if groups == 1:  # the stem: one input for both nets, then each net's features apart
+            out = F.linear(x, weight, bias)  # (batch, 2 x out): [plain | residual]
+            return out.view(x.shape[0], GROUPS, -1).transpose(0, 1)  # (2, batch, out), a view
+        weights = weight.view(GROUPS, -1, weight.shape[1]).transpose(1, 2)  # (2 x out, in) -> (2, in, out), a view
+        if bias is None:
+            return torch.bmm(x, weights)  # (2, batch, out)
+        return torch.baddbmm(bias.view(GROUPS, 1, -1), x, weights)
 
     def _branch(self, x: Tensor, block: BlockSpec) -> Tensor:
         """z[l+2] of both nets, as models.Block.branch computes it (post- or pre-activation)."""
@@ -160,10 +168,10 @@ class PairedStack(nn.Module):
         hidden = self.activation(self._norm(self._layer(x, block.layer1, GROUPS), block.norm1))
         return self._norm(self._layer(hidden, block.layer2, GROUPS), block.norm2)
 
-    def _skip(self, x: Tensor, shortcut: Shortcut, features: int) -> Tensor:
-        """The residual net's shortcut of its input half, with zeros over the plain half."""
+    def _map_shortcut(self, x: Tensor, shortcut: Shortcut, features: int) -> Tensor:
+        """The residual CNN's shortcut of its input half (batch, C, H, W), with zeros over the plain half."""
         half = x[:, x.shape[1] // GROUPS :]
-        spatial = (0, 0, 0, 0) if self.image else ()
+        spatial = (0, 0, 0, 0)
         if shortcut.kind == "identity":
             return F.pad(half, (*spatial, features, 0))
         if shortcut.kind == "zero_pad":
@@ -172,8 +180,17 @@ class PairedStack(nn.Module):
         if shortcut.projection is None:
             raise TypeError(f"unknown shortcut {shortcut.kind!r}")
         weight = self._tensor(shortcut.projection.name + ".weight")
-        z = self._projection(half, weight, shortcut.stride) if self.image else F.linear(half, weight)
+        z = self._projection(half, weight, shortcut.stride)
         return F.pad(self._norm(z, shortcut.norm), (*spatial, features, 0))
+
+    def _mlp_shortcut(self, x: Tensor, shortcut: Shortcut) -> Tensor:
+        """The residual MLP's shortcut, (1, batch, features), of its slice of x (2, batch, features): identity or W_s."""
+        residual = x[RESIDUAL : RESIDUAL + 1]
+        if shortcut.kind == "identity":
+            return residual
+        if shortcut.projection is None:
+            raise TypeError(f"unknown MLP shortcut {shortcut.kind!r}")
+        return self._norm(F.linear(residual, self._tensor(shortcut.projection.name + ".weight")), shortcut.norm)
 
     @staticmethod
     def _projection(x: Tensor, weight: Tensor, stride: int) -> Tensor:
@@ -196,17 +213,21 @@ class PairedStack(nn.Module):
         out = self.activation(self._norm(self._layer(x, spec.stem, 1), spec.stem_norm))
         for block in spec.blocks:
             branch = self._branch(out, block)
-            features = branch.shape[1] // GROUPS
-            skip = self._skip(out, block.shortcut, features)
-            out = branch + skip if block.pre else self.activation(branch + skip)
+            if self.image:
+                skip = self._map_shortcut(out, block.shortcut, branch.shape[1] // GROUPS)
+                total = branch + skip
+            else:  # added to the residual net's slice alone: one autograd node, the plain slice left as it is
+                skip = self._mlp_shortcut(out, block.shortcut)
+                total = branch.index_add(0, self.residual_slice, skip)
+            out = total if block.pre else self.activation(total)
             if self.recording:
                 self.stats.record(branch, skip, out)
         if spec.pre:  # pre-activation: the BN and g after the last block
             out = self.activation(self._norm(out, spec.head_norm))
         if self.image:
-            out = out.mean(dim=(2, 3))  # global average pooling: per channel, so per net
-        logits = self._layer(out, spec.fc, GROUPS)  # (batch, 2 x classes)
-        return logits.view(x.shape[0], GROUPS, -1).transpose(0, 1)  # (2, batch, classes)
+            pooled = out.mean(dim=(2, 3))  # global average pooling: per channel, so per net
+            out = pooled.view(x.shape[0], GROUPS, -1).transpose(0, 1)  # (2, batch, channels), a view
+        return self._layer(out, spec.fc, GROUPS)  # (2, batch, classes)
 
     def _segment_norms(self, flat: Tensor) -> Tensor:
         """The 2-norm of every weight segment of `flat` (or of its gradient), from one row-wise norm per run of equal sizes.
