@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import streamlit as st
 
@@ -26,7 +26,7 @@ from resnet_core.config import ExperimentConfig
 from serving import cache
 from serving.cost import estimate_text
 from serving.jobs import CANCELLED, DONE, Job, JobRequest, executor
-from ui import host, lessons
+from ui import host, lessons, shared
 from ui.echo import plain, refused
 
 REFRESH_SECONDS = 1.0  # charts redraw about once a second while records stream in (less often when drawing is slow)
@@ -34,6 +34,9 @@ DRAW_SHARE = 0.33  # at most this share of one core goes to live drawing, summed
 TICK_SECONDS = 0.1  # a waiting loop wakes this often (and on every record): where a Stop or a rerun can interrupt it
 ACTIVE_KEY = "_active_jobs"  # session_state: {view key: [Job]} started by this session and not yet finished or stopped
 STOPPED_KEY = "_stopped_logs"  # session_state: {view key: log} of runs stopped before the end
+
+
+T = TypeVar("T")
 
 
 class Log(Protocol):
@@ -134,6 +137,15 @@ def compute(request: JobRequest, what: str) -> list[dict[str, Any]]:
     return job.records
 
 
+def shared_result(request: JobRequest, what: str, read: Callable[[list[dict[str, Any]]], T], page: str) -> T:
+    """compute()'s records read once per server (`read(records)`, e.g. into a RunLog) and shared by every session of
+    `page` (ui.shared): each session still waits for the job with its own progress line, but none reads or draws
+    the finished result again."""
+    identity = (page, request.identity)
+    records = None if shared.known(identity) else compute(request, what)
+    return shared.finished(identity, lambda: read(records if records is not None else compute(request, what)))
+
+
 def waiting_text(job: Job) -> str:
     """What a queued job is waiting for, or "" once it runs."""
     if job.state != "queued":
@@ -154,13 +166,15 @@ def live_runs(
     label: str,
     key: str,
     lesson_config: ExperimentConfig | None = None,
+    shared_as: str | None = None,
 ) -> tuple[Any | None, bool]:
     """Run / Stop buttons, the live view and its progress with the time left. Returns (log to draw or None, finished).
 
     `draw(log, element_key)` is called repeatedly into one placeholder while records arrive; the
     caller draws the returned log once more afterwards, with its interactive extras. `key` names
     the view's runner for lessons that start it on open (`lesson_config`: the settings a lesson
-    must still have for that).
+    must still have for that). `shared_as` (the page's name): a finished log is one object for every session of
+    the server (ui.shared), so its figures are drawn once; a page whose runs tag their records leaves it None.
     """
     view = view_key(runs)
     missing = [run for run in runs if cached_records(run.request) is None]
@@ -179,7 +193,7 @@ def live_runs(
         stopped[view] = _log_so_far(runs, new_log, jobs)
     if not missing and not start:
         st.caption("All results for these settings are in the shared cache: drawn without computing.")
-        return _cached_log(runs, new_log), True
+        return _finished(shared_as, view, lambda: _cached_log(runs, new_log)), True
     if refusal is not None:
         st.error(
             f"{label} is off: training these settings is too large for this hosted lab: {refusal} "
@@ -192,7 +206,8 @@ def live_runs(
         stopped.pop(view, None)
         bar = status_col.progress(0.0, text="starting · 0.0 s")
         with WATCHERS.one_more():
-            return _follow(runs, new_log, draw, bar, st.empty(), view)
+            log, finished = _follow(runs, new_log, draw, bar, st.empty(), view)
+        return (_finished(shared_as, view, lambda: log) if finished else log), finished
     if view in stopped:
         st.info(
             "Stopped before the end: the charts show what was computed. Press the button to run it all.", icon=":material/stop:"
@@ -210,6 +225,11 @@ def live_runs(
         status_col.info(f"{count}{estimate} The time left shows beside the progress once it runs.", icon=":material/timer:")
     partial = _cached_log(runs, new_log) if len(missing) < len(runs) else None
     return partial, False
+
+
+def _finished(shared_as: str | None, view: str, read: Callable[[], Log]) -> Log:
+    """A finished view's log: the server's one copy when the page shares it (the first session's), else `read()`."""
+    return read() if shared_as is None else shared.finished((shared_as, view), read)
 
 
 def _cached_log(runs: Sequence[Run], new_log: Callable[[], Log]) -> Log:
