@@ -128,9 +128,10 @@ def compute(request: JobRequest, what: str) -> list[dict[str, Any]]:
         return records
     job, line = executor().submit(request), st.empty()
     progress = _Progress(line, time.monotonic())
-    while not job.finished:
-        progress.show(0.0, waiting_text(job) or what)
-        job.wait(TICK_SECONDS)
+    with job.watching():
+        while not job.finished:
+            progress.show(0.0, waiting_text(job) or what)
+            job.wait(TICK_SECONDS)
     line.empty()
     if job.state != DONE:
         raise EngineStopped(job.message)
@@ -272,33 +273,34 @@ def _follow(
     active[view] = list(jobs.values())
     seen = dict.fromkeys(jobs, 0)
     last_draw = draw_seconds = 0.0
-    while True:
-        finished = all(job.finished for job in jobs.values())  # read before the records: a finished job's are all in hand
-        for number, job in jobs.items():
-            for record in runs[number].tag(job.records[seen[number] :]):
-                log.add(record)
-                if record.get("kind") == "step":
-                    done, computed, last_step = done + 1, computed + 1, max(last_step, record["step"])
-            seen[number] = len(job.records)
-        failed = next((job for job in jobs.values() if job.finished and job.state != DONE), None)
-        now = time.monotonic()
-        progress.show(
-            min(done / total, 1.0),
-            _status(runs, jobs, last_step),
-            lambda seconds, c=computed, left=total - done: _time_left(c, left, seconds),
-        )
-        if finished or failed:
-            break
-        if any(seen.values()) and now - last_draw >= redraw_gap(draw_seconds, WATCHERS.count):
-            with area.container():
-                draw(log, f"live{int(now * 1000)}")
-            last_draw = time.monotonic()
-            draw_seconds = last_draw - now  # a slow machine redraws less often: drawing never crowds out the stream
+    with contextlib.ExitStack() as watching:
         for job in jobs.values():
-            job.touch()  # every job of this view is still watched, not only the one waited on
-        pending = [job for job in jobs.values() if not job.finished]  # one may have finished since `finished` was read
-        if pending:
-            pending[0].wait(TICK_SECONDS)
+            watching.enter_context(job.watching())  # every job of this view is watched, not only the one waited on
+        while True:
+            finished = all(job.finished for job in jobs.values())  # read before the records: a finished job's are all in hand
+            for number, job in jobs.items():
+                for record in runs[number].tag(job.records[seen[number] :]):
+                    log.add(record)
+                    if record.get("kind") == "step":
+                        done, computed, last_step = done + 1, computed + 1, max(last_step, record["step"])
+                seen[number] = len(job.records)
+            failed = next((job for job in jobs.values() if job.finished and job.state != DONE), None)
+            now = time.monotonic()
+            progress.show(
+                min(done / total, 1.0),
+                _status(runs, jobs, last_step),
+                lambda seconds, c=computed, left=total - done: _time_left(c, left, seconds),
+            )
+            if finished or failed:
+                break
+            if any(seen.values()) and now - last_draw >= redraw_gap(draw_seconds, WATCHERS.count):
+                with area.container():
+                    draw(log, f"live{int(now * 1000)}")
+                last_draw = time.monotonic()
+                draw_seconds = last_draw - now  # a slow machine redraws less often: drawing never crowds out the stream
+            pending = [job for job in jobs.values() if not job.finished]  # one may have finished since `finished` was read
+            if pending:
+                pending[0].wait(TICK_SECONDS)
     active.pop(view, None)
     if failed is not None:
         for job in jobs.values():
