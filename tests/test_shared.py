@@ -66,7 +66,8 @@ def test_what_is_derived_from_a_shared_source_is_built_once_and_from_any_other_e
     for _ in range(3):
         shared.derived(source, "chart", lambda: builds.append("shared"))
         shared.derived(Log(), "chart", lambda: builds.append("own"))  # a live or stopped run's log: its session's own
-    assert builds == ["shared", "own", "own", "own"]
+        shared.derived(None, "chart", lambda: builds.append("none"))  # a figure drawn from no log at all
+    assert builds == ["shared", "own", "none", "own", "none", "own", "none"]
 
 
 def test_the_store_is_bounded() -> None:

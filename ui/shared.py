@@ -90,7 +90,10 @@ def known(identity: Hashable) -> bool:
 def derived(source: Any, what: Hashable, build: Callable[[], T]) -> T:
     """What is computed from a shared `source` (an object `finished` returned; `what` says what: a chart and its
     arguments, a table), built once; from any other source, built every time."""
-    identity = _IDENTITIES.get(source)
+    try:
+        identity = _IDENTITIES.get(source)
+    except TypeError:  # None, or anything else that cannot be weakly referenced: never a shared source
+        identity = None
     if identity is None:
         return build()
     return SHARED.get(("derived", identity, what), build)
