@@ -22,7 +22,9 @@ from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
-MAX_ENTRIES = 128  # finished objects and what is derived from them; a lesson's page holds ~20 (two logs, their figures)
+# Finished objects and what is derived from them: a trained Gradient Flow view holds ~20 (two logs, a dozen figures,
+# readings, tables; the 1000-layer lesson's figures are 1 MB of JSON), so this keeps the views of about three lessons.
+MAX_ENTRIES = 64
 
 
 class _Shared:
