@@ -3,7 +3,8 @@
 1. load: N browser sessions (Debian's chromium through Playwright) open the same lesson link at
    once on one `streamlit run app.py`; every one must finish its training view. Meanwhile a thread
    asks /_stcore/health every 0.2 s and keeps the slowest answer. Reported: sessions completed, how
-   many times the lesson's training was computed (the server logs one line per job started),
+   many times the lesson's training was computed (the server logs one line per job started, and one
+   per job cancelled because nobody watched it),
    the slowest health answer, and the peak RSS of the server process and of its workers.
 2. many tabs: 4 tabs open an expensive init-only view and close at once; reported: how long the
    workers kept computing after the last tab closed (a job nobody waits for is cancelled).
@@ -163,12 +164,14 @@ def load(sessions: int, profile: str | None = None, browser_nice: int = 0) -> No
                 sampler.wait(60)
             stop_server(server, 30)
         started = re.findall(r"job started: (\S+)", log.read_text())
+        abandoned = re.findall(r"job cancelled: (\S+),", log.read_text())
         done = [r for r in results if isinstance(r, float)]
         median = f"median {statistics.median(done):.0f} s" if done else "none"
         print(f"load: {len(done)}/{sessions} sessions finished in {elapsed:.0f} s ({median})")
         for reason in sorted({r for r in results if isinstance(r, str)}):
             print(f"load: failed: {reason}")
         print(f"load: jobs started: {', '.join(f'{k} x{started.count(k)}' for k in sorted(set(started)))}")
+        print(f"load: jobs cancelled as abandoned: {', '.join(abandoned) or 'none'}")
         print(f"load: health: {probe.summary()}")
         print(f"load: peak RSS server {server_peak:.0f} MB, workers {', '.join(f'{m:.0f}' for m in worker_peaks)} MB")
         print(f"load: server process CPU {server_cpu:.0f} s ({server_cpu / sessions:.1f} s per session)")

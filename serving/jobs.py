@@ -6,7 +6,8 @@ lost one's place. The interface is small, so a Ray backend or the CLI's sweep ca
 
     job = executor().submit(JobRequest("train", config, "lab.jobs:train_run"))
     job.records      # grows as the worker streams records back
-    job.touch()      # "someone is still waiting": a job nobody touches for IDLE_SECONDS is cancelled
+    with job.watching():  # "someone is waiting": a job nobody watches (nor touches) for IDLE_SECONDS is cancelled
+        job.wait(0.1)
     executor().cancel(job)
 
 Identical requests (same kind and config) share one job and its live progress (single flight).
@@ -26,6 +27,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from typing import Any
@@ -37,8 +39,8 @@ from serving.limits import HostLimits
 from serving.locks import KeyLock
 from serving.worker import WorkerProcess, resident_mb
 
-LOG = logging.getLogger("resnet_lab.jobs")  # one line per job started: what the host's server is computing
-IDLE_SECONDS = 15.0  # a job nobody has touched for this long is abandoned (its tab closed): cancelled
+LOG = logging.getLogger("resnet_lab.jobs")  # one line per job started or abandoned: what the host's server is computing
+IDLE_SECONDS = 15.0  # a job nobody has watched or touched for this long is abandoned (its tab closed): cancelled
 CANCEL_GRACE_SECONDS = 5.0  # a worker that does not stop within this after a cancel is killed and replaced
 POLL_SECONDS = 0.05
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
@@ -68,6 +70,7 @@ class Job:
     message: str = ""  # why a failed job failed, in words for the page
     stored: bool = False  # its records are in the result cache (written by this job, or read from it)
     last_touched: float = field(default_factory=time.monotonic)
+    watchers: int = 0  # page runs inside `watching()` now: a watched job is never abandoned, however starved they are
     changed: threading.Condition = field(default_factory=threading.Condition)
 
     @property
@@ -76,6 +79,25 @@ class Job:
 
     def touch(self) -> None:
         self.last_touched = time.monotonic()
+
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[None]:
+        """While inside, the job counts as waited for, whether or not the watcher gets the CPU to touch it.
+
+        On a server starved of CPU or of the interpreter lock (thirty tabs drawing, the host busy), a
+        page's thread can go 15 s without running; a rule on the time since the last touch alone could
+        then cancel a job every tab was still waiting for, and the next run would compute it again. A
+        closed tab or a rerun leaves the block (Streamlit stops the script at its next message), and
+        the idle time counts from then.
+        """
+        with self.changed:
+            self.watchers += 1
+        try:
+            yield
+        finally:
+            with self.changed:
+                self.watchers -= 1
+            self.touch()
 
     def wait(self, seconds: float) -> None:
         """Block until the job changes (a record, a new state) or `seconds` pass; touches the job."""
@@ -231,7 +253,8 @@ class Executor:
             return
         elif worker.cancelled_at is not None and now - worker.cancelled_at > CANCEL_GRACE_SECONDS:
             self._lose(worker, "stopped")
-        elif now - job.last_touched > self.idle_seconds:
+        elif job.watchers == 0 and now - job.last_touched > self.idle_seconds:
+            LOG.info("job cancelled: %s, nobody watched it for %.0f s", job.request.kind, now - job.last_touched)
             self._cancel(job, "nobody was waiting for it any more")
         elif self.job_seconds is not None and now - worker.started > self.job_seconds:
             self._lose(worker, f"it ran longer than this host's limit of {self.job_seconds:.0f} s per computation")

@@ -51,6 +51,16 @@ def settings_read_afresh() -> Iterator[None]:
     host_settings.cache_clear()
 
 
+@pytest.fixture(autouse=True)
+def shared_results_afresh() -> Iterator[None]:
+    """Finished results are shared per server process (ui.shared); each test starts with none, as a fresh server does."""
+    from ui import shared
+
+    shared.SHARED.clear()
+    yield
+    shared.SHARED.clear()
+
+
 @pytest.fixture
 def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private result cache for one test: what it computes can't leak into another test or the real cache."""

@@ -147,6 +147,17 @@ def test_a_job_nobody_waits_for_is_cancelled(pool: Executor) -> None:
     assert job.state == CANCELLED and "nobody" in job.message
 
 
+def test_a_job_its_watchers_wait_for_is_not_cancelled_however_long_they_go_without_running(pool: Executor) -> None:
+    """A page thread starved of CPU (a loaded server) can go longer than idle_seconds between two touches: the job it
+    waits in `watching()` for must run to the end, not be cancelled and computed again by the next run (issue 9)."""
+    job = pool.submit(request("count", 500, 0.01, kind="starved"))  # over 5 s: longer than the pool's idle_seconds (3)
+    deadline = time.monotonic() + 120
+    with job.watching():
+        while not job.finished and time.monotonic() < deadline:
+            time.sleep(0.2)  # waiting without touching, as a thread that never gets the CPU does
+    assert job.state == DONE and len(job.records) == 500
+
+
 def test_a_refused_setting_is_a_message(pool: Executor) -> None:
     job = finish(pool.submit(request("refuse", kind="refused")))
     assert job.state == FAILED and job.message == "depth: 9 is not 6n+2"

@@ -7,7 +7,7 @@ chart. Both come from the validated config and the RunLog, never from widget tex
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,7 +17,7 @@ import streamlit as st
 from lab.style import l2_label
 from resnet_core.config import FIELDS, ExperimentConfig
 from resnet_core.results import RunLog, json_safe
-from ui import presenter
+from ui import presenter, shared
 
 SHARE_TEXT = "Share this view"
 
@@ -74,9 +74,17 @@ def plotly_config(filename: str) -> dict[str, Any]:
     return {"toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2}, "displaylogo": False} | toolbar
 
 
-def show_figure(fig: go.Figure, filename: str, key: str) -> None:
-    """st.plotly_chart with the named PNG download; `key` keeps repeated live redraws distinct."""
-    st.plotly_chart(presenter.screen_figure(fig), config=plotly_config(filename), key=key, width="stretch")
+def show_figure(
+    fig: go.Figure | Callable[[], go.Figure], filename: str, key: str, *, source: object = None, what: Hashable = ()
+) -> None:
+    """st.plotly_chart with the named PNG download; `key` keeps repeated live redraws distinct.
+
+    `fig` may be a builder: drawn from a finished `source` (ui.shared.finished), the screen figure is
+    built once per server for each `what` (the chart and its arguments), not once per session."""
+    screen = (presenter.is_presenting(), presenter.theme_type())  # what screen_figure reads besides the figure
+    build = fig if callable(fig) else lambda: fig
+    shown = shared.derived(source, (filename, what, screen), lambda: presenter.screen_figure(build()))
+    st.plotly_chart(shown, config=plotly_config(filename), key=key, width="stretch")
 
 
 def run_json_text(log: RunLog) -> str:

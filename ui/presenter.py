@@ -87,12 +87,17 @@ def presenter_toggle() -> None:
         )
 
 
+def theme_type() -> str | None:
+    """The viewer's theme ("light" / "dark") when presenting, the one other thing `screen_figure` reads; else None."""
+    return st.context.theme.type if is_presenting() else None
+
+
 def screen_figure(fig: go.Figure) -> go.Figure:
     """A copy for the screen: decade log ticks; when presenting, every text larger and black or white, not theme grey."""
     if not is_presenting():
         return for_screen(fig, FONT_SIZE)
     bigger = for_screen(fig, round(FONT_SIZE * FONT_SCALE))
-    bigger.update_layout(font_color="#ffffff" if st.context.theme.type == "dark" else "#000000")
+    bigger.update_layout(font_color="#ffffff" if theme_type() == "dark" else "#000000")
     bigger.update_xaxes(tickfont_color=bigger.layout.font.color, title_font_color=bigger.layout.font.color)
     bigger.update_yaxes(tickfont_color=bigger.layout.font.color, title_font_color=bigger.layout.font.color)
     return bigger

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import streamlit as st
 
@@ -26,7 +26,7 @@ from resnet_core.config import ExperimentConfig
 from serving import cache
 from serving.cost import estimate_text
 from serving.jobs import CANCELLED, DONE, Job, JobRequest, executor
-from ui import host, lessons
+from ui import host, lessons, shared
 from ui.echo import plain, refused
 
 REFRESH_SECONDS = 1.0  # charts redraw about once a second while records stream in (less often when drawing is slow)
@@ -34,6 +34,9 @@ DRAW_SHARE = 0.33  # at most this share of one core goes to live drawing, summed
 TICK_SECONDS = 0.1  # a waiting loop wakes this often (and on every record): where a Stop or a rerun can interrupt it
 ACTIVE_KEY = "_active_jobs"  # session_state: {view key: [Job]} started by this session and not yet finished or stopped
 STOPPED_KEY = "_stopped_logs"  # session_state: {view key: log} of runs stopped before the end
+
+
+T = TypeVar("T")
 
 
 class Log(Protocol):
@@ -125,13 +128,23 @@ def compute(request: JobRequest, what: str) -> list[dict[str, Any]]:
         return records
     job, line = executor().submit(request), st.empty()
     progress = _Progress(line, time.monotonic())
-    while not job.finished:
-        progress.show(0.0, waiting_text(job) or what)
-        job.wait(TICK_SECONDS)
+    with job.watching():
+        while not job.finished:
+            progress.show(0.0, waiting_text(job) or what)
+            job.wait(TICK_SECONDS)
     line.empty()
     if job.state != DONE:
         raise EngineStopped(job.message)
     return job.records
+
+
+def shared_result(request: JobRequest, what: str, read: Callable[[list[dict[str, Any]]], T], page: str) -> T:
+    """compute()'s records read once per server (`read(records)`, e.g. into a RunLog) and shared by every session of
+    `page` (ui.shared): each session still waits for the job with its own progress line, but none reads or draws
+    the finished result again."""
+    identity = (page, request.identity)
+    records = None if shared.known(identity) else compute(request, what)
+    return shared.finished(identity, lambda: read(records if records is not None else compute(request, what)))
 
 
 def waiting_text(job: Job) -> str:
@@ -154,13 +167,15 @@ def live_runs(
     label: str,
     key: str,
     lesson_config: ExperimentConfig | None = None,
+    shared_as: str | None = None,
 ) -> tuple[Any | None, bool]:
     """Run / Stop buttons, the live view and its progress with the time left. Returns (log to draw or None, finished).
 
     `draw(log, element_key)` is called repeatedly into one placeholder while records arrive; the
     caller draws the returned log once more afterwards, with its interactive extras. `key` names
     the view's runner for lessons that start it on open (`lesson_config`: the settings a lesson
-    must still have for that).
+    must still have for that). `shared_as` (the page's name): a finished log is one object for every session of
+    the server (ui.shared), so its figures are drawn once; a page whose runs tag their records leaves it None.
     """
     view = view_key(runs)
     missing = [run for run in runs if cached_records(run.request) is None]
@@ -179,7 +194,7 @@ def live_runs(
         stopped[view] = _log_so_far(runs, new_log, jobs)
     if not missing and not start:
         st.caption("All results for these settings are in the shared cache: drawn without computing.")
-        return _cached_log(runs, new_log), True
+        return _finished(shared_as, view, lambda: _cached_log(runs, new_log)), True
     if refusal is not None:
         st.error(
             f"{label} is off: training these settings is too large for this hosted lab: {refusal} "
@@ -192,7 +207,8 @@ def live_runs(
         stopped.pop(view, None)
         bar = status_col.progress(0.0, text="starting · 0.0 s")
         with WATCHERS.one_more():
-            return _follow(runs, new_log, draw, bar, st.empty(), view)
+            log, finished = _follow(runs, new_log, draw, bar, st.empty(), view)
+        return (_finished(shared_as, view, lambda: log) if finished else log), finished
     if view in stopped:
         st.info(
             "Stopped before the end: the charts show what was computed. Press the button to run it all.", icon=":material/stop:"
@@ -210,6 +226,11 @@ def live_runs(
         status_col.info(f"{count}{estimate} The time left shows beside the progress once it runs.", icon=":material/timer:")
     partial = _cached_log(runs, new_log) if len(missing) < len(runs) else None
     return partial, False
+
+
+def _finished(shared_as: str | None, view: str, read: Callable[[], Log]) -> Log:
+    """A finished view's log: the server's one copy when the page shares it (the first session's), else `read()`."""
+    return read() if shared_as is None else shared.finished((shared_as, view), read)
 
 
 def _cached_log(runs: Sequence[Run], new_log: Callable[[], Log]) -> Log:
@@ -252,33 +273,34 @@ def _follow(
     active[view] = list(jobs.values())
     seen = dict.fromkeys(jobs, 0)
     last_draw = draw_seconds = 0.0
-    while True:
-        finished = all(job.finished for job in jobs.values())  # read before the records: a finished job's are all in hand
-        for number, job in jobs.items():
-            for record in runs[number].tag(job.records[seen[number] :]):
-                log.add(record)
-                if record.get("kind") == "step":
-                    done, computed, last_step = done + 1, computed + 1, max(last_step, record["step"])
-            seen[number] = len(job.records)
-        failed = next((job for job in jobs.values() if job.finished and job.state != DONE), None)
-        now = time.monotonic()
-        progress.show(
-            min(done / total, 1.0),
-            _status(runs, jobs, last_step),
-            lambda seconds, c=computed, left=total - done: _time_left(c, left, seconds),
-        )
-        if finished or failed:
-            break
-        if any(seen.values()) and now - last_draw >= redraw_gap(draw_seconds, WATCHERS.count):
-            with area.container():
-                draw(log, f"live{int(now * 1000)}")
-            last_draw = time.monotonic()
-            draw_seconds = last_draw - now  # a slow machine redraws less often: drawing never crowds out the stream
+    with contextlib.ExitStack() as watching:
         for job in jobs.values():
-            job.touch()  # every job of this view is still watched, not only the one waited on
-        pending = [job for job in jobs.values() if not job.finished]  # one may have finished since `finished` was read
-        if pending:
-            pending[0].wait(TICK_SECONDS)
+            watching.enter_context(job.watching())  # every job of this view is watched, not only the one waited on
+        while True:
+            finished = all(job.finished for job in jobs.values())  # read before the records: a finished job's are all in hand
+            for number, job in jobs.items():
+                for record in runs[number].tag(job.records[seen[number] :]):
+                    log.add(record)
+                    if record.get("kind") == "step":
+                        done, computed, last_step = done + 1, computed + 1, max(last_step, record["step"])
+                seen[number] = len(job.records)
+            failed = next((job for job in jobs.values() if job.finished and job.state != DONE), None)
+            now = time.monotonic()
+            progress.show(
+                min(done / total, 1.0),
+                _status(runs, jobs, last_step),
+                lambda seconds, c=computed, left=total - done: _time_left(c, left, seconds),
+            )
+            if finished or failed:
+                break
+            if any(seen.values()) and now - last_draw >= redraw_gap(draw_seconds, WATCHERS.count):
+                with area.container():
+                    draw(log, f"live{int(now * 1000)}")
+                last_draw = time.monotonic()
+                draw_seconds = last_draw - now  # a slow machine redraws less often: drawing never crowds out the stream
+            pending = [job for job in jobs.values() if not job.finished]  # one may have finished since `finished` was read
+            if pending:
+                pending[0].wait(TICK_SECONDS)
     active.pop(view, None)
     if failed is not None:
         for job in jobs.values():

@@ -15,10 +15,10 @@ from resnet_core.config import ExperimentConfig
 from resnet_core.results import RunLog
 from serving.cost import budget_message
 from serving.jobs import JobRequest
-from ui import host, pin
+from ui import host, pin, shared
 from ui.controls import experiment_controls
 from ui.exports import device_line, download_buttons, share_box, show_figure, view_name
-from ui.runner import EngineStopped, Run, cached_records, compute, live_runs, show_refusal
+from ui.runner import EngineStopped, Run, cached_records, live_runs, shared_result, show_refusal
 
 DEFAULTS = ExperimentConfig(depth=56)  # the page's own default: deep enough that plain and residual differ sharply
 PAGE = "gradient-flow"
@@ -43,9 +43,19 @@ def draw_flow(log: RunLog, step: int, name: str, key: str) -> None:
     """Per-layer weight-gradient and per-block activation-gradient charts side by side, at one step."""
     layer_col, block_col = st.columns(2)
     with layer_col:
-        show_figure(charts.layer_gradient_figure(log.layer_frame(), step), f"{name}_layers_step-{step}", f"{key}_layers")
+        show_figure(
+            lambda: charts.layer_gradient_figure(log.layer_frame(), step),
+            f"{name}_layers_step-{step}",
+            f"{key}_layers",
+            source=log,
+        )
     with block_col:
-        show_figure(charts.block_gradient_figure(log.block_frame(), step), f"{name}_blocks_step-{step}", f"{key}_blocks")
+        show_figure(
+            lambda: charts.block_gradient_figure(log.block_frame(), step),
+            f"{name}_blocks_step-{step}",
+            f"{key}_blocks",
+            source=log,
+        )
 
 
 def draw_training(log: RunLog, key: str) -> None:
@@ -53,19 +63,19 @@ def draw_training(log: RunLog, key: str) -> None:
     name = view_name(PAGE, log.config, DEFAULTS)
     loss_col, error_col = st.columns(2)
     with loss_col:
-        show_figure(charts.loss_figure(log.curve_frame()), f"{name}_loss", f"{key}_loss")
+        show_figure(lambda: charts.loss_figure(log.curve_frame()), f"{name}_loss", f"{key}_loss", source=log)
     with error_col:
-        show_figure(charts.error_figure(log.curve_frame(), log.eval_frame()), f"{name}_error", f"{key}_error")
-    show_figure(charts.gradient_heatmap(log.layer_frame()), f"{name}_heatmap", f"{key}_heatmap")
+        show_figure(lambda: charts.error_figure(log.curve_frame(), log.eval_frame()), f"{name}_error", f"{key}_error", source=log)
+    show_figure(lambda: charts.gradient_heatmap(log.layer_frame()), f"{name}_heatmap", f"{key}_heatmap", source=log)
 
 
 def draw_signal(log: RunLog, name: str, key: str) -> None:
     """The forward signal per block (Brock et al. 2021's signal propagation), at init and the last measured step."""
-    blocks = log.block_frame()
+    blocks = shared.derived(log, "block_frame", log.block_frame)
     steps = sorted({0, int(blocks["step"].max())}) if not blocks.empty else []
     if steps:
-        show_figure(charts.signal_figure(blocks, steps), f"{name}_signal", f"{key}_signal")
-        for line in readings.signal_reading(log, steps[-1]):
+        show_figure(lambda: charts.signal_figure(blocks, steps), f"{name}_signal", f"{key}_signal", source=log)
+        for line in shared.derived(log, ("signal_reading", steps[-1]), lambda: readings.signal_reading(log, steps[-1])):
             st.markdown(line)
 
 
@@ -80,15 +90,15 @@ def draw_padding_comparison(log: RunLog) -> None:
         if (too_large := budget_message(other.replace(steps=0), host.limits())) is not None:
             st.caption(f"With {label}: not measured on this host ({too_large}).")
             continue
-        records = compute(JobRequest("init", other, "lab.jobs:init_run"), f"measuring the same net with {label}")
-        others.append((counterpart, RunLog(other).extend(records)))
+        request, what = JobRequest("init", other, "lab.jobs:init_run"), f"measuring the same net with {label}"
+        others.append((counterpart, shared_result(request, what, RunLog(other).extend, PAGE)))
     for line in readings.padding_story(log, others):
         st.markdown(line)
 
 
 def draw_optimiser(log: RunLog, name: str) -> None:
     """What the optimiser did with these gradients: relative updates at init and over steps, ||W|| of the first layer."""
-    frame = optimiser.optimiser_frame(log.layer_frame(), log.config.lr)
+    frame = shared.derived(log, "optimiser_frame", lambda: optimiser.optimiser_frame(log.layer_frame(), log.config.lr))
     if frame.empty:
         return
     st.subheader("What the optimiser does with these gradients")
@@ -98,11 +108,13 @@ def draw_optimiser(log: RunLog, name: str) -> None:
     )
     left, right = st.columns(2)
     with left:
-        show_figure(optimiser.relative_update_figure(frame), f"{name}_relative_update", "relative_update")
+        show_figure(lambda: optimiser.relative_update_figure(frame), f"{name}_relative_update", "relative_update", source=log)
     with right:
-        show_figure(optimiser.weight_norm_figure(frame), f"{name}_first_weight", "first_weight")
-    show_figure(charts.gradient_heatmap(frame, "relative_update"), f"{name}_relative_heatmap", "relative_heatmap")
-    for line in optimiser.optimiser_story(frame):
+        show_figure(lambda: optimiser.weight_norm_figure(frame), f"{name}_first_weight", "first_weight", source=log)
+    show_figure(
+        lambda: charts.gradient_heatmap(frame, "relative_update"), f"{name}_relative_heatmap", "relative_heatmap", source=log
+    )
+    for line in shared.derived(log, "optimiser_story", lambda: optimiser.optimiser_story(frame)):
         st.markdown(line)
 
 
@@ -146,7 +158,7 @@ def draw_pinned(pinned: ExperimentConfig, log: RunLog) -> None:
 def draw_finished(log: RunLog) -> None:
     """The trained (or stopped) run: outcome, its replay (played and scrubbed in the browser), curves, heatmap, boundary."""
     name = view_name(PAGE, log.config, DEFAULTS)
-    if reading := readings.training_reading(log):
+    if reading := shared.derived(log, "training_reading", lambda: readings.training_reading(log)):
         st.markdown(f"#### {reading}")
     for line in describe_outcome(log):
         if "diverged" in line:
@@ -155,10 +167,11 @@ def draw_finished(log: RunLog) -> None:
             st.info(line, icon=":material/stop_circle:")
     if any(log.measured_steps(variant) for variant in log.meta):  # an engine lost before step 0's measurement: none
         speed = st.segmented_control("Replay speed", list(replay.SPEEDS), default="normal", key="replay_speed")
-        show_figure(replay.replay_figure(log, replay.SPEEDS[speed or "normal"]), f"{name}_replay", "replay")
+        ms_per_step = replay.SPEEDS[speed or "normal"]
+        show_figure(lambda: replay.replay_figure(log, ms_per_step), f"{name}_replay", "replay", source=log, what=ms_per_step)
     draw_training(log, "final")
     if log.boundary is not None:
-        show_figure(charts.boundary_figure(log.boundary), f"{name}_boundary", "boundary")
+        show_figure(lambda: charts.boundary_figure(log.boundary), f"{name}_boundary", "boundary", source=log)
     draw_signal(log, name, "trained")
     draw_optimiser(log, name)
     download_buttons(log, name, "train")
@@ -171,20 +184,19 @@ with st.sidebar:
     share_box(config, DEFAULTS)
 
 try:
-    init = RunLog(config).extend(
-        compute(JobRequest("init", config, "lab.jobs:init_run"), "measuring the gradients at initialisation")
-    )
+    request = JobRequest("init", config, "lab.jobs:init_run")
+    init = shared_result(request, "measuring the gradients at initialisation", RunLog(config).extend, PAGE)
 except EngineStopped as stopped:
     show_refusal(stopped, "measurement")
     st.stop()
 
 name = view_name(PAGE, config, DEFAULTS)
-st.markdown(f"#### {readings.gradient_reading(init)}")
+st.markdown(f"#### {shared.derived(init, 'gradient_reading', lambda: readings.gradient_reading(init))}")
 draw_flow(init, 0, name, "init")
 download_buttons(init, f"{name}_init", "init")
 training = st.container()  # Train right under the charts, above their explanation: on a phone within two screens
 with st.expander("What am I looking at?", expanded=True):
-    for paragraph in readings.flow_story(init):
+    for paragraph in shared.derived(init, "flow_story", lambda: readings.flow_story(init)):
         st.markdown(paragraph)
     if config.arch == "cnn" and config.norm == "none":
         draw_padding_comparison(init)
@@ -204,7 +216,13 @@ with training:  # filled after the explanation is on screen, so it is readable w
     )
     run = Run(train_request(config), step_records=2 * config.steps)
     trained, _ = live_runs(
-        [run], lambda: RunLog(config), draw_training, label="Train both nets", key="train", lesson_config=config
+        [run],
+        lambda: RunLog(config),
+        draw_training,
+        label="Train both nets",
+        key="train",
+        lesson_config=config,
+        shared_as=PAGE,
     )
     pinned = pin.pin_bar(config, DEFAULTS, finished=trained is not None and trained.finished)
     if trained is not None and trained.meta:
