@@ -152,13 +152,22 @@ class PairedStack(nn.Module):
         out = out.transpose(0, 1).reshape(batch, -1)  # (batch, 2 x out): [plain | residual]
         return out + bias if bias is not None else out
 
-    def _branch(self, x: Tensor, block: BlockSpec) -> Tensor:
-        """z[l+2] of both nets, as models.Block.branch computes it (post- or pre-activation)."""
+    def _branch(self, x: Tensor, block: BlockSpec) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor] | None]:
+        """z[l+2] of both nets, as models.Block.branch computes it (post- or pre-activation), and, in a recorded
+        training step where a BN makes z, that BN's (γ, β, 1/sqrt(var + eps)): z's moments follow from them (pair_stats)."""
         if block.pre:
             hidden = self._layer(self.activation(self._norm(x, block.norm1)), block.layer1, GROUPS)
-            return self._layer(self.activation(self._norm(hidden, block.norm2)), block.layer2, GROUPS)
+            return self._layer(self.activation(self._norm(hidden, block.norm2)), block.layer2, GROUPS), None
         hidden = self.activation(self._norm(self._layer(x, block.layer1, GROUPS), block.norm1))
-        return self._norm(self._layer(hidden, block.layer2, GROUPS), block.norm2)
+        z = self._layer(hidden, block.layer2, GROUPS)
+        if block.norm2 is None or not (self.recording and self.training):
+            return self._norm(z, block.norm2), None
+        norm = block.norm2
+        mean, var = self._buffers[_key(norm.name + ".running_mean")], self._buffers[_key(norm.name + ".running_var")]
+        weight, bias = self._tensor(norm.name + ".weight"), self._tensor(norm.name + ".bias")
+        # the kernel F.batch_norm runs in training mode on the CPU, returning the batch statistics it computed
+        z, _, inv_std = torch.native_batch_norm(z, weight, bias, mean, var, True, self.momentum, BN_EPS)
+        return z, (weight, bias, inv_std)  # read without autograd (BlockStatistics._norm_moments)
 
     def _skip(self, x: Tensor, shortcut: Shortcut, features: int) -> Tensor:
         """The residual net's shortcut of its input half, with zeros over the plain half."""
@@ -194,13 +203,13 @@ class PairedStack(nn.Module):
         self.stats.clear()
         x = x.contiguous(memory_format=self.memory_format) if self.image else x
         out = self.activation(self._norm(self._layer(x, spec.stem, 1), spec.stem_norm))
-        for block in spec.blocks:
-            branch = self._branch(out, block)
+        for i, block in enumerate(spec.blocks):
+            branch, norm = self._branch(out, block)
             features = branch.shape[1] // GROUPS
             skip = self._skip(out, block.shortcut, features)
             out = branch + skip if block.pre else self.activation(branch + skip)
-            if self.recording:
-                self.stats.record(branch, skip, out)
+            if self.recording:  # an identity shortcut's norm is its input's, the block before's output (pair_stats)
+                self.stats.record(branch, None if i and block.shortcut.kind == "identity" else skip, out, norm)
         if spec.pre:  # pre-activation: the BN and g after the last block
             out = self.activation(self._norm(out, spec.head_norm))
         if self.image:
