@@ -52,16 +52,19 @@ class PairedStack(nn.Module):
         # Every parameter lives in one flat tensor, weight layers first: the optimizer updates one tensor, and the
         # per-layer norms are one row-wise norm per run of equal-size segments of it and of its gradient (_segment_norms).
         names = sorted(shapes, key=lambda n: len(shapes[n]) < 2)  # stable: layer order kept
-        with torch.no_grad():
-            tensors = [torch.cat([plain[n], residual[n]]) if n in plain else residual[n] for n in names]
-            stored = [self._storage_order(t) for t in tensors]
-            self.flat = nn.Parameter(torch.cat([t.reshape(-1) for t in stored]))
+        halves = [(plain[n], residual[n]) if n in plain else (residual[n],) for n in names]
+        with torch.no_grad():  # stacked along dim 0, which _storage_order keeps first: one cat of all halves, none per name
+            self.flat = nn.Parameter(torch.cat([self._storage_order(t).reshape(-1) for pair in halves for t in pair]))
             for norm in self.norms:
                 for stat in ("running_mean", "running_var"):  # num_batches_tracked is unused at momentum 0.1
                     name = f"{norm.name}.{stat}"
-                    stacked = torch.cat([plain[name], residual[name]]) if name in plain else residual[name]
-                    self.register_buffer(_key(name), stacked.clone())  # BN statistics, stacked likewise
-        self.layout = [(_key(n), t.shape, t is not s) for n, t, s in zip(names, tensors, stored, strict=True)]
+                    stacked = torch.cat([plain[name], residual[name]]) if name in plain else residual[name].clone()
+                    self.register_buffer(_key(name), stacked)  # BN statistics, stacked likewise, never the caller's
+        permuted = self.memory_format == torch.channels_last
+        self.layout = [
+            (_key(n), torch.Size([sum(len(t) for t in pair), *pair[0].shape[1:]]), permuted and pair[0].dim() == 4)
+            for n, pair in zip(names, halves, strict=True)
+        ]
         self.tensors = self._views(self.flat.detach())  # refreshed from the parameter at every forward
         self.layers = {
             v: [
