@@ -56,16 +56,19 @@ class PairedStack(nn.Module):
         # Every parameter lives in one flat tensor, weight layers first: the optimizer updates one tensor, and the
         # per-layer norms are one row-wise norm per run of equal-size segments of it and of its gradient (_segment_norms).
         names = sorted(shapes, key=lambda n: len(shapes[n]) < 2)  # stable: layer order kept
-        with torch.no_grad():
-            tensors = [torch.cat([plain[n], residual[n]]) if n in plain else residual[n] for n in names]
-            stored = [self._storage_order(t) for t in tensors]
-            self.flat = nn.Parameter(torch.cat([t.reshape(-1) for t in stored]))
+        halves = [(plain[n], residual[n]) if n in plain else (residual[n],) for n in names]
+        with torch.no_grad():  # stacked along dim 0, which _storage_order keeps first: one cat of all halves, none per name
+            self.flat = nn.Parameter(torch.cat([self._storage_order(t).reshape(-1) for pair in halves for t in pair]))
             for norm in self.norms:
                 for stat in ("running_mean", "running_var"):  # num_batches_tracked is unused at momentum 0.1
                     name = f"{norm.name}.{stat}"
-                    stacked = torch.cat([plain[name], residual[name]]) if name in plain else residual[name]
-                    self.register_buffer(_key(name), stacked.clone())  # BN statistics, stacked likewise
-        self.layout = [(_key(n), t.shape, t is not s) for n, t, s in zip(names, tensors, stored, strict=True)]
+                    stacked = torch.cat([plain[name], residual[name]]) if name in plain else residual[name].clone()
+                    self.register_buffer(_key(name), stacked)  # BN statistics, stacked likewise, never the caller's
+        permuted = self.memory_format == torch.channels_last
+        self.layout = [
+            (_key(n), torch.Size([sum(len(t) for t in pair), *pair[0].shape[1:]]), permuted and pair[0].dim() == 4)
+            for n, pair in zip(names, halves, strict=True)
+        ]
         self.tensors = self._views(self.flat.detach())  # refreshed from the parameter at every forward
         self.layers = {
             v: [
@@ -160,13 +163,22 @@ class PairedStack(nn.Module):
             return torch.bmm(x, weights)  # (2, batch, out)
         return torch.baddbmm(bias.view(GROUPS, 1, -1), x, weights)
 
-    def _branch(self, x: Tensor, block: BlockSpec) -> Tensor:
-        """z[l+2] of both nets, as models.Block.branch computes it (post- or pre-activation)."""
+    def _branch(self, x: Tensor, block: BlockSpec) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor] | None]:
+        """z[l+2] of both nets, as models.Block.branch computes it (post- or pre-activation), and, in a recorded
+        training step where a BN makes z, that BN's (γ, β, 1/sqrt(var + eps)): z's moments follow from them (pair_stats)."""
         if block.pre:
             hidden = self._layer(self.activation(self._norm(x, block.norm1)), block.layer1, GROUPS)
-            return self._layer(self.activation(self._norm(hidden, block.norm2)), block.layer2, GROUPS)
+            return self._layer(self.activation(self._norm(hidden, block.norm2)), block.layer2, GROUPS), None
         hidden = self.activation(self._norm(self._layer(x, block.layer1, GROUPS), block.norm1))
-        return self._norm(self._layer(hidden, block.layer2, GROUPS), block.norm2)
+        z = self._layer(hidden, block.layer2, GROUPS)
+        if block.norm2 is None or not (self.recording and self.training and self.image):  # the MLP: z is net-first
+            return self._norm(z, block.norm2), None
+        norm = block.norm2
+        mean, var = self._buffers[_key(norm.name + ".running_mean")], self._buffers[_key(norm.name + ".running_var")]
+        weight, bias = self._tensor(norm.name + ".weight"), self._tensor(norm.name + ".bias")
+        # the kernel F.batch_norm runs in training mode on the CPU, returning the batch statistics it computed
+        z, _, inv_std = torch.native_batch_norm(z, weight, bias, mean, var, True, self.momentum, BN_EPS)
+        return z, (weight, bias, inv_std)  # read without autograd (BlockStatistics._norm_moments)
 
     def _map_shortcut(self, x: Tensor, shortcut: Shortcut, features: int) -> Tensor:
         """The residual CNN's shortcut of its input half (batch, C, H, W), with zeros over the plain half."""
@@ -211,8 +223,8 @@ class PairedStack(nn.Module):
         self.stats.clear()
         x = x.contiguous(memory_format=self.memory_format) if self.image else x
         out = self.activation(self._norm(self._layer(x, spec.stem, 1), spec.stem_norm))
-        for block in spec.blocks:
-            branch = self._branch(out, block)
+        for i, block in enumerate(spec.blocks):
+            branch, norm = self._branch(out, block)
             if self.image:
                 skip = self._map_shortcut(out, block.shortcut, branch.shape[1] // GROUPS)
                 total = branch + skip
@@ -220,8 +232,8 @@ class PairedStack(nn.Module):
                 skip = self._mlp_shortcut(out, block.shortcut)
                 total = branch.index_add(0, self.residual_slice, skip)
             out = total if block.pre else self.activation(total)
-            if self.recording:
-                self.stats.record(branch, skip, out)
+            if self.recording:  # an identity shortcut's norm is its input's, the block before's output (pair_stats)
+                self.stats.record(branch, None if i and block.shortcut.kind == "identity" else skip, out, norm)
         if spec.pre:  # pre-activation: the BN and g after the last block
             out = self.activation(self._norm(out, spec.head_norm))
         if self.image:

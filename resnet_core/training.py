@@ -18,8 +18,10 @@ which is the L2 penalty (l2 / 2) ||W||^2 added to the loss, also under Adam (not
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -118,17 +120,34 @@ def _setup(
     return data, pair, metas
 
 
+@contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    """Hold the cyclic garbage collector while a pair is built and measured (never across a yield).
+
+    Building and measuring a deep pair leaves tens of thousands of live objects, enough to trigger full
+    collections that scan the whole interpreter (torch, scikit-learn): 0.16-0.33 s of CNN-1202's
+    initial measurement (benchmarks/RESULTS.md). Nothing here makes cyclic garbage to wait for.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def measure_init(config: ExperimentConfig) -> Iterator[dict[str, Any]]:
     """The step-0 records of `train(config)` (same first minibatch, same weights) without training: instant."""
-    (x_train, y_train, *_), pair, metas = _setup(config)
+    with _cycle_collector_paused():
+        (x_train, y_train, *_), pair, metas = _setup(config)
+        index = next(minibatch_indices(config, len(x_train))).to(x_train.device)
+        pair.recording = True
+        losses = _losses(pair(x_train[index]), y_train[index])
+        losses.sum().backward()
+        measurements = pair.measurements()
+        host = torch.cat([losses, *measurements.values()]).cpu().tolist()  # the one transfer
     yield from metas
-    device = x_train.device
-    index = next(minibatch_indices(config, len(x_train))).to(device)
-    pair.recording = True
-    losses = _losses(pair(x_train[index]), y_train[index])
-    losses.sum().backward()
-    measurements = pair.measurements()
-    host = torch.cat([losses, *measurements.values()]).cpu().tolist()  # the one transfer
     cursor = len(VARIANTS)
     for g, v in enumerate(VARIANTS):
         n_layers, n_blocks = len(pair.layers[v]), len(pair.spec.blocks)
@@ -158,7 +177,8 @@ def train(
     nets (e.g. a decision boundary) without training them again. `data`, if given, is
     `load_dataset(config)` loaded once elsewhere (a cluster ships it to every task).
     """
-    data, pair, metas = _setup(config, prepare, data, keep_models)
+    with _cycle_collector_paused():
+        data, pair, metas = _setup(config, prepare, data, keep_models)
     try:
         yield from _train_pair(config, pair, data, metas)
     finally:

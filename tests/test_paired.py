@@ -46,6 +46,10 @@ CASES = [
         arch="mlp", dataset="moons", depth=4, width=8, batch_size=16, n_samples=200, block="pre", activation="sigmoid", lr=0.5
     ),
     ExperimentConfig(depth=8, width=4, batch_size=16, block="pre", norm="none", init="zero_residual", shortcut="C"),
+    # two blocks a stage: identity shortcuts after the first block (their norm comes from the output before them),
+    # and z's moments from the BN that makes it (post) or from z itself (pre)
+    ExperimentConfig(depth=14, width=4, batch_size=16),
+    ExperimentConfig(depth=14, width=4, batch_size=16, block="pre", init="zero_residual"),
 ]
 COMPARED = ("grad_norm", "weight_norm", "act_grad_norm", "act_std", "branch_ratio", "out_ms")
 
@@ -88,7 +92,9 @@ def close(actual: list[float], expected: list[float]) -> bool:
     )
 
 
-@pytest.mark.parametrize("config", CASES, ids=lambda c: f"{c.arch}-{c.block}-{c.shortcut}-{c.norm}-{c.optimizer}-{c.activation}")
+@pytest.mark.parametrize(
+    "config", CASES, ids=lambda c: f"{c.arch}{c.depth}-{c.block}-{c.shortcut}-{c.norm}-{c.optimizer}-{c.activation}"
+)
 def test_paired_training_matches_each_net_trained_alone(config: ExperimentConfig) -> None:
     config = config.replace(steps=STEPS, measure_every=1, eval_every=STEPS)
     kept: dict[str, Stack] = {}
