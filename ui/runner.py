@@ -174,9 +174,9 @@ def live_runs(
     stopped: dict[str, Any] = st.session_state.setdefault(STOPPED_KEY, {})
     if stop and view in active:
         jobs = active.pop(view)
-        for job in jobs:
-            executor().cancel(job)
-        stopped[view] = _log_so_far(runs, new_log, jobs)
+        if not _stop(jobs):
+            stopped[view] = _log_so_far(runs, new_log, jobs)
+        missing = [run for run in missing if cached_records(run.request) is None]  # a Stop after the end: all stored
     if not missing and not start:
         st.caption("All results for these settings are in the shared cache: drawn without computing.")
         return _cached_log(runs, new_log), True
@@ -210,6 +210,19 @@ def live_runs(
         status_col.info(f"{count}{estimate} The time left shows beside the progress once it runs.", icon=":material/timer:")
     partial = _cached_log(runs, new_log) if len(missing) < len(runs) else None
     return partial, False
+
+
+def _stop(jobs: Sequence[Job]) -> bool:
+    """Cancel the jobs and wait for their workers' answers (one step; the executor kills a worker deaf for longer).
+
+    True when every job had computed all it had to anyway (the Stop came after the last record): it is stored.
+    """
+    for job in jobs:
+        executor().cancel(job)
+    for job in jobs:
+        while not job.finished:
+            job.wait(TICK_SECONDS)
+    return all(job.state == DONE for job in jobs)
 
 
 def _cached_log(runs: Sequence[Run], new_log: Callable[[], Log]) -> Log:
