@@ -76,17 +76,20 @@ def lesson_rows(row: Any) -> list[Any]:
     return rows
 
 
-def open_lesson(page: Any, url: str, question: bool) -> tuple[float, float]:
-    """(seconds from navigation to the full result, or to the question; seconds from Commit to the result, or 0)."""
+def open_lesson(page: Any, url: str, choice: str) -> tuple[float, float]:
+    """(seconds from navigation to the full result, or to the question; seconds from Commit to the result, or 0).
+
+    `choice`: the answer to commit to the lesson's question ("" for a lesson that asks none)."""
     start = time.perf_counter()
     page.goto(url, timeout=TIMEOUT_MS)
-    if not question:
+    if not choice:
         page.wait_for_function(RESULT_SHOWN, timeout=TIMEOUT_MS)
         return time.perf_counter() - start, 0.0
-    commit = page.get_by_role("button", name="Commit my prediction")
-    page.locator("[data-testid='stRadio'] label").first.wait_for(timeout=TIMEOUT_MS)
+    answer = page.get_by_text(choice, exact=True)
+    answer.wait_for(timeout=TIMEOUT_MS)
     opened = time.perf_counter() - start
-    page.locator("[data-testid='stRadio'] label").first.click()
+    answer.click()
+    commit = page.get_by_role("button", name="Commit my prediction")
     page.wait_for_function("b => !b.disabled", arg=commit.element_handle(), timeout=TIMEOUT_MS)
     start = time.perf_counter()
     commit.click()
@@ -122,7 +125,9 @@ def warmed_rows(row: Any, cache_dir: str | None = None) -> list[Any]:
             for lesson in LESSONS:
                 context = browser.new_context(viewport=VIEWPORT)  # a new visitor: no session, no browser cache
                 page = context.new_page()
-                times = [open_lesson(page, url + "/" + lesson.link(), bool(lesson.question)) for _ in range(2)]
+                times = [
+                    open_lesson(page, url + "/" + lesson.link(), lesson.choices[0] if lesson.question else "") for _ in range(2)
+                ]
                 context.close()
                 first, again = (commit or opened for opened, commit in times)
                 seconds, problem = script[lesson.name]
