@@ -171,9 +171,12 @@ with st.sidebar:
     share_box(config, DEFAULTS)
 
 try:
-    init = RunLog(config).extend(
-        compute(JobRequest("init", config, "lab.jobs:init_run"), "measuring the gradients at initialisation")
-    )
+    # In a block of its own: the progress line shown only while measuring must not shift the keyed blocks below, or
+    # the next run draws Train and Stop a second time (a stale copy) while it trains.
+    with st.container():
+        init = RunLog(config).extend(
+            compute(JobRequest("init", config, "lab.jobs:init_run"), "measuring the gradients at initialisation")
+        )
 except EngineStopped as stopped:
     show_refusal(stopped, "measurement")
     st.stop()
