@@ -13,6 +13,7 @@ from lab.pages import PAGES, page_by_url_path
 from lab.style import COLORS
 from serving import cache
 from ui import follow, lessons, predict, presenter, prewarm
+from ui.phone import PHONE_CSS
 
 TITLE = "ResNet Gradient Flow Lab"
 ICON = ":material/science:"  # Material icons ship with Streamlit: they render offline, without emoji fonts
@@ -45,14 +46,6 @@ NAVIGATION[PAGES[0].section].append(st.Page(landing_alias, title=PAGES[0].title,
 def lessons_in_background() -> object:
     """RESNET_LAB_PREWARM=1: every lesson computed into the shared cache once the server starts (ui/prewarm.py)."""
     return prewarm.start_in_background()
-
-
-# A phone (390 px) spends its first screen on Streamlit's top padding and a three-line page title: both smaller,
-# so the page's own content (on Gradient Flow: the charts, then Train) comes within two screens.
-PHONE_CSS = """<style>@media (max-width: 640px) {
-  [data-testid="stMainBlockContainer"] { padding-top: 4.5rem !important; }
-  .stApp h1 { font-size: 2rem !important; padding-top: 0 !important; }
-}</style>"""
 
 
 def sidebar_header() -> None:

@@ -6,7 +6,7 @@ Absolute times (latencies, lesson times) are what this machine gave now; the loa
 recorded next to them. Nothing here fails on time: these are figures, not tests.
 
 Sections (issues 6 and 15): 0 the lab against what a user would run instead (benchmarks/peers.py),
-1 instrumentation overhead, 2 efficiency, 3 pairing, 4 interactive latency, 5 lesson times
+1 instrumentation overhead, 2 efficiency, 3 pairing, 4 interactive latency, 5 lesson times (empty cache, and warmed in Chromium)
 (benchmarks/lessons.py), 6 memory, 7 browser latency (6 and 7 in benchmarks/serve.py), 8 scale curves
 (benchmarks/scale_curves.py), plus the engine choices measured the same way (layout, threads).
 """
@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks import ROOT, serve
-from benchmarks.lessons import lesson_rows
+from benchmarks.lessons import lesson_rows, warmed_rows
 from benchmarks.peers import peer_rows
 from benchmarks.scale_curves import scale_rows
 from resnet_core import ExperimentConfig, measure_init, train
@@ -445,6 +445,7 @@ def main(argv: list[str] | None = None) -> int:
         layout_and_threads,
         lambda quick: gradient_flow_train(),
         lambda quick: [] if quick or args.no_app else lesson_rows(Row),
+        lambda quick: [] if quick or args.no_app else warmed_rows(Row),
         lambda quick: serve.memory_and_browser(skip_app=quick or args.no_app),
         lambda quick: scale_rows(Row, quick),
     )

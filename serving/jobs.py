@@ -111,7 +111,8 @@ class Job:
             if record is not None:
                 self.records.append(record)
             if state is not None:
-                self.state, self.message = state, message or self.message
+                self.state = state
+            self.message = message or self.message
             self.changed.notify_all()
 
 
@@ -165,7 +166,11 @@ class Executor:
             return job
 
     def cancel(self, job: Job) -> None:
-        """Stop the job for everyone who shares it: dequeued, or its worker told to stop (killed if it does not)."""
+        """Stop the job for everyone who shares it: dequeued, or its worker told to stop (killed if it does not).
+
+        A running job ends when its worker answers: CANCELLED, or DONE and stored when the worker had already
+        computed every record (a Stop that came after the end loses nothing); `job.wait` until it is finished.
+        """
         with self._lock:
             self._cancel(job, "stopped")
 
@@ -173,10 +178,12 @@ class Executor:
         """Cancel every job and end every worker and the monitor: for a pool with an end (a CLI sweep's), not the server's."""
         with self._lock:
             self._closed = True
-            for job in [*self._queue, *(w.job for w in self._workers if w.job is not None)]:
+            for job in list(self._queue):
                 self._cancel(job, "the pool was shut down")
             for worker in self._workers:
                 worker.kill()
+                if worker.job is not None and not worker.job.finished:
+                    worker.job._update(CANCELLED, message="the pool was shut down")
             self._workers.clear()
             for job in list(self._claims):
                 self._release(job)
@@ -198,7 +205,7 @@ class Executor:
                 worker.cancelled_at = time.monotonic()
                 with contextlib.suppress(OSError):
                     worker.send(("cancel",))
-                job._update(CANCELLED, message=why)
+                job._update(message=why)  # still RUNNING: the worker's answer (or its grace running out) ends it
 
     def _watch(self) -> None:
         while not self._closed:
@@ -236,12 +243,14 @@ class Executor:
     def _finish(self, worker: WorkerProcess, kind: str, payload: list[Any]) -> None:
         job, worker.job = worker.job, None
         assert job is not None
-        if kind == "done" and job.state == RUNNING:
+        if kind == "done":  # every record computed, a Stop asked for after the last one included: a whole result
             with contextlib.suppress(OSError):  # a read-only or full cache still serves the result
                 job.stored = cache.put(job.request.kind, job.request.config, job.records)
             job._update(DONE)
         elif kind == "error":
             job._update(FAILED, message=payload[0])
+        else:
+            job._update(CANCELLED)
         self._release(job)
 
     def _enforce(self, worker: WorkerProcess) -> None:
@@ -267,7 +276,9 @@ class Executor:
         self._workers.remove(worker)
         if worker.job is not None:
             self._release(worker.job)
-            if not worker.job.finished:
+            if worker.cancelled_at is not None:  # killed for not stopping: cancelled, for the reason it was stopped
+                worker.job._update(CANCELLED)
+            elif not worker.job.finished:
                 worker.job._update(FAILED, message=why)
 
     def _dispatch(self) -> None:

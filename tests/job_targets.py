@@ -18,6 +18,13 @@ def count(config: ExperimentConfig, n: int, pause: float = 0.0) -> Iterator[dict
         yield {"kind": "step", "variant": "plain", "step": i, "pid": os.getpid()}
 
 
+def count_then_wait(config: ExperimentConfig, n: int, gate: str) -> Iterator[dict[str, Any]]:
+    """n records, then the end of the run held until the file `gate` exists: a Stop can arrive after the last record."""
+    yield from count(config, n)
+    while not Path(gate).exists():
+        time.sleep(0.01)
+
+
 def abort_after(config: ExperimentConfig, n: int) -> Iterator[dict[str, Any]]:
     """A native crash, as the oneDNN heap corruption was: the process dies with SIGABRT."""
     yield from count(config, n)

@@ -93,6 +93,24 @@ def test_stop_ends_training_and_the_server_goes_idle(page: Any, app_server: str,
     assert used < 1.0, f"the server used {used:.1f} CPU-seconds in 3 s after Stop: training is still running"
 
 
+@pytest.mark.parametrize("width, height", [(390, 844), (1280, 720), (1440, 900)])
+def test_train_is_on_a_phones_first_screen_and_under_the_init_charts_on_a_desktop(
+    browser: Any, app_server: str, width: int, height: int
+) -> None:
+    """Issue 14: on a 390x844 phone Train was in the second screen (y 1544), under both stacked init charts."""
+    tab = browser.new_context(viewport={"width": width, "height": height}).new_page()
+    tab.goto(f"{app_server}/?depth=8&width=4")
+    wait_idle(tab)
+    tab.wait_for_selector(".js-plotly-plot", timeout=TIMEOUT_MS)
+    train = tab.get_by_role("button", name="Train both nets").first.bounding_box()
+    chart = tab.locator("[data-testid='stPlotlyChart']").first.bounding_box()
+    if width < 640:  # a phone: Train under the page's reading, on the first screen; the charts follow
+        assert train["y"] + train["height"] <= height and train["y"] < chart["y"]
+    else:  # a desktop: the init charts first, Train right under them (the layout the phone rule leaves alone)
+        assert train["y"] > chart["y"] + chart["height"]
+    tab.context.close()
+
+
 def test_share_link_reproduces_the_view(page: Any, app_server: str, browser: Any) -> None:
     page.goto(f"{app_server}/?depth=14&width=4&shortcut=C")
     wait_idle(page)

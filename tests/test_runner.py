@@ -1,13 +1,19 @@
-"""What the live runner costs the server per session: redraws share one budget, the progress bar sends only news."""
+"""The live runner: redraws of every session share one budget, the progress bar sends only news, a late Stop loses nothing."""
 
 from __future__ import annotations
 
 import threading
+import time
+from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
+from resnet_core.config import ExperimentConfig
+from serving import cache
+from serving.jobs import DONE, JobRequest, executor
 from ui import runner
-from ui.runner import DRAW_SHARE, REFRESH_SECONDS, WATCHERS, redraw_gap
+from ui.runner import ACTIVE_KEY, DRAW_SHARE, REFRESH_SECONDS, WATCHERS, Run, redraw_gap, view_key
 
 
 @pytest.mark.parametrize("draw_seconds", [0.01, 0.1, 0.3, 1.5])
@@ -67,3 +73,53 @@ def test_the_progress_bar_is_sent_when_the_step_moves_or_the_clock_gains_a_secon
     progress.show(0.2, "step 2 / 60")  # a second has passed since the start
     progress.show(0.2, "step 2 / 60")
     assert [text for _, text in bar.sent] == ["step 1 / 60 · 0.0 s", "step 2 / 60 · 0.9 s", "step 2 / 60 · 1.2 s"]
+
+
+def late_stop_page() -> None:
+    """A page with one run of tests/job_targets.py:count_then_wait (an AppTest script: it imports its own names)."""
+    import streamlit as st
+
+    from resnet_core.config import ExperimentConfig
+    from serving.jobs import JobRequest
+    from ui import runner
+
+    class Records(list):
+        def add(self, record: dict) -> None:
+            self.append(record)
+
+    config = ExperimentConfig(depth=8, width=4, steps=3)
+    request = JobRequest("late-stop", config, "tests.job_targets:count_then_wait", (3, st.session_state["gate"]))
+    log, finished = runner.live_runs(
+        [runner.Run(request, step_records=3)], Records, lambda log, key: None, label="Run", key="late"
+    )
+    st.markdown(f"finished: {finished}, records: {len(log or [])}")
+
+
+@pytest.mark.usefixtures("cache_dir")
+def test_a_stop_after_the_last_record_shows_the_run_finished_and_stores_it(tmp_path: Path) -> None:
+    """Issue 14: a Stop that arrived after the worker had sent every record showed "Stopped before the end" and
+    stored nothing, although all of it had been computed. The run's end is held until the Stop has been sent."""
+    gate = tmp_path / "gate"
+    at = AppTest.from_function(late_stop_page, default_timeout=120)
+    at.session_state["gate"] = str(gate)
+    at.run()
+    request = JobRequest(
+        "late-stop", ExperimentConfig(depth=8, width=4, steps=3), "tests.job_targets:count_then_wait", (3, str(gate))
+    )
+    job = executor().submit(request)
+    while len(job.records) < 3:
+        job.wait(0.1)
+
+    def open_the_gate_once_stopped() -> None:
+        while not job.message:  # "stopped": the executor has sent the Stop
+            job.touch()
+            time.sleep(0.01)
+        gate.touch()
+
+    threading.Thread(target=open_the_gate_once_stopped, daemon=True).start()
+    at.session_state[ACTIVE_KEY] = {view_key([Run(request)]): [job]}  # as the script run the Stop click interrupted left it
+    at.button(key="late_stop").click().run()
+    assert not at.exception
+    assert not any("Stopped before the end" in i.value for i in at.info)
+    assert "finished: True, records: 3" in [m.value for m in at.markdown]
+    assert job.state == DONE and [r["step"] for r in cache.get("late-stop", request.config)] == [0, 1, 2]

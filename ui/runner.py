@@ -189,9 +189,9 @@ def live_runs(
     stopped: dict[str, Any] = st.session_state.setdefault(STOPPED_KEY, {})
     if stop and view in active:
         jobs = active.pop(view)
-        for job in jobs:
-            executor().cancel(job)
-        stopped[view] = _log_so_far(runs, new_log, jobs)
+        if not _stop(jobs):
+            stopped[view] = _log_so_far(runs, new_log, jobs)
+        missing = [run for run in missing if cached_records(run.request) is None]  # a Stop after the end: all stored
     if not missing and not start:
         st.caption("All results for these settings are in the shared cache: drawn without computing.")
         return _finished(shared_as, view, lambda: _cached_log(runs, new_log)), True
@@ -231,6 +231,19 @@ def live_runs(
 def _finished(shared_as: str | None, view: str, read: Callable[[], Log]) -> Log:
     """A finished view's log: the server's one copy when the page shares it (the first session's), else `read()`."""
     return read() if shared_as is None else shared.finished((shared_as, view), read)
+
+
+def _stop(jobs: Sequence[Job]) -> bool:
+    """Cancel the jobs and wait for their workers' answers (one step; the executor kills a worker deaf for longer).
+
+    True when every job had computed all it had to anyway (the Stop came after the last record): it is stored.
+    """
+    for job in jobs:
+        executor().cancel(job)
+    for job in jobs:
+        while not job.finished:
+            job.wait(TICK_SECONDS)
+    return all(job.state == DONE for job in jobs)
 
 
 def _cached_log(runs: Sequence[Run], new_log: Callable[[], Log]) -> Log:

@@ -18,6 +18,7 @@ from serving.jobs import JobRequest
 from ui import host, pin, shared
 from ui.controls import experiment_controls
 from ui.exports import device_line, download_buttons, share_box, show_figure, view_name
+from ui.phone import PHONE_LAST, PHONE_LATER
 from ui.runner import EngineStopped, Run, cached_records, live_runs, shared_result, show_refusal
 
 DEFAULTS = ExperimentConfig(depth=56)  # the page's own default: deep enough that plain and residual differ sharply
@@ -184,29 +185,34 @@ with st.sidebar:
     share_box(config, DEFAULTS)
 
 try:
-    request = JobRequest("init", config, "lab.jobs:init_run")
-    init = shared_result(request, "measuring the gradients at initialisation", RunLog(config).extend, PAGE)
+    # In a block of its own: the progress line shown only while measuring must not shift the keyed blocks below, or
+    # the next run draws Train and Stop a second time (a stale copy) while it trains.
+    with st.container():
+        request = JobRequest("init", config, "lab.jobs:init_run")
+        init = shared_result(request, "measuring the gradients at initialisation", RunLog(config).extend, PAGE)
 except EngineStopped as stopped:
     show_refusal(stopped, "measurement")
     st.stop()
 
 name = view_name(PAGE, config, DEFAULTS)
 st.markdown(f"#### {shared.derived(init, 'gradient_reading', lambda: readings.gradient_reading(init))}")
-draw_flow(init, 0, name, "init")
-download_buttons(init, f"{name}_init", "init")
-training = st.container()  # Train right under the charts, above their explanation: on a phone within two screens
-with st.expander("What am I looking at?", expanded=True):
-    for paragraph in shared.derived(init, "flow_story", lambda: readings.flow_story(init)):
-        st.markdown(paragraph)
-    if config.arch == "cnn" and config.norm == "none":
-        draw_padding_comparison(init)
-    st.markdown("L2 acts on the weight updates, so it changes nothing at initialisation: train to see what it does.")
-    st.caption(
-        f"Depth {config.depth} ({config.blocks} blocks), {config.arch} on {config.dataset}{readings.input_phrase(config)}, "
-        f"norm {config.norm}, init {config.init}; {device_line(init)}."
-    )
-with st.expander("Forward signal per block (signal propagation)"):
-    draw_signal(init, name, "init")
+with st.container(key=PHONE_LATER):  # on a phone below Train (ui/phone.py): Train on the first screen
+    draw_flow(init, 0, name, "init")
+    download_buttons(init, f"{name}_init", "init")
+training = st.container()  # Train right under the charts, above their explanation (on a phone, under the reading)
+with st.container(key=PHONE_LAST):
+    with st.expander("What am I looking at?", expanded=True):
+        for paragraph in shared.derived(init, "flow_story", lambda: readings.flow_story(init)):
+            st.markdown(paragraph)
+        if config.arch == "cnn" and config.norm == "none":
+            draw_padding_comparison(init)
+        st.markdown("L2 acts on the weight updates, so it changes nothing at initialisation: train to see what it does.")
+        st.caption(
+            f"Depth {config.depth} ({config.blocks} blocks), {config.arch} on {config.dataset}{readings.input_phrase(config)}, "
+            f"norm {config.norm}, init {config.init}; {device_line(init)}."
+        )
+    with st.expander("Forward signal per block (signal propagation)"):
+        draw_signal(init, name, "init")
 
 with training:  # filled after the explanation is on screen, so it is readable while the nets train
     st.header("Train both nets")
