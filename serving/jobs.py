@@ -71,6 +71,7 @@ class Job:
     stored: bool = False  # its records are in the result cache (written by this job, or read from it)
     last_touched: float = field(default_factory=time.monotonic)
     watchers: int = 0  # page runs inside `watching()` now: a watched job is never abandoned, however starved they are
+    stopping: bool = False  # told to stop, its worker's answer not yet in: no new request joins it
     changed: threading.Condition = field(default_factory=threading.Condition)
 
     @property
@@ -158,7 +159,7 @@ class Executor:
         """The live job for this request (shared), or a new one queued for the next free worker."""
         with self._lock:
             job = self._live.get(request.identity)
-            if job is None or job.finished:
+            if job is None or job.finished or job.stopping:  # a stopping job's end is not what a new request asked for
                 job = Job(request)
                 self._live[request.identity] = job
                 self._queue.append(job)
@@ -203,6 +204,7 @@ class Executor:
         for worker in self._workers:
             if worker.job is job and worker.cancelled_at is None:
                 worker.cancelled_at = time.monotonic()
+                job.stopping = True
                 with contextlib.suppress(OSError):
                     worker.send(("cancel",))
                 job._update(message=why)  # still RUNNING: the worker's answer (or its grace running out) ends it

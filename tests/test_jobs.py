@@ -18,7 +18,7 @@ from conftest import ROOT
 from resnet_core.config import ExperimentConfig
 from resnet_core.training import measure_init
 from serving import cache
-from serving.jobs import CANCELLED, DONE, FAILED, Executor, Job, JobRequest
+from serving.jobs import CANCELLED, DONE, FAILED, RUNNING, Executor, Job, JobRequest
 from serving.worker import WORKER_NICENESS
 
 CONFIG = ExperimentConfig(depth=8, width=4, steps=3, batch_size=16)
@@ -150,6 +150,22 @@ def test_a_stop_after_the_last_record_keeps_the_whole_result(pool: Executor, tmp
     gate.touch()  # the worker reaches the end of the run with the Stop waiting in its pipe
     assert finish(job).state == DONE and job.stored
     assert [r["step"] for r in cache.get("late-stop", CONFIG)] == [0, 1, 2]
+
+
+def test_a_request_after_a_stop_gets_a_job_of_its_own(pool: Executor) -> None:
+    """Review: between a Stop and its worker's answer the stopped job was still RUNNING, so the same request made
+    then (a student pressing Train just after the teacher's Stop) joined it and ended cancelled though never stopped."""
+    stopped = pool.submit(request("count", 10_000, 0.01, kind="restarted"))
+    while not stopped.records:
+        stopped.wait(0.1)
+    pool.cancel(stopped)
+    again = pool.submit(request("count", 10_000, 0.01, kind="restarted"))
+    assert again is not stopped
+    assert finish(stopped).state == CANCELLED
+    while len(again.records) < 3:  # it runs once the stopped job has let go of the key
+        again.wait(0.1)
+    assert again.state == RUNNING
+    pool.cancel(again)
 
 
 def test_a_job_nobody_waits_for_is_cancelled(pool: Executor) -> None:

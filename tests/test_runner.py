@@ -95,10 +95,8 @@ def late_stop_page() -> None:
     st.markdown(f"finished: {finished}, records: {len(log or [])}")
 
 
-@pytest.mark.usefixtures("cache_dir")
-def test_a_stop_after_the_last_record_shows_the_run_finished_and_stores_it(tmp_path: Path) -> None:
-    """Issue 14: a Stop that arrived after the worker had sent every record showed "Stopped before the end" and
-    stored nothing, although all of it had been computed. The run's end is held until the Stop has been sent."""
+def stop_after_the_last_record(tmp_path: Path) -> tuple[AppTest, JobRequest]:
+    """late_stop_page with its job at its last record, then Stop pressed: the run's end is held until the Stop is sent."""
     gate = tmp_path / "gate"
     at = AppTest.from_function(late_stop_page, default_timeout=120)
     at.session_state["gate"] = str(gate)
@@ -120,6 +118,28 @@ def test_a_stop_after_the_last_record_shows_the_run_finished_and_stores_it(tmp_p
     at.session_state[ACTIVE_KEY] = {view_key([Run(request)]): [job]}  # as the script run the Stop click interrupted left it
     at.button(key="late_stop").click().run()
     assert not at.exception
+    assert job.state == DONE
+    return at, request
+
+
+@pytest.mark.usefixtures("cache_dir")
+def test_a_stop_after_the_last_record_shows_the_run_finished_and_stores_it(tmp_path: Path) -> None:
+    """Issue 14: a Stop that arrived after the worker had sent every record showed "Stopped before the end" and
+    stored nothing, although all of it had been computed."""
+    at, request = stop_after_the_last_record(tmp_path)
     assert not any("Stopped before the end" in i.value for i in at.info)
     assert "finished: True, records: 3" in [m.value for m in at.markdown]
-    assert job.state == DONE and [r["step"] for r in cache.get("late-stop", request.config)] == [0, 1, 2]
+    assert [r["step"] for r in cache.get("late-stop", request.config)] == [0, 1, 2]
+
+
+@pytest.mark.usefixtures("cache_dir")
+def test_a_late_stop_of_a_run_the_cache_does_not_keep_still_shows_it_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review: when the cache refused the complete run (an entry over its budget), the page said "Nothing is running"
+    and dropped every record it had computed."""
+    monkeypatch.setattr(cache, "put", lambda *args, **kwargs: False)
+    at, request = stop_after_the_last_record(tmp_path)
+    assert cache.get("late-stop", request.config) is None
+    assert not any("Stopped before the end" in i.value or "Nothing is running" in i.value for i in at.info)
+    assert "finished: True, records: 3" in [m.value for m in at.markdown]

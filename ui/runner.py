@@ -189,7 +189,9 @@ def live_runs(
     stopped: dict[str, Any] = st.session_state.setdefault(STOPPED_KEY, {})
     if stop and view in active:
         jobs = active.pop(view)
-        if not _stop(jobs):
+        if _stop(jobs) and not all(job.stored for job in jobs):  # complete, but the cache did not keep it: shown as is
+            return _finished(shared_as, view, lambda: _log_so_far(runs, new_log, jobs)), True
+        if not all(job.state == DONE for job in jobs):
             stopped[view] = _log_so_far(runs, new_log, jobs)
         missing = [run for run in missing if cached_records(run.request) is None]  # a Stop after the end: all stored
     if not missing and not start:
@@ -236,7 +238,8 @@ def _finished(shared_as: str | None, view: str, read: Callable[[], Log]) -> Log:
 def _stop(jobs: Sequence[Job]) -> bool:
     """Cancel the jobs and wait for their workers' answers (one step; the executor kills a worker deaf for longer).
 
-    True when every job had computed all it had to anyway (the Stop came after the last record): it is stored.
+    True when every job had computed all it had to anyway (the Stop came after the last record), whether or not the
+    cache kept it (an entry larger than the cache's budget is not stored).
     """
     for job in jobs:
         executor().cancel(job)
