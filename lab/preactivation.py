@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 import plotly.graph_objects as go
 
-from lab.gradient_flow import block_phrase
+from lab.gradient_flow import block_phrase, distance_from_flat
 from lab.style import COLORS, base_layout, legend_below
 from resnet_core.config import BLOCKS
 from resnet_core.results import RunLog
@@ -39,11 +39,6 @@ def first_last(frame: pd.DataFrame, unit: str, variant: str) -> float:
     """||dL/da|| of block 1 over that of the last block; 0 when the input side underflowed."""
     part = frame[(frame["unit"] == unit) & (frame["variant"] == variant)].sort_values("block")["value"].tolist()
     return part[0] / part[-1] if part and part[-1] else math.nan
-
-
-def distance_from_flat(ratio: float) -> float:
-    """Decades between a first/last ratio and 1 (flat); an underflow (0) or a missing ratio is infinitely far."""
-    return abs(math.log10(ratio)) if ratio > 0 and math.isfinite(ratio) else math.inf
 
 
 @dataclass(frozen=True)
