@@ -1,6 +1,6 @@
 """What a worker process computes for the pages: each function takes a config and yields JSON-ready records.
 
-The web server never runs these itself: it sends a serving.jobs.JobRequest naming one of them
+The web server never runs these itself: it sends a serving.job.JobRequest naming one of them
 ("lab.jobs:train_run") to a worker, which streams the records back. Tables (the identity check,
 the shortcut structure) travel as records too, so every result is cached and shared alike.
 """

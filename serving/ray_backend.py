@@ -23,7 +23,7 @@ from ray.exceptions import RayError, RayTaskError, TaskCancelledError
 
 from resnet_core.config import ExperimentConfig
 from resnet_core.data import dataset_key, load_dataset
-from serving.jobs import CANCELLED, DONE, FAILED, JobRequest
+from serving.job import CANCELLED, DONE, FAILED, JobRequest
 from serving.keys import ROOT
 from serving.sweep import TARGET, Outcome, request
 from serving.worker import run_target

@@ -24,7 +24,8 @@ from resnet_core.config import FIELDS, ConfigError, ExperimentConfig, format_val
 from resnet_core.results import seed_summary
 from resnet_core.specs import VARIANTS
 from serving import cache
-from serving.jobs import DONE, POLL_SECONDS, Executor, Job, JobRequest
+from serving.job import DONE, Job, JobRequest
+from serving.jobs import POLL_SECONDS, Executor
 
 KIND, TARGET = "train", "lab.jobs:train_run"  # the Degradation page's kind and target: one cache key for both
 SEEDS = tuple(range(5))  # the seeds a page looks for: He et al. report 5 runs per net (Table 6)

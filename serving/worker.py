@@ -24,8 +24,8 @@ from serving.keys import ROOT
 # event loop (health checks, every session's messages) still gets a core while jobs compute.
 WORKER_NICENESS = 10
 
-if TYPE_CHECKING:  # the executor's types, only named here: serving.jobs imports this module
-    from serving.jobs import Job, JobRequest
+if TYPE_CHECKING:  # types for annotations only
+    from serving.job import Job, JobRequest
 
 
 class WorkerProcess:

@@ -18,9 +18,17 @@ def count(config: ExperimentConfig, n: int, pause: float = 0.0) -> Iterator[dict
         yield {"kind": "step", "variant": "plain", "step": i, "pid": os.getpid()}
 
 
+def waiting(gate: str | Path) -> Path:
+    """The file count_then_wait writes when it holds the run's end: a test sends its Stop only then."""
+    return Path(f"{gate}.waiting")
+
+
 def count_then_wait(config: ExperimentConfig, n: int, gate: str) -> Iterator[dict[str, Any]]:
-    """n records, then the end of the run held until the file `gate` exists: a Stop can arrive after the last record."""
+    """n records, then the end of the run held until the file `gate` exists: a Stop can arrive after the last record.
+
+    `waiting(gate)` exists once the worker is past its last record (and its look for a Stop after it)."""
     yield from count(config, n)
+    waiting(gate).touch()
     while not Path(gate).exists():
         time.sleep(0.01)
 
@@ -78,7 +86,8 @@ def submit_and_report(folder: str, params: dict[str, str]) -> None:
     """Another process's pool asks for the same result (tests/test_jobs.py); its job's end goes to folder/other.json."""
     import json
 
-    from serving.jobs import Executor, JobRequest
+    from serving.job import JobRequest
+    from serving.jobs import Executor
 
     pool = Executor(workers=1)
     job = pool.submit(JobRequest("shared", ExperimentConfig.from_params(params), "tests.job_targets:computed_once", (folder,)))

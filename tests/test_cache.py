@@ -20,7 +20,7 @@ import pytest
 from resnet_core.config import ExperimentConfig
 from serving import cache, settings
 from serving.cache import ResultCache
-from serving.jobs import JobRequest
+from serving.job import JobRequest
 from serving.keys import result_key
 from serving.limits import HostLimits
 from serving.locks import KeyLock

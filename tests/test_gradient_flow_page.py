@@ -25,7 +25,8 @@ from resnet_core.config import ExperimentConfig
 from resnet_core.results import RunLog
 from resnet_core.training import measure_init
 from serving import cache
-from serving.jobs import CANCELLED, Job, JobRequest, executor
+from serving.job import CANCELLED, Job, JobRequest
+from serving.jobs import executor
 from serving.limits import HostLimits, apply_thread_limit
 from ui.exports import plotly_config, run_json_text, view_name
 from ui.runner import ACTIVE_KEY, Run, view_key

@@ -18,8 +18,10 @@ from conftest import ROOT
 from resnet_core.config import ExperimentConfig
 from resnet_core.training import measure_init
 from serving import cache
-from serving.jobs import CANCELLED, DONE, FAILED, RUNNING, Executor, Job, JobRequest
+from serving.job import CANCELLED, DONE, FAILED, RUNNING, Job, JobRequest
+from serving.jobs import Executor
 from serving.worker import WORKER_NICENESS
+from tests import job_targets
 
 CONFIG = ExperimentConfig(depth=8, width=4, steps=3, batch_size=16)
 pytestmark = pytest.mark.usefixtures("cache_dir")  # every job stores its result: in a cache of its own test
@@ -144,7 +146,7 @@ def test_a_stop_after_the_last_record_keeps_the_whole_result(pool: Executor, tmp
     stored, although all of it had been computed. The run's end is held until the Stop has been sent."""
     gate = tmp_path / "gate"
     job = pool.submit(request("count_then_wait", 3, str(gate), kind="late-stop"))
-    while len(job.records) < 3:
+    while not job_targets.waiting(gate).exists():  # past its last record: a Stop now comes after the end
         job.wait(0.1)
     pool.cancel(job)
     gate.touch()  # the worker reaches the end of the run with the Stop waiting in its pipe

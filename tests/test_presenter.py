@@ -19,7 +19,8 @@ from lab.style import FONT_SIZE
 from resnet_core.config import ExperimentConfig
 from serving import jobs, settings
 from serving.cost import estimate_cost, largest_depth, largest_steps
-from serving.jobs import DONE, Executor, JobRequest
+from serving.job import DONE, JobRequest
+from serving.jobs import Executor
 from serving.limits import HostLimits
 from ui.presenter import FONT_SCALE, qr_png, reachable_url, view_url
 

@@ -11,9 +11,12 @@ from streamlit.testing.v1 import AppTest
 
 from resnet_core.config import ExperimentConfig
 from serving import cache
-from serving.jobs import DONE, JobRequest, executor
-from ui import runner
-from ui.runner import ACTIVE_KEY, DRAW_SHARE, REFRESH_SECONDS, WATCHERS, Run, redraw_gap, view_key
+from serving.job import DONE, JobRequest
+from serving.jobs import executor
+from tests import job_targets
+from ui import pacing
+from ui.pacing import DRAW_SHARE, REFRESH_SECONDS, WATCHERS, redraw_gap
+from ui.runner import ACTIVE_KEY, Run, view_key
 
 
 @pytest.mark.parametrize("draw_seconds", [0.01, 0.1, 0.3, 1.5])
@@ -60,9 +63,9 @@ class Bar:
 
 def test_the_progress_bar_is_sent_when_the_step_moves_or_the_clock_gains_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [100.0]
-    monkeypatch.setattr(runner.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(pacing.time, "monotonic", lambda: clock[0])
     bar = Bar()
-    progress = runner._Progress(bar, began=100.0)
+    progress = pacing.Progress(bar, began=100.0)
     for tenth in range(9):  # nine wake-ups within the first second, nothing new
         clock[0] = 100.0 + tenth / 10
         progress.show(0.1, "step 1 / 60")
@@ -80,7 +83,7 @@ def late_stop_page() -> None:
     import streamlit as st
 
     from resnet_core.config import ExperimentConfig
-    from serving.jobs import JobRequest
+    from serving.job import JobRequest
     from ui import runner
 
     class Records(list):
@@ -105,7 +108,7 @@ def stop_after_the_last_record(tmp_path: Path) -> tuple[AppTest, JobRequest]:
         "late-stop", ExperimentConfig(depth=8, width=4, steps=3), "tests.job_targets:count_then_wait", (3, str(gate))
     )
     job = executor().submit(request)
-    while len(job.records) < 3:
+    while not job_targets.waiting(gate).exists():  # past its last record: the Stop comes after the end
         job.wait(0.1)
 
     def open_the_gate_once_stopped() -> None:

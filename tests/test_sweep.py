@@ -17,7 +17,8 @@ import resnet_core.__main__ as cli
 from resnet_core.config import ConfigError, ExperimentConfig
 from serving import sweep as sweeps
 from serving import sweep_cli
-from serving.jobs import CANCELLED, DONE, FAILED, Executor
+from serving.job import CANCELLED, DONE, FAILED
+from serving.jobs import Executor
 
 # The 2-D moons and a 2-layer MLP: a cell trains in well under a second, so the workers' start-up dominates.
 BASE = ExperimentConfig(arch="mlp", dataset="moons", depth=2, width=8, steps=6, batch_size=16, n_samples=100, eval_every=3)

@@ -14,7 +14,6 @@ while the same view after a harmless rerun picks its running job up again.
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -25,12 +24,12 @@ import streamlit as st
 from resnet_core.config import ExperimentConfig
 from serving import cache
 from serving.cost import estimate_text
-from serving.jobs import CANCELLED, DONE, Job, JobRequest, executor
+from serving.job import CANCELLED, DONE, Job, JobRequest
+from serving.jobs import executor
 from ui import host, lessons, shared
 from ui.echo import plain, refused
+from ui.pacing import WATCHERS, Progress, redraw_gap, time_left
 
-REFRESH_SECONDS = 1.0  # charts redraw about once a second while records stream in (less often when drawing is slow)
-DRAW_SHARE = 0.33  # at most this share of one core goes to live drawing, summed over every session of this server
 TICK_SECONDS = 0.1  # a waiting loop wakes this often (and on every record): where a Stop or a rerun can interrupt it
 ACTIVE_KEY = "_active_jobs"  # session_state: {view key: [Job]} started by this session and not yet finished or stopped
 STOPPED_KEY = "_stopped_logs"  # session_state: {view key: log} of runs stopped before the end
@@ -69,50 +68,6 @@ def show_refusal(error: Exception, what: str = "experiment") -> None:
     st.error(refused(error, what), icon=":material/block:")
 
 
-class _Watchers:
-    """How many sessions of this server are following a run live: they share its CPU for drawing."""
-
-    def __init__(self) -> None:
-        self.count, self._lock = 0, threading.Lock()
-
-    @contextlib.contextmanager
-    def one_more(self) -> Iterator[None]:
-        with self._lock:
-            self.count += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self.count -= 1
-
-
-WATCHERS = _Watchers()
-
-
-def redraw_gap(draw_seconds: float, watchers: int) -> float:
-    """Seconds from the end of one live redraw to the next, so that `watchers` sessions each drawing for
-    `draw_seconds` use at most DRAW_SHARE of one core together (a slow draw already counts the contention)."""
-    return max(REFRESH_SECONDS, draw_seconds * watchers / DRAW_SHARE - draw_seconds)
-
-
-class _Progress:
-    """A progress bar sent to the browser only when its step moves or its clock gains a second.
-
-    Thirty tabs of one lesson polling ten times a second would otherwise send 300 messages a
-    second through the server, each saying only that a tenth of a second had passed.
-    """
-
-    def __init__(self, element: Any, began: float) -> None:
-        self.element, self.began, self.shown = element, began, (-1.0, "", -1)
-
-    def show(self, value: float, text: str, after: Callable[[float], str] = lambda seconds: "") -> None:
-        """`after(elapsed seconds)` ends the line (the time left), read only when the bar is sent."""
-        seconds = time.monotonic() - self.began
-        if (value, text, int(seconds)) != self.shown:
-            self.element.progress(value, text=f"{text} · {seconds:.1f} s{after(seconds)}")
-            self.shown = (value, text, int(seconds))
-
-
 def view_key(runs: Sequence[Run]) -> str:
     return "|".join(f"{run.request.identity}" for run in runs)
 
@@ -127,7 +82,7 @@ def compute(request: JobRequest, what: str) -> list[dict[str, Any]]:
     if records is not None:
         return records
     job, line = executor().submit(request), st.empty()
-    progress = _Progress(line, time.monotonic())
+    progress = Progress(line, time.monotonic())
     with job.watching():
         while not job.finished:
             progress.show(0.0, waiting_text(job) or what)
@@ -272,7 +227,7 @@ def _follow(
     session following a run: a class of thirty on one lesson redraws less often, not thirty times as much.
     """
     began, log = time.monotonic(), new_log()
-    progress = _Progress(bar, began)
+    progress = Progress(bar, began)
     active, stopped = st.session_state[ACTIVE_KEY], st.session_state[STOPPED_KEY]
     total = max(sum(run.step_records for run in runs), 1)
     done = computed = 0  # step records in hand / of them, computed by this call's jobs (the rate of the time left)
@@ -305,7 +260,7 @@ def _follow(
             progress.show(
                 min(done / total, 1.0),
                 _status(runs, jobs, last_step),
-                lambda seconds, c=computed, left=total - done: _time_left(c, left, seconds),
+                lambda seconds, c=computed, left=total - done: time_left(c, left, seconds),
             )
             if finished or failed:
                 break
@@ -332,13 +287,6 @@ def _follow(
     bar.progress(1.0, text=f"done: {what} in {time.monotonic() - began:.1f} s")
     area.empty()
     return log, True
-
-
-def _time_left(computed: int, left: int, elapsed: float) -> str:
-    """ ", about 12 s left" from the rate of the steps these jobs computed so far, once there are a few."""
-    if computed < max(left // 20, 1) or not left:
-        return ""
-    return f", about {elapsed / computed * left:.0f} s left"
 
 
 def _status(runs: Sequence[Run], jobs: dict[int, Job], last_step: int) -> str:

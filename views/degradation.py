@@ -15,7 +15,7 @@ from lab import optimiser
 from lab.errors import error_method
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import ExperimentLog, tag
-from serving.jobs import JobRequest
+from serving.job import JobRequest
 from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name
 from ui.runner import Run

@@ -14,7 +14,7 @@ from lab import gradient_flow_charts as charts
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import RunLog
 from serving.cost import budget_message
-from serving.jobs import JobRequest
+from serving.job import JobRequest
 from ui import host, pin, shared
 from ui.controls import experiment_controls
 from ui.exports import device_line, download_buttons, share_box, show_figure, view_name

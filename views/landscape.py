@@ -14,7 +14,7 @@ from lab import landscape as L
 from lab import landscape_charts as charts
 from resnet_core.config import ExperimentConfig
 from resnet_core.specs import SKIPS, ShatterSpec, SliceSpec
-from serving.jobs import JobRequest
+from serving.job import JobRequest
 from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name
 from ui.runner import EngineStopped, Run, compute, live_runs, show_refusal

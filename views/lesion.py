@@ -17,7 +17,7 @@ from resnet_core.config import ExperimentConfig
 from resnet_core.data import dataset_info
 from resnet_core.results import json_safe
 from resnet_core.specs import DRAWS, PATH_BATCH, PATH_DRAWS, SHORTCUT_OPTIONS
-from serving.jobs import JobRequest
+from serving.job import JobRequest
 from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name
 from ui.runner import Run

@@ -13,7 +13,7 @@ from lab import preactivation as P
 from lab import preactivation_training as T
 from resnet_core.config import BLOCKS, ExperimentConfig
 from resnet_core.results import ExperimentLog, RunLog, tag
-from serving.jobs import JobRequest
+from serving.job import JobRequest
 from serving.sweep import sweep_command
 from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name

@@ -21,7 +21,7 @@ from lab.style import COLORS
 from resnet_core.config import SHORTCUTS, ExperimentConfig
 from resnet_core.results import ExperimentLog, table_frame, tag
 from resnet_core.specs import SHORTCUT_OPTIONS
-from serving.jobs import JobRequest
+from serving.job import JobRequest
 from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name
 from ui.runner import EngineStopped, Run, compute, live_runs, show_refusal
