@@ -21,11 +21,6 @@ from resnet_core.structure import BN_EPS
 GROUPS = len(VARIANTS)  # group 0 = plain, 1 = residual: the order of VARIANTS
 
 
-def features_last(x: Tensor) -> Tensor:
-    """The MLP's (2, batch, features) activations as (batch, 2 x features), [plain | residual]: BN's channel layout."""
-    return x.transpose(0, 1).reshape(x.shape[1], -1)
-
-
 def runs(sizes: list[int]) -> list[tuple[int, int]]:
     """Consecutive equal sizes as (count, size): a run is reduced as one (count, size) matrix, not count tensors."""
     out: list[tuple[int, int]] = []

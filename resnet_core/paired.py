@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from resnet_core.config import ExperimentConfig
 from resnet_core.models import ACTIVATION_MODULES, Stack, pair_spec
-from resnet_core.pair_stats import GROUPS, BlockStatistics, features_last, runs
+from resnet_core.pair_stats import GROUPS, BlockStatistics, runs
 from resnet_core.probes import layer_infos
 from resnet_core.specs import VARIANTS
 from resnet_core.structure import BN_EPS, BN_MOMENTUM, BlockSpec, Layer, NetSpec, Norm, Shortcut, initial_state
@@ -141,8 +141,9 @@ class PairedStack(nn.Module):
             return x
         mean, var = self._buffers[_key(norm.name + ".running_mean")], self._buffers[_key(norm.name + ".running_var")]
         weight, bias = self._tensor(norm.name + ".weight"), self._tensor(norm.name + ".bias")
-        if x.dim() == 3:  # the MLP's (2, batch, features): BN wants (batch, 2 x features) channels
-            y = F.batch_norm(features_last(x), mean, var, weight, bias, self.training, self.momentum, BN_EPS)
+        if x.dim() == 3:  # the MLP's (2, batch, features): BN wants (batch, 2 x features) channels, [plain | residual]
+            rows = x.transpose(0, 1).reshape(x.shape[1], -1)
+            y = F.batch_norm(rows, mean, var, weight, bias, self.training, self.momentum, BN_EPS)
             return y.view(x.shape[1], x.shape[0], -1).transpose(0, 1)
         return F.batch_norm(x, mean, var, weight, bias, self.training, self.momentum, BN_EPS)
 
