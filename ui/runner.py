@@ -144,9 +144,10 @@ def live_runs(
     stopped: dict[str, Any] = st.session_state.setdefault(STOPPED_KEY, {})
     if stop and view in active:
         jobs = active.pop(view)
-        if _stop(jobs) and not all(job.stored for job in jobs):  # complete, but the cache did not keep it: shown as is
+        complete = _stop(jobs)
+        if complete and not all(job.stored for job in jobs):  # complete, but the cache did not keep it: shown as is
             return _finished(shared_as, view, lambda: _log_so_far(runs, new_log, jobs)), True
-        if not all(job.state == DONE for job in jobs):
+        if not complete:
             stopped[view] = _log_so_far(runs, new_log, jobs)
         missing = [run for run in missing if cached_records(run.request) is None]  # a Stop after the end: all stored
     if not missing and not start:
