@@ -103,7 +103,6 @@ class PairedStack(nn.Module):
         self.runs = runs(self.segment_sizes)  # a stage's layers and both halves: one reduction per run, not per segment
         # the residual net's slice of the MLP's net-first activations (a buffer: it moves with the pair to its device)
         self.register_buffer("residual_slice", torch.tensor([RESIDUAL]), persistent=False)
-        self.register_buffer("mask", torch.tensor([0.0, 1.0]).view(2, 1, 1), persistent=False)
         self.stats = BlockStatistics([b.layer2.out_features for b in spec.blocks])  # filled by measured forwards
         self.recording = False
 
