@@ -1,12 +1,12 @@
 """The host's cost model against the engine: estimated vs measured peak memory and time, one config per subprocess.
 
-`python benchmarks/cost_model.py` prints two Markdown tables (docs/RELIABILITY.md, "Cost budget"): the time of a
-page's first view (the init measurement, best of 2 after a warm-up) against its estimate, then memory.
-`--layer-costs` measures the fixed cost of a dense and of a conv layer call (serving.cost.LAYER_STEP_SECONDS,
-SETUP_LAYER_STEPS) on a deep net of each kind. Memory is
-the peak RSS of a fresh process over one training run (init view, one step, two evaluations) above its
-RSS after a warm-up run at batch 2, with glibc's mmap threshold fixed so freed tensors leave the RSS.
-FLOPs are checked exactly by tests/test_cost.py.
+`python -m benchmarks.cost_model` prints two Markdown tables (docs/RELIABILITY.md, "Cost budget"): the time of a
+page's first view (the init measurement, best of 2 after a warm-up) against its estimate (`--first-views`: this
+table alone), then memory. `--layer-costs` measures the fixed cost of a dense and of a conv layer call, with and
+without BN (serving.cost.LAYER_STEP_SECONDS, SETUP_LAYER_STEPS), on a deep net of each kind. Memory is the peak
+RSS of a fresh process over one training run (init view, one step, two evaluations) above its RSS after a
+warm-up run at batch 2, with glibc's mmap threshold fixed so freed tensors leave the RSS (times are taken
+without it). FLOPs are checked exactly by tests/test_cost.py, times against the reference machine's.
 """
 
 from __future__ import annotations
