@@ -17,9 +17,9 @@ from lab import identity as I
 from lab import science_charts as charts
 from lab.spread import error_bands
 from lab.style import COLORS, l2_label
-from resnet_core.config import ExperimentConfig
+from resnet_core.config import SHORTCUT_OPTIONS, ExperimentConfig
 from resnet_core.results import ExperimentLog, table_frame, tag
-from resnet_core.specs import SHORTCUT_OPTIONS, VARIANTS
+from resnet_core.specs import VARIANTS
 from serving.job import JobRequest
 from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name

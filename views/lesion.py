@@ -13,10 +13,10 @@ import streamlit as st
 
 from lab import lesion as L
 from lab import lesion_charts as charts
-from resnet_core.config import ExperimentConfig
+from resnet_core.config import SHORTCUT_OPTIONS, ExperimentConfig
 from resnet_core.data import dataset_info
 from resnet_core.results import json_safe
-from resnet_core.specs import DRAWS, PATH_BATCH, PATH_DRAWS, SHORTCUT_OPTIONS
+from resnet_core.specs import DRAWS, PATH_BATCH, PATH_DRAWS
 from serving.job import JobRequest
 from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name

@@ -18,9 +18,8 @@ from lab import science_charts as charts
 from lab import shortcuts as S
 from lab.spread import error_bands
 from lab.style import COLORS
-from resnet_core.config import SHORTCUTS, ExperimentConfig
+from resnet_core.config import SHORTCUT_OPTIONS, SHORTCUTS, ExperimentConfig
 from resnet_core.results import ExperimentLog, table_frame, tag
-from resnet_core.specs import SHORTCUT_OPTIONS
 from serving.job import JobRequest
 from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name

@@ -9,7 +9,7 @@ import streamlit as st
 
 from lab import pages
 from lab.pages import PageInfo
-from resnet_core.specs import SHORTCUT_OPTIONS
+from resnet_core.config import SHORTCUT_OPTIONS
 
 REFERENCES = (
     ("He, Zhang, Ren, Sun (2015). Deep Residual Learning for Image Recognition.", "1512.03385"),
