@@ -105,13 +105,15 @@ def draw_optimiser(log: RunLog, name: str) -> None:
     st.subheader("What the optimiser does with these gradients")
     st.caption(
         "With BatchNorm after a layer, ‖∂L/∂W‖ alone says little: scaling W changes nothing the net computes and divides "
-        "the gradient by the same factor. What matters is the update relative to the weight, lr·‖g‖/‖W‖."
+        "the gradient by the same factor. What matters is the update relative to the weight, lr·‖g‖/‖W‖, and the "
+        "effective gradient ‖g‖·‖W‖, which that scaling leaves unchanged."
     )
     left, right = st.columns(2)
     with left:
-        show_figure(lambda: optimiser.relative_update_figure(frame), f"{name}_relative_update", "relative_update", source=log)
+        show_figure(lambda: optimiser.layer_figure(frame), f"{name}_relative_update", "relative_update", source=log)
     with right:
         show_figure(lambda: optimiser.weight_norm_figure(frame), f"{name}_first_weight", "first_weight", source=log)
+    show_figure(lambda: optimiser.layer_figure(frame, "effective_grad"), f"{name}_effective_grad", "effective_grad", source=log)
     show_figure(
         lambda: charts.gradient_heatmap(frame, "relative_update"), f"{name}_relative_heatmap", "relative_heatmap", source=log
     )
