@@ -95,8 +95,8 @@ def _first_layer(frame: pd.DataFrame, variant: str, metric: str) -> pd.Series:
     return rows.set_index("step")["value"].sort_index()
 
 
-def optimiser_story(frame: pd.DataFrame) -> list[str]:
-    """The causal story in this run's numbers, told only as far as they show it."""
+def optimiser_story(frame: pd.DataFrame, norm: str = "batch") -> list[str]:
+    """The causal story in this run's numbers, told only as far as they show it; BN's part only for a net with BN."""
     if frame.empty or frame["step"].max() == 0:
         return []
     at_init = frame[(frame["step"] == 0) & (frame["metric"] == "relative_update") & (frame["kind"] == "main")]
@@ -113,7 +113,14 @@ def optimiser_story(frame: pd.DataFrame) -> list[str]:
     for variant in VARIANTS:
         w, r = weights[variant], first[variant]
         growth, settled = w.iloc[-1] / w.iloc[0], int(w.index[(w >= 0.9 * w.iloc[-1]).argmax()])
-        if growth >= GROWTH and r.iloc[-1] <= FROZEN * r.iloc[0]:
+        if growth >= GROWTH and r.iloc[-1] <= FROZEN * r.iloc[0] and norm != "batch":
+            lines.append(
+                f"**{variant.capitalize()}:** ‖W‖ of the first layer grew from {w.iloc[0]:.3g} to {w.iloc[-1]:.3g} "
+                f"(x{growth:.3g}) and its relative update fell from {r.iloc[0]:.3g} to {r.iloc[-1]:.1e}: this layer has "
+                "all but stopped moving. Without BatchNorm a larger weight does not by itself shrink the gradient, so "
+                "this run's numbers do not say why."
+            )
+        elif growth >= GROWTH and r.iloc[-1] <= FROZEN * r.iloc[0]:
             lines.append(
                 f"**{variant.capitalize()}:** ‖W‖ of the first layer grew from {w.iloc[0]:.3g} to {w[settled]:.3g} by step "
                 f"{settled} ({w.iloc[-1]:.3g} at step {int(w.index[-1])}, x{growth:.3g}), and its relative update fell from "

@@ -63,6 +63,9 @@ def test_the_story_tells_a_blow_up_and_freeze_only_when_the_numbers_show_it():
     calm = frame({0: (1.0, 4.0), 10: (1.0, 5.0)}, {0: (1.0, 4.0), 10: (1.0, 5.0)})
     assert "frozen" not in " ".join(O.optimiser_story(calm))
     assert O.optimiser_story(frame({0: (1.0, 4.0)}, {0: (1.0, 4.0)})) == []  # nothing trained yet
+    # without BN the same numbers are a freeze, but BN's scale invariance is not its cause
+    no_bn = " ".join(O.optimiser_story(blown, "none"))
+    assert "all but stopped moving" in no_bn and "proportionally smaller gradient" not in no_bn
 
 
 def test_scaling_a_bn_followed_layer_changes_its_gradient_not_its_effective_gradient():

@@ -117,7 +117,7 @@ def draw_optimiser(log: RunLog, name: str) -> None:
     show_figure(
         lambda: charts.gradient_heatmap(frame, "relative_update"), f"{name}_relative_heatmap", "relative_heatmap", source=log
     )
-    for line in shared.derived(log, "optimiser_story", lambda: optimiser.optimiser_story(frame)):
+    for line in shared.derived(log, "optimiser_story", lambda: optimiser.optimiser_story(frame, log.config.norm)):
         st.markdown(line)
 
 
