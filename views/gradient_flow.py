@@ -11,6 +11,7 @@ import streamlit as st
 from lab import axes, optimiser, replay
 from lab import gradient_flow as readings
 from lab import gradient_flow_charts as charts
+from lab.errors import error_method
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import RunLog
 from serving.cost import budget_message
@@ -220,7 +221,8 @@ with training:  # filled after the explanation is on screen, so it is readable w
     st.header("Train both nets")
     st.caption(
         f"{config.steps} steps of {config.optimizer} (lr {config.lr:g}, batch {config.batch_size}) on the same "
-        "minibatches from the same initial weights. Results are cached: an identical setting redraws instantly."
+        "minibatches from the same initial weights. The thin error curves are each minibatch's; the training and test "
+        f"errors are measured {error_method(config.norm)}. Results are cached: an identical setting redraws instantly."
     )
     run = Run(train_request(config), step_records=2 * config.steps)
     trained, _ = live_runs(
