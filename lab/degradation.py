@@ -97,7 +97,12 @@ def verdict_lines(verdict: Verdict | None) -> list[str]:
         f"**{verdict.errors[('plain', s)].percent()}**: {plain_text}"
     ]
     if verdict.residual_fixes and verdict.plain_degrades:
-        residual_text = f"within {MARGIN:.0%} of each other {how_many(n, n)}: the shortcut removes the gap."
+        # residual_fixes bounds the deeper net's excess only: a shallow net left far behind is not "within"
+        within = all(abs(r) <= MARGIN for r in residual.values)
+        close = f"within {MARGIN:.0%} of each other" if within else f"the deeper one is at most {MARGIN:.0%} worse"
+        residual_text = f"{close} {how_many(n, n)}: the shortcut removes the gap."
+    elif not residual.above() and not worse:
+        residual_text = "the deeper one is worse on no seed either: there is no gap here for the shortcut to remove."
     elif residual.above() < worse:
         residual_text = f"the deeper one is worse {how_many(residual.above(), n)}, fewer than the plain nets."
     else:

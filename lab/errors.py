@@ -1,6 +1,6 @@
 """How the lab measures error, in words: every page that explains its error numbers says it the same way.
 
-The measurement itself is `resnet_core.evaluation.evaluate`; docs/SCIENCE_NOTES.md section 1 says why.
+The measurement itself is `resnet_core.evaluation.evaluate`; docs/SCIENCE_NOTES.md section 3 says why.
 """
 
 from __future__ import annotations

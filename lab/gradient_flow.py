@@ -16,7 +16,7 @@ import pandas as pd
 
 from resnet_core.config import IMAGE_SIZE_STEPS, SYNTHETIC_DATASETS, ExperimentConfig
 from resnet_core.data import image_shape
-from resnet_core.results import RunLog
+from resnet_core.results import RunLog, gradient_ratio
 from resnet_core.specs import VARIANTS
 
 SATURATING = ("sigmoid", "tanh")  # activations whose slope is below 1 almost everywhere
@@ -49,10 +49,7 @@ def ratio_phrase(norms: list[float], init: str = "he") -> str:
         if smallest < FLOAT32_TINY:
             return f"0: the gradient underflowed float32 on its way to the input (its smallest nonzero layer norm was {smallest:.1e}): it vanished"
         return "0 exactly: no gradient reaches the first layer"
-    ratio = first / last
-    if ratio >= 1:
-        return f"{ratio:.3g} ({'grows toward the input' if ratio >= 2 else 'about flat'})"
-    return f"1/{1 / ratio:.3g} ({'shrinks toward the input' if ratio <= 0.5 else 'about flat'})"
+    return direction_text(gradient_ratio(norms))  # the one definition of the ratio; both ends are nonzero here
 
 
 def block_ratio(blocks: pd.DataFrame, variant: str, metric: str, step: int = 0) -> float:
@@ -69,6 +66,11 @@ def block_phrase(ratio: float) -> str:
         return "not measurable (the last block's value is 0, or a value overflowed)"
     if ratio == 0:
         return "0 (nothing reaches the input side: it underflowed float32 or is exactly 0)"
+    return direction_text(ratio)
+
+
+def direction_text(ratio: float) -> str:
+    """A finite, positive first / last ratio as people read it: "674 (grows toward the input)", "1/1.2 (about flat)"."""
     if ratio >= 1:
         return f"{ratio:.3g} ({'grows toward the input' if ratio >= 2 else 'about flat'})"
     return f"1/{1 / ratio:.3g} ({'shrinks toward the input' if ratio <= 0.5 else 'about flat'})"

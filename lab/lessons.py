@@ -21,6 +21,9 @@ from urllib.parse import urlencode
 from lab import pages
 from resnet_core.config import FIELDS, ExperimentConfig
 
+LESSON_PARAM = "lesson"  # ?lesson=<name>: the one URL key of a lesson, read by ui.lessons and ui.presenter
+PRESENT_PARAM = "present"  # ?present=1: presenter mode (ui.presenter), which a lesson's link can ask for
+
 
 @dataclass(frozen=True)
 class Lesson:
@@ -44,12 +47,12 @@ class Lesson:
 
     def link(self, *, present: bool = False) -> str:
         """The short link, relative to wherever the lab is served: ?lesson=<name> (plus presenter mode)."""
-        query = {"lesson": self.name} | ({"present": "1"} if present else {})
+        query = {LESSON_PARAM: self.name} | ({PRESENT_PARAM: "1"} if present else {})
         return "?" + urlencode(query)
 
     def page_params(self) -> dict[str, str | tuple[str, ...]]:
         """What the page's URL carries once the lesson is open: its settings and the lesson's name."""
-        return dict(self.params) | {"lesson": self.name}
+        return dict(self.params) | {LESSON_PARAM: self.name}
 
 
 GRADIENT_TRENDS = ("It shrinks toward the input (vanishes)", "About the same in every layer", "It grows toward the input")

@@ -39,10 +39,19 @@ def optimiser_frame(layers: pd.DataFrame, lr: float) -> pd.DataFrame:
     return pd.concat([wide[keys], out], axis=1).melt(id_vars=keys, var_name="metric", value_name="value")
 
 
-def relative_update_figure(frame: pd.DataFrame, step: int = 0) -> go.Figure:
-    """lr·||g||/||W|| per main-path layer at one step, plain vs residual (log y); 1 means a step as large as the weight."""
+# metric -> (what it is, its y axis title); the per-layer figures of the optimiser's view
+LAYER_VIEWS = {
+    "relative_update": ("lr·‖g‖/‖W‖", "Relative update", "relative update (log)"),
+    "effective_grad": ("‖g‖·‖W‖", "Effective gradient", "‖g‖·‖W‖ (log)"),
+}
+
+
+def layer_figure(frame: pd.DataFrame, metric: str = "relative_update", step: int = 0) -> go.Figure:
+    """One LAYER_VIEWS metric per main-path layer at one step, plain vs residual (log y). For the relative update, 1
+    (dotted) is a step as large as the weight; the effective gradient is what W -> cW before a BN leaves unchanged."""
+    symbol, name, y_title = LAYER_VIEWS[metric]
     fig = go.Figure()
-    rows = frame[(frame["metric"] == "relative_update") & (frame["step"] == step) & (frame["kind"] == "main")]
+    rows = frame[(frame["metric"] == metric) & (frame["step"] == step) & (frame["kind"] == "main")]
     for variant in VARIANTS:
         part = rows[rows["variant"] == variant].sort_values("layer")
         fig.add_trace(
@@ -53,14 +62,13 @@ def relative_update_figure(frame: pd.DataFrame, step: int = 0) -> go.Figure:
                 name=variant,
                 line={"color": COLORS[variant], "width": 3},
                 customdata=part["name"],
-                hovertemplate=f"{variant}<br>layer %{{x}}: %{{customdata}}<br>lr·‖g‖/‖W‖ %{{y:.3g}}<extra></extra>",
+                hovertemplate=f"{variant}<br>layer %{{x}}: %{{customdata}}<br>{symbol} %{{y:.3g}}<extra></extra>",
             )
         )
-    fig.add_hline(y=1, line={"color": "#555555", "dash": "dot"})
+    if metric == "relative_update":
+        fig.add_hline(y=1, line={"color": "#555555", "dash": "dot"})
     when = "at initialisation" if step == 0 else f"at step {step}"
-    return base_layout(
-        fig, f"Relative update lr·‖g‖/‖W‖ per layer {when}", "layer (1 = input side)", "relative update (log)", log_y=True
-    )
+    return base_layout(fig, f"{name} {symbol} per layer {when}", "layer (1 = input side)", y_title, log_y=True)
 
 
 def weight_norm_figure(frame: pd.DataFrame) -> go.Figure:
@@ -87,8 +95,8 @@ def _first_layer(frame: pd.DataFrame, variant: str, metric: str) -> pd.Series:
     return rows.set_index("step")["value"].sort_index()
 
 
-def optimiser_story(frame: pd.DataFrame) -> list[str]:
-    """The causal story in this run's numbers, told only as far as they show it."""
+def optimiser_story(frame: pd.DataFrame, norm: str = "batch") -> list[str]:
+    """The causal story in this run's numbers, told only as far as they show it; BN's part only for a net with BN."""
     if frame.empty or frame["step"].max() == 0:
         return []
     at_init = frame[(frame["step"] == 0) & (frame["metric"] == "relative_update") & (frame["kind"] == "main")]
@@ -105,7 +113,14 @@ def optimiser_story(frame: pd.DataFrame) -> list[str]:
     for variant in VARIANTS:
         w, r = weights[variant], first[variant]
         growth, settled = w.iloc[-1] / w.iloc[0], int(w.index[(w >= 0.9 * w.iloc[-1]).argmax()])
-        if growth >= GROWTH and r.iloc[-1] <= FROZEN * r.iloc[0]:
+        if growth >= GROWTH and r.iloc[-1] <= FROZEN * r.iloc[0] and norm != "batch":
+            lines.append(
+                f"**{variant.capitalize()}:** ‖W‖ of the first layer grew from {w.iloc[0]:.3g} to {w.iloc[-1]:.3g} "
+                f"(x{growth:.3g}) and its relative update fell from {r.iloc[0]:.3g} to {r.iloc[-1]:.1e}: this layer has "
+                "all but stopped moving. Without BatchNorm a larger weight does not by itself shrink the gradient, so "
+                "this run's numbers do not say why."
+            )
+        elif growth >= GROWTH and r.iloc[-1] <= FROZEN * r.iloc[0]:
             lines.append(
                 f"**{variant.capitalize()}:** ‖W‖ of the first layer grew from {w.iloc[0]:.3g} to {w[settled]:.3g} by step "
                 f"{settled} ({w.iloc[-1]:.3g} at step {int(w.index[-1])}, x{growth:.3g}), and its relative update fell from "

@@ -25,6 +25,13 @@ IMAGE_DATASETS = ("digits", "cifar10")
 DATASETS = SYNTHETIC_DATASETS + IMAGE_DATASETS
 IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {"digits": (1, 8, 8), "cifar10": (3, 32, 32)}  # (C, H, W) as shipped
 SHORTCUTS = ("A", "B", "C")
+# He et al. 2015, Sec. 3.3: what each shortcut option puts on a block's shortcut. The one wording of the
+# options: pages, captions and the field's help text read it (`models._shortcut` is the code that implements it).
+SHORTCUT_OPTIONS = {
+    "A": "identity; zero-padded where the shape changes (no parameters)",
+    "B": "learned 1x1 projection W_s where the shape changes, identity elsewhere",
+    "C": "learned 1x1 projection W_s on every shortcut",
+}
 NORMS = ("batch", "none")
 PADDINGS = ("zeros", "circular")  # how a 3x3 conv sees beyond the map's border
 NATIVE_SIZE = 0  # image_size meaning "the dataset's own size" (digits 8, CIFAR-10 32)
@@ -96,7 +103,7 @@ FIELDS: dict[str, Field] = {
         str,
         "Shortcut of the residual net",
         SHORTCUTS,
-        help="A: identity, zero-padded where shapes change; B: 1x1 projection where shapes change; C: projection on every shortcut",
+        help="; ".join(f"{option}: {text}" for option, text in SHORTCUT_OPTIONS.items()),
     ),
     "block": Field(
         str,

@@ -18,7 +18,7 @@ cifar10    10       (3072,) / (3, 32, 32)     per channel
 =========  =======  ========================  =====================================
 
 ``config.image_size`` resizes the image sets (bilinear, before standardising): digits at 32
-are (1, 32, 32), so the 3x3 convs' zero padding is a small share of each map (docs/SCIENCE_NOTES.md 3).
+are (1, 32, 32), so the 3x3 convs' zero padding is a small share of each map (docs/SCIENCE_NOTES.md 6).
 
 (*) ``gaussians`` has three blobs, so the 2-D boundary plots show more than one frontier.
 

@@ -17,13 +17,6 @@ import numpy as np
 from resnet_core.config import NORMS, ExperimentConfig
 
 VARIANTS = ("plain", "residual")
-# He et al. 2015, Sec. 3.3: what each shortcut option puts on a block's shortcut. The one wording of the
-# options: pages, captions and help text read it (`models._shortcut` is the code that implements it).
-SHORTCUT_OPTIONS = {
-    "A": "identity; zero-padded where the shape changes (no parameters)",
-    "B": "learned 1x1 projection W_s where the shape changes, identity elsewhere",
-    "C": "learned 1x1 projection W_s on every shortcut",
-}
 BLOCK_METRICS = ("act_grad_norm", "act_std", "branch_ratio", "out_ms")  # per-block rows of a measurement (probes.py)
 EVAL_BATCH = 1024  # samples per evaluation chunk (evaluation.evaluate)
 DRAWS = 5  # random subsets per k: Veit et al. average over random deletions too (lesion.py)

@@ -48,7 +48,7 @@ class Norm:
 
 @dataclass(frozen=True)
 class Shortcut:
-    """The residual net's shortcut of one block (He et al. 2015, Sec. 3.3; specs.SHORTCUT_OPTIONS)."""
+    """The residual net's shortcut of one block (He et al. 2015, Sec. 3.3; config.SHORTCUT_OPTIONS)."""
 
     kind: str  # "identity", "zero_pad" or "projection"
     in_features: int
@@ -153,7 +153,7 @@ def net_spec(config: ExperimentConfig, in_shape: tuple[int, ...], n_classes: int
 
 
 def choose_shortcut(config: ExperimentConfig, in_f: int, out_f: int, stride: int, image: bool, name: str) -> Shortcut:
-    """A block's shortcut by the paper's options (specs.SHORTCUT_OPTIONS); the block itself never decides."""
+    """A block's shortcut by the paper's options (config.SHORTCUT_OPTIONS); the block itself never decides."""
     changes_shape = stride != 1 or in_f != out_f
     if config.shortcut == "C" or (config.shortcut == "B" and changes_shape):
         projection = Layer(name + ".projection", in_f, out_f, 1 if image else 0, stride)

@@ -122,6 +122,18 @@ def app_server_pid(streamlit_process: tuple[str, int]) -> int:
     return streamlit_process[1]
 
 
+BROWSER_WAIT_MS = 240_000  # what a browser test waits for one script run, a cold server's first included
+
+
+def wait_idle(page: Any, timeout_ms: int = BROWSER_WAIT_MS) -> None:
+    """Connected, and the script run that a load or a click started has finished. A fresh page's script state is
+    `initial` until its first run starts; just after a click it can still read `notRunning`, hence the short pause
+    (callers that must see the rerun's result also wait for what it draws)."""
+    page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=timeout_ms)
+    page.wait_for_timeout(300)
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout_ms)
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     """Headless Debian chromium through Playwright's sync API; never downloads a browser."""

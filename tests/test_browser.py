@@ -14,19 +14,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from conftest import wait_idle
 
 pytestmark = pytest.mark.browser
 
 TIMEOUT_MS = 180_000
 TINY = {"arch": "mlp", "dataset": "moons", "depth": "4", "width": "4", "steps": "30", "n_samples": "200", "eval_every": "10"}
 LONG = {"arch": "mlp", "dataset": "moons", "depth": "20", "width": "8", "steps": "100000", "n_samples": "200"}
-
-
-def wait_idle(page: Any) -> None:
-    """Connected, and the script has run and finished: a fresh page's state is `initial` until its first run starts,
-    so no pause is needed (after a click, callers first wait for what the rerun draws)."""
-    page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=TIMEOUT_MS)
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=TIMEOUT_MS)
 
 
 def trace_types(page: Any) -> list[list[str]]:

@@ -12,7 +12,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-from test_browser import TIMEOUT_MS, TINY, wait_idle
+from conftest import wait_idle
+from test_browser import TIMEOUT_MS, TINY
 
 from lab.lessons import lesson_by_name
 from ui.presenter import qr_png

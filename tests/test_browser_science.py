@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import BROWSER_WAIT_MS, wait_idle
 
 TINY = "width=4&steps=6&eval_every=3&batch_size=32&measure_every=3"
 PAGES = [  # url path + query, the button that runs its experiment (None: nothing to train), charts expected after it
@@ -21,14 +22,6 @@ PAGES = [  # url path + query, the button that runs its experiment (None: nothin
     ("lesion", f"{TINY}&depth=8", "Train, then delete", 3),
     ("theory", "", None, 0),
 ]
-TIMEOUT_MS = 240_000
-
-
-def wait_until_idle(page: Any) -> None:
-    """Connected, and the script run that a load or a click started has finished."""
-    page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=TIMEOUT_MS)
-    page.wait_for_timeout(300)
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=TIMEOUT_MS)
 
 
 @pytest.mark.browser
@@ -36,14 +29,14 @@ def wait_until_idle(page: Any) -> None:
 def test_science_page_runs_in_the_browser(
     app_server: str, page: Any, screenshots: Path, path: str, query: str, button: str | None, charts: int
 ) -> None:
-    page.goto(f"{app_server}/{path}?{query}", timeout=TIMEOUT_MS)
-    wait_until_idle(page)
+    page.goto(f"{app_server}/{path}?{query}", timeout=BROWSER_WAIT_MS)
+    wait_idle(page)
     if button is not None:
         page.get_by_role("button", name=button).first.click()
-        wait_until_idle(page)
-        page.locator("[data-testid='stPlotlyChart']").nth(charts - 1).wait_for(timeout=TIMEOUT_MS)
+        wait_idle(page)
+        page.locator("[data-testid='stPlotlyChart']").nth(charts - 1).wait_for(timeout=BROWSER_WAIT_MS)
     else:
-        page.locator(".katex").first.wait_for(timeout=TIMEOUT_MS)
+        page.locator(".katex").first.wait_for(timeout=BROWSER_WAIT_MS)
         assert page.locator(".katex-display").count() >= 6  # every equation block rendered by KaTeX, offline
         assert page.get_by_role("link", name="arXiv:1512.03385").count() == 1
     page.screenshot(path=str(screenshots / f"science_{path}.png"), full_page=True)

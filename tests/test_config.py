@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resnet_core.config import FIELDS, ConfigError, ExperimentConfig, parse_value
+from resnet_core.config import FIELDS, SHORTCUT_OPTIONS, ConfigError, ExperimentConfig, parse_value
 
 BAD_VALUES = {
     "arch": "transformer",
@@ -228,3 +228,8 @@ def test_a_too_small_image_size_is_refused_for_its_real_reason() -> None:
         ExperimentConfig(image_size=3)
     assert error.value.field == "image_size"
     assert ExperimentConfig(image_size=4).image_size == 4
+
+
+def test_the_shortcut_help_is_the_options_one_wording() -> None:
+    """The CLI's --help and the widget's help say what the pages' captions say, from one table."""
+    assert all(f"{option}: {text}" in FIELDS["shortcut"].help for option, text in SHORTCUT_OPTIONS.items())

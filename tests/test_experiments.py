@@ -125,7 +125,16 @@ def test_degradation_verdict_needs_every_seed_to_agree():
     flat = clear.assign(train_error=0.1)
     text = " ".join(D.verdict_lines(D.degradation_verdict(flat)))
     assert "no degradation at these settings" in text
+    assert "worse on no seed either" in text and "no better than plain" not in text
     assert D.degradation_verdict(clear[clear["depth"] == 20]) is None
+
+
+def test_residual_sentence_says_within_only_when_both_depths_are_close():
+    """The shortcut's verdict bounds how much worse the deeper net is; a shallow net far behind is not "within"."""
+    rows = [("plain", 20, 0.1), ("plain", 56, 0.8), ("residual", 20, 0.30), ("residual", 56, 0.05)]
+    text = " ".join(D.verdict_lines(D.degradation_verdict(finals([(v, d, s, e) for s in (0, 1, 2) for v, d, e in rows]))))
+    assert "within 2% of each other" not in text
+    assert "the deeper one is at most 2% worse on every seed (3 of 3)" in text
 
 
 def test_shortcut_lines_state_an_ordering_only_when_every_seed_agrees():

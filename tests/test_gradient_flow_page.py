@@ -344,6 +344,7 @@ def test_padding_in_the_url_and_the_forward_signal_and_optimiser_views() -> None
     assert any("What the optimiser does" in h.value for h in at.subheader)
     assert chart(at, "Relative update lr·‖g‖/‖W‖ per layer")["layout"]["yaxis"]["type"] == "log"
     assert chart(at, "Relative update lr·‖g‖/‖W‖, layer x step")
+    assert chart(at, "Effective gradient ‖g‖·‖W‖ per layer")["layout"]["yaxis"]["type"] == "log"
     assert any(m.value.startswith("**At initialisation** one SGD step") for m in at.markdown)
 
 

@@ -38,6 +38,16 @@ def test_relative_update_and_effective_gradient_are_their_definitions():
     assert f["plain", 5, 1, "weight_norm"] == 400.0
 
 
+def test_the_effective_gradient_is_drawn_per_layer_beside_the_relative_update():
+    """Issue 11 asks for ||g||·||W|| on screen next to the raw norms, not only in the frame."""
+    f = frame({0: (40.0, 4.0), 5: (1.0, 400.0)}, {0: (1.0, 4.0), 5: (1.0, 5.0)})
+    fig = O.layer_figure(f, "effective_grad")
+    plain = next(t for t in fig.data if t.name == "plain")
+    assert list(plain.y) == [160.0, 1.0] and "‖g‖·‖W‖" in fig.layout.title.text  # layer 1: 40 x 4; layer 2: 1 x 1
+    assert not fig.layout.shapes  # the line at 1 belongs to the relative update only
+    assert list(next(t for t in O.layer_figure(f).data if t.name == "plain").y) == pytest.approx([1.0, 0.1])
+
+
 def test_a_run_stopped_before_its_first_measurement_has_an_empty_view():
     empty = pd.DataFrame(columns=["variant", "step", "layer", "name", "kind", "metric", "value"])
     frame = O.optimiser_frame(empty, 0.1)
@@ -53,6 +63,9 @@ def test_the_story_tells_a_blow_up_and_freeze_only_when_the_numbers_show_it():
     calm = frame({0: (1.0, 4.0), 10: (1.0, 5.0)}, {0: (1.0, 4.0), 10: (1.0, 5.0)})
     assert "frozen" not in " ".join(O.optimiser_story(calm))
     assert O.optimiser_story(frame({0: (1.0, 4.0)}, {0: (1.0, 4.0)})) == []  # nothing trained yet
+    # without BN the same numbers are a freeze, but BN's scale invariance is not its cause
+    no_bn = " ".join(O.optimiser_story(blown, "none"))
+    assert "all but stopped moving" in no_bn and "proportionally smaller gradient" not in no_bn
 
 
 def test_scaling_a_bn_followed_layer_changes_its_gradient_not_its_effective_gradient():

@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from lab import degradation as D
 from lab import nets as N
+from lab.errors import error_method
 from lab.pages import THEORY
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import ExperimentLog, tag
@@ -205,3 +206,12 @@ def test_share_link_keeps_the_pages_own_multi_value_settings(cache_dir: Path) ->
     link = " ".join(b.proto.url for b in at.get("link_button"))
     assert "depths=8&depths=20" in link and "width=4" in link
     assert "present=" not in link  # a shared view opens in the viewer's own mode
+
+
+@pytest.mark.parametrize("page", ["gradient_flow", "identity", "shortcuts", "lesion"])
+def test_pages_with_trained_errors_say_how_error_is_measured(page: str, cache_dir: Path) -> None:
+    """Issue 11: the one definition of error is said in every page's text that shows trained errors, in one wording."""
+    at = open_page(page, {**TINY, "depth": "8", "norm": "batch"})
+    assert not at.exception
+    text = " ".join(e.value for e in [*at.caption, *at.markdown])
+    assert error_method("batch") in text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -52,3 +53,19 @@ def test_layers_import_one_way(layer: str) -> None:
         if bad:
             wrong[str(path.relative_to(ROOT))] = sorted(bad)
     assert not wrong, f"imports against the layering (docs/ARCHITECTURE.md): {wrong}"
+
+
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # every ASCII control character but newline and tab
+
+
+def test_no_source_or_doc_holds_a_control_character() -> None:
+    """A "\\t" or "\\b" typed into text that a tool unescaped becomes a tab or backspace: on screen a LaTeX
+    formula lost its \\text and \\binom that way (views/theory.py), and nothing else would notice."""
+    listed = subprocess.run(["git", "ls-files", "*.py", "*.md"], cwd=ROOT, capture_output=True, text=True, check=True)
+    found = {
+        f"{name}:{number}"
+        for name in listed.stdout.split()
+        for number, line in enumerate((ROOT / name).read_text().splitlines(), 1)
+        if CONTROL.search(line)
+    }
+    assert not found, f"control characters in {sorted(found)}"

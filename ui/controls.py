@@ -19,9 +19,16 @@ from typing import Any
 
 import streamlit as st
 
-from resnet_core.config import FIELDS, SYNTHETIC_DATASETS, ConfigError, ExperimentConfig, format_value, parse_value
+from resnet_core.config import (
+    FIELDS,
+    SHORTCUT_OPTIONS,
+    SYNTHETIC_DATASETS,
+    ConfigError,
+    ExperimentConfig,
+    format_value,
+    parse_value,
+)
 from resnet_core.data import DATASET_LABELS
-from resnet_core.specs import SHORTCUT_OPTIONS
 from ui import host
 from ui.echo import describe
 from ui.url import check_url, grid, url_values

@@ -14,20 +14,25 @@ from collections.abc import Callable
 import streamlit as st
 
 from lab import pages
-from lab.lessons import LESSONS, Lesson, lesson_by_name
+from lab.lessons import LESSON_PARAM, LESSONS, Lesson, lesson_by_name
 from resnet_core.config import FIELDS, ExperimentConfig, parse_value
 from ui import presenter
 from ui.echo import echo
 
-PARAM = "lesson"
-NOT_SETTINGS = (PARAM, presenter.PARAM, presenter.FOLLOW_PARAM, "embed", "embed_options")  # any other URL key is a page setting
+NOT_SETTINGS = (
+    LESSON_PARAM,
+    presenter.PARAM,
+    presenter.FOLLOW_PARAM,
+    "embed",
+    "embed_options",
+)  # any other URL key is a page setting
 OPENED_KEY = "_lesson_opened"  # session_state: the lesson whose settings were applied in this session
 AUTOSTARTED_KEY = "_lesson_autostarted"  # session_state: lessons whose training was started on open
 
 
 def current_lesson(*, warn: bool = True) -> Lesson | None:
     """The lesson named in the URL, or None; a mistyped name gets (once, from app.py) a warning listing the real ones."""
-    name = st.query_params.get(PARAM)
+    name = st.query_params.get(LESSON_PARAM)
     if not name:
         return None
     try:

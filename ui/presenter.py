@@ -23,12 +23,11 @@ import segno
 import streamlit as st
 
 from lab.axes import for_screen
-from lab.lessons import lesson_by_name
+from lab.lessons import LESSON_PARAM, PRESENT_PARAM, lesson_by_name
 from lab.style import FONT_SIZE
 from serving.settings import PREFIX, host_settings
 
-PARAM = "present"
-LESSON_PARAM = "lesson"
+PARAM = PRESENT_PARAM
 FOLLOW_PARAM = "follow"
 TOGGLE_KEY = "_presenter_toggle"
 PUBLIC_URL = PREFIX + "PUBLIC_URL"  # the lab's address as students reach it, e.g. https://lab.school.example

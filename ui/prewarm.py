@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from lab.lessons import LESSONS, Lesson
+from lab.lessons import LESSON_PARAM, LESSONS, Lesson
 from serving.bundle import export_bundle, import_bundle
 from serving.cache import default_cache
 from serving.settings import PREFIX, host_settings
@@ -39,7 +39,7 @@ def warm(lesson: Lesson) -> str:
     from streamlit.testing.v1 import AppTest  # here, not at the top: app.py imports this module on every server start
 
     at = AppTest.from_file(str(APP), default_timeout=LESSON_SECONDS)
-    at.query_params["lesson"] = lesson.name
+    at.query_params[LESSON_PARAM] = lesson.name
     at.session_state[COMMITTED_KEY] = {lesson.name: ""}  # past the lesson's question, as the presenter's Reveal
     at.run()
     problems = [*(e.value for e in at.exception), *(e.value for e in at.error)]

@@ -63,7 +63,7 @@ def draw(log: ExperimentLog, config: ExperimentConfig, key: str) -> None:
         st.markdown(line)
     if deepest := D.deepest_run(log):
         depth, seed, run = deepest
-        if story := optimiser.optimiser_story(optimiser.optimiser_frame(run.layer_frame(), config.lr)):
+        if story := optimiser.optimiser_story(optimiser.optimiser_frame(run.layer_frame(), config.lr), config.norm):
             st.markdown(
                 f"**Why, in the optimiser's terms** ({depth} layers, seed {seed}, measured at steps 0 and {config.steps - 1}):"
             )

@@ -11,6 +11,7 @@ import streamlit as st
 from lab import axes, optimiser, replay
 from lab import gradient_flow as readings
 from lab import gradient_flow_charts as charts
+from lab.errors import error_method
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import RunLog
 from serving.cost import budget_message
@@ -105,17 +106,19 @@ def draw_optimiser(log: RunLog, name: str) -> None:
     st.subheader("What the optimiser does with these gradients")
     st.caption(
         "With BatchNorm after a layer, ‖∂L/∂W‖ alone says little: scaling W changes nothing the net computes and divides "
-        "the gradient by the same factor. What matters is the update relative to the weight, lr·‖g‖/‖W‖."
+        "the gradient by the same factor. What matters is the update relative to the weight, lr·‖g‖/‖W‖, and the "
+        "effective gradient ‖g‖·‖W‖, which that scaling leaves unchanged."
     )
     left, right = st.columns(2)
     with left:
-        show_figure(lambda: optimiser.relative_update_figure(frame), f"{name}_relative_update", "relative_update", source=log)
+        show_figure(lambda: optimiser.layer_figure(frame), f"{name}_relative_update", "relative_update", source=log)
     with right:
         show_figure(lambda: optimiser.weight_norm_figure(frame), f"{name}_first_weight", "first_weight", source=log)
+    show_figure(lambda: optimiser.layer_figure(frame, "effective_grad"), f"{name}_effective_grad", "effective_grad", source=log)
     show_figure(
         lambda: charts.gradient_heatmap(frame, "relative_update"), f"{name}_relative_heatmap", "relative_heatmap", source=log
     )
-    for line in shared.derived(log, "optimiser_story", lambda: optimiser.optimiser_story(frame)):
+    for line in shared.derived(log, "optimiser_story", lambda: optimiser.optimiser_story(frame, log.config.norm)):
         st.markdown(line)
 
 
@@ -218,7 +221,8 @@ with training:  # filled after the explanation is on screen, so it is readable w
     st.header("Train both nets")
     st.caption(
         f"{config.steps} steps of {config.optimizer} (lr {config.lr:g}, batch {config.batch_size}) on the same "
-        "minibatches from the same initial weights. Results are cached: an identical setting redraws instantly."
+        "minibatches from the same initial weights. The thin error curves are each minibatch's; the training and test "
+        f"errors are measured {error_method(config.norm)}. Results are cached: an identical setting redraws instantly."
     )
     run = Run(train_request(config), step_records=2 * config.steps)
     trained, _ = live_runs(

@@ -15,11 +15,12 @@ import streamlit as st
 
 from lab import identity as I
 from lab import science_charts as charts
+from lab.errors import error_method
 from lab.spread import error_bands
 from lab.style import COLORS, l2_label
-from resnet_core.config import ExperimentConfig
+from resnet_core.config import SHORTCUT_OPTIONS, ExperimentConfig
 from resnet_core.results import ExperimentLog, table_frame, tag
-from resnet_core.specs import SHORTCUT_OPTIONS, VARIANTS
+from resnet_core.specs import VARIANTS
 from serving.job import JobRequest
 from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name
@@ -179,7 +180,7 @@ except (ValueError, EngineStopped) as error:
 st.header("2. An L2 sweep")
 st.markdown(
     "The same pair trained at several L2 strengths (coupled weight decay on every parameter, BN included) and seeds. "
-    "The sentences under the charts say what was measured."
+    f"The sentences under the charts say what was measured; training error is measured {error_method(config.norm)}."
 )
 strengths = st.multiselect(
     "L2 strengths to compare",

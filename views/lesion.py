@@ -13,10 +13,11 @@ import streamlit as st
 
 from lab import lesion as L
 from lab import lesion_charts as charts
-from resnet_core.config import ExperimentConfig
+from lab.errors import error_method
+from resnet_core.config import SHORTCUT_OPTIONS, ExperimentConfig
 from resnet_core.data import dataset_info
 from resnet_core.results import json_safe
-from resnet_core.specs import DRAWS, PATH_BATCH, PATH_DRAWS, SHORTCUT_OPTIONS
+from resnet_core.specs import DRAWS, PATH_BATCH, PATH_DRAWS
 from serving.job import JobRequest
 from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name
@@ -94,8 +95,8 @@ with st.sidebar:
     share_box(config, DEFAULTS)
 st.markdown(deletion_note(config))
 st.caption(
-    "BatchNorm: a deletion changes what the later layers see, so every net, the intact one included, gets its BN "
-    "statistics re-estimated on the whole training set before its test error is measured. "
+    "A deletion changes what the later layers see, so every net, the intact one included, has its test error measured "
+    f"{error_method(config.norm)}. "
     f"Random deletions: {DRAWS} draws per k (one for k = n), the same blocks in both nets. Paths: {PATH_DRAWS} random "
     f"paths per length, gradient at the first block's input on {PATH_BATCH} training images, BN in eval mode. "
     "The progress bar counts training steps; the deletions and paths are measured after the last one."

@@ -16,11 +16,11 @@ import streamlit as st
 
 from lab import science_charts as charts
 from lab import shortcuts as S
+from lab.errors import error_method
 from lab.spread import error_bands
 from lab.style import COLORS
-from resnet_core.config import SHORTCUTS, ExperimentConfig
+from resnet_core.config import SHORTCUT_OPTIONS, SHORTCUTS, ExperimentConfig
 from resnet_core.results import ExperimentLog, table_frame, tag
-from resnet_core.specs import SHORTCUT_OPTIONS
 from serving.job import JobRequest
 from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name
@@ -148,7 +148,8 @@ st.markdown(
 st.header("Train plain, A, B and C on the same budget")
 st.caption(
     "One plain/residual pair per option and seed, on the same batches: the plain net of a seed is the same in each pair. "
-    "Differences between A, B and C are small, so the sentences say on how many seeds each holds."
+    "Differences between A, B and C are small, so the sentences say on how many seeds each holds. Training error is "
+    f"measured {error_method(config.norm)}."
 )
 log, finished = live_runs(
     shortcut_runs(config, seeds),

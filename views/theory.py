@@ -9,7 +9,7 @@ import streamlit as st
 
 from lab import pages
 from lab.pages import PageInfo
-from resnet_core.specs import SHORTCUT_OPTIONS
+from resnet_core.config import SHORTCUT_OPTIONS
 
 REFERENCES = (
     ("He, Zhang, Ren, Sun (2015). Deep Residual Learning for Image Recognition.", "1512.03385"),
@@ -85,7 +85,11 @@ st.markdown(
     "blocks the products of (1 + ∂F/∂a) don't shrink to 0 the way products of small Jacobians do. "
     "**What the lab measures, though:** with BatchNorm, the deep *plain* nets' gradients don't vanish at "
     "initialisation, they *grow* toward the input (Yang et al. 2019; first/last ratio in the hundreds at 56 layers). "
-    "Without BN they do vanish. Either way the residual net's gradients stay within a small factor across depth."
+    "Without BN the measurement depends on more than depth: on the 8x8 digits the plain net's backward signal falls "
+    "by four to five decades toward the input, most of it from the 3x3 convs' zero padding on the 4x4 and 2x2 maps "
+    "(circular padding or a larger input removes most of the fall), while the residual net's *grows* toward the "
+    "input, since every block adds its branch to its input. The Gradient Flow page measures both, with the other "
+    "padding and input size beside them."
 )
 see_it(pages.GRADIENT_FLOW, "Gradient flow: per-layer gradient norms at init and while training")
 see_it(pages.DEGRADATION, "Degradation: the gradient ratio at initialisation, per depth")
@@ -102,11 +106,11 @@ st.markdown(
     "these paths: deleting one block removes only some of them, so the net barely notices, while a plain net has one "
     "path and breaks. The number of paths of length k is a binomial coefficient:"
 )
-st.latex(r"\#\{	ext{paths of length } k\} = inom{n}{k}, \qquad \sum_{k=0}^{n} inom{n}{k} = 2^n")
+st.latex(r"\#\{\text{paths of length } k\} = \binom{n}{k}, \qquad \sum_{k=0}^{n} \binom{n}{k} = 2^n")
 st.markdown("and since each branch on a path scales its gradient, most of the gradient comes from the short ones.")
 see_it(pages.LESION, "Lesion & paths: delete blocks at test time; measure the gradient per path length")
 
-st.header("6. Why shortcuts help optimisation")
+st.header("7. Why shortcuts help optimisation")
 st.markdown(
     "Balduzzi et al. (2017): in a deep plain stack the gradient with respect to the input decorrelates from one "
     "input to the next (white noise), while with shortcuts it stays correlated (brown noise), so a gradient step "
