@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import TypeVar
 
 import torch
 from torch import Tensor
@@ -18,12 +19,13 @@ from torch import Tensor
 from resnet_core.specs import VARIANTS
 from resnet_core.structure import BN_EPS
 
+T = TypeVar("T")
 GROUPS = len(VARIANTS)  # group 0 = plain, 1 = residual: the order of VARIANTS
 
 
-def runs(sizes: list[int]) -> list[tuple[int, int]]:
-    """Consecutive equal sizes as (count, size): a run is reduced as one (count, size) matrix, not count tensors."""
-    out: list[tuple[int, int]] = []
+def runs(sizes: list[T]) -> list[tuple[int, T]]:
+    """Consecutive equal sizes (or shapes) as (count, size): a run is one (count, size) tensor, not count tensors."""
+    out: list[tuple[int, T]] = []
     for size in sizes:
         count = out.pop()[0] + 1 if out and out[-1][1] == size else 1
         out.append((count, size))

@@ -49,7 +49,7 @@ class PairedStack(nn.Module):
         self.spec, self.image = spec, spec.image
         # NHWC spares oneDNN a layout reorder around every conv (benchmarks/RESULTS.md, "Changes": channels_last)
         self.memory_format = torch.channels_last if channels_last and spec.image else torch.contiguous_format
-        self.activation = ACTIVATION_MODULES[spec.activation]()  # stateless, the same in both nets
+        self.activation = ACTIVATION_MODULES[spec.activation]().forward  # stateless, the same in both nets
         self.momentum = BN_MOMENTUM  # every stacked BN's; evaluation.estimate_norm_statistics changes it for its pass
         self.norms = [m for m in spec.modules("residual") if isinstance(m, Norm)]
         shapes = dict(spec.parameters("residual"))
@@ -65,11 +65,25 @@ class PairedStack(nn.Module):
                     stacked = torch.cat([plain[name], residual[name]]) if name in plain else residual[name].clone()
                     self.register_buffer(_key(name), stacked)  # BN statistics, stacked likewise, never the caller's
         permuted = self.memory_format == torch.channels_last
-        self.layout = [
-            (_key(n), torch.Size([sum(len(t) for t in pair), *pair[0].shape[1:]]), permuted and pair[0].dim() == 4)
+        # the linear layers that run on both nets' (2, batch, features) (the classifier; the MLP's all but its stem):
+        # their weights and biases are taken in baddbmm's form, (2, in, out) and (2, 1, out), straight from `flat`
+        linear = {m.name for m in spec.modules("residual") if isinstance(m, Layer) and not m.kernel and m != spec.stem}
+        batched = {name for name in linear if f"{name}.weight" in plain}  # W_s is the residual net's alone
+        forms = [
+            (
+                torch.Size([sum(len(t) for t in pair), *pair[0].shape[1:]]),
+                permuted and pair[0].dim() == 4,
+                n.rsplit(".", 1)[0] in batched,
+            )
             for n, pair in zip(names, halves, strict=True)
         ]
-        self.tensors = self._views(self.flat.detach())  # refreshed from the parameter at every forward
+        # consecutive parameters of one stacked shape and form (a deep net's equal layers) are one run of `flat`: one view
+        # and one unbind per run, not a view per parameter, in the forward and (as their backward nodes) in the backward
+        in_order = iter(names)
+        self.layout: list[tuple[list[str], torch.Size, bool, bool]] = [
+            ([next(in_order) for _ in range(count)], *form) for count, form in runs(forms)
+        ]
+        self.tensors = self._views(self.flat.detach(), operands=True)  # refreshed from the parameter at every forward
         self.layers = {
             v: [
                 (_key(info.name), g if info.kind == "main" else None)
@@ -125,16 +139,26 @@ class PairedStack(nn.Module):
         """The tensor with its dims in memory order: (out, kh, kw, in) for a channels_last conv weight."""
         return tensor.permute(0, 2, 3, 1) if tensor.dim() == 4 and self.memory_format == torch.channels_last else tensor
 
-    def _views(self, flat: Tensor) -> dict[str, Tensor]:
-        """Each parameter (or its gradient) as a view of `flat` in its layout (a conv weight NHWC when channels_last)."""
+    def _views(self, flat: Tensor, operands: bool = False) -> dict[str, Tensor]:
+        """Each parameter (or its gradient) as a view of `flat`: in its stacked shape (a conv weight NHWC when
+        channels_last), or with `operands` in the form its layer takes it (an MLP's batched layers: baddbmm's)."""
         out = {}
-        pieces = flat.split([shape.numel() for _, shape, _ in self.layout])
-        for (key, shape, permuted), piece in zip(self.layout, pieces, strict=True):
-            out[key] = piece.view(shape[0], *shape[2:], shape[1]).permute(0, 3, 1, 2) if permuted else piece.view(shape)
+        pieces = flat.split([len(keys) * shape.numel() for keys, shape, _, _ in self.layout])
+        for (keys, shape, permuted, batched), piece in zip(self.layout, pieces, strict=True):
+            count = len(keys)
+            if permuted:
+                run = piece.view(count, shape[0], *shape[2:], shape[1]).permute(0, 1, 4, 2, 3)
+            elif batched and operands and len(shape) == 2:  # (2 x out, in) -> (2, in, out)
+                run = piece.view(count, GROUPS, -1, shape[1]).transpose(2, 3)
+            elif batched and operands:  # (2 x out,) -> (2, 1, out)
+                run = piece.view(count, GROUPS, 1, -1)
+            else:
+                run = piece.view(count, *shape)
+            out.update(zip(keys, run.unbind(0), strict=True))
         return out
 
     def _tensor(self, name: str) -> Tensor:
-        return self.tensors[_key(name)]
+        return self.tensors[name]  # keyed by the parameter's own name (a plain dict, no registry)
 
     def _norm(self, x: Tensor, norm: Norm | None) -> Tensor:
         if norm is None:
@@ -159,10 +183,9 @@ class PairedStack(nn.Module):
         if groups == 1:  # the stem: one input for both nets, then each net's features apart
             out = F.linear(x, weight, bias)  # (batch, 2 x out): [plain | residual]
             return out.view(x.shape[0], GROUPS, -1).transpose(0, 1)  # (2, batch, out), a view
-        weights = weight.view(GROUPS, -1, weight.shape[1]).transpose(1, 2)  # (2 x out, in) -> (2, in, out), a view
-        if bias is None:
-            return torch.bmm(x, weights)  # (2, batch, out)
-        return torch.baddbmm(bias.view(GROUPS, 1, -1), x, weights)
+        if bias is None:  # weight (2, in, out), bias (2, 1, out): views of `flat` in baddbmm's form (_views)
+            return torch.bmm(x, weight)  # (2, batch, out)
+        return torch.baddbmm(bias, x, weight)
 
     def _branch(self, x: Tensor, block: BlockSpec) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor] | None]:
         """z[l+2] of both nets, as models.Block.branch computes it (post- or pre-activation), and, in a recorded
@@ -220,7 +243,7 @@ class PairedStack(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         spec = self.spec
-        self.tensors = self._views(self.flat)  # views of the one parameter, so gradients flow into flat.grad
+        self.tensors = self._views(self.flat, operands=True)  # views of the one parameter, so gradients flow into flat.grad
         self.stats.clear()
         x = x.contiguous(memory_format=self.memory_format) if self.image else x
         out = self.activation(self._norm(self._layer(x, spec.stem, 1), spec.stem_norm))
@@ -273,8 +296,7 @@ class PairedStack(nn.Module):
             net = nets[v]
             tensors = dict(net.named_parameters()) | {n: b for n, b in net.named_buffers() if b.dim() == 1}
             for name, tensor in tensors.items():
-                key = _key(name)
-                source = trained[key] if key in trained else self._buffers[key]
+                source = trained[name] if name in trained else self._buffers[_key(name)]
                 if source.shape[0] != tensor.shape[0]:  # stacked: this net's half, the same slice in any memory layout
                     source = source[g * tensor.shape[0] : (g + 1) * tensor.shape[0]]
                 tensor.copy_(source)

@@ -7,13 +7,14 @@ The cost is counted analytically (no model is built: it runs on every page
 load): the FLOPs of the actual layers of both nets (3x3 convs with widths w, 2w, 4w on halving maps,
 projection shortcuts, dense layers; 2 per multiply-add, backward twice the forward, as
 torch.utils.flop_counter counts them), for every training step, every evaluation over the whole
-train and test sets and the init measurement, plus a fixed overhead per layer call. That overhead is
-why the budget is not FLOPs alone: a 1000-layer MLP of width 8 does little arithmetic, yet each layer's
-forward and backward costs ~0.3 ms of kernel launches and bookkeeping on one core, so it is counted
-as the FLOPs that time buys (LAYER_STEP_FLOPS). Memory is the data set, the weights (with gradients and
-optimiser state) and the larger of the activations kept for backward at the batch size and those of an
-evaluation chunk. docs/RELIABILITY.md ("Cost budget") has the model checked against FlopCounterMode and
-measured memory, and times on the reference machine (within 0.8-1.6x when fitted, up to 2.8x low under load).
+train and test sets and the init measurement, plus a fixed overhead per layer call, measured for conv
+and dense layers with and without BN (LAYER_STEP_SECONDS). That overhead is why the budget is not FLOPs
+alone: a 1000-layer MLP of width 8 does little arithmetic, yet each layer's forward and backward costs
+~0.1 ms of kernel launches and bookkeeping on one core, so it is counted as the FLOPs that time buys.
+Memory is the data set, the weights (with gradients and optimiser state) and the larger of the
+activations kept for backward at the batch size and those of an evaluation chunk. docs/RELIABILITY.md
+("Cost budget") has the model checked against FlopCounterMode and measured memory, and times on the
+reference machine; tests/test_cost.py holds it to the reference machine's first-view times.
 """
 
 from __future__ import annotations
@@ -30,19 +31,35 @@ from serving.limits import HostLimits
 
 # Calibrated on the 2-core reference machine at one torch thread (docs/RELIABILITY.md, "Cost budget").
 REFERENCE_GFLOPS = 64.0  # arithmetic rate of the engine's convs and matmuls on one core
-LAYER_STEP_FLOPS = 19e6  # ~0.3 ms fixed cost of one layer's forward + backward, as FLOPs at that rate
-SETUP_LAYER_STEPS = 10  # building the pair (init view and training each build it): ~10 steps' overhead per layer
+# The fixed cost of one weight layer in a paired training step (forward + backward of both nets, with the layer's
+# norm, activation and shortcut) beyond its arithmetic, by kind of layer and normalisation: a conv layer (oneDNN on
+# NHWC maps) costs several times a thin dense one (one baddbmm), and a BN adds its own kernels to either. One figure
+# for every layer (0.3 ms, x 11 for a first view) priced a thin MLP's first view 8-25x high. Measured by
+# `python -m benchmarks.cost_model --layer-costs` (CPU time at one thread, 2026-11-23 at load 4.8; the slope of a
+# paired step over the layers of a deep probe, its arithmetic at REFERENCE_GFLOPS taken out; benchmarks/RESULTS.md,
+# "fifth stop: cost model"): dense MLP-1000 166.5 us with BN, 98.6 without; conv CNN-302 405.1 us, 165.0 without.
+LAYER_STEP_SECONDS = {
+    ("dense", "batch"): 166e-6,
+    ("dense", "none"): 99e-6,
+    ("conv", "batch"): 405e-6,
+    ("conv", "none"): 165e-6,
+}
+# The init view's cost beyond one step's, per layer, in that layer's steps (same measurement): building the pair from
+# the config, and the measurement's reductions (a BN-less CNN's block moments are GEMVs over its maps, not BN's
+# own statistics). Training builds the pair too.
+SETUP_LAYER_STEPS = {("dense", "batch"): 1.0, ("dense", "none"): 0.28, ("conv", "batch"): 1.35, ("conv", "none"): 4.4}
 EVAL_LAYER_STEP = 1 / 3  # a forward-only layer call of an evaluation chunk
 BYTES = 4  # float32
 
 
 class _Layer(NamedTuple):
-    """`count` identical weight layers of one net: multiply-adds, output elements and weights per sample."""
+    """`count` identical weight layers of one net: multiply-adds, output elements and weights per sample; dense or conv."""
 
     macs: int
     outputs: int
     weights: int
     count: int = 1
+    dense: bool = False
 
 
 def _conv(c_in: int, c_out: int, kernel: int, stride: int, size: Sequence[int], count: int = 1) -> _Layer:
@@ -59,8 +76,8 @@ def _layers(config: ExperimentConfig) -> tuple[list[_Layer], list[_Layer]]:
     w, classes = config.width, N_CLASSES[config.dataset]
     if config.arch == "mlp":
         inputs = math.prod(dataset_info(config).in_shape)
-        hidden = _Layer(w * w, w, w * w, config.depth)
-        main = [_Layer(inputs * w, w, inputs * w), hidden, _Layer(w * classes, classes, w * classes)]
+        hidden = _Layer(w * w, w, w * w, config.depth, dense=True)
+        main = [_Layer(inputs * w, w, inputs * w, dense=True), hidden, _Layer(w * classes, classes, w * classes, dense=True)]
         return main, [hidden._replace(count=config.depth // 2)] if config.shortcut == "C" else []
     channels, *size = dataset_info(config).in_shape  # the resized side when image_size is set
     n = (config.depth - 2) // 6
@@ -76,7 +93,7 @@ def _layers(config: ExperimentConfig) -> tuple[list[_Layer], list[_Layer]]:
         if config.shortcut == "C" and n > 1:
             projections.append(_conv(c_out, c_out, 1, 1, size, n - 1))
         c_in = c_out
-    main.append(_Layer(c_in * classes, classes, c_in * classes))
+    main.append(_Layer(c_in * classes, classes, c_in * classes, dense=True))
     return main, projections
 
 
@@ -91,13 +108,13 @@ class Cost:
     """What one request computes: the init measurement and train(config), both nets of the pair."""
 
     flops: int  # conv and matmul FLOPs, as torch.utils.flop_counter counts them
-    layer_steps: float  # layer calls, in units of one layer's forward + backward
+    overhead_flops: float  # the fixed cost of every layer call, as the FLOPs that time buys at REFERENCE_GFLOPS
     peak_bytes: int
 
     @property
     def gflop(self) -> float:
         """The work the budget counts: arithmetic plus the fixed cost of every layer call."""
-        return (self.flops + self.layer_steps * LAYER_STEP_FLOPS) / 1e9
+        return (self.flops + self.overhead_flops) / 1e9
 
     @property
     def seconds(self) -> float:
@@ -127,9 +144,12 @@ def estimate_cost(config: ExperimentConfig, *, train: bool = True) -> Cost:
     train_passes = 2 if config.norm == "batch" else 1
     flops = step * (steps + 1) + evals * (train_passes * n_train + n_test) * forward
     chunks = train_passes * math.ceil(n_train / EVAL_BATCH) + math.ceil(n_test / EVAL_BATCH)
-    layers = sum(x.count for x in main) + sum(x.count for x in projections)
-    layer_steps = layers * (steps + 1 + SETUP_LAYER_STEPS + evals * chunks * EVAL_LAYER_STEP)
-    return Cost(flops, layer_steps, _peak_bytes(config, main, projections, batch, n_train + n_test))
+    calls = steps + 1 + evals * chunks * EVAL_LAYER_STEP  # in layer steps, per layer
+    overhead = 0.0
+    for x in main + projections:
+        kind = ("dense" if x.dense else "conv", config.norm)
+        overhead += x.count * (calls + SETUP_LAYER_STEPS[kind]) * LAYER_STEP_SECONDS[kind]
+    return Cost(flops, overhead * REFERENCE_GFLOPS * 1e9, _peak_bytes(config, main, projections, batch, n_train + n_test))
 
 
 def _peak_bytes(config: ExperimentConfig, main: list[_Layer], projections: list[_Layer], batch: int, samples: int) -> int:
@@ -182,7 +202,7 @@ def largest_steps(configs: Sequence[ExperimentConfig], limits: HostLimits) -> in
     def fits(steps: int) -> bool:
         costs = [estimate_cost(c.replace(steps=steps)) for c in configs]
         return _fits(
-            Cost(sum(c.flops for c in costs), sum(c.layer_steps for c in costs), max(c.peak_bytes for c in costs)), limits
+            Cost(sum(c.flops for c in costs), sum(c.overhead_flops for c in costs), max(c.peak_bytes for c in costs)), limits
         )
 
     return _largest(0, max(c.steps for c in configs), fits)

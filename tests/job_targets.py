@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
@@ -51,8 +52,9 @@ def threads(config: ExperimentConfig) -> Iterator[dict[str, Any]]:
 
 
 def imported(config: ExperimentConfig, *modules: str) -> Iterator[dict[str, Any]]:
-    """Which of `modules` this worker had imported before the job ran (a warm worker has the engine)."""
-    yield {"step": 0, "pid": os.getpid(), "imported": [m in sys.modules for m in modules]}
+    """Which of `modules` this worker had imported before the job ran (a warm worker has the engine), and how many
+    objects its warm-up froze out of the cycle collector's scans."""
+    yield {"step": 0, "pid": os.getpid(), "imported": [m in sys.modules for m in modules], "frozen": gc.get_freeze_count()}
 
 
 def train_but_seed_1_fails(config: ExperimentConfig, data: Any = None) -> Iterator[dict[str, Any]]:

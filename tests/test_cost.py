@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode, conv_backward_flop
 
+from lab.lessons import LESSONS
 from resnet_core.config import ExperimentConfig
 from resnet_core.data import load_dataset, split_sizes
 from resnet_core.training import measure_init, train
@@ -80,3 +81,25 @@ def test_estimate_text_shares_the_total_over_the_workers_but_never_below_the_lon
     assert serial.startswith(f"Cost model: about {_duration(s + t)} of one CPU core")
     pairs = estimate_text([[short, long]], 4)  # one job training two pairs runs them one after the other
     assert pairs == serial
+
+
+# The reference machine's times (CPU s at one thread; `python -m benchmarks.cost_model --first-views`, best of 2 after a
+# warm-up, 2026-11-23 at load 2.4, and benchmarks/mlp_path.py for the lesson's training at load 1.3-2.0; both in
+# benchmarks/RESULTS.md, "fifth stop: cost model"). One per-layer cost for dense and conv layers priced the thin MLPs'
+# first views 8-25x high and the 1000-layer lesson 4.6x.
+REFERENCE_TIMES = [
+    (ExperimentConfig(depth=56), False, 0.07),
+    (ExperimentConfig(depth=1202), False, 1.77),
+    (ExperimentConfig(depth=56, width=64, batch_size=1024), False, 21.36),
+    (ExperimentConfig(arch="mlp", dataset="moons", depth=1000, norm="none"), False, 0.13),
+    (ExperimentConfig(arch="mlp", dataset="moons", depth=100), False, 0.04),
+    (ExperimentConfig.from_params(dict(next(x for x in LESSONS if x.name == "thousand-layers").params)), True, 4.8),
+]
+
+
+@pytest.mark.parametrize(
+    ("config", "train", "seconds"), REFERENCE_TIMES, ids=["cnn-56", "cnn-1202", "cnn-56-wide", "mlp-1000", "mlp-100", "lesson"]
+)
+def test_estimated_time_is_within_2x_of_the_reference_machines(config: ExperimentConfig, train: bool, seconds: float) -> None:
+    """Thin and thick nets, first views and a training: the per-layer costs, not only the FLOPs, follow the engine."""
+    assert 0.5 <= estimate_cost(config, train=train).seconds / seconds <= 2

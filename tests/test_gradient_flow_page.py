@@ -348,7 +348,7 @@ def test_padding_in_the_url_and_the_forward_signal_and_optimiser_views() -> None
 
 
 def test_a_comparison_over_the_hosts_budget_is_named_not_computed(monkeypatch: pytest.MonkeyPatch) -> None:
-    """5 GFLOP: the page's own run (3.8) and the circular-padding init (2.2) fit, the 32x32 init (8.0) does not."""
+    """5 GFLOP: the page's own run (2.0) and the circular-padding init (0.9) fit, the 32x32 init (6.6) does not."""
     monkeypatch.setenv("RESNET_LAB_MAX_GFLOP", "5")
     at = open_page({"depth": "8", "width": "4", "norm": "none", "steps": "6", "measure_every": "1"})
     assert not at.exception

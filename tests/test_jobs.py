@@ -222,6 +222,7 @@ def test_warm_starts_every_worker_with_the_engine_imported_before_any_job() -> N
     assert job.state == DONE
     assert job.records[0]["imported"] == [True, True, True]
     assert job.records[0]["pid"] in pids  # it ran in a warm worker, not one started for it
+    assert job.records[0]["frozen"] > 100_000  # the imports' objects: full collections no longer scan them
     for worker in list(warm._workers):
         worker.kill()
 

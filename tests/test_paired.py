@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from resnet_core import ExperimentConfig, build_pair, load_dataset, train
 from resnet_core.evaluation import error_rate, estimate_norm_statistics
 from resnet_core.models import Stack
+from resnet_core.paired import PairedStack
 from resnet_core.probes import weight_layers
 from resnet_core.specs import VARIANTS
 from resnet_core.training import minibatch_indices
@@ -134,3 +135,25 @@ def test_a_stopped_run_still_hands_back_its_trained_nets() -> None:
     for v in VARIANTS:
         changed = [n for n, t in before[v].items() if t.is_floating_point() and not torch.equal(t, kept[v].state_dict()[n])]
         assert changed, f"{v}: the kept net still holds its initial weights"
+
+
+def _autograd_nodes(root: torch.Tensor) -> int:
+    """The nodes of root's backward graph: what a backward pass visits, one kernel launch or more each."""
+    seen, stack = set(), [root.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is not None and node not in seen:
+            seen.add(node)
+            stack.extend(next_node for next_node, _ in node.next_functions)
+    return len(seen)
+
+
+def test_a_deep_thin_mlp_pair_costs_a_few_autograd_nodes_per_layer() -> None:
+    """A thin MLP's step is bound by nodes, not arithmetic: each linear layer is one baddbmm on a slice of its run of
+    `flat` (one unbind per run), not views and transposes of its own (16 nodes per block, twice the time per layer)."""
+    config = ExperimentConfig(arch="mlp", dataset="moons", depth=100, width=8, norm="none", n_samples=200)
+    pair = PairedStack.from_config(config)
+    x_train, *_ = load_dataset(config)
+    nodes = _autograd_nodes(pair(x_train[:16]).sum())
+    # per block: 2 baddbmm, 2 relu, the shortcut's slice and index_add; the stem, classifier, unbinds and flat: a few
+    assert nodes <= 7 * len(pair.spec.blocks)

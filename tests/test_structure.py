@@ -65,7 +65,7 @@ def test_seeds_and_names_change_the_draws() -> None:
     config = CASES[1]
     one, other = PairedStack.from_config(config), PairedStack.from_config(config.replace(seed=config.seed + 1))
     assert not torch.equal(one.flat, other.flat)
-    layer1, layer2 = one.tensors["blocks/1/layer1/weight"], one.tensors["blocks/1/layer2/weight"]
+    layer1, layer2 = one.tensors["blocks.1.layer1.weight"], one.tensors["blocks.1.layer2.weight"]
     assert layer1.shape == layer2.shape and not torch.equal(layer1, layer2)
 
 
