@@ -2,7 +2,8 @@
 
 Plotly labels the minor ticks of a short log axis with bare digits ("2, 5, 9" where 9 means 0.9)
 and Streamlit's chart theme sets each axis's tick font itself, so a size given only in
-`layout.font` never reaches the tick labels. `for_screen` fixes both on a copy of any figure,
+`layout.font` never reaches the tick labels. `for_screen` fixes both (and drops the markers of long lines,
+lab.style) on a copy of any figure,
 whichever page built it, once, right before it is drawn.
 """
 
@@ -13,6 +14,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+
+from lab.style import unmark_long_lines
 
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 MANTISSAS = (1, 2, 5)  # between decades, when an axis spans too few of them to read a trend
@@ -73,8 +76,10 @@ def share_y(figures: Sequence[go.Figure], pad: float = 0.04) -> None:
 
 
 def for_screen(fig: go.Figure, font_size: int) -> go.Figure:
-    """A copy whose log axes have decade labels and whose every text is `font_size` (titles a fifth larger)."""
+    """A copy whose log axes have decade labels, whose every text is `font_size` (titles a fifth larger) and whose
+    long lines have no markers."""
     fig = go.Figure(fig)
+    unmark_long_lines(fig)
     fig.update_layout(font_size=font_size, legend_font_size=font_size, title_font_size=round(font_size * 1.2))
     axes = [name for name in fig.layout if name.startswith(("xaxis", "yaxis"))] or ["xaxis", "yaxis"]
     for name in axes:

@@ -40,6 +40,10 @@ TITLE_BREAKS = (
     ", ",
 )  # where a title splits into what and qualifier
 TITLE_LINE_PX = 22  # top margin per extra title line
+# A line keeps its markers up to this many points. Past it, on a half-width chart (~600 px), the markers touch and
+# read as a thicker line, and each is an SVG node Chromium lays out: the 1000-layer lesson's per-layer charts took
+# 0.5-0.9 s each to draw with markers and 0.1-0.2 s without (benchmarks/RESULTS.md, "long traces").
+MARKED_POINTS = 120
 
 
 def chart_title(text: str, qualifier: str = "") -> str:
@@ -91,6 +95,15 @@ def base_layout(fig: go.Figure, title: str, x_title: str, y_title: str, *, log_y
         axis.type = "log" if log_y else "linear"
         axis.exponentformat = "power" if log_y else "none"
     return fig
+
+
+def unmark_long_lines(fig: go.Figure) -> None:
+    """Draw every line of more than MARKED_POINTS points without markers (frames of a replay included); points
+    without a line (a projection's diamonds) keep theirs. Hover still reads each point."""
+    for trace in [*fig.data, *(trace for frame in fig.frames or () for trace in frame.data)]:
+        points = getattr(trace, "y", None)
+        if getattr(trace, "mode", None) == "lines+markers" and points is not None and len(points) > MARKED_POINTS:
+            trace.mode = "lines"
 
 
 def legend_below(fig: go.Figure) -> go.Figure:

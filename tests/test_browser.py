@@ -87,18 +87,19 @@ def test_stop_ends_training_and_the_server_goes_idle(page: Any, app_server: str,
     assert used < 1.0, f"the server used {used:.1f} CPU-seconds in 3 s after Stop: training is still running"
 
 
-@pytest.mark.parametrize("width, height", [(390, 844), (1280, 720), (1440, 900)])
-def test_train_is_on_a_phones_first_screen_and_under_the_init_charts_on_a_desktop(
-    browser: Any, app_server: str, width: int, height: int
+@pytest.mark.parametrize("width, height, present", [(390, 844, False), (1280, 720, True), (1280, 720, False), (1440, 900, False)])
+def test_train_is_on_a_phones_and_a_projectors_first_screen_and_under_the_init_charts_on_a_desktop(
+    browser: Any, app_server: str, width: int, height: int, present: bool
 ) -> None:
-    """Issue 14: on a 390x844 phone Train was in the second screen (y 1544), under both stacked init charts."""
+    """Issue 14: on a 390x844 phone Train was in the second screen (y 1544), under both stacked init charts, and in
+    presenter mode at 1280x720 too (y 1423: presenter mode stacks the charts to full width)."""
     tab = browser.new_context(viewport={"width": width, "height": height}).new_page()
-    tab.goto(f"{app_server}/?depth=8&width=4")
+    tab.goto(f"{app_server}/?depth=8&width=4" + ("&present=1" if present else ""))
     wait_idle(tab)
     tab.wait_for_selector(".js-plotly-plot", timeout=TIMEOUT_MS)
     train = tab.get_by_role("button", name="Train both nets").first.bounding_box()
     chart = tab.locator("[data-testid='stPlotlyChart']").first.bounding_box()
-    if width < 640:  # a phone: Train under the page's reading, on the first screen; the charts follow
+    if width < 640 or present:  # Train under the page's reading, on the first screen; the charts follow
         assert train["y"] + train["height"] <= height and train["y"] < chart["y"]
     else:  # a desktop: the init charts first, Train right under them (the layout the phone rule leaves alone)
         assert train["y"] > chart["y"] + chart["height"]

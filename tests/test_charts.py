@@ -238,6 +238,21 @@ def test_log_axes_label_decades_never_bare_minor_digits() -> None:
     assert fig.layout.xaxis.tickfont.size == 24 and fig.layout.yaxis.tickfont.size == 24
 
 
+def test_long_lines_are_drawn_without_markers_short_ones_and_lone_points_keep_theirs() -> None:
+    """A 1000-layer net's per-layer line would be 1000 SVG markers per trace, touching each other."""
+    from lab.axes import for_screen
+
+    def line(points: int, mode: str = "lines+markers") -> go.Scatter:
+        return go.Scatter(x=list(range(points)), y=[1.0] * points, mode=mode)
+
+    many, few = style.MARKED_POINTS + 1, style.MARKED_POINTS
+    fig = go.Figure([line(many), line(few), line(many, "markers")], frames=[go.Frame(data=[line(many)])])
+    screen = for_screen(fig, 16)
+    assert [trace.mode for trace in screen.data] == ["lines", "lines+markers", "markers"]
+    assert screen.frames[0].data[0].mode == "lines"  # a replay's frames as well, or playing would bring them back
+    assert fig.data[0].mode == "lines+markers"  # the figure itself (shared between sessions) is left as it was
+
+
 def cnn_log(padding: str, size: int, plain_act_grads: list[float]) -> RunLog:
     """A no-BN CNN's records at init with a chosen plain ||dL/da|| per block (first block first)."""
     log = RunLog(ExperimentConfig(depth=8, norm="none", padding=padding, image_size=size))

@@ -26,6 +26,7 @@ from lab.axes import for_screen
 from lab.lessons import LESSON_PARAM, PRESENT_PARAM, lesson_by_name
 from lab.style import FONT_SIZE
 from serving.settings import PREFIX, host_settings
+from ui.phone import ACTION_FIRST
 
 PARAM = PRESENT_PARAM
 FOLLOW_PARAM = "follow"
@@ -34,9 +35,12 @@ PUBLIC_URL = PREFIX + "PUBLIC_URL"  # the lab's address as students reach it, e.
 FONT_SCALE = 1.5  # chart text on a projector: 16 px -> 24 px
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0")
 
-# Larger text everywhere, charts stacked to full width, and the address in the bottom-right corner
-# (hovering it doubles the code for a student at the back who wants to scan it).
-PRESENTER_CSS = """
+# Larger text everywhere, charts stacked to full width, the page's action (Train) before the stacked charts it would
+# otherwise follow (ui/phone.py), and the address in the bottom-right corner (hovering it doubles the code for a student
+# at the back who wants to scan it).
+PRESENTER_CSS = (
+    f"<style>{ACTION_FIRST}</style>"
+    + """
 <style>
 .stApp, .stMarkdown p, .stMarkdown li, .stCaption p { font-size: 1.35rem !important; }
 .stApp h1 { font-size: 2.4rem !important; padding-top: 0 !important; }
@@ -55,6 +59,7 @@ PRESENTER_CSS = """
 .lab-qr .lab-note { color: #8a1c00; }
 </style>
 """
+)
 
 
 def is_presenting() -> bool:

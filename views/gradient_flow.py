@@ -19,7 +19,7 @@ from serving.job import JobRequest
 from ui import host, pin, shared
 from ui.controls import experiment_controls
 from ui.exports import device_line, download_buttons, share_box, show_figure, view_name
-from ui.phone import PHONE_LAST, PHONE_LATER
+from ui.phone import ACTION_LAST, ACTION_LATER
 from ui.runner import EngineStopped, Run, cached_records, live_runs, shared_result, show_refusal
 
 DEFAULTS = ExperimentConfig(depth=56)  # the page's own default: deep enough that plain and residual differ sharply
@@ -199,11 +199,11 @@ except EngineStopped as stopped:
 
 name = view_name(PAGE, config, DEFAULTS)
 st.markdown(f"#### {shared.derived(init, 'gradient_reading', lambda: readings.gradient_reading(init))}")
-with st.container(key=PHONE_LATER):  # on a phone below Train (ui/phone.py): Train on the first screen
+with st.container(key=ACTION_LATER):  # on a phone and a projector below Train (ui/phone.py): Train on the first screen
     draw_flow(init, 0, name, "init")
     download_buttons(init, f"{name}_init", "init")
-training = st.container()  # Train right under the charts, above their explanation (on a phone, under the reading)
-with st.container(key=PHONE_LAST):
+training = st.container()  # Train right under the charts, above their explanation (phone, projector: under the reading)
+with st.container(key=ACTION_LAST):
     with st.expander("What am I looking at?", expanded=True):
         for paragraph in shared.derived(init, "flow_story", lambda: readings.flow_story(init)):
             st.markdown(paragraph)
