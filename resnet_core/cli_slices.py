@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import statistics
 from typing import Any
 
 import pandas as pd
 
 from resnet_core.config import FIELDS, ExperimentConfig, parse_value
 from resnet_core.landscape import landscape_records
+from resnet_core.results import range_text, seed_summary
 from resnet_core.shattered import shattered_records
 from resnet_core.specs import VARIANTS, ShatterSpec, SliceSpec, slice_summary
 
@@ -49,7 +49,13 @@ def add_parsers(commands: Any) -> None:
 
 
 def _spread(values: list[float]) -> dict[str, float]:
-    return {"mean": statistics.fmean(values), "min": min(values), "max": max(values)}
+    """Mean, low, high, n over seeds or random directions: the lab's one seed spread (results.seed_summary)."""
+    row = seed_summary(pd.DataFrame({"group": 0, "value": values}), ["group"], "value").iloc[0]
+    return {"mean": float(row["mean"]), "low": float(row["low"]), "high": float(row["high"]), "n": int(row["n"])}
+
+
+def _spread_text(spread: dict[str, float], spec: str) -> str:
+    return range_text(spread["mean"], spread["low"], spread["high"], int(spread["n"]), spec)
 
 
 def shattered_result(args: argparse.Namespace) -> tuple[dict[str, Any], pd.DataFrame, list[str]]:
@@ -63,7 +69,7 @@ def shattered_result(args: argparse.Namespace) -> tuple[dict[str, Any], pd.DataF
         for table, positions, values in (("gradient", x, c["gradient"]), ("acf", range(len(c["acf"])), c["acf"]))
         for i, (pos, value) in enumerate(zip(positions, values, strict=True))
     ]
-    lines = [f"{v:>8}: lag-1 autocorrelation of dy/dx {s['mean']:.3f} [{s['min']:.3f}, {s['max']:.3f}]" for v, s in lag1.items()]
+    lines = [f"{v:>8}: lag-1 autocorrelation of dy/dx {_spread_text(s, '.3f')}" for v, s in lag1.items()]
     return {"spec": dataclasses.asdict(spec), "x": x, "curves": curves, "lag1": lag1}, pd.DataFrame(rows), lines
 
 
@@ -95,8 +101,8 @@ def landscape_result(args: argparse.Namespace) -> tuple[dict[str, Any], pd.DataF
         for a, loss in zip(r["alpha"], row, strict=True)
     ]
     lines = [
-        f"{v:>8}: trained loss {s['trained_loss']:.4g}, rise at alpha=+-{spec.span:g} {s['rise']['mean']:.3g} "
-        f"[{s['rise']['min']:.3g}, {s['rise']['max']:.3g}], non-convex share of the 2-D slice {s['nonconvex_2d']:.0%}"
+        f"{v:>8}: trained loss {s['trained_loss']:.4g}, rise at alpha=+-{spec.span:g} {_spread_text(s['rise'], '.3g')}, "
+        f"non-convex share of the 2-D slice {s['nonconvex_2d']:.0%}"
         for v, s in summary.items()
     ]
     document = {

@@ -50,6 +50,12 @@ LR_DROP_FACTOR = 0.1  # the learning rate is divided by 10 at each drop (He et a
 MIN_IMAGE_SIZE = 4
 MAX_CNN_DEPTH = 1202
 MAX_MLP_DEPTH = 1000
+MIN_CNN_DEPTH = 8  # one block per stage
+
+
+def nearest_cnn_depth(depth: int) -> int:
+    """The CNN depth (6n + 2: a stem, 3 stages of n two-layer blocks, a classifier) closest to `depth`."""
+    return min(max(MIN_CNN_DEPTH, 6 * round((depth - 2) / 6) + 2), MAX_CNN_DEPTH)
 
 
 # The log-scale grids the app's sliders offer; a page's own default is added to its grid.
@@ -255,8 +261,9 @@ class ExperimentConfig:
         if self.arch == "cnn":
             if self.dataset in SYNTHETIC_DATASETS:
                 raise ConfigError("dataset", f"is 2-D; arch 'cnn' needs an image set ({', '.join(IMAGE_DATASETS)})", self.dataset)
-            if (self.depth - 2) % 6 != 0 or self.depth < 8:
-                raise ConfigError("depth", f"is not 6n+2 for arch 'cnn'; allowed 8, 14, 20, ... {MAX_CNN_DEPTH}", self.depth)
+            if nearest_cnn_depth(self.depth) != self.depth:
+                allowed = f"{MIN_CNN_DEPTH}, {MIN_CNN_DEPTH + 6}, {MIN_CNN_DEPTH + 12}, ... {MAX_CNN_DEPTH}"
+                raise ConfigError("depth", f"is not 6n+2 for arch 'cnn'; allowed {allowed}", self.depth)
         elif self.depth % 2 != 0 or self.depth > MAX_MLP_DEPTH:
             raise ConfigError("depth", f"for arch 'mlp' must be even, from 2 to {MAX_MLP_DEPTH}", self.depth)
         if self.image_size != NATIVE_SIZE and self.dataset in SYNTHETIC_DATASETS:

@@ -233,3 +233,12 @@ def test_a_too_small_image_size_is_refused_for_its_real_reason() -> None:
 def test_the_shortcut_help_is_the_options_one_wording() -> None:
     """The CLI's --help and the widget's help say what the pages' captions say, from one table."""
     assert all(f"{option}: {text}" in FIELDS["shortcut"].help for option, text in SHORTCUT_OPTIONS.items())
+
+
+def test_the_nearest_cnn_depth_is_the_one_the_config_accepts() -> None:
+    """The arch switch snaps a typed depth with it (ui.controls), so the rule and the check can never disagree."""
+    from resnet_core.config import MAX_CNN_DEPTH, nearest_cnn_depth
+
+    assert [nearest_cnn_depth(d) for d in (0, 9, 55, 57, 100, 5000)] == [8, 8, 56, 56, 98, MAX_CNN_DEPTH]
+    for depth in range(0, MAX_CNN_DEPTH + 50, 7):
+        ExperimentConfig(depth=nearest_cnn_depth(depth))  # valid, whatever was typed

@@ -26,6 +26,7 @@ from resnet_core.config import (
     ConfigError,
     ExperimentConfig,
     format_value,
+    nearest_cnn_depth,
     parse_value,
 )
 from resnet_core.data import DATASET_LABELS
@@ -70,8 +71,7 @@ def _on_arch_change() -> None:
     if st.session_state.get("dataset") in SYNTHETIC_DATASETS:
         st.session_state["dataset"] = "digits"
     for depth in _typed_depth():  # none when the depth box holds text that isn't a number: the error says so later
-        if (depth - 2) % 6:
-            st.session_state["depth"] = str(max(8, 6 * round((depth - 2) / 6) + 2))
+        st.session_state["depth"] = str(nearest_cnn_depth(depth))
 
 
 def _widget(name: str, defaults: ExperimentConfig) -> Any:
