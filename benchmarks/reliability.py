@@ -11,7 +11,7 @@
 Figures go to docs/RELIABILITY.md by hand, with the date and the machine; nothing here fails on time.
 `--browser-nice 10` runs the browsers below the server's priority (here they share its 2 cores; a
 visitor's browser runs on the visitor's device). `--profile flame.txt` samples the server process with py-spy during the load (requirements-dev.txt):
-where its own CPU time per session goes. `--tabs 0` skips part 2.
+where its own CPU time per session goes. `--tabs 0` skips part 2. `--lesson shortcuts-abc` has every session open a science lesson instead of thousand-layers.
 """
 
 from __future__ import annotations
@@ -31,8 +31,14 @@ from pathlib import Path
 
 from benchmarks.serve import CHROMIUM, CHROMIUM_ARGS, peak_rss_mb, start_server, stop_server
 
-LESSON = "thousand-layers"  # the Gradient Flow lesson that trains on open (MLP-1000, 60 steps)
-DONE_TEXT = "Replay speed"  # the trained run's replay control: drawn once the training is on the page
+# Lessons that train on open without a question, and what their page shows only once the training is on it: the
+# Gradient Flow run's replay control, a science page's downloads of a finished experiment.
+DONE_TEXTS = {
+    "thousand-layers": "Replay speed",  # MLP-1000, 60 steps: one job
+    "shortcuts-abc": "Download CSV (every measurement)",  # options A, B, C x 3 seeds: nine jobs, five figures
+    "identity-l2": "Download CSV (every measurement)",  # five L2 strengths x 3 seeds: fifteen jobs
+    "lesion-study": "Download JSON (every deletion and path length)",
+}
 EXPENSIVE = "/?depth=8&width=256&batch_size=4096&steps=0"
 
 
@@ -101,7 +107,9 @@ def niced_chromium(folder: Path, niceness: int) -> str:
     return str(wrapper)
 
 
-async def open_sessions(url: str, n: int, timeout_s: float, chromium: str = CHROMIUM) -> list[float | str]:
+async def open_sessions(
+    url: str, n: int, timeout_s: float, chromium: str = CHROMIUM, lesson: str = "thousand-layers"
+) -> list[float | str]:
     """N fresh browser contexts open the lesson link at once; each one's seconds to the finished view, or why not."""
     from playwright.async_api import async_playwright
 
@@ -113,8 +121,8 @@ async def open_sessions(url: str, n: int, timeout_s: float, chromium: str = CHRO
             page = await context.new_page()
             began = time.monotonic()
             try:
-                await page.goto(f"{url}/?lesson={LESSON}", timeout=timeout_s * 1000)
-                await page.get_by_text(DONE_TEXT).first.wait_for(timeout=timeout_s * 1000)
+                await page.goto(f"{url}/?lesson={lesson}", timeout=timeout_s * 1000)
+                await page.get_by_text(DONE_TEXTS[lesson]).first.wait_for(timeout=timeout_s * 1000)
                 return time.monotonic() - began
             except Exception as error:
                 return f"{type(error).__name__}: {str(error).splitlines()[0]}"
@@ -143,7 +151,7 @@ def py_spy(pid: int, output: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([*command, "--nonblocking", "--format", "raw", "--output", output], stdout=subprocess.DEVNULL)
 
 
-def load(sessions: int, profile: str | None = None, browser_nice: int = 0) -> None:
+def load(sessions: int, profile: str | None = None, browser_nice: int = 0, lesson: str = "thousand-layers") -> None:
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "server.log"
         server, url = start_server(str(Path(tmp) / "cache"), log)
@@ -152,7 +160,7 @@ def load(sessions: int, profile: str | None = None, browser_nice: int = 0) -> No
         sampler = py_spy(server.pid, profile) if profile else None
         try:
             began, cpu_before = time.monotonic(), cpu_seconds([server.pid])
-            results = asyncio.run(open_sessions(url, sessions, 600, niced_chromium(Path(tmp), browser_nice)))
+            results = asyncio.run(open_sessions(url, sessions, 600, niced_chromium(Path(tmp), browser_nice), lesson))
             elapsed, server_cpu = time.monotonic() - began, cpu_seconds([server.pid]) - cpu_before
             probe.stop.set()
             workers = children(server.pid)
@@ -212,8 +220,9 @@ def main() -> None:
         help="run the browsers at this niceness: on one machine they stand in for the visitors' own devices",
     )
     parser.add_argument("--profile", help="write py-spy's samples of the server process during the load here")
+    parser.add_argument("--lesson", choices=DONE_TEXTS, default="thousand-layers", help="the lesson every session opens")
     args = parser.parse_args()
-    load(args.sessions, args.profile, args.browser_nice)
+    load(args.sessions, args.profile, args.browser_nice, args.lesson)
     if args.tabs:
         many_tabs(args.tabs)
 

@@ -78,6 +78,15 @@ class ResultCache:
     def path(self, kind: str, config: ExperimentConfig) -> Path:
         return self.root / f"{kind}-{result_key(kind, config)}.json"
 
+    def holds(self, kind: str, config: ExperimentConfig) -> bool:
+        """Whether an entry is stored under this key, without reading it: a page that shares what it decoded from
+        several entries (ui.shared) keys it on which are stored, and decodes them only when that changes."""
+        path = self.path(kind, config)
+        with self._unsaved_guard:
+            if path in self._unsaved:
+                return True
+        return path.is_file()
+
     def claim(self, kind: str, config: ExperimentConfig) -> KeyLock | None:
         """The key's lock, now held, or None while another thread or process holds it (never blocks).
 
@@ -228,6 +237,10 @@ def _cache_at(root: str, max_bytes: int) -> ResultCache:
 
 def get(kind: str, config: ExperimentConfig) -> Any | None:
     return default_cache().get(kind, config)
+
+
+def holds(kind: str, config: ExperimentConfig) -> bool:
+    return default_cache().holds(kind, config)
 
 
 def put(kind: str, config: ExperimentConfig, payload: Any) -> bool:

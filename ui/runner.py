@@ -130,10 +130,13 @@ def live_runs(
     caller draws the returned log once more afterwards, with its interactive extras. `key` names
     the view's runner for lessons that start it on open (`lesson_config`: the settings a lesson
     must still have for that). `shared_as` (the page's name): a finished log is one object for every session of
-    the server (ui.shared), so its figures are drawn once; a page whose runs tag their records leaves it None.
+    the server (ui.shared), so its figures are drawn once. It is known by the page's name and its runs' identities, so
+    a page that shares must tag a run's records by its request alone (a depth, seed, option its config holds).
     """
     view = view_key(runs)
-    missing = [run for run in runs if cached_records(run.request) is None]
+    # A view the server already shares is finished: its cached records need not be read (and decoded) again to know it.
+    done = shared_as is not None and shared.known((shared_as, view))
+    missing = [] if done else [run for run in runs if cached_records(run.request) is None]
     refusal = host.training_refusal([pair for run in missing for pair in run.pairs])  # over this host's budget: Train off
     run_col, stop_col, status_col = st.columns([1.5, 1, 3], vertical_alignment="center")
     start = run_col.button(
@@ -166,7 +169,7 @@ def live_runs(
         bar = status_col.progress(0.0, text="starting · 0.0 s")
         with WATCHERS.one_more():
             log, finished = _follow(runs, new_log, draw, bar, st.empty(), view)
-        return (_finished(shared_as, view, lambda: log) if finished else log), finished
+        return (_finished(shared_as, view, lambda: _in_runs_order(runs, new_log, log)) if finished else log), finished
     if view in stopped:
         st.info(
             "Stopped before the end: the charts show what was computed. Press the button to run it all.", icon=":material/stop:"
@@ -189,6 +192,21 @@ def live_runs(
 def _finished(shared_as: str | None, view: str, read: Callable[[], Log]) -> Log:
     """A finished view's log: the server's one copy when the page shares it (the first session's), else `read()`."""
     return read() if shared_as is None else shared.finished((shared_as, view), read)
+
+
+def _in_runs_order(runs: Sequence[Run], new_log: Callable[[], Log], followed: Log) -> Log:
+    """A followed view as the cache gives it: several jobs' records arrive interleaved, so a session that followed them
+    would otherwise share another order (of traces, rows) than a fresh server draws. As followed if one is not stored."""
+    if len(runs) == 1:
+        return followed  # one job's records arrive in order
+    stored = [cached_records(run.request) for run in runs]
+    if any(records is None for records in stored):
+        return followed
+    log = new_log()
+    for run, records in zip(runs, stored, strict=True):
+        for record in run.tag(records):
+            log.add(record)
+    return log
 
 
 def _stop(jobs: Sequence[Job]) -> bool:

@@ -63,13 +63,20 @@ def experiment_downloads(log: ExperimentLog, config: ExperimentConfig, name: str
 
 
 def train_and_draw(
-    runs: Callable[[], Sequence[Run]], new_log: Callable[[], Log], draw: Callable[[Any, str], None], *, label: str, key: str
+    runs: Callable[[], Sequence[Run]],
+    new_log: Callable[[], Log],
+    draw: Callable[[Any, str], None],
+    *,
+    label: str,
+    key: str,
+    shared_as: str,
 ) -> tuple[Any | None, bool]:
-    """A science page's training section: its runs live (ui.runner.live_runs), then the log drawn once more
-    (element key "final"). Settings the engine refuses, in building the runs too (a seed past the largest), show
-    the refusal and end the page. Returns (the log or None, finished): a finished log's downloads are the page's."""
+    """A science page's training section: its runs live (ui.runner.live_runs; a finished log is the server's one copy,
+    `shared_as`), then the log drawn once more (element key "final"). Settings the engine refuses, in building the runs
+    too (a seed past the largest), show the refusal and end the page. Returns (the log or None, finished): a finished
+    log's downloads are the page's."""
     try:
-        log, finished = live_runs(runs(), new_log, draw, label=label, key=key)
+        log, finished = live_runs(runs(), new_log, draw, label=label, key=key, shared_as=shared_as)
     except (ValueError, EngineStopped) as error:
         show_refusal(error)
         st.stop()

@@ -8,7 +8,8 @@ A finished run's records never change, so the object read from them, and each fi
 that object, is built by the first session that asks and handed to every other one.
 
 Only finished results are shared: a live or stopped run's log belongs to its session, and a
-figure asked of an object that `finished` did not return is simply built. Nothing shared may be
+figure asked of an object that `finished` did not return is simply built. What is drawn from several
+finished objects (a science page's runs beside its page-load table) names them all as its source. Nothing shared may be
 changed by its users (the figures go to st.plotly_chart, which only reads them).
 """
 
@@ -73,14 +74,18 @@ class _Shared:
 
 
 SHARED = _Shared(MAX_ENTRIES)
-_IDENTITIES: weakref.WeakKeyDictionary[Any, Hashable] = weakref.WeakKeyDictionary()  # shared object -> its identity
+# id of a shared object -> its identity, while the object lives. By id, not by the object as a weak key: a frozen
+# dataclass holding DataFrames cannot be hashed, and a weak-keyed map refused it (its views were built per session).
+_IDENTITIES: dict[int, Hashable] = {}
 
 
 def finished(identity: Hashable, build: Callable[[], T]) -> T:
     """The one object for these finished results (`identity` says which: kind, cache key, page), built by the first caller."""
     value = SHARED.get(("finished", identity), build)
-    with contextlib.suppress(TypeError):  # a value that cannot be weakly referenced (a str) is never a `derived` source
-        _IDENTITIES[value] = identity
+    if id(value) not in _IDENTITIES:
+        with contextlib.suppress(TypeError):  # a value that cannot be weakly referenced (a str) is never a `derived` source
+            weakref.finalize(value, _IDENTITIES.pop, id(value), None)  # forgotten as the object goes, before its id is reused
+            _IDENTITIES[id(value)] = identity
     return value
 
 
@@ -90,12 +95,17 @@ def known(identity: Hashable) -> bool:
 
 
 def derived(source: Any, what: Hashable, build: Callable[[], T]) -> T:
-    """What is computed from a shared `source` (an object `finished` returned; `what` says what: a chart and its
-    arguments, a table), built once; from any other source, built every time."""
-    try:
-        identity = _IDENTITIES.get(source)
-    except TypeError:  # None, or anything else that cannot be weakly referenced: never a shared source
-        identity = None
+    """What is computed from a shared `source` (an object `finished` returned, or a tuple of them; `what` says what: a
+    chart and every argument it reads besides the source), built once; from any other source, built every time."""
+    identity = _identity(source)
     if identity is None:
         return build()
     return SHARED.get(("derived", identity, what), build)
+
+
+def _identity(source: Any) -> Hashable | None:
+    """The identity `finished` gave `source` (a tuple: all of theirs), or None if any part of it is not shared."""
+    if isinstance(source, tuple):
+        parts = tuple(_identity(part) for part in source)
+        return parts if parts and None not in parts else None
+    return _IDENTITIES.get(id(source))

@@ -14,18 +14,24 @@ import streamlit as st
 
 from lab.sweep_charts import sweep_error_figure
 from resnet_core.config import ExperimentConfig
-from serving.sweep import SEEDS, cell_label, stored_sweep, sweep_command
+from serving import cache
+from serving.sweep import KIND, SEEDS, cell_label, stored_sweep, sweep_command
+from ui import shared
 from ui.exports import show_figure
 
 
 def stored_sweep_section(config: ExperimentConfig, field: str, values: Iterable[Any], name: str) -> None:
     """The page's config at each of `values` of `field` and each of SEEDS: what is stored, its spread, what is missing."""
     cells = [config.replace(**{field: value, "seed": seed}) for value in values for seed in SEEDS]
-    stored = stored_sweep(cells)
+    # Read and drawn once per server for each set of stored cells (ui.shared), not decoded again by every session.
+    present = tuple(cache.holds(KIND, cell) for cell in cells)
+    stored = shared.finished(("stored_sweep", tuple(cells), present), lambda: stored_sweep(cells))
     have = len(cells) - len(stored.missing)
     with st.expander(f"Stored sweep: {have} of {len(cells)} cells ({len(SEEDS)} seeds per {field})"):
         if have:
-            show_figure(sweep_error_figure(stored.summary, field), f"{name}_sweep", f"{name}_sweep")
+            show_figure(
+                lambda: sweep_error_figure(stored.summary, field), f"{name}_sweep", f"{name}_sweep", source=stored, what=field
+            )
         if stored.missing:
             st.markdown(
                 f"Missing {len(stored.missing)} cells: " + ", ".join(cell_label(c, stored.fields) for c in stored.missing) + "."

@@ -16,6 +16,7 @@ from lab.errors import error_method
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import ExperimentLog, tag
 from serving.job import JobRequest
+from ui import shared
 from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name
 from ui.runner import Run
@@ -45,25 +46,33 @@ def runs_for(config: ExperimentConfig, depths: Sequence[int], seeds: Sequence[in
 
 
 def draw(log: ExperimentLog, config: ExperimentConfig, key: str) -> None:
-    """Curves, final error vs depth, init gradient ratios and the verdict: live while training and once at the end."""
+    """Curves, final error vs depth, init gradient ratios and the verdict: live while training and once at the end.
+
+    A finished log is the server's one copy (ui.shared): its frames, figures and sentences are built once for every
+    session; `name` (in each figure's key) holds every setting they read besides the log."""
     name = view_name(PAGE, config, DEFAULTS)
-    evals = log.eval_frame()
+    evals = shared.derived(log, "eval_frame", log.eval_frame)
     if not evals.empty:
-        show_figure(D.degradation_curves(evals), f"{name}_curves", f"{key}_curves")
+        show_figure(lambda: D.degradation_curves(evals), f"{name}_curves", f"{key}_curves", source=log)
     left, right = st.columns(2)
-    final = log.final_frame()
+    final = shared.derived(log, "final_frame", log.final_frame)
     with left:
         if not final.empty:
-            show_figure(D.final_error_vs_depth(final), f"{name}_final", f"{key}_final")
+            show_figure(lambda: D.final_error_vs_depth(final), f"{name}_final", f"{key}_final", source=log)
     with right:
-        ratios = D.init_ratios(log)
+        ratios = shared.derived(log, "init_ratios", lambda: D.init_ratios(log))
         if not ratios.empty:
-            show_figure(D.init_ratio_figure(ratios), f"{name}_ratio", f"{key}_ratio")
-    for line in D.verdict_lines(D.degradation_verdict(final)):
+            show_figure(lambda: D.init_ratio_figure(ratios), f"{name}_ratio", f"{key}_ratio", source=log)
+    for line in shared.derived(log, "verdict", lambda: D.verdict_lines(D.degradation_verdict(final))):
         st.markdown(line)
     if deepest := D.deepest_run(log):
         depth, seed, run = deepest
-        if story := optimiser.optimiser_story(optimiser.optimiser_frame(run.layer_frame(), config.lr), config.norm):
+        story = shared.derived(
+            log,
+            ("optimiser_story", config.lr, config.norm),
+            lambda: optimiser.optimiser_story(optimiser.optimiser_frame(run.layer_frame(), config.lr), config.norm),
+        )
+        if story:
             st.markdown(
                 f"**Why, in the optimiser's terms** ({depth} layers, seed {seed}, measured at steps 0 and {config.steps - 1}):"
             )
@@ -110,6 +119,7 @@ log, finished = train_and_draw(
     lambda log, key: draw(log, config, key),
     label="Train all depths",
     key="science",
+    shared_as=PAGE,
 )
 if finished:
     experiment_downloads(

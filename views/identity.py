@@ -9,6 +9,7 @@ Two measured demonstrations (thin page: widgets -> lab.identity jobs -> science_
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
@@ -22,9 +23,10 @@ from resnet_core.config import SHORTCUT_OPTIONS, ExperimentConfig
 from resnet_core.results import ExperimentLog, table_frame, tag
 from resnet_core.specs import VARIANTS
 from serving.job import JobRequest
+from ui import shared
 from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name
-from ui.runner import EngineStopped, Run, compute, live_runs, show_refusal
+from ui.runner import EngineStopped, Run, live_runs, shared_result, show_refusal
 from ui.science import SEED_LISTS, experiment_downloads, seed_control
 from ui.url import check_url
 
@@ -37,11 +39,21 @@ MISSION = ("depth", "shortcut")
 ADVANCED = ("dataset", "norm", "activation", "init", "optimizer", "lr", "steps", "batch_size", "seed", "width", "eval_every")
 
 
-def identity_table(config: ExperimentConfig, alpha: float) -> tuple[pd.DataFrame, dict[str, float]]:
+@dataclass(frozen=True)
+class Check:
+    """The identity check at one alpha: per-block measurements and each net's output spread over the batch, one object
+    so that every session of the server reads it, and draws its figure, once (ui.shared)."""
+
+    table: pd.DataFrame
+    spread: dict[str, float]
+
+
+def identity_check(config: ExperimentConfig, alpha: float) -> Check:
     """The measured identity check at this alpha, computed in a worker and cached."""
     request = JobRequest(f"identity-{alpha!r}", config, "lab.jobs:identity_run", (alpha,))
-    record = compute(request, "measuring each block's output")[-1]
-    return table_frame(record), record["spread"]
+    return shared_result(
+        request, "measuring each block's output", lambda records: Check(table_frame(records[-1]), records[-1]["spread"]), PAGE
+    )
 
 
 def alpha_runs(config: ExperimentConfig, alpha: float, seeds: Sequence[int]) -> list[Run]:
@@ -65,7 +77,8 @@ def l2_runs(config: ExperimentConfig, strengths: Sequence[float], seeds: Sequenc
 
 def identity_section(config: ExperimentConfig, alpha: float, seeds: Sequence[int]) -> None:
     """The measured check at this alpha, then training both nets from the scaled weights."""
-    check, spread = identity_table(config, alpha)
+    measured = identity_check(config, alpha)
+    check, spread = measured.table, measured.spread
     residual = check[check["run"] == "residual"]
     identity, reshaping, projected = I.block_kinds(residual)
     worst = float(identity["max_diff_input"].max()) if len(identity) else None
@@ -99,7 +112,10 @@ def identity_section(config: ExperimentConfig, alpha: float, seeds: Sequence[int
             icon=":material/warning:",
         )
     show_figure(
-        charts.block_output_figure(check), f"{view_name(PAGE, config, DEFAULTS)}_alpha-{alpha:g}_outputs", "alpha_outputs"
+        lambda: charts.block_output_figure(check),
+        f"{view_name(PAGE, config, DEFAULTS)}_alpha-{alpha:g}_outputs",
+        "alpha_outputs",
+        source=measured,
     )
     with st.expander("Per-block measurements"):
         st.dataframe(check, hide_index=True)
@@ -110,6 +126,7 @@ def identity_section(config: ExperimentConfig, alpha: float, seeds: Sequence[int
         lambda log, key: draw_alpha(log, key),
         label="Train from here",
         key="alpha",
+        shared_as=PAGE,
     )
     if log is not None:
         draw_alpha(log, "alpha_final")
@@ -118,28 +135,32 @@ def identity_section(config: ExperimentConfig, alpha: float, seeds: Sequence[int
 
 
 def draw_alpha(log: ExperimentLog, key: str) -> None:
+    """The error bands and sentences (a finished log's once per server, ui.shared: they read nothing but the log)."""
     style = {v: (COLORS[v], "solid") for v in VARIANTS}
-    figure = error_bands(log.eval_frame(), "variant", style, "Training error after scaling the branches (band: range over seeds)")
-    show_figure(figure, "alpha_curves", key)
-    for line in I.alpha_lines(log):
+    title = "Training error after scaling the branches (band: range over seeds)"
+    show_figure(lambda: error_bands(log.eval_frame(), "variant", style, title), "alpha_curves", key, source=log)
+    for line in shared.derived(log, "alpha_lines", lambda: I.alpha_lines(log)):
         st.markdown(line)
 
 
 def draw_sweep(log: ExperimentLog, key: str, norm: str) -> None:
-    """Error and branch size side by side; the many-line per-layer charts (seed means and ranges) full width, so each stays readable."""
-    blocks, layers = log.last_measured(log.block_frame()), log.last_measured(log.layer_frame())
+    """Error and branch size side by side; the many-line per-layer charts (seed means and ranges) full width, so each
+    stays readable. A finished log's frames, figures and sentences once per server (ui.shared)."""
+    blocks = shared.derived(log, "last_blocks", lambda: log.last_measured(log.block_frame()))
+    layers = shared.derived(log, "last_layers", lambda: log.last_measured(log.layer_frame()))
+    final = shared.derived(log, "final_frame", log.final_frame)
     left, right = st.columns(2)
     with left:
-        if not log.final_frame().empty:
-            show_figure(charts.final_error_vs_l2(log.final_frame()), "l2_error", f"{key}_error")
+        if not final.empty:
+            show_figure(lambda: charts.final_error_vs_l2(final), "l2_error", f"{key}_error", source=log)
     with right:
         if not blocks.empty:
-            show_figure(charts.branch_ratio_figure(blocks), "l2_branch_ratio", f"{key}_ratio")
+            show_figure(lambda: charts.branch_ratio_figure(blocks), "l2_branch_ratio", f"{key}_ratio", source=log)
     if not layers.empty:
-        show_figure(charts.weight_norm_figure(layers), "l2_weight_norm", f"{key}_weights")
+        show_figure(lambda: charts.weight_norm_figure(layers), "l2_weight_norm", f"{key}_weights", source=log)
     if not blocks.empty:
-        show_figure(charts.response_std_figure(blocks), "l2_response_std", f"{key}_std")
-    for line in I.sweep_lines(log, norm):
+        show_figure(lambda: charts.response_std_figure(blocks), "l2_response_std", f"{key}_std", source=log)
+    for line in shared.derived(log, ("sweep_lines", norm), lambda: I.sweep_lines(log, norm)):
         st.markdown(line)
 
 
@@ -201,6 +222,7 @@ else:
             lambda log, key: draw_sweep(log, key, config.norm),
             label="Train the sweep",
             key="l2",
+            shared_as=PAGE,
         )
     except (ValueError, EngineStopped) as error:
         show_refusal(error)

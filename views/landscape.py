@@ -15,9 +15,10 @@ from lab import landscape_charts as charts
 from resnet_core.config import ExperimentConfig
 from resnet_core.specs import SKIPS, ShatterSpec, SliceSpec
 from serving.job import JobRequest
+from ui import shared
 from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name
-from ui.runner import EngineStopped, Run, compute, live_runs, show_refusal
+from ui.runner import EngineStopped, Run, live_runs, shared_result, show_refusal
 from ui.url import check_url
 
 PAGE = "landscape"
@@ -50,8 +51,8 @@ def shatter_section() -> None:
     request = JobRequest(
         L.spec_kind("shattered", spec), spec.config(spec.seed), "lab.jobs:shattered_run", (dataclasses.asdict(spec),)
     )
-    log = L.ShatterLog().extend(compute(request, "differentiating both nets over the input grid"))
-    lag1 = log.lag1()
+    log = shared_result(request, "differentiating both nets over the input grid", L.ShatterLog().extend, PAGE)
+    lag1 = shared.derived(log, "lag1", log.lag1)  # it, the story and the figures: once per server (ui.shared)
     a, b = st.columns(2)
     a.metric(
         "plain: lag-1 autocorrelation",
@@ -65,10 +66,10 @@ def shatter_section() -> None:
         border=True,
         help=f"range over seeds {lag1['residual'].show('.2f')}",
     )
-    st.markdown(L.shatter_story(lag1, spec))
+    st.markdown(shared.derived(log, "story", lambda: L.shatter_story(lag1, spec)))
     name = f"{PAGE}_shattered_depth-{depth}_{norm}_{skip}"
-    show_figure(charts.gradient_figure(log.gradient_frame(), spec.seed), f"{name}_gradients", "sg_gradients")
-    show_figure(charts.acf_figure(log.acf_frame()), f"{name}_acf", "sg_acf")
+    show_figure(lambda: charts.gradient_figure(log.gradient_frame(), spec.seed), f"{name}_gradients", "sg_gradients", source=log)
+    show_figure(lambda: charts.acf_figure(log.acf_frame()), f"{name}_acf", "sg_acf", source=log)
     st.caption(
         f"Width {spec.width}, {depth} hidden layers ({spec.shortcuts} shortcuts), He init, random biases with std {spec.bias_std:g} "
         f"(with BN: BN's shift), {spec.points} inputs evenly spaced in [-2, 2]. BN: the grid is fed as one minibatch, "
@@ -81,11 +82,13 @@ def draw_slices(log: L.LandscapeLog, config: ExperimentConfig, key: str) -> None
     if not log.complete:
         st.caption("Training the pair; the slices follow once it is trained.")
         return
-    summary = log.summary()
-    st.markdown(L.landscape_story(summary, log.n_params["residual"], SLICES.directions))
+    # A finished log's story and figures: once per server (ui.shared).
+    st.markdown(
+        shared.derived(log, "story", lambda: L.landscape_story(log.summary(), log.n_params["residual"], SLICES.directions))
+    )
     name = view_name(PAGE, config, DEFAULTS)
-    show_figure(charts.slice_1d_figure(log.line_frame()), f"{name}_slice-1d", f"{key}_1d")
-    show_figure(charts.contour_figure(log.surfaces), f"{name}_slice-2d", f"{key}_2d")
+    show_figure(lambda: charts.slice_1d_figure(log.line_frame()), f"{name}_slice-1d", f"{key}_1d", source=log)
+    show_figure(lambda: charts.contour_figure(log.surfaces), f"{name}_slice-2d", f"{key}_2d", source=log)
     errors = ", ".join(f"{v} {log.final[v]['train_error']:.1%}" for v in log.final)
     st.caption(f"Training error after {config.steps} steps: {errors}.")
 
@@ -137,6 +140,7 @@ try:
         label="Train and slice",
         key="landscape",
         lesson_config=config,
+        shared_as=PAGE,
     )
 except (ValueError, EngineStopped) as error:
     show_refusal(error)

@@ -19,6 +19,7 @@ from resnet_core.data import dataset_info
 from resnet_core.results import json_safe
 from resnet_core.specs import DRAWS, PATH_BATCH, PATH_DRAWS
 from serving.job import JobRequest
+from ui import shared
 from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name
 from ui.runner import Run
@@ -62,24 +63,25 @@ def deletion_note(config: ExperimentConfig) -> str:
 
 
 def draw(log: StudyLog, config: ExperimentConfig, key: str) -> None:
-    """Deletion charts and story, then the path charts and story, from whatever records have arrived."""
+    """Deletion charts and story, then the path charts and story, from whatever records have arrived (a finished
+    log's tables, figures and sentences once per server, ui.shared; `name` holds the settings they read)."""
     name = view_name(PAGE, config, DEFAULTS)
-    frame = L.lesion_frame(log.records)
+    frame = shared.derived(log, "lesion_frame", lambda: L.lesion_frame(log.records))
     chance = 1 - 1 / dataset_info(config).n_classes
     if (frame["mode"] == "single").any():
-        show_figure(charts.single_deletion_figure(frame), f"{name}_single", f"{key}_single")
+        show_figure(lambda: charts.single_deletion_figure(frame), f"{name}_single", f"{key}_single", source=log)
     if (frame["mode"] == "random").any():
-        show_figure(charts.random_deletion_figure(L.by_k(frame), chance), f"{name}_random", f"{key}_random")
-    verdict = L.lesion_verdict(frame)
+        show_figure(lambda: charts.random_deletion_figure(L.by_k(frame), chance), f"{name}_random", f"{key}_random", source=log)
+    verdict = shared.derived(log, "lesion_verdict", lambda: L.lesion_verdict(frame))
     if verdict is not None:
-        for line in L.lesion_story(verdict, chance):
+        for line in shared.derived(log, ("lesion_story", chance), lambda: L.lesion_story(verdict, chance)):
             st.markdown(line)
-    paths = L.path_frame(log.records)
+    paths = shared.derived(log, "path_frame", lambda: L.path_frame(log.records))
     if not paths.empty:
         st.subheader("Paths: where the residual net's gradient comes from")
-        show_figure(charts.paths_figure(paths), f"{name}_paths", f"{key}_paths")
-        if (path := L.path_verdict(paths)) is not None:
-            for line in L.path_story(path):
+        show_figure(lambda: charts.paths_figure(paths), f"{name}_paths", f"{key}_paths", source=log)
+        if (path := shared.derived(log, "path_verdict", lambda: L.path_verdict(paths))) is not None:
+            for line in shared.derived(log, "path_story", lambda: L.path_story(path)):
                 st.markdown(line)
 
 
@@ -109,6 +111,7 @@ log, finished = train_and_draw(
     lambda log, key: draw(log, config, key),
     label="Train, then delete",
     key="lesion",
+    shared_as=PAGE,
 )
 if finished:
     studies = [r for r in log.records if r["kind"] in ("lesion", "paths")]

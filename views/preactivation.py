@@ -15,9 +15,10 @@ from resnet_core.config import BLOCKS, ExperimentConfig
 from resnet_core.results import ExperimentLog, RunLog, tag
 from serving.job import JobRequest
 from serving.sweep import sweep_command
+from ui import shared
 from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name
-from ui.runner import EngineStopped, Run, compute, show_refusal
+from ui.runner import EngineStopped, Run, shared_result, show_refusal
 from ui.science import SEED_LISTS, experiment_downloads, seed_control, train_and_draw
 from ui.url import check_url
 
@@ -43,15 +44,16 @@ def training_runs(config: ExperimentConfig, seeds: list[int]) -> list[Run]:
 
 
 def draw_training(log: ExperimentLog, config: ExperimentConfig, key: str) -> None:
-    """Loss curves while training; the final errors and the per-seed verdict once runs finish."""
+    """Loss curves while training; the final errors and the per-seed verdict once runs finish (a finished log's
+    figures and sentences once per server, ui.shared)."""
     name = view_name(PAGE, config, DEFAULTS)
-    curves = log.curve_frame()
+    curves = shared.derived(log, "curve_frame", log.curve_frame)
     if not curves.empty:
-        show_figure(T.loss_curves(curves), f"{name}_training_loss", f"{key}_loss")
-    final = log.final_frame()
+        show_figure(lambda: T.loss_curves(curves), f"{name}_training_loss", f"{key}_loss", source=log)
+    final = shared.derived(log, "final_frame", log.final_frame)
     if not final.empty:
-        show_figure(T.final_error_figure(final), f"{name}_training_final", f"{key}_final")
-    for line in T.training_story(T.training_verdicts(final)):
+        show_figure(lambda: T.final_error_figure(final), f"{name}_training_final", f"{key}_final", source=log)
+    for line in shared.derived(log, "story", lambda: T.training_story(T.training_verdicts(final))):
         st.markdown(line)
 
 
@@ -71,20 +73,23 @@ with st.sidebar:
     share_box(config, DEFAULTS)
 try:
     logs = {
-        unit: RunLog(config.replace(block=unit)).extend(
-            compute(
-                JobRequest("init", config.replace(block=unit), "lab.jobs:init_run"), f"measuring the {P.UNIT_NAMES[unit]} nets"
-            )
+        unit: shared_result(
+            JobRequest("init", config.replace(block=unit), "lab.jobs:init_run"),
+            f"measuring the {P.UNIT_NAMES[unit]} nets",
+            RunLog(config.replace(block=unit)).extend,
+            PAGE,
         )
         for unit in BLOCKS
     }
 except (ValueError, EngineStopped) as error:
     show_refusal(error)
     st.stop()
-frame = P.block_gradients(logs)
-show_figure(P.unit_figure(frame), f"{view_name(PAGE, config, DEFAULTS)}_units", "units")
-if (verdict := P.unit_verdict(frame)) is not None:
-    for line in P.unit_story(verdict):
+units = tuple(logs.values())  # what the table, figure and verdict are drawn from: once per server (ui.shared)
+frame = shared.derived(units, "block_gradients", lambda: P.block_gradients(logs))
+show_figure(lambda: P.unit_figure(frame), f"{view_name(PAGE, config, DEFAULTS)}_units", "units", source=units)
+verdict = shared.derived(units, "unit_verdict", lambda: P.unit_verdict(frame))
+if verdict is not None:
+    for line in shared.derived(units, "unit_story", lambda: P.unit_story(verdict)):
         st.markdown(line)
 st.subheader(T.question(config))
 st.markdown(T.method_note(config))
@@ -94,6 +99,7 @@ log, finished = train_and_draw(
     lambda log, key: draw_training(log, config, key),
     label="Train both units",
     key="science",
+    shared_as=PAGE,
 )
 if finished:
     experiment_downloads(log, config, f"{view_name(PAGE, config, DEFAULTS)}_units", "preactivation")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -22,9 +23,10 @@ from lab.style import COLORS
 from resnet_core.config import SHORTCUT_OPTIONS, SHORTCUTS, ExperimentConfig
 from resnet_core.results import ExperimentLog, table_frame, tag
 from serving.job import JobRequest
+from ui import shared
 from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name
-from ui.runner import EngineStopped, Run, compute, live_runs, show_refusal
+from ui.runner import EngineStopped, Run, live_runs, shared_result, show_refusal
 from ui.science import SEED_LISTS, experiment_downloads, seed_control
 from ui.sweeps import stored_sweep_section
 from ui.url import check_url
@@ -38,10 +40,24 @@ ENGINE = Path(__file__).resolve().parent.parent / "resnet_core"  # its code is s
 SHOWN = {"models.py": ("Block", "ZeroPadShortcut", "ProjectionShortcut", "_shortcut"), "structure.py": ("choose_shortcut",)}
 
 
-def structure(config: ExperimentConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The per-block shortcut table and the parameter counts (this lab's input and the paper's), from models built in a worker."""
-    record = compute(JobRequest("structure", config, "lab.jobs:structure_run"), "building the nets")[-1]
-    return table_frame(record), table_frame(record, "counts")
+@dataclass(frozen=True)
+class Structure:
+    """The per-block shortcut table and the parameter counts (this lab's input and the paper's): one object, so that
+    every session of the server reads it, and draws what depends on it, once (ui.shared)."""
+
+    table: pd.DataFrame
+    counts: pd.DataFrame
+
+
+def structure(config: ExperimentConfig) -> Structure:
+    """The nets' structure, from models built in a worker."""
+    request = JobRequest("structure", config, "lab.jobs:structure_run")
+    return shared_result(
+        request,
+        "building the nets",
+        lambda records: Structure(table_frame(records[-1]), table_frame(records[-1], "counts")),
+        PAGE,
+    )
 
 
 def shortcut_runs(config: ExperimentConfig, seeds: Sequence[int]) -> list[Run]:
@@ -54,20 +70,27 @@ def shortcut_runs(config: ExperimentConfig, seeds: Sequence[int]) -> list[Run]:
     return runs
 
 
-def draw(log: ExperimentLog, table: pd.DataFrame, name: str, key: str) -> None:
-    """Curves (seed mean and range), gradient norms in the transition blocks against the rest, the measured comparison."""
-    evals = log.eval_frame()
+def draw(log: ExperimentLog, built: Structure, name: str, key: str) -> None:
+    """Curves (seed mean and range), gradient norms in the transition blocks against the rest, the measured comparison.
+
+    A finished log is the server's one copy: with the structure (`source`), its frames, figures and sentences are built
+    once for every session (ui.shared); `name` holds the settings they read."""
+    source = (log, built)
+    evals = shared.derived(source, "eval_frame", log.eval_frame)
     if evals.empty:
         return
     style = {net: (COLORS["plain" if net == "plain" else "residual"], charts.OPTION_DASHES.get(net, "solid")) for net in S.NETS}
-    figure = error_bands(S.options_frame(evals), "net", style, "Training error: plain vs residual with options A, B, C")
-    show_figure(figure, f"{name}_error", f"{key}_error")
-    layers = log.layer_frame()
+    show_figure(
+        lambda: error_bands(S.options_frame(evals), "net", style, "Training error: plain vs residual with options A, B, C"),
+        f"{name}_error",
+        f"{key}_error",
+        source=source,
+    )
+    layers = shared.derived(source, "transition_layers", lambda: _transition_layers(log, built.table))
     if layers.empty:
         return
-    layers = S.transition_layers(S.options_frame(layers), table)
-    show_figure(charts.transition_gradient_figure(layers), f"{name}_grads", f"{key}_grads")
-    summary = S.transition_gradient_summary(layers)
+    show_figure(lambda: charts.transition_gradient_figure(layers), f"{name}_grads", f"{key}_grads", source=source)
+    summary = shared.derived(source, "summary", lambda: S.transition_gradient_summary(layers))
     low, high = summary["ratio"].min(), summary["ratio"].max()
     close = low >= 0.5 and high <= 2
     st.markdown(
@@ -79,7 +102,7 @@ def draw(log: ExperimentLog, table: pd.DataFrame, name: str, key: str) -> None:
             else "the transitions stand out; compare the options in the table."
         )
     )
-    for line in S.option_lines(log.final_frame()):
+    for line in shared.derived(source, "option_lines", lambda: S.option_lines(log.final_frame())):
         st.markdown(line)
     st.dataframe(
         summary.rename(
@@ -91,6 +114,12 @@ def draw(log: ExperimentLog, table: pd.DataFrame, name: str, key: str) -> None:
         ),
         hide_index=True,
     )
+
+
+def _transition_layers(log: ExperimentLog, table: pd.DataFrame) -> pd.DataFrame:
+    """The four nets' per-layer gradients with the blocks that change shape marked (empty before any measurement)."""
+    layers = log.layer_frame()
+    return layers if layers.empty else S.transition_layers(S.options_frame(layers), table)
 
 
 st.title("Shortcuts & dimensions: options A, B and C")
@@ -115,14 +144,15 @@ if config.arch != "cnn":
     )
     st.stop()
 try:
-    table, counts = structure(config)
+    built = structure(config)
 except (ValueError, EngineStopped) as error:
     show_refusal(error)
     st.stop()
+table, counts = built.table, built.counts
 
 st.header(f"The block, with option {config.shortcut}")
-show_figure(charts.block_diagram(config.shortcut, False), f"{name}_block", "diagram_inside")
-show_figure(charts.block_diagram(config.shortcut, True), f"{name}_transition_block", "diagram_transition")
+show_figure(lambda: charts.block_diagram(config.shortcut, False), f"{name}_block", "diagram_inside", source=built)
+show_figure(lambda: charts.block_diagram(config.shortcut, True), f"{name}_transition_block", "diagram_transition", source=built)
 
 st.header("Every block's shapes and shortcut")
 st.caption("C x H x W measured by a forward pass through the built net. Transition blocks (shape changes) are marked.")
@@ -154,12 +184,13 @@ st.caption(
 log, finished = live_runs(
     shortcut_runs(config, seeds),
     ExperimentLog,
-    lambda log, key: draw(log, table, name, key),
+    lambda log, key: draw(log, built, name, key),
     label="Train all four",
     key="shortcuts",
+    shared_as=PAGE,
 )
 if log is not None:
-    draw(log, table, name, "final")
+    draw(log, built, name, "final")
     if finished:
         experiment_downloads(log, config, f"{name}_options", "shortcuts")
 stored_sweep_section(config, "shortcut", SHORTCUT_OPTIONS, name)
