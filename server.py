@@ -1,8 +1,8 @@
 """Serve the lab: `python server.py [streamlit options]` is `streamlit run app.py [options]`, warm before it listens.
 
 `streamlit run` imports nothing until a visitor's session runs app.py, so the first visitor waited
-for torch, scikit-learn, pandas and Plotly here and again in a job worker (7.6 s on a quiet
-machine, benchmarks/RESULTS.md). This entry point does that work first: it imports every module
+for torch, scikit-learn, pandas and Plotly here and again in a job worker (seconds, even on a quiet
+machine: benchmarks/RESULTS.md). This entry point does that work first: it imports every module
 the pages import (ui/ and lab/, which bring the engine), and starts the job workers and waits
 until each has imported the engine. Only then does the server listen, so its health check says
 ok when a first chart can be drawn at once.

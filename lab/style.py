@@ -41,8 +41,8 @@ TITLE_BREAKS = (
 )  # where a title splits into what and qualifier
 TITLE_LINE_PX = 22  # top margin per extra title line
 # A line keeps its markers up to this many points. Past it, on a half-width chart (~600 px), the markers touch and
-# read as a thicker line, and each is an SVG node Chromium lays out: the 1000-layer lesson's per-layer charts took
-# 0.5-0.9 s each to draw with markers and 0.1-0.2 s without (benchmarks/RESULTS.md, "long traces").
+# read as a thicker line, and each is an SVG node Chromium lays out: drawing them was most of the 1000-layer lesson's
+# per-layer charts (benchmarks/RESULTS.md, "long traces").
 MARKED_POINTS = 120
 
 

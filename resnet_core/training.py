@@ -98,7 +98,7 @@ def _setup(
         pair = PairedStack.from_config(config, info.in_shape, info.n_classes)  # built on the CPU: the seeded draws
     else:
         models = build_pair(config, info.in_shape, info.n_classes)  # built on the CPU
-        if device.type != "cpu":  # Module.to walks every module even when nothing moves: 0.1 s of CNN-1202's pair
+        if device.type != "cpu":  # Module.to walks every module even when nothing moves (CNN-1202: ~9,600)
             models = {v: m.to(device) for v, m in models.items()}
         if prepare is not None:
             prepare(models)
@@ -125,7 +125,7 @@ def _cycle_collector_paused() -> Iterator[None]:
     """Hold the cyclic garbage collector while a pair is built and measured (never across a yield).
 
     Building and measuring a deep pair leaves tens of thousands of live objects, enough to trigger full
-    collections that scan the whole interpreter (torch, scikit-learn): 0.16-0.33 s of CNN-1202's
+    collections that scan the whole interpreter (torch, scikit-learn): a visible share of CNN-1202's
     initial measurement (benchmarks/RESULTS.md). Nothing here makes cyclic garbage to wait for.
     """
     enabled = gc.isenabled()

@@ -67,7 +67,7 @@ class Executor:
     def warm(self, modules: tuple[str, ...]) -> None:
         """Start every worker now and return once each has imported torch and `modules` (the server's start-up).
 
-        Importing torch and the engine takes a fresh process 3-10 s on 2 cores; done here, before the
+        Importing torch and the engine takes a fresh process seconds (benchmarks/RESULTS.md); done here, before the
         server listens, it is off the first visitor's path (benchmarks/RESULTS.md, "first chart").
         """
         with self._lock:

@@ -45,7 +45,7 @@ from serving.settings import PREFIX, host_settings
 HOSTED_MAX_GFLOP = 3_000
 HOSTED_MAX_MEMORY_MB = 1_024
 HOSTED_MAX_SWEEP = 8
-HOSTED_JOB_SECONDS = 600  # the longest lesson takes ~20 s on 2 cores; ten minutes means something ran away
+HOSTED_JOB_SECONDS = 600  # tens of times the longest lesson on 2 cores (benchmarks/RESULTS.md): something ran away
 HOSTED_WORKER_MB = 3072  # a worker holding torch and a default run uses ~0.5 GB (benchmarks/RESULTS.md, memory)
 LAPTOP_MAX_GFLOP = 120_000  # about half an hour of one core
 LAPTOP_MAX_MEMORY_MB = 4_096
@@ -78,11 +78,10 @@ class HostLimits:
         settings = host_settings() if settings is None else settings
         cores = cpu_count or os.cpu_count() or 1
         hosted = str(settings.get(PREFIX + "HOSTED", "")).strip().lower() in ("1", "true", "yes", "on")
-        # One thread per training, one training per core: the lab's nets are small, and on a busy 2-core
-        # machine the 1000-layer lesson took 13-19 s with one torch thread and 24 s with two.
+        # One thread per training, one training per core: the lab's nets are small.
         max_concurrent = _positive(settings, "MAX_CONCURRENT", cores if hosted else None)
-        # On a quiet 2-core machine the Gradient Flow lesson took 7.0 s at 1 thread and 15.5 s at 2
-        # (benchmarks/RESULTS.md): a second intra-op thread only adds synchronisation to kernels this small.
+        # A second intra-op thread only adds synchronisation to kernels this small: lessons run slower at two
+        # threads than at one (benchmarks/RESULTS.md, "one torch thread per training").
         threads_default = max(1, cores // max_concurrent) if max_concurrent else 1
         gflop_default = HOSTED_MAX_GFLOP if hosted else LAPTOP_MAX_GFLOP
         legacy = _positive(settings, "MAX_COMPUTE", None)

@@ -125,7 +125,7 @@ def warm(modules: tuple[str, ...]) -> None:
     """Import `modules`, then move everything alive into the collector's permanent generation (gc.freeze).
 
     What the imports made (torch, scikit-learn: ~375,000 objects) lives as long as the worker, yet every full
-    collection scanned it: 0.22 s each, one or more per lesson (benchmarks/RESULTS.md, "fifth stop").
+    collection scanned it, one or more times per lesson (benchmarks/RESULTS.md, "fifth stop").
     """
     for module in modules:
         importlib.import_module(module)

@@ -31,7 +31,7 @@ from ui.predict import COMMITTED_KEY
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 SETTING = PREFIX + "PREWARM"
-LESSON_SECONDS = 1800  # the longest lesson on a loaded 2-core laptop took 415 s (issue 14); leave room
+LESSON_SECONDS = 1800  # minutes for the longest lesson on a loaded 2-core laptop (issue 14), and room
 
 
 def warm(lesson: Lesson) -> str:

@@ -2,7 +2,7 @@
 
 Every session's page script runs in a thread of the one server process, and every thread needs
 Python's interpreter lock, the event loop's too (it answers /_stcore/health and sends every
-message). Thirty tabs of one lesson each building the same dozen Plotly figures (1.5 s of Python
+message). Thirty tabs of one lesson each building the same dozen Plotly figures (seconds of Python
 apiece) kept the event loop waiting for the lock for seconds at a time (docs/RELIABILITY.md).
 A finished run's records never change, so the object read from them, and each figure drawn from
 that object, is built by the first session that asks and handed to every other one.

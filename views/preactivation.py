@@ -23,7 +23,7 @@ from ui.science import SEED_LISTS, experiment_downloads, seed_control, train_and
 from ui.url import check_url
 
 # He et al. 2016 compare the units at 110, 164 and 1001 layers. A 110-layer MLP on the digits (BN, ReLU) trains 100
-# steps in ~10 s per pair on one core, so both units at 3 seeds fit a lesson; the CNN (arch) is ~4x slower.
+# steps fast enough on one core that both units at 3 seeds fit a lesson; the CNN (arch) is several times slower.
 DEFAULTS = ExperimentConfig(arch="mlp", depth=110, width=32, steps=100, eval_every=100, measure_every=100)
 PAGE = "preactivation"
 MISSION = ("depth", "activation", "norm")
