@@ -48,6 +48,10 @@ def open_page(page: str, query: dict[str, str | list[str]]) -> AppTest:
     return at.run()
 
 
+def captions(at: AppTest) -> str:
+    return " ".join(caption.value for caption in at.caption)
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_a_second_session_draws_the_trained_view_without_building_a_figure(page: str, built: list[int], cache_dir: Path) -> None:
     """Session one trains; session two opens the same link and builds no figure; after the shared store is emptied a
@@ -61,9 +65,11 @@ def test_a_second_session_draws_the_trained_view_without_building_a_figure(page:
     second = open_page(page, query)
     assert not second.exception
     assert chart_specs(second) and built == []
+    assert "held by this server: drawn without computing" in captions(second)  # what a log over the cache's budget is
     shared.SHARED.clear()
     third = open_page(page, query)
     assert len(built) == len(chart_specs(third))
+    assert "in the shared cache: drawn without computing" in captions(third)
     assert chart_specs(third) == chart_specs(second)
     built.clear()
     presenting = open_page(page, query | {"present": "1"})

@@ -154,7 +154,8 @@ def live_runs(
             stopped[view] = _log_so_far(runs, new_log, jobs)
         missing = [run for run in missing if cached_records(run.request) is None]  # a Stop after the end: all stored
     if not missing and not start:
-        st.caption("All results for these settings are in the shared cache: drawn without computing.")
+        where = "held by this server" if done else "in the shared cache"  # a log over the cache's budget is only held
+        st.caption(f"All results for these settings are {where}: drawn without computing.")
         return _finished(shared_as, view, lambda: _cached_log(runs, new_log)), True
     if refusal is not None:
         st.error(
