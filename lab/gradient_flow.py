@@ -16,7 +16,7 @@ import pandas as pd
 
 from resnet_core.config import IMAGE_SIZE_STEPS, SYNTHETIC_DATASETS, ExperimentConfig
 from resnet_core.data import image_shape
-from resnet_core.results import RunLog, gradient_ratio
+from resnet_core.results import RunLog, end_ratio, gradient_ratio
 from resnet_core.specs import VARIANTS
 
 SATURATING = ("sigmoid", "tanh")  # activations whose slope is below 1 almost everywhere
@@ -55,9 +55,7 @@ def ratio_phrase(norms: list[float], init: str = "he") -> str:
 def block_ratio(blocks: pd.DataFrame, variant: str, metric: str, step: int = 0) -> float:
     """First block / last block of a per-block metric: above 1 it is larger at the input side."""
     part = blocks[(blocks["variant"] == variant) & (blocks["metric"] == metric) & (blocks["step"] == step)].sort_values("block")
-    if len(part) < 2 or not part["value"].iloc[-1]:
-        return math.nan
-    return float(part["value"].iloc[0] / part["value"].iloc[-1])
+    return end_ratio(part["value"].tolist())
 
 
 def block_phrase(ratio: float) -> str:

@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 from lab.gradient_flow import block_phrase, distance_from_flat
 from lab.style import COLORS, base_layout, legend_below
 from resnet_core.config import BLOCKS
-from resnet_core.results import RunLog
+from resnet_core.results import RunLog, end_ratio
 from resnet_core.specs import VARIANTS
 
 CLEAR_FACTOR = 2.0  # one unit's first/last ratio must sit this many times closer to 1 than the other's to count
@@ -36,9 +36,8 @@ def block_gradients(logs: dict[str, RunLog]) -> pd.DataFrame:
 
 
 def first_last(frame: pd.DataFrame, unit: str, variant: str) -> float:
-    """||dL/da|| of block 1 over that of the last block; 0 when the input side underflowed."""
-    part = frame[(frame["unit"] == unit) & (frame["variant"] == variant)].sort_values("block")["value"].tolist()
-    return part[0] / part[-1] if part and part[-1] else math.nan
+    """||dL/da|| of block 1 over that of the last block (results.end_ratio); 0 when the input side underflowed."""
+    return end_ratio(frame[(frame["unit"] == unit) & (frame["variant"] == variant)].sort_values("block")["value"].tolist())
 
 
 @dataclass(frozen=True)

@@ -37,14 +37,27 @@ def table_frame(record: dict[str, Any], name: str = "table") -> pd.DataFrame:
     return pd.DataFrame.from_records(record[name])
 
 
+def end_ratio(values: Sequence[float]) -> float:
+    """First / last of a series ordered input -> output (layers, blocks): above 1 it is larger at the input side.
+
+    The one convention of every first / last ratio the lab shows: inf when only the last value is 0, NaN when both
+    are or the series has fewer than two values (nothing to compare).
+    """
+    if len(values) < 2:
+        return math.nan
+    first, last = float(values[0]), float(values[-1])
+    if last == 0:
+        return math.nan if first == 0 else math.inf
+    return first / last
+
+
 def gradient_ratio(main_grad_norms: list[float]) -> float:
     """First / last hidden weight layer's gradient norm, from the main-path layers' norms in input -> output order.
 
     The last entry is the classifier and is excluded. Above 1 the gradient grows toward the input
     (plain + BN), below 1 it vanishes (plain, no BN): docs/SCIENCE_NOTES.md 1.
     """
-    first, last = main_grad_norms[0], main_grad_norms[-2]
-    return first / last if last else math.inf
+    return end_ratio(main_grad_norms[:-1])
 
 
 class RunLog:

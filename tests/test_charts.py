@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
@@ -365,3 +366,17 @@ def test_a_long_chart_title_splits_into_short_lines_and_loses_no_word(title: str
 def test_a_short_title_or_one_with_its_own_lines_is_left_as_written() -> None:
     assert style.chart_title("Training loss (minibatch)") == "Training loss (minibatch)"
     assert style.chart_title("Gradients before update 3 of 12 and then some<br><sup>x</sup>").endswith("<br><sup>x</sup>")
+
+
+def test_every_first_last_ratio_follows_one_convention() -> None:
+    """Weight layers, blocks and pre-activation units: inf when only the last value is 0, NaN with nothing to compare."""
+    from lab.preactivation import first_last
+    from resnet_core.results import end_ratio, gradient_ratio
+
+    assert end_ratio([4.0, 2.0]) == 2.0 and end_ratio([3.0, 0.0]) == math.inf
+    assert math.isnan(end_ratio([0.0, 0.0])) and math.isnan(end_ratio([1.0]))
+    assert gradient_ratio([3.0, 7.0, 0.0, 5.0]) == math.inf  # the classifier (last) is not the last hidden layer
+    blocks = pd.DataFrame({"variant": "plain", "metric": "act_grad_norm", "step": 0, "block": [1, 2], "value": [3.0, 0.0]})
+    assert readings.block_ratio(blocks, "plain", "act_grad_norm") == math.inf
+    units = pd.DataFrame({"unit": "post", "variant": "residual", "block": [2, 1], "value": [0.0, 3.0]})
+    assert first_last(units, "post", "residual") == math.inf
