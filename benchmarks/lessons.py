@@ -13,6 +13,7 @@ question first is timed from the question's Commit click. Beside it, the same pa
 (AppTest on the same cache), so the gap is the browser's and the connection's.
 
     python -m benchmarks.lessons --warmed CACHE_DIR   # prints the rows; the cache is warmed first if it is not
+    python -m benchmarks.lessons --warmed CACHE_DIR --lesson thousand-layers   # one lesson (warmed in-process)
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ RESULT_SHOWN = """() => {
   return charts.length > 0 && charts.every(c => c.querySelector('.js-plotly-plot .main-svg'))
     && !document.querySelector("[data-testid='stProgress'], [data-testid='stSpinner']");
 }"""
+SVG_NODES = "() => document.querySelectorAll('.js-plotly-plot svg *').length"  # the drawing's size: one node per marker
+# Beside the wall time, which the load on a shared machine stretches: the renderer's main-thread CPU (DevTools'
+# TaskDuration, the seconds spent in script, style, layout and paint), which load stretches far less.
 
 
 def lesson_rows(row: Any) -> list[Any]:
@@ -97,22 +101,26 @@ def open_lesson(page: Any, url: str, choice: str) -> tuple[float, float]:
     return opened, time.perf_counter() - start
 
 
-def warmed_rows(row: Any, cache_dir: str | None = None) -> list[Any]:
-    """Warm `cache_dir` (cached lessons are skipped; default: a new one), then time each lesson's script and page."""
+def warmed_rows(row: Any, cache_dir: str | None = None, names: list[str] | None = None) -> list[Any]:
+    """Warm `cache_dir` (cached lessons are skipped; default: a new one), then time each lesson's script and page.
+
+    `names`: only these lessons, warmed by their first script run here (the prewarm command would compute them all)."""
     if cache_dir is None:
         with tempfile.TemporaryDirectory() as new:
-            return warmed_rows(row, new)
+            return warmed_rows(row, new, names)
     from playwright.sync_api import sync_playwright
 
     from benchmarks.serve import CHROMIUM, CHROMIUM_ARGS, start_server, stop_server
-    from lab.lessons import LESSONS
+    from lab.lessons import LESSONS, lesson_by_name
     from ui import prewarm
 
     env = os.environ | {"RESNET_LAB_CACHE_DIR": cache_dir}
-    subprocess.run([sys.executable, "-m", "ui.prewarm"], cwd=ROOT, env=env, check=True, capture_output=True)
+    if not names:
+        subprocess.run([sys.executable, "-m", "ui.prewarm"], cwd=ROOT, env=env, check=True, capture_output=True)
+    lessons = [lesson_by_name(name) for name in names] if names else LESSONS
     os.environ["RESNET_LAB_CACHE_DIR"] = cache_dir
     script = {}
-    for lesson in LESSONS:
+    for lesson in lessons:
         for _ in range(2):  # the second run: this process's first page load also imports the app's modules
             start = time.perf_counter()
             problem = prewarm.warm(lesson)  # the page's whole script run past its question, nothing to compute
@@ -122,12 +130,16 @@ def warmed_rows(row: Any, cache_dir: str | None = None) -> list[Any]:
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-            for lesson in LESSONS:
+            for lesson in lessons:
                 context = browser.new_context(viewport=VIEWPORT)  # a new visitor: no session, no browser cache
                 page = context.new_page()
-                times = [
-                    open_lesson(page, url + "/" + lesson.link(), lesson.choices[0] if lesson.question else "") for _ in range(2)
-                ]
+                devtools = context.new_cdp_session(page)
+                devtools.send("Performance.enable")
+                link, choice = url + "/" + lesson.link(), lesson.choices[0] if lesson.question else ""
+                times = [open_lesson(page, link, choice)]
+                busy = {m["name"]: m["value"] for m in devtools.send("Performance.getMetrics")["metrics"]}["TaskDuration"]
+                times.append(open_lesson(page, link, choice))
+                nodes = page.evaluate(SVG_NODES)
                 context.close()
                 first, again = (commit or opened for opened, commit in times)
                 seconds, problem = script[lesson.name]
@@ -140,7 +152,8 @@ def warmed_rows(row: Any, cache_dir: str | None = None) -> list[Any]:
                         "s",
                         f"<= {WARMED_TARGET_S:g} s",
                         first <= WARMED_TARGET_S,
-                        f"same tab again {again:.2f} s; the script alone {seconds:.2f} s"
+                        f"same tab again {again:.2f} s; the script alone {seconds:.2f} s; {nodes} SVG nodes in the charts; "
+                        f"the new visitor's main thread busy {busy:.1f} s"
                         + (f"; question shown {times[0][0]:.2f} s after navigation" if lesson.question else "")
                         + (f"; page error: {problem}" if problem else "")
                         + f"; load {os.getloadavg()[0]:.1f}",
@@ -156,7 +169,8 @@ def warmed_rows(row: Any, cache_dir: str | None = None) -> list[Any]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m benchmarks.lessons", description="warmed lessons in Chromium")
     parser.add_argument("--warmed", metavar="CACHE_DIR", required=True, help="a result cache (warmed first if need be)")
+    parser.add_argument("--lesson", action="append", metavar="NAME", help="time only this lesson (repeatable)")
     args = parser.parse_args()
     from benchmarks.run import Row, table
 
-    print(table(warmed_rows(Row, args.warmed)))
+    print(table(warmed_rows(Row, args.warmed, args.lesson)))
