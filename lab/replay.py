@@ -67,23 +67,45 @@ def _title(log: RunLog, step: int) -> str:
     return chart_title(f"Gradients before {update_label(step, log.config.steps)}", reading)
 
 
+# Rows under the plots, in the plots' heights (below the x-axis titles): the legend, the player's buttons, the single
+# steps, the slider. Two short rows of buttons fit a 390 px phone, where one row of five was cut off.
+LEGEND_Y, PLAYER_Y, STEPS_Y, SLIDER_Y = -0.2, -0.33, -0.45, -0.6
 IMMEDIATE = {"mode": "immediate", "frame": {"duration": 0, "redraw": True}, "transition": {"duration": 0}}
 
 
-def _buttons(steps: list[int], index: int, ms_per_step: int) -> list[dict]:
-    """The player's buttons while frame `index` shows: one step back and forward go to its neighbours (held at the ends)."""
-    play = {"frame": {"duration": ms_per_step, "redraw": True}, "fromcurrent": True, "transition": {"duration": 0}}
+def _go_to(steps: list[int], at: int) -> list:
+    return [[str(steps[min(max(at, 0), len(steps) - 1)])], IMMEDIATE]
 
-    def go_to(at: int) -> list:
-        return [[str(steps[min(max(at, 0), len(steps) - 1)])], IMMEDIATE]
 
+def _step_buttons(steps: list[int], index: int) -> list[dict]:
+    """While frame `index` shows: one step back and forward go to its neighbours (held at the ends)."""
     return [
-        {"label": "◀ Step", "method": "animate", "args": go_to(index - 1)},
+        {"label": "◀ Step", "method": "animate", "args": _go_to(steps, index - 1)},
+        {"label": "Step ▶", "method": "animate", "args": _go_to(steps, index + 1)},
+    ]
+
+
+def _player_buttons(steps: list[int], ms_per_step: int) -> list[dict]:
+    play = {"frame": {"duration": ms_per_step, "redraw": True}, "fromcurrent": True, "transition": {"duration": 0}}
+    return [
         {"label": "▶ Play", "method": "animate", "args": [None, play]},
         {"label": "❚❚ Pause", "method": "animate", "args": [[None], IMMEDIATE]},
-        {"label": "Step ▶", "method": "animate", "args": go_to(index + 1)},
-        {"label": "⟲ Reset", "method": "animate", "args": go_to(0)},
+        {"label": "⟲ Reset", "method": "animate", "args": _go_to(steps, 0)},
     ]
+
+
+def _menu(buttons: list[dict], y: float) -> dict:
+    return {
+        "type": "buttons",
+        "direction": "right",
+        "buttons": buttons,
+        "font": {"size": 14},
+        "pad": {"t": 0, "r": 2},
+        "x": 0.0,
+        "y": y,
+        "xanchor": "left",
+        "yanchor": "top",
+    }
 
 
 def replay_figure(log: RunLog, ms_per_step: int) -> go.Figure:
@@ -102,28 +124,18 @@ def replay_figure(log: RunLog, ms_per_step: int) -> go.Figure:
         go.Frame(
             name=str(step),
             data=_traces(layers, curves, step, kinds),
-            layout={"title": {"text": titles[index]}, "updatemenus": [{"buttons": _buttons(steps, index, ms_per_step)}]},
+            layout={"title": {"text": titles[index]}, "updatemenus": [{"buttons": _step_buttons(steps, index)}]},
         )
         for index, step in enumerate(steps)
     ]
     fig.update_layout(
-        updatemenus=[
-            {
-                "type": "buttons",
-                "direction": "right",
-                "buttons": _buttons(steps, len(steps) - 1, ms_per_step),
-                "x": 0.0,
-                "y": -0.25,
-                "xanchor": "left",
-                "yanchor": "top",
-            }
-        ],
+        updatemenus=[_menu(_step_buttons(steps, len(steps) - 1), STEPS_Y), _menu(_player_buttons(steps, ms_per_step), PLAYER_Y)],
         sliders=[
             {
                 "active": len(steps) - 1,
-                "x": 0.36,
-                "len": 0.64,
-                "y": -0.25,
+                "x": 0.0,
+                "len": 1.0,
+                "y": SLIDER_Y,
                 "yanchor": "top",
                 "pad": {"t": 0},
                 "currentvalue": {"prefix": "gradients before update ", "suffix": f" of {log.config.steps}", "font": {"size": 18}},
@@ -136,5 +148,11 @@ def replay_figure(log: RunLog, ms_per_step: int) -> go.Figure:
     fig.update_yaxes(range=_log_range(layers["value"]), col=1)
     fig.update_xaxes(title_text="step", range=[0, max(log.config.steps - 1, 1)], col=2)
     fig.update_yaxes(title_text="loss", type="log", range=_log_range(curves["loss"]), col=2)
-    fig.update_layout(height=620, margin={"t": title_margin(*titles), "b": 160})  # the frame with the longest title fits
+    # the frame with the longest title fits; under the plots, a row each for the legend, the buttons and the slider
+    # (a phone's long title would run into a legend at the top)
+    fig.update_layout(
+        height=760,
+        margin={"t": title_margin(*titles), "b": 290},
+        legend={"orientation": "h", "x": 0.0, "xanchor": "left", "y": LEGEND_Y, "yanchor": "top"},
+    )
     return fig

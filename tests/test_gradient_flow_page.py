@@ -205,7 +205,11 @@ def test_the_trained_run_replays_every_recorded_step_in_the_browser() -> None:
     slider = spec["layout"]["sliders"][0]
     assert [step["label"] for step in slider["steps"]] == ["1", "6", "11", "12"]  # step 11 is the gradient of update 12 of 12
     assert slider["currentvalue"]["suffix"] == " of 12"
-    assert {b["label"] for b in spec["layout"]["updatemenus"][0]["buttons"]} == {
+
+    def buttons(layout: dict) -> list[dict]:  # every menu's: the single steps (updated per frame), the player
+        return [b for menu in layout["updatemenus"] for b in menu["buttons"]]
+
+    assert {b["label"] for b in buttons(spec["layout"])} == {
         "◀ Step",
         "▶ Play",
         "❚❚ Pause",
@@ -214,7 +218,7 @@ def test_the_trained_run_replays_every_recorded_step_in_the_browser() -> None:
     }
 
     def neighbours(layout: dict) -> dict[str, str]:  # the frame each step button goes to
-        return {b["label"]: b["args"][0][0] for b in layout["updatemenus"][0]["buttons"] if "Step" in b["label"]}
+        return {b["label"]: b["args"][0][0] for b in buttons(layout) if "Step" in b["label"]}
 
     assert neighbours(spec["layout"]) == {"◀ Step": "10", "Step ▶": "11"}  # opened on the last frame: forward holds
     assert [neighbours(frame["layout"]) for frame in spec["frames"]] == [
@@ -226,10 +230,10 @@ def test_the_trained_run_replays_every_recorded_step_in_the_browser() -> None:
     frame = spec["frames"][1]  # step 5: the recorded per-layer gradients, the loss up to step 5
     assert "update 6 of 12" in frame["layout"]["title"]["text"]
     assert max(decode(frame["data"][-1]["x"])) == 5
-    play = next(b for b in spec["layout"]["updatemenus"][0]["buttons"] if b["label"] == "▶ Play")
+    play = next(b for b in buttons(spec["layout"]) if b["label"] == "▶ Play")
     at.segmented_control(key="replay_speed").set_value("slow").run()
     (slow,) = [s for s in chart_specs(at) if s.get("frames")]
-    slow_play = next(b for b in slow["layout"]["updatemenus"][0]["buttons"] if b["label"] == "▶ Play")
+    slow_play = next(b for b in buttons(slow["layout"]) if b["label"] == "▶ Play")
     assert slow_play["args"][1]["frame"]["duration"] > play["args"][1]["frame"]["duration"]
 
 
