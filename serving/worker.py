@@ -134,6 +134,8 @@ def warm(modules: tuple[str, ...]) -> None:
 
 def run_target(request: JobRequest) -> Iterator[dict[str, Any]]:
     module, _, name = request.target.partition(":")
+    if not gc.get_freeze_count():  # a worker started after the server's warm-up (a replacement) warms on its first job
+        warm((module,))
     function: Callable[..., Iterator[dict[str, Any]]] = getattr(importlib.import_module(module), name)
     return iter(function(request.config, *request.args))
 

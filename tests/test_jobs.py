@@ -227,6 +227,16 @@ def test_warm_starts_every_worker_with_the_engine_imported_before_any_job() -> N
         worker.kill()
 
 
+def test_a_worker_started_after_the_warm_up_freezes_its_imports_on_its_first_job() -> None:
+    """A replacement (after a Stop's kill or a crash) never gets the server's warm message: without this its full
+    collections scanned every object of torch's import for the rest of its life."""
+    cold = Executor(workers=1, threads=1, job_seconds=60)
+    job = finish(cold.submit(request("imported", "torch", kind="cold-worker")))
+    assert job.state == DONE and job.records[0]["frozen"] > 0
+    for worker in list(cold._workers):
+        worker.kill()
+
+
 def test_a_warm_that_cannot_import_fails_loudly() -> None:
     broken = Executor(workers=1, threads=1)
     with pytest.raises(RuntimeError, match="did not start"):
