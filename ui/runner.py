@@ -170,7 +170,7 @@ def live_runs(
         bar = status_col.progress(0.0, text="starting · 0.0 s")
         with WATCHERS.one_more():
             log, finished = _follow(runs, new_log, draw, bar, st.empty(), view)
-        return (_finished(shared_as, view, lambda: _in_runs_order(runs, new_log, log)) if finished else log), finished
+        return (_finished(shared_as, view, lambda: log) if finished else log), finished
     if view in stopped:
         st.info(
             "Stopped before the end: the charts show what was computed. Press the button to run it all.", icon=":material/stop:"
@@ -195,21 +195,6 @@ def _finished(shared_as: str | None, view: str, read: Callable[[], Log]) -> Log:
     return read() if shared_as is None else shared.finished((shared_as, view), read)
 
 
-def _in_runs_order(runs: Sequence[Run], new_log: Callable[[], Log], followed: Log) -> Log:
-    """A followed view as the cache gives it: several jobs' records arrive interleaved, so a session that followed them
-    would otherwise share another order (of traces, rows) than a fresh server draws. As followed if one is not stored."""
-    if len(runs) == 1:
-        return followed  # one job's records arrive in order
-    stored = [cached_records(run.request) for run in runs]
-    if any(records is None for records in stored):
-        return followed
-    log = new_log()
-    for run, records in zip(runs, stored, strict=True):
-        for record in run.tag(records):
-            log.add(record)
-    return log
-
-
 def _stop(jobs: Sequence[Job]) -> bool:
     """Cancel the jobs and wait for their workers' answers (one step; the executor kills a worker deaf for longer).
 
@@ -229,7 +214,7 @@ def _cached_log(runs: Sequence[Run], new_log: Callable[[], Log]) -> Log:
 
 
 def _log_so_far(runs: Sequence[Run], new_log: Callable[[], Log], jobs: Sequence[Job]) -> Log:
-    """The cached runs' records and what the given (stopped) jobs had computed, in the runs' order."""
+    """The cached runs' records and what the given jobs (stopped or finished) computed, in the runs' order."""
     log, computed = new_log(), {job.request.identity: job.records for job in jobs}
     for run in runs:
         for record in run.tag(cached_records(run.request) or computed.get(run.request.identity, [])):
@@ -306,6 +291,8 @@ def _follow(
     what = f"{runs[0].request.config.steps} steps" if len(runs) == 1 else f"{len(runs)} training runs"
     bar.progress(1.0, text=f"done: {what} in {time.monotonic() - began:.1f} s")
     area.empty()
+    if len(runs) > 1:  # several jobs' records arrived interleaved: the runs' order, as a fresh server draws (and shares) it
+        log = _log_so_far(runs, new_log, list(jobs.values()))
     return log, True
 
 
