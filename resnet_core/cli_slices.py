@@ -49,13 +49,16 @@ def add_parsers(commands: Any) -> None:
 
 
 def _spread(values: list[float]) -> dict[str, float]:
-    """Mean, low, high, n over seeds or random directions: the lab's one seed spread (results.seed_summary)."""
+    """Mean, low, high over the finite values of seeds or random directions (the lab's one seed spread,
+    results.seed_summary), n of them, and of how many: a seed whose value is not a number is counted, not hidden."""
     row = seed_summary(pd.DataFrame({"group": 0, "value": values}), ["group"], "value").iloc[0]
-    return {"mean": float(row["mean"]), "low": float(row["low"]), "high": float(row["high"]), "n": int(row["n"])}
+    spread = {"mean": float(row["mean"]), "low": float(row["low"]), "high": float(row["high"]), "n": int(row["n"])}
+    return spread | {"of": len(values)}
 
 
 def _spread_text(spread: dict[str, float], spec: str) -> str:
-    return range_text(spread["mean"], spread["low"], spread["high"], int(spread["n"]), spec)
+    text = range_text(spread["mean"], spread["low"], spread["high"], int(spread["n"]), spec)
+    return text if spread["n"] == spread["of"] else f"{text} ({spread['n']} of {spread['of']} values finite)"
 
 
 def shattered_result(args: argparse.Namespace) -> tuple[dict[str, Any], pd.DataFrame, list[str]]:

@@ -69,3 +69,13 @@ def test_an_unwritable_out_path_is_refused_before_any_work(tmp_path: Path, capsy
     with pytest.raises(SystemExit):
         main(["shattered", "--out", str(tmp_path / "missing" / "s.json")])
     assert "--out" in capsys.readouterr().err
+
+
+def test_a_seed_whose_value_is_not_a_number_is_counted_not_hidden() -> None:
+    """An all-zero gradient's autocorrelation is 0/0: the summary says how many of the values it averages."""
+    from resnet_core.cli_slices import _spread, _spread_text
+
+    spread = _spread([0.3, float("nan"), 0.5])
+    assert (spread["n"], spread["of"]) == (2, 3)
+    assert _spread_text(spread, ".3f") == "0.400 [0.300–0.500] (2 of 3 values finite)"
+    assert _spread_text(_spread([0.3, 0.5]), ".3f") == "0.400 [0.300–0.500]"
