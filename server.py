@@ -24,7 +24,7 @@ WORKER_MODULES = (
     "lab.jobs",  # every job target lives there; it imports the engine
     "sklearn.datasets",  # resnet_core.data imports scikit-learn on its first load, not at import
     "sklearn.model_selection",
-    "torch._dynamo",  # torch.optim imports it when the first optimiser is made: 1.5-2.3 s of a worker's first training
+    "torch._dynamo",  # torch.optim imports it at the first optimiser: seconds of a first training (RESULTS.md, "MLP path")
 )
 
 
