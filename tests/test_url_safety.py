@@ -135,3 +135,20 @@ def test_no_hostile_value_survives_cleaning_or_escapes_its_code_span(query: dict
     for problem in problems:
         spans, outside = code_spans(problem)
         assert MARKER not in outside and all(len(span) <= ECHO_LIMIT + 3 for span in spans)
+
+
+def _page_checking(keys: list[str]) -> None:
+    """A script that checks the Degradation page's URL with the given own keys (AppTest runs it standalone)."""
+    from resnet_core.config import ExperimentConfig
+    from ui.url import check_url
+
+    check_url(ExperimentConfig(depth=56), "degradation", ("depth",), lists={key: ["1"] for key in keys})
+
+
+@pytest.mark.parametrize(("keys", "fails"), [(["depths", "seeds"], False), (["depths"], True), (["depths", "seeds", "x"], True)])
+def test_a_page_checks_exactly_the_url_keys_its_registry_entry_names(keys: list[str], fails: bool) -> None:
+    """Lessons and tests read a page's own keys from lab.pages; a view that checks others fails on its first run."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_page_checking, args=(keys,)).run()
+    assert bool(at.exception) == fails  # the page's error details are redacted (config.toml); the log names the keys

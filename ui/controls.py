@@ -6,7 +6,7 @@ copied link reproduces the view; ui.url.check_url has cleaned that URL before th
 
 Usage from a page::
 
-    config = experiment_controls(ExperimentConfig(depth=56), page="gradient_flow")
+    config = experiment_controls(ExperimentConfig(depth=56), page="gradient-flow")
 
 It renders the three mission controls (depth, shortcut, L2) in the sidebar, the rest in an
 expander, and returns a validated `ExperimentConfig` (or shows an error and stops the page).

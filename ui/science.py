@@ -10,13 +10,13 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from lab.pages import SEEDS_KEY
 from lab.spread import DEFAULT_SEEDS, SEED_COUNTS, seeds_from
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import ExperimentLog, json_safe
 from ui.exports import csv_and_json
 from ui.runner import EngineStopped, Log, Run, live_runs, show_refusal
 
-SEEDS_KEY = "seeds"
 SEED_LISTS = {SEEDS_KEY: [str(n) for n in SEED_COUNTS]}  # check_url's allowed values of the seeds key
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from lab.pages import page_named
 from resnet_core.config import FIELDS, ConfigError, ExperimentConfig, format_value, parse_value
 from serving.limits import HostLimits, cifar10_rule
 from ui import host
@@ -144,14 +145,18 @@ def check_url(
 ) -> None:
     """Before a page's first widget: clean the URL once per visit (rerunning on the cleaned one) and show the warnings.
 
-    `widgets` are the config fields the page draws, `lists` its own multi-value keys and their labels,
-    `most` the max_selections of those that are multiselects (pass the constant the widget uses).
+    `widgets` are the config fields the page draws, `lists` its own keys and their allowed labels: exactly the
+    registry's `url_keys` of the page (lab.pages), which lessons and tests read; `most` the max_selections of those
+    that are multiselects (pass the constant the widget uses).
     """
     flag = f"_query_checked_{page}"
     if st.session_state.get(flag):
         for problem in st.session_state.pop(WARNINGS_KEY, []):
             st.warning(problem, icon=":material/warning:")
         return
+    declared = page_named(page).url_keys
+    if sorted(lists or {}) != sorted(declared):
+        raise ValueError(f"page {page!r} checks URL keys {sorted(lists or {})}; lab.pages registers {sorted(declared)}")
     st.session_state[flag] = True
     raw = {key: st.query_params.get_all(key) for key in st.query_params}
     cleaned, problems = clean_params(raw, defaults, widgets, lists or {}, host.limits(), most)

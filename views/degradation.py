@@ -13,6 +13,7 @@ import streamlit as st
 from lab import degradation as D
 from lab import optimiser
 from lab.errors import error_method
+from lab.pages import DEGRADATION
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import ExperimentLog, tag
 from serving.job import JobRequest
@@ -30,7 +31,7 @@ from ui.url import check_url
 DEFAULTS = ExperimentConfig(depth=20, lr=0.05, steps=100, measure_every=100, eval_every=10)
 DEFAULT_DEPTHS = [20, 56]
 MOST_DEPTHS = 4  # depths one comparison trains: the multiselect's cap, and check_url's
-PAGE = "degradation"
+PAGE = DEGRADATION.url_path
 MISSION = ("steps", "seed")
 ADVANCED = ("dataset", "norm", "activation", "init", "optimizer", "lr", "batch_size", "width", "eval_every")
 

@@ -12,6 +12,7 @@ from lab import axes, optimiser, replay
 from lab import gradient_flow as readings
 from lab import gradient_flow_charts as charts
 from lab.errors import error_method
+from lab.pages import GRADIENT_FLOW
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import RunLog
 from serving.cost import budget_message
@@ -23,7 +24,7 @@ from ui.phone import ACTION_LAST, ACTION_LATER
 from ui.runner import EngineStopped, Run, cached_records, live_runs, shared_result, show_refusal
 
 DEFAULTS = ExperimentConfig(depth=56)  # the page's own default: deep enough that plain and residual differ sharply
-PAGE = "gradient-flow"
+PAGE = GRADIENT_FLOW.url_path
 
 
 def describe_outcome(log: RunLog) -> list[str]:
@@ -183,7 +184,7 @@ def draw_finished(log: RunLog) -> None:
 
 
 st.title("Gradient flow: plain vs residual")
-config = experiment_controls(DEFAULTS, page="gradient_flow")
+config = experiment_controls(DEFAULTS, page=PAGE)
 with st.sidebar:
     share_box(config, DEFAULTS)
 

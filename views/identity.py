@@ -17,6 +17,7 @@ import streamlit as st
 from lab import identity as I
 from lab import science_charts as charts
 from lab.errors import error_method
+from lab.pages import IDENTITY
 from lab.spread import error_bands
 from lab.style import COLORS, l2_label
 from resnet_core.config import SHORTCUT_OPTIONS, ExperimentConfig
@@ -34,7 +35,7 @@ DEFAULTS = ExperimentConfig(depth=20, steps=150, measure_every=150, eval_every=2
 DEFAULT_L2S = [0.0, 1e-3, 1e-2, 3e-2, 0.1]
 MOST_L2S = 6  # strengths one sweep trains: the multiselect's cap, and check_url's
 L2_LABELS = [l2_label(v) for v in I.L2_SWEEP]  # the sweep's options as its multiselect writes them into the URL
-PAGE = "identity"
+PAGE = IDENTITY.url_path
 MISSION = ("depth", "shortcut")
 ADVANCED = ("dataset", "norm", "activation", "init", "optimizer", "lr", "steps", "batch_size", "seed", "width", "eval_every")
 

@@ -12,6 +12,7 @@ import streamlit as st
 
 from lab import landscape as L
 from lab import landscape_charts as charts
+from lab.pages import LANDSCAPE
 from resnet_core.config import ExperimentConfig
 from resnet_core.specs import SKIPS, ShatterSpec, SliceSpec
 from serving.job import JobRequest
@@ -21,7 +22,7 @@ from ui.exports import share_box, show_figure, view_name
 from ui.runner import EngineStopped, Run, live_runs, shared_result, show_refusal
 from ui.url import check_url
 
-PAGE = "landscape"
+PAGE = LANDSCAPE.url_path
 DEFAULTS = ExperimentConfig(depth=20, steps=150, measure_every=150, eval_every=150)
 MISSION = ("depth", "seed")
 ADVANCED = ("dataset", "norm", "activation", "init", "optimizer", "lr", "steps", "batch_size", "width", "shortcut")

@@ -14,6 +14,7 @@ import streamlit as st
 from lab import lesion as L
 from lab import lesion_charts as charts
 from lab.errors import error_method
+from lab.pages import LESION
 from resnet_core.config import SHORTCUT_OPTIONS, ExperimentConfig
 from resnet_core.data import dataset_info
 from resnet_core.results import json_safe
@@ -26,7 +27,7 @@ from ui.runner import Run
 from ui.science import train_and_draw
 
 DEFAULTS = ExperimentConfig(depth=20, steps=150, measure_every=150, eval_every=150)  # both nets trained well (~3% test error)
-PAGE = "lesion"
+PAGE = LESION.url_path
 MISSION = ("depth", "shortcut", "block")
 ADVANCED = ("dataset", "norm", "activation", "init", "optimizer", "lr", "steps", "batch_size", "seed", "width", "l2")
 

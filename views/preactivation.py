@@ -11,6 +11,7 @@ import streamlit as st
 
 from lab import preactivation as P
 from lab import preactivation_training as T
+from lab.pages import PREACTIVATION
 from resnet_core.config import BLOCKS, ExperimentConfig
 from resnet_core.results import ExperimentLog, RunLog, tag
 from serving.job import JobRequest
@@ -25,7 +26,7 @@ from ui.url import check_url
 # He et al. 2016 compare the units at 110, 164 and 1001 layers. A 110-layer MLP on the digits (BN, ReLU) trains 100
 # steps fast enough on one core that both units at 3 seeds fit a lesson; the CNN (arch) is several times slower.
 DEFAULTS = ExperimentConfig(arch="mlp", depth=110, width=32, steps=100, eval_every=100, measure_every=100)
-PAGE = "preactivation"
+PAGE = PREACTIVATION.url_path
 MISSION = ("depth", "activation", "norm")
 ADVANCED = ("arch", "dataset", "init", "shortcut", "optimizer", "lr", "steps", "batch_size", "seed", "width")
 

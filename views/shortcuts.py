@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from lab import pages
 from lab import science_charts as charts
 from lab import shortcuts as S
 from lab.errors import error_method
@@ -32,7 +33,7 @@ from ui.sweeps import stored_sweep_section
 from ui.url import check_url
 
 DEFAULTS = ExperimentConfig(depth=20, steps=100, measure_every=10, eval_every=20)
-PAGE = "shortcuts"
+PAGE = pages.SHORTCUTS.url_path
 MISSION = ("depth", "shortcut")
 ADVANCED = ("dataset", "norm", "activation", "init", "optimizer", "lr", "steps", "batch_size", "seed", "width", "measure_every")
 ENGINE = Path(__file__).resolve().parent.parent / "resnet_core"  # its code is shown, not imported: no torch here
