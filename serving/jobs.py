@@ -56,6 +56,7 @@ class Executor:
         self.size, self.threads = workers, threads
         self.job_seconds, self.memory_mb, self.idle_seconds = job_seconds, memory_mb, idle_seconds
         self._workers: list[WorkerProcess] = []
+        self._modules: tuple[str, ...] = ()  # what warm() imported in every worker; each replacement imports it too
         self._queue: deque[Job] = deque()
         self._live: dict[tuple[str, str], Job] = {}
         self._claims: dict[Job, KeyLock] = {}  # the result-cache keys this pool holds for the jobs it runs
@@ -71,8 +72,9 @@ class Executor:
         server listens, it is off the first visitor's path (benchmarks/RESULTS.md, "first chart").
         """
         with self._lock:
+            self._modules = modules
             while len(self._workers) < self.size:
-                self._workers.append(WorkerProcess(self.threads))
+                self._workers.append(WorkerProcess(self.threads))  # the warm message below imports and answers
             idle = [w for w in self._workers if w.job is None]  # a busy worker is warm already
             for worker in idle:
                 worker.send(("warm", modules))
@@ -230,7 +232,7 @@ class Executor:
                 job._update(DONE)
                 continue
             if idle is None:
-                idle = WorkerProcess(self.threads)
+                idle = WorkerProcess(self.threads, self._modules)
                 self._workers.append(idle)
             try:
                 idle.run(job)

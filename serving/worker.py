@@ -36,12 +36,13 @@ class WorkerProcess:
     in the child, and under Streamlit __main__ is the page script, which would submit jobs itself.
     """
 
-    def __init__(self, threads: int) -> None:
+    def __init__(self, threads: int, modules: tuple[str, ...] = ()) -> None:
+        """Start the process; it imports `modules` (the server's warm-up list, so a replacement is as warm) first."""
         up_read, up_write = os.pipe()  # records: worker -> server
         down_read, down_write = os.pipe()  # requests: server -> worker
         env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "serving.worker", str(down_read), str(up_write), str(threads)],
+            [sys.executable, "-m", "serving.worker", str(down_read), str(up_write), str(threads), *modules],
             pass_fds=(down_read, up_write),
             cwd=ROOT,
             env=env,
@@ -84,13 +85,15 @@ class WorkerProcess:
         return f"the engine process ended unexpectedly (exit status {code})"
 
 
-def worker_main(requests: Connection, conn: Connection, threads: int) -> None:
-    """A worker's life: set torch's threads once, then run requests one at a time, streaming records back."""
+def worker_main(requests: Connection, conn: Connection, threads: int, modules: tuple[str, ...] = ()) -> None:
+    """A worker's life: set torch's threads once, import `modules`, then run requests one at a time, streaming records back."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which then ends its workers
     os.nice(WORKER_NICENESS)
     import torch
 
     torch.set_num_threads(threads)  # the one place the lab sets it: every computation of a config runs alike
+    if modules:
+        warm(modules)  # the server already imported them once (Executor.warm), so they import here too
     while True:
         try:
             message = requests.recv()
@@ -134,7 +137,7 @@ def warm(modules: tuple[str, ...]) -> None:
 
 def run_target(request: JobRequest) -> Iterator[dict[str, Any]]:
     module, _, name = request.target.partition(":")
-    if not gc.get_freeze_count():  # a worker started after the server's warm-up (a replacement) warms on its first job
+    if not gc.get_freeze_count():  # a worker of a pool that was never warmed (CLI, tests) freezes on its first job
         warm((module,))
     function: Callable[..., Iterator[dict[str, Any]]] = getattr(importlib.import_module(module), name)
     return iter(function(request.config, *request.args))
@@ -152,4 +155,9 @@ def resident_mb(pid: int) -> float:
 if __name__ == "__main__":
     from serving.worker import worker_main as main  # the importable module's function, not a second copy of it
 
-    main(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False), int(sys.argv[3]))
+    main(
+        Connection(int(sys.argv[1]), writable=False),
+        Connection(int(sys.argv[2]), readable=False),
+        int(sys.argv[3]),
+        tuple(sys.argv[4:]),
+    )

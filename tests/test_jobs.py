@@ -237,6 +237,20 @@ def test_a_worker_started_after_the_warm_up_freezes_its_imports_on_its_first_job
         worker.kill()
 
 
+def test_a_worker_that_replaces_a_lost_one_imports_the_servers_warm_up_list() -> None:
+    """After a crash or a Stop's kill, the next job's worker is as warm as the first (torch._dynamo: seconds of a
+    first optimiser otherwise)."""
+    pool = Executor(workers=1, threads=1, job_seconds=60)
+    pool.warm(("xml.dom.minidom",))  # a module neither the worker nor the job imports by itself
+    first = {w.process.pid for w in pool._workers}
+    assert finish(pool.submit(request("abort_after", 1, kind="lost"))).state == FAILED
+    job = finish(pool.submit(request("imported", "xml.dom.minidom", kind="replacement")))
+    assert job.state == DONE and job.records[0]["pid"] not in first
+    assert job.records[0]["imported"] == [True] and job.records[0]["frozen"] > 0
+    for worker in list(pool._workers):
+        worker.kill()
+
+
 def test_a_warm_that_cannot_import_fails_loudly() -> None:
     broken = Executor(workers=1, threads=1)
     with pytest.raises(RuntimeError, match="did not start"):
