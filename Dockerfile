@@ -2,12 +2,11 @@
 # Works for any Docker host and for Hugging Face Spaces (Docker SDK); docs/DEPLOY.md has the steps.
 FROM python:3.11-slim
 
-# The code never changes inside a running container, so no file watcher; hosted-mode limits: docs/DEPLOY.md.
+# Hosted-mode limits: docs/DEPLOY.md (the file watcher is off in .streamlit/config.toml, for every way of serving).
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    STREAMLIT_SERVER_FILE_WATCHER_TYPE=none \
     OMP_WAIT_POLICY=PASSIVE \
     RESNET_LAB_HOSTED=1
 

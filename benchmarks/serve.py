@@ -78,20 +78,14 @@ def free_port() -> int:
 
 
 def streamlit_argv(port: int) -> list[str]:
-    """`python server.py` (`streamlit run app.py`, warm), headless on 127.0.0.1:port, no file watcher, no usage statistics."""
+    """`python server.py` (`streamlit run app.py`, warm) on 127.0.0.1:port; the rest as .streamlit/config.toml says."""
     return [
         sys.executable,
         "server.py",
-        "--server.headless",
-        "true",
         "--server.port",
         str(port),
         "--server.address",
         "127.0.0.1",
-        "--server.fileWatcherType",
-        "none",
-        "--browser.gatherUsageStats",
-        "false",
     ]
 
 

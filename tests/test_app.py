@@ -30,6 +30,7 @@ def test_every_registered_page_exists_and_gradient_flow_is_first() -> None:
 def test_config_is_headless_offline_and_readable() -> None:
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["server"]["headless"] is True
+    assert config["server"]["fileWatcherType"] == "none"  # watching a tree with .venv inside kept a core busy when idle
     assert config["browser"]["gatherUsageStats"] is False
     assert config["client"]["showErrorDetails"] in ("none", "type")  # a hosted demo never shows a traceback
     theme = config["theme"]
