@@ -19,7 +19,7 @@ from types import MappingProxyType
 from urllib.parse import urlencode
 
 from lab import pages
-from resnet_core.config import FIELDS, ExperimentConfig
+from resnet_core.config import FIELDS, ExperimentConfig, parse_params
 
 LESSON_PARAM = "lesson"  # ?lesson=<name>: the one URL key of a lesson, read by ui.lessons and ui.presenter
 PRESENT_PARAM = "present"  # ?present=1: presenter mode (ui.presenter), which a lesson's link can ask for
@@ -41,9 +41,14 @@ class Lesson:
     question: str = ""  # asked before the page shows its measurement (predict, then run); the page answers it
     choices: tuple[str, ...] = ()  # the answers offered; none is marked right: the measurement decides
 
-    def config(self) -> ExperimentConfig:
-        """The experiment the settings describe (page-specific keys are ignored); raises ValueError if invalid."""
-        return ExperimentConfig.from_params({k: v for k, v in self.params.items() if k in FIELDS and isinstance(v, str)})
+    def config(self, defaults: ExperimentConfig | None = None) -> ExperimentConfig:
+        """The experiment the settings describe over the page's `defaults` (the engine's when none are given), as the
+        page builds it from its URL; page-specific keys are ignored. Raises ValueError if invalid.
+
+        The pages' defaults live in their scripts (views/), which the lab does not import: callers pass them.
+        """
+        settings = parse_params({k: v for k, v in self.params.items() if k in FIELDS and isinstance(v, str)})
+        return (ExperimentConfig() if defaults is None else defaults).replace(**settings)
 
     def link(self, *, present: bool = False) -> str:
         """The short link, relative to wherever the lab is served: ?lesson=<name> (plus presenter mode)."""

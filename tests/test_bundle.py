@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import view_defaults
 
 from lab.lessons import lesson_by_name
 from resnet_core.config import ExperimentConfig
@@ -59,7 +60,8 @@ def test_prewarm_opens_a_lesson_through_the_app_and_exports_its_results(
     assert "vanishing-sigmoid: ready" in capsys.readouterr().out
     fresh = ResultCache(tmp_path / "laptop", 10**7)
     assert import_bundle(fresh, tmp_path / "lessons.zip") >= 1
-    assert fresh.get("init", lesson.config()) is not None  # the page's own request, now on the offline laptop
+    page_request = lesson.config(view_defaults("gradient_flow")[0])  # the page's own request
+    assert fresh.get("init", page_request) is not None  # now on the offline laptop
 
 
 def test_the_server_starts_prewarming_only_when_the_host_asks(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import ast
 import threading
 
 import pytest
 import torch
-from conftest import ROOT
+from conftest import view_defaults
 
 from lab.lessons import LESSONS
 from resnet_core.config import ExperimentConfig
@@ -158,30 +157,19 @@ def test_budget_message_when_nothing_fits_says_what_to_lower() -> None:
     assert message is not None and "even a batch of 1 is over" in message
 
 
-def _view_defaults(page: str) -> tuple[ExperimentConfig, dict[str, object]]:
-    """A science view's DEFAULTS config and its other literal module constants, read from its source (views are scripts)."""
-    tree = ast.parse((ROOT / "views" / f"{page}.py").read_text())
-    constants: dict[str, object] = {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
-            if isinstance(node.value, ast.Call) and node.targets[0].id == "DEFAULTS":
-                defaults = ExperimentConfig(**{k.arg: ast.literal_eval(k.value) for k in node.value.keywords})
-            elif isinstance(node.value, ast.List | ast.Tuple | ast.Constant):
-                constants[node.targets[0].id] = ast.literal_eval(node.value)
-    return defaults, constants
-
-
 def test_every_lesson_and_science_default_fits_the_hosted_budget() -> None:
+    flow = view_defaults("gradient_flow")[0]
+    assert budget_message(flow, HOSTED) is None  # the landing page's Train
     for lesson in LESSONS:
         if lesson.page.endswith("gradient_flow.py"):
-            assert budget_message(lesson.config(), HOSTED) is None, lesson.name
-    degradation, constants = _view_defaults("degradation")
+            assert budget_message(lesson.config(flow), HOSTED) is None, lesson.name
+    degradation, constants = view_defaults("degradation")
     depths = constants["DEFAULT_DEPTHS"]
     assert sweep_message([degradation.replace(depth=d) for d in depths], HOSTED) is None
     assert sweep_message([degradation.replace(depth=d) for d in (20, 32, 44, 56)], HOSTED) is None  # the lesson's now-try
-    identity, constants = _view_defaults("identity")
+    identity, constants = view_defaults("identity")
     assert sweep_message([identity.replace(l2=float(x)) for x in constants["DEFAULT_L2S"]], HOSTED) is None
-    shortcuts, _ = _view_defaults("shortcuts")
+    shortcuts, _ = view_defaults("shortcuts")
     # Its one job trains four nets (plain, A, B, C): two pairs, the second with projections on every block.
     assert sweep_message([shortcuts, shortcuts.replace(shortcut="C")], HOSTED) is None
     for config in (degradation, identity, shortcuts):

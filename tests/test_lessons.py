@@ -64,6 +64,18 @@ def test_lesson_data_points_at_a_real_page_and_valid_settings(lesson) -> None:
     assert lesson.link() == f"?lesson={lesson.name}"
 
 
+def test_a_lessons_config_is_the_pages_defaults_with_the_lessons_settings() -> None:
+    """What the page builds from the lesson's URL: the settings it names over the page's own defaults, which it keeps.
+
+    A page's defaults may differ from the engine's (the Gradient Flow page trains fewer steps): a lesson that names no
+    steps trains the page's, and its init request, keyed by every field, is what the prewarmed cache must hold."""
+    lesson = lesson_by_name("batchnorm-explosion")
+    page = ExperimentConfig(depth=20, steps=100, eval_every=50)
+    config = lesson.config(page)
+    assert (config.depth, config.steps, config.eval_every) == (56, 100, 50)
+    assert lesson.config().steps == ExperimentConfig().steps  # no page given: the engine's defaults
+
+
 def test_unknown_lesson_names_the_real_ones() -> None:
     with pytest.raises(ValueError, match=LESSONS[0].name):
         lesson_by_name("no-such-lesson")

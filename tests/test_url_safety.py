@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import view_defaults
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,7 +16,7 @@ from ui.url import clean_params
 
 LAPTOP = HostLimits()
 WIDGETS = (*MISSION_FIELDS, *ADVANCED_FIELDS)
-DEFAULTS = ExperimentConfig(depth=56)
+DEFAULTS = view_defaults("gradient_flow")[0]  # the landing page's, as ui.url sees them there
 
 
 def clean(
