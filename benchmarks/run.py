@@ -14,7 +14,6 @@ Sections (issues 6 and 15): 0 the lab against what a user would run instead (ben
 from __future__ import annotations
 
 import argparse
-import ast
 import os
 import platform
 import statistics
@@ -40,6 +39,7 @@ from benchmarks import ROOT, serve
 from benchmarks.lessons import lesson_rows, warmed_rows
 from benchmarks.peers import peer_rows
 from benchmarks.scale_curves import scale_rows
+from lab.pages import GRADIENT_FLOW
 from resnet_core import ExperimentConfig, measure_init, train
 from resnet_core.data import load_dataset
 from resnet_core.models import build_pair
@@ -361,22 +361,9 @@ def latency(quick: bool) -> list[Row]:
     return rows
 
 
-def page_defaults(page: str) -> tuple[ExperimentConfig, list[int] | None]:
-    """A page's DEFAULTS (and DEFAULT_DEPTHS) read from its source, so the benchmark follows the pages."""
-    tree = ast.parse((ROOT / "views" / page).read_text())
-    config, depths = ExperimentConfig(), None
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
-            if node.targets[0].id == "DEFAULTS" and isinstance(node.value, ast.Call):
-                config = ExperimentConfig(**{k.arg: ast.literal_eval(k.value) for k in node.value.keywords})
-            elif node.targets[0].id == "DEFAULT_DEPTHS":
-                depths = ast.literal_eval(node.value)
-    return config, depths
-
-
 def peers(quick: bool) -> list[Row]:
     """Section 0 at one thread (the app's workers) and, in a full run, at torch's default (what a user's script gets)."""
-    config = page_defaults("gradient_flow.py")[0]
+    config = GRADIENT_FLOW.defaults
     with threads(1):
         rows = peer_rows(config, 1 if quick else 2, Row)
     if not quick and torch.get_num_threads() > 1:
@@ -386,7 +373,7 @@ def peers(quick: bool) -> list[Row]:
 
 def gradient_flow_train() -> list[Row]:
     """Section 5: the Gradient Flow default Train through the engine at one thread (the app's workers), with its effect."""
-    config, _ = page_defaults("gradient_flow.py")
+    config = GRADIENT_FLOW.defaults
     with threads(1):
         start, cpu = time.perf_counter(), time.process_time()
         log = RunLog(config).extend(train(config))

@@ -20,6 +20,7 @@ from resnet_core.results import ExperimentLog, RunLog, gradient_ratio, seed_summ
 from resnet_core.specs import VARIANTS
 
 DEGRADATION_DEPTHS = (8, 20, 32, 44, 56, 110)
+DEFAULT_DEPTHS = (20, 56)  # what the page compares before a visitor chooses
 # Depth runs from green (shallow) to purple (deep): ordered, and never the vermillion/blue that mean plain/residual.
 DEPTH_COLORS = {8: "#7FBF7B", 20: "#1B7837", 32: "#C2A5CF", 44: "#9970AB", 56: "#762A83", 110: "#40004B"}
 

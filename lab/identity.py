@@ -17,6 +17,7 @@ from resnet_core.results import ExperimentLog
 from resnet_core.specs import VARIANTS
 
 L2_SWEEP = (0.0, 1e-4, 1e-3, 1e-2, 3e-2, 0.1)
+DEFAULT_L2S = (0.0, 1e-3, 1e-2, 3e-2, 0.1)  # what the page sweeps before a visitor chooses
 ALPHAS = (0.0, 0.01, 0.1, 0.25, 0.5, 0.75, 1.0)  # small to large, as a slider reads
 
 

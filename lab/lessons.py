@@ -41,14 +41,11 @@ class Lesson:
     question: str = ""  # asked before the page shows its measurement (predict, then run); the page answers it
     choices: tuple[str, ...] = ()  # the answers offered; none is marked right: the measurement decides
 
-    def config(self, defaults: ExperimentConfig | None = None) -> ExperimentConfig:
-        """The experiment the settings describe over the page's `defaults` (the engine's when none are given), as the
-        page builds it from its URL; page-specific keys are ignored. Raises ValueError if invalid.
-
-        The pages' defaults live in their scripts (views/), which the lab does not import: callers pass them.
-        """
+    def config(self) -> ExperimentConfig:
+        """The experiment the settings describe over the page's own defaults (lab.pages), as the page builds it from
+        its URL; page-specific keys are ignored. Raises ValueError if invalid."""
         settings = parse_params({k: v for k, v in self.params.items() if k in FIELDS and isinstance(v, str)})
-        return (ExperimentConfig() if defaults is None else defaults).replace(**settings)
+        return pages.page_by_file(self.page).defaults.replace(**settings)
 
     def link(self, *, present: bool = False) -> str:
         """The short link, relative to wherever the lab is served: ?lesson=<name> (plus presenter mode)."""

@@ -1,20 +1,24 @@
-"""The lab's pages, in one registry: app.py's navigation, lessons, links and tests all read it."""
+"""The lab's pages, in one registry: app.py's navigation, the views' defaults, lessons, links, tests and benchmarks read it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from resnet_core.config import ExperimentConfig
 
 
 @dataclass(frozen=True)
 class PageInfo:
-    """One page: its script under views/, its title and icon in the top bar, its section, and its own URL keys."""
+    """One page: its script under views/, its title and icon in the top bar, its section, its own URL keys, and the
+    experiment it shows before a visitor changes anything (what a lesson's settings, tests and benchmarks start from)."""
 
     file: str
     title: str
     icon: str  # a Material icon: shipped with Streamlit, so it renders offline
     section: str
     url_keys: tuple[str, ...] = ()  # keys the page reads beyond the config's fields; its check_url lists are these
+    defaults: ExperimentConfig = field(default_factory=ExperimentConfig)
 
     @property
     def url_path(self) -> str:
@@ -22,20 +26,70 @@ class PageInfo:
         return Path(self.file).stem.replace("_", "-")
 
 
-GRADIENT_FLOW = PageInfo("views/gradient_flow.py", "Gradient flow", ":material/show_chart:", "Explore")
+# Depth 56 is deep enough that plain and residual differ sharply. 100 steps and an evaluation every 50 (at 0, 50
+# and 100), not the engine's 150 and 25: a Train in seconds on one core, and by step 100 the residual net fits the
+# training set while the plain net is still far from it on every seed measured (benchmarks/RESULTS.md, "Gradient
+# Flow default: 100 steps").
+GRADIENT_FLOW = PageInfo(
+    "views/gradient_flow.py",
+    "Gradient flow",
+    ":material/show_chart:",
+    "Explore",
+    defaults=ExperimentConfig(depth=56, steps=100, eval_every=50),
+)
 SEEDS_KEY = "seeds"  # the science pages' number of seeds per comparison
-DEGRADATION = PageInfo("views/degradation.py", "Degradation", ":material/trending_up:", "Science", ("depths", SEEDS_KEY))
-IDENTITY = PageInfo("views/identity.py", "Identity & L2", ":material/equal:", "Science", ("alpha", "l2s", SEEDS_KEY))
-SHORTCUTS = PageInfo("views/shortcuts.py", "Shortcuts & dimensions", ":material/alt_route:", "Science", (SEEDS_KEY,))
+# lr 0.05, 100 steps, 3 seeds: on ten seeds nobody tuned to (100-109), plain-56 ends 62-80 points above plain-20 on
+# every one and residual-56 within 2.6 points of residual-20 on nine (docs/SCIENCE_NOTES.md 4). Evaluations every
+# 10 steps draw the training-error curves.
+DEGRADATION = PageInfo(
+    "views/degradation.py",
+    "Degradation",
+    ":material/trending_up:",
+    "Science",
+    ("depths", SEEDS_KEY),
+    ExperimentConfig(depth=20, lr=0.05, steps=100, measure_every=100, eval_every=10),
+)
+IDENTITY = PageInfo(
+    "views/identity.py",
+    "Identity & L2",
+    ":material/equal:",
+    "Science",
+    ("alpha", "l2s", SEEDS_KEY),
+    ExperimentConfig(depth=20, steps=150, measure_every=150, eval_every=25),
+)
+SHORTCUTS = PageInfo(
+    "views/shortcuts.py",
+    "Shortcuts & dimensions",
+    ":material/alt_route:",
+    "Science",
+    (SEEDS_KEY,),
+    ExperimentConfig(depth=20, steps=100, measure_every=10, eval_every=20),
+)
 LANDSCAPE = PageInfo(
     "views/landscape.py",
     "Shattered gradients & landscapes",
     ":material/landscape:",
     "Science",
     ("sg_depth", "sg_norm", "sg_seeds", "sg_skip"),
+    ExperimentConfig(depth=20, steps=150, measure_every=150, eval_every=150),
 )
-LESION = PageInfo("views/lesion.py", "Lesion & paths", ":material/content_cut:", "Science")
-PREACTIVATION = PageInfo("views/preactivation.py", "Pre-activation", ":material/swap_vert:", "Science", (SEEDS_KEY,))
+LESION = PageInfo(
+    "views/lesion.py",
+    "Lesion & paths",
+    ":material/content_cut:",
+    "Science",
+    defaults=ExperimentConfig(depth=20, steps=150, measure_every=150, eval_every=150),  # both nets trained well (~3% test error)
+)
+# He et al. 2016 compare the units at 110, 164 and 1001 layers. A 110-layer MLP on the digits (BN, ReLU) trains 100
+# steps fast enough on one core that both units at 3 seeds fit a lesson; the CNN (arch) is several times slower.
+PREACTIVATION = PageInfo(
+    "views/preactivation.py",
+    "Pre-activation",
+    ":material/swap_vert:",
+    "Science",
+    (SEEDS_KEY,),
+    ExperimentConfig(arch="mlp", depth=110, width=32, steps=100, eval_every=100, measure_every=100),
+)
 THEORY = PageInfo("views/theory.py", "Theory", ":material/functions:", "Science")
 LESSONS = PageInfo("views/lessons.py", "Lessons", ":material/school:", "Classroom")
 

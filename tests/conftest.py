@@ -13,7 +13,6 @@ import os
 # Idle OpenMP threads sleep instead of spinning (resnet_core sets this too, but test modules may import torch first).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import ast
 import base64
 import contextlib
 import json
@@ -26,23 +25,9 @@ import numpy as np
 import pytest
 
 from benchmarks.serve import CHROMIUM, CHROMIUM_ARGS, start_server, stop_server
-from resnet_core.config import ExperimentConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
-
-
-def view_defaults(page: str) -> tuple[ExperimentConfig, dict[str, object]]:
-    """A view's DEFAULTS config and its other literal module constants, read from its source (views are scripts)."""
-    tree = ast.parse((ROOT / "views" / f"{page}.py").read_text())
-    constants: dict[str, object] = {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
-            if isinstance(node.value, ast.Call) and node.targets[0].id == "DEFAULTS":
-                defaults = ExperimentConfig(**{k.arg: ast.literal_eval(k.value) for k in node.value.keywords})
-            elif isinstance(node.value, ast.List | ast.Tuple | ast.Constant):
-                constants[node.targets[0].id] = ast.literal_eval(node.value)
-    return defaults, constants
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import view_defaults
 
 from lab.lessons import lesson_by_name
 from resnet_core.config import ExperimentConfig
@@ -60,7 +59,7 @@ def test_prewarm_opens_a_lesson_through_the_app_and_exports_its_results(
     assert "vanishing-sigmoid: ready" in capsys.readouterr().out
     fresh = ResultCache(tmp_path / "laptop", 10**7)
     assert import_bundle(fresh, tmp_path / "lessons.zip") >= 1
-    page_request = lesson.config(view_defaults("gradient_flow")[0])  # the page's own request
+    page_request = lesson.config()  # the page's own request
     assert fresh.get("init", page_request) is not None  # now on the offline laptop
 
 

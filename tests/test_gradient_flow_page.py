@@ -17,10 +17,11 @@ from urllib.parse import parse_qsl
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, chart_specs, decode, view_defaults
+from conftest import ROOT, chart_specs, decode
 from streamlit.testing.v1 import AppTest
 
 from lab import gradient_flow as readings
+from lab.pages import GRADIENT_FLOW
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import RunLog
 from resnet_core.training import measure_init, train
@@ -32,7 +33,7 @@ from ui.exports import plotly_config, run_json_text, view_name
 from ui.runner import ACTIVE_KEY, Run, view_key
 
 APP = str(ROOT / "app.py")
-PAGE = view_defaults("gradient_flow")[0]  # the page's own defaults (views/gradient_flow.py)
+PAGE = GRADIENT_FLOW.defaults  # the page's own defaults
 pytestmark = pytest.mark.usefixtures("cache_dir")  # every test gets its own result cache
 TINY = {"arch": "mlp", "dataset": "moons", "depth": "4", "width": "4", "steps": "12", "n_samples": "200", "eval_every": "6"}
 

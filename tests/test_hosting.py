@@ -6,8 +6,10 @@ import threading
 
 import pytest
 import torch
-from conftest import view_defaults
 
+from lab import pages
+from lab.degradation import DEFAULT_DEPTHS
+from lab.identity import DEFAULT_L2S
 from lab.lessons import LESSONS
 from resnet_core.config import ExperimentConfig
 from serving.cost import budget_message, estimate_cost, first_view_fits, largest_depth, largest_steps, sweep_message
@@ -158,18 +160,17 @@ def test_budget_message_when_nothing_fits_says_what_to_lower() -> None:
 
 
 def test_every_lesson_and_science_default_fits_the_hosted_budget() -> None:
-    flow = view_defaults("gradient_flow")[0]
+    flow = pages.GRADIENT_FLOW.defaults
     assert budget_message(flow, HOSTED) is None  # the landing page's Train
     for lesson in LESSONS:
         if lesson.page.endswith("gradient_flow.py"):
-            assert budget_message(lesson.config(flow), HOSTED) is None, lesson.name
-    degradation, constants = view_defaults("degradation")
-    depths = constants["DEFAULT_DEPTHS"]
+            assert budget_message(lesson.config(), HOSTED) is None, lesson.name
+    degradation, depths = pages.DEGRADATION.defaults, DEFAULT_DEPTHS
     assert sweep_message([degradation.replace(depth=d) for d in depths], HOSTED) is None
     assert sweep_message([degradation.replace(depth=d) for d in (20, 32, 44, 56)], HOSTED) is None  # the lesson's now-try
-    identity, constants = view_defaults("identity")
-    assert sweep_message([identity.replace(l2=float(x)) for x in constants["DEFAULT_L2S"]], HOSTED) is None
-    shortcuts, _ = view_defaults("shortcuts")
+    identity = pages.IDENTITY.defaults
+    assert sweep_message([identity.replace(l2=float(x)) for x in DEFAULT_L2S], HOSTED) is None
+    shortcuts = pages.SHORTCUTS.defaults
     # Its one job trains four nets (plain, A, B, C): two pairs, the second with projections on every block.
     assert sweep_message([shortcuts, shortcuts.replace(shortcut="C")], HOSTED) is None
     for config in (degradation, identity, shortcuts):

@@ -70,10 +70,11 @@ def test_a_lessons_config_is_the_pages_defaults_with_the_lessons_settings() -> N
     A page's defaults may differ from the engine's (the Gradient Flow page trains fewer steps): a lesson that names no
     steps trains the page's, and its init request, keyed by every field, is what the prewarmed cache must hold."""
     lesson = lesson_by_name("batchnorm-explosion")
-    page = ExperimentConfig(depth=20, steps=100, eval_every=50)
-    config = lesson.config(page)
-    assert (config.depth, config.steps, config.eval_every) == (56, 100, 50)
-    assert lesson.config().steps == ExperimentConfig().steps  # no page given: the engine's defaults
+    page = page_by_file(lesson.page).defaults
+    assert "steps" not in lesson.params and page.steps != ExperimentConfig().steps
+    settings = {"arch": "cnn", "dataset": "digits", "depth": 56, "width": 8, "norm": "batch", "activation": "relu", "init": "he"}
+    assert lesson.config() == page.replace(**settings)
+    assert lesson.config().steps == page.steps
 
 
 def test_unknown_lesson_names_the_real_ones() -> None:

@@ -108,8 +108,7 @@ def test_page_trains_both_units_per_seed_and_draws_the_workers_numbers(cache_dir
     assert "--block post,pre" in command and "--seed 0,1" in command and "--steps 6" in command
     at.button(key="science_run").click().run()
     assert not at.exception
-    page_defaults = ExperimentConfig(arch="mlp", depth=110, width=32, steps=100, eval_every=100, measure_every=100)
-    config = page_defaults.replace(**{k: int(v) if v.isdigit() else v for k, v in query.items() if k != "seeds"})
+    config = PREACTIVATION.defaults.replace(**{k: int(v) if v.isdigit() else v for k, v in query.items() if k != "seeds"})
     configs = [config.replace(block=unit, seed=seed) for unit in ("post", "pre") for seed in (0, 1)]
     assert estimate_text([[c] for c in configs], HostLimits.from_settings().workers) in info  # shown before the button
     expected = ExperimentLog()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from conftest import view_defaults
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.fuzz import HOSTILE_TEXT, MARKER, code_spans
+from lab.pages import GRADIENT_FLOW
 from resnet_core.config import ConfigError, ExperimentConfig, parse_value
 from serving.limits import HostLimits
 from ui.controls import ADVANCED_FIELDS, MISSION_FIELDS
@@ -16,7 +16,7 @@ from ui.url import clean_params
 
 LAPTOP = HostLimits()
 WIDGETS = (*MISSION_FIELDS, *ADVANCED_FIELDS)
-DEFAULTS = view_defaults("gradient_flow")[0]  # the landing page's, as ui.url sees them there
+DEFAULTS = GRADIENT_FLOW.defaults  # the landing page's, as ui.url sees them there
 
 
 def clean(

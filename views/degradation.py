@@ -25,11 +25,7 @@ from ui.science import SEED_LISTS, experiment_downloads, seed_control, train_and
 from ui.sweeps import stored_sweep_section
 from ui.url import check_url
 
-# lr 0.05, 100 steps, 3 seeds: on ten seeds nobody tuned to (100-109), plain-56 ends 62-80 points above plain-20 on
-# every one and residual-56 within 2.6 points of residual-20 on nine (docs/SCIENCE_NOTES.md 4). Evaluations every
-# 10 steps draw the training-error curves.
-DEFAULTS = ExperimentConfig(depth=20, lr=0.05, steps=100, measure_every=100, eval_every=10)
-DEFAULT_DEPTHS = [20, 56]
+DEFAULTS = DEGRADATION.defaults  # why these: lab/pages.py
 MOST_DEPTHS = 4  # depths one comparison trains: the multiselect's cap, and check_url's
 PAGE = DEGRADATION.url_path
 MISSION = ("steps", "seed")
@@ -99,7 +95,7 @@ with st.sidebar:
     depths = st.multiselect(
         "Depths to compare (weight layers)",
         D.DEGRADATION_DEPTHS,
-        default=DEFAULT_DEPTHS,
+        default=D.DEFAULT_DEPTHS,
         key="depths",
         bind="query-params",
         max_selections=MOST_DEPTHS,

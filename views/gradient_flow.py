@@ -23,11 +23,7 @@ from ui.exports import device_line, download_buttons, share_box, show_figure, vi
 from ui.phone import ACTION_LAST, ACTION_LATER
 from ui.runner import EngineStopped, Run, cached_records, live_runs, shared_result, show_refusal
 
-# The page's own default: depth 56 is deep enough that plain and residual differ sharply. 100 steps and an
-# evaluation every 50 (at 0, 50 and 100), not the engine's 150 and 25: a Train in seconds on one core, and by
-# step 100 the residual net fits the training set while the plain net is still far from it on every seed
-# measured (benchmarks/RESULTS.md, "Gradient Flow default: 100 steps").
-DEFAULTS = ExperimentConfig(depth=56, steps=100, eval_every=50)
+DEFAULTS = GRADIENT_FLOW.defaults  # why these: lab/pages.py
 PAGE = GRADIENT_FLOW.url_path
 
 

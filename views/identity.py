@@ -31,8 +31,7 @@ from ui.runner import EngineStopped, Run, live_runs, shared_result, show_refusal
 from ui.science import SEED_LISTS, experiment_downloads, seed_control
 from ui.url import check_url
 
-DEFAULTS = ExperimentConfig(depth=20, steps=150, measure_every=150, eval_every=25)
-DEFAULT_L2S = [0.0, 1e-3, 1e-2, 3e-2, 0.1]
+DEFAULTS = IDENTITY.defaults  # why these: lab/pages.py
 MOST_L2S = 6  # strengths one sweep trains: the multiselect's cap, and check_url's
 L2_LABELS = [l2_label(v) for v in I.L2_SWEEP]  # the sweep's options as its multiselect writes them into the URL
 PAGE = IDENTITY.url_path
@@ -207,7 +206,7 @@ st.markdown(
 strengths = st.multiselect(
     "L2 strengths to compare",
     I.L2_SWEEP,
-    default=DEFAULT_L2S,
+    default=I.DEFAULT_L2S,
     key="l2s",
     bind="query-params",
     format_func=l2_label,

@@ -23,7 +23,7 @@ from ui.runner import EngineStopped, Run, live_runs, shared_result, show_refusal
 from ui.url import check_url
 
 PAGE = LANDSCAPE.url_path
-DEFAULTS = ExperimentConfig(depth=20, steps=150, measure_every=150, eval_every=150)
+DEFAULTS = LANDSCAPE.defaults  # why these: lab/pages.py
 MISSION = ("depth", "seed")
 ADVANCED = ("dataset", "norm", "activation", "init", "optimizer", "lr", "steps", "batch_size", "width", "shortcut")
 SHATTER_DEPTHS = (2, 8, 16, 24, 32, 48)

@@ -26,7 +26,7 @@ from ui.exports import share_box, show_figure, view_name
 from ui.runner import Run
 from ui.science import train_and_draw
 
-DEFAULTS = ExperimentConfig(depth=20, steps=150, measure_every=150, eval_every=150)  # both nets trained well (~3% test error)
+DEFAULTS = LESION.defaults  # why these: lab/pages.py
 PAGE = LESION.url_path
 MISSION = ("depth", "shortcut", "block")
 ADVANCED = ("dataset", "norm", "activation", "init", "optimizer", "lr", "steps", "batch_size", "seed", "width", "l2")

@@ -23,9 +23,7 @@ from ui.runner import EngineStopped, Run, shared_result, show_refusal
 from ui.science import SEED_LISTS, experiment_downloads, seed_control, train_and_draw
 from ui.url import check_url
 
-# He et al. 2016 compare the units at 110, 164 and 1001 layers. A 110-layer MLP on the digits (BN, ReLU) trains 100
-# steps fast enough on one core that both units at 3 seeds fit a lesson; the CNN (arch) is several times slower.
-DEFAULTS = ExperimentConfig(arch="mlp", depth=110, width=32, steps=100, eval_every=100, measure_every=100)
+DEFAULTS = PREACTIVATION.defaults  # why these: lab/pages.py
 PAGE = PREACTIVATION.url_path
 MISSION = ("depth", "activation", "norm")
 ADVANCED = ("arch", "dataset", "init", "shortcut", "optimizer", "lr", "steps", "batch_size", "seed", "width")

@@ -32,7 +32,7 @@ from ui.science import SEED_LISTS, experiment_downloads, seed_control
 from ui.sweeps import stored_sweep_section
 from ui.url import check_url
 
-DEFAULTS = ExperimentConfig(depth=20, steps=100, measure_every=10, eval_every=20)
+DEFAULTS = pages.SHORTCUTS.defaults  # why these: lab/pages.py
 PAGE = pages.SHORTCUTS.url_path
 MISSION = ("depth", "shortcut")
 ADVANCED = ("dataset", "norm", "activation", "init", "optimizer", "lr", "steps", "batch_size", "seed", "width", "measure_every")
