@@ -15,6 +15,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from lab.lessons import lesson_by_name
+from lab.pages import GRADIENT_FLOW
 from lab.style import FONT_SIZE
 from resnet_core.config import ExperimentConfig
 from serving import jobs, settings
@@ -173,7 +174,8 @@ def test_over_budget_request_gets_the_message_with_largest_values(monkeypatch: p
 def test_hosted_training_over_budget_keeps_the_first_view_and_turns_train_off(monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 14: /?depth=1202&steps=1000 on a hosted lab blanked the page although its initial view is cheap."""
     monkeypatch.setenv("RESNET_LAB_HOSTED", "1")
-    config, limits = ExperimentConfig(depth=1202, steps=1000), HostLimits.from_settings({"RESNET_LAB_HOSTED": "1"})
+    config = GRADIENT_FLOW.defaults.replace(depth=1202, steps=1000)  # what the page asks for: its defaults and the link's
+    limits = HostLimits.from_settings({"RESNET_LAB_HOSTED": "1"})
     at = open_app({"depth": "1202", "steps": "1000"})
     assert not at.exception
     assert any(
