@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from lab.spread import MARGIN, Spread, add_band, how_many, spread_of
-from lab.style import COLORS, FONT_SIZE, base_layout, legend_below
+from lab.style import COLORS, FONT_SIZE, base_layout
 from resnet_core.results import ExperimentLog, RunLog, gradient_ratio, seed_summary
 from resnet_core.specs import VARIANTS
 
@@ -152,7 +152,6 @@ def degradation_curves(evals: pd.DataFrame) -> go.Figure:
                 col=col,
             )
     fig = base_layout(fig, "Error while training: solid = training set (band: range over seeds), dashed = test", "step", "error")
-    legend_below(fig)
     fig.update_yaxes(tickformat=".0%", range=[0, 1])
     fig.update_yaxes(title_text="", col=2)
     fig.update_annotations(font={"size": FONT_SIZE + 2})

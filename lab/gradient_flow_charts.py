@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from lab.axes import power_label
-from lab.style import COLORS, base_layout, legend_below
+from lab.style import COLORS, base_layout
 from resnet_core.specs import VARIANTS
 
 # Main-path layers as a line; projection shortcuts W_s as separate open diamonds at their block's last layer.
@@ -139,8 +139,6 @@ def error_figure(curves: pd.DataFrame, evals: pd.DataFrame) -> go.Figure:
         )
     fig = base_layout(fig, "Training and test error", "step", "error")
     fig.update_yaxes(tickformat=".0%", rangemode="tozero")
-    # six entries: below the plot, where they can wrap without covering the title
-    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.22, "xanchor": "left", "x": 0.0}, margin={"b": 10})
     return fig
 
 
@@ -269,4 +267,4 @@ def signal_figure(blocks: pd.DataFrame, steps: list[int]) -> go.Figure:
     fig = base_layout(
         fig, "Forward signal: mean square of each block's output", "block (1 = input side)", "mean a[l+2]² (log)", log_y=True
     )
-    return legend_below(fig)
+    return fig

@@ -43,6 +43,10 @@ TITLE_LINE_PX = 22  # top margin per extra title line
 # A line keeps its markers up to this many points. Past it, on a half-width chart (~600 px), the markers touch and
 # read as a thicker line, and each is an SVG node Chromium lays out: drawing them was most of the 1000-layer lesson's
 # per-layer charts (benchmarks/RESULTS.md, "long traces").
+# The legend, horizontal, at the bottom of the figure (container coordinates), under the x axis's title: Plotly grows
+# the bottom margin to hold it however many rows it wraps into. Beside the title (top right) it covered the title and
+# subtitle on a phone, and below the plot area in paper coordinates it covered the x axis's title there.
+LEGEND = {"orientation": "h", "yref": "container", "y": 0.0, "yanchor": "bottom", "xanchor": "left", "x": 0.0}
 MARKED_POINTS = 120
 
 
@@ -71,12 +75,12 @@ def chart_title(text: str, qualifier: str = "") -> str:
 
 
 def title_margin(*titles: str) -> int:
-    """The top margin (px) that holds the longest of these titles and the legend under it."""
+    """The top margin (px) that holds the longest of these titles."""
     return 70 + TITLE_LINE_PX * max(title.count("<br>") for title in titles)
 
 
 def base_layout(fig: go.Figure, title: str, x_title: str, y_title: str, *, log_y: bool = False) -> go.Figure:
-    """Shared look: large readable fonts, legend on top, log y for norms.
+    """Shared look: large readable fonts, the legend under everything (LEGEND), log y for norms.
 
     Set attribute by attribute: the same figure as update_layout / update_xaxes, at about a tenth of
     the cost (plotly's update path re-parses every key), and the server builds these for every session.
@@ -85,7 +89,7 @@ def base_layout(fig: go.Figure, title: str, x_title: str, y_title: str, *, log_y
     text = chart_title(title)
     layout.title = {"text": text, "x": 0.0, "xanchor": "left"}
     layout.font = {"size": FONT_SIZE}
-    layout.legend = {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1.0}
+    layout.legend = LEGEND
     layout.margin = {"l": 10, "r": 10, "t": title_margin(text), "b": 10}
     layout.hovermode = "closest"
     for axis in fig.select_xaxes():
@@ -104,9 +108,3 @@ def unmark_long_lines(fig: go.Figure) -> None:
         points = getattr(trace, "y", None)
         if getattr(trace, "mode", None) == "lines+markers" and points is not None and len(points) > MARKED_POINTS:
             trace.mode = "lines"
-
-
-def legend_below(fig: go.Figure) -> go.Figure:
-    """Many traces: the legend goes under the plot, where it can't cover the title."""
-    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0}, margin={"b": 70})
-    return fig

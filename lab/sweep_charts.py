@@ -10,7 +10,6 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from lab.science_charts import legend_below
 from lab.spread import add_band
 from lab.style import COLORS, base_layout
 from resnet_core.config import FIELDS
@@ -36,7 +35,6 @@ def sweep_error_figure(summary: pd.DataFrame, x: str) -> go.Figure:
             )
             add_band(fig, seeds, x, COLORS[variant], f"{variant}, {ERROR_NAMES[error]}", dash=dash)
     fig = base_layout(fig, "Stored sweep: final error, mean and range over seeds", FIELDS[x].label, "final error")
-    legend_below(fig)
     fig.update_yaxes(tickformat=".0%", rangemode="tozero")
     if categorical:
         fig.update_xaxes(type="category")

@@ -22,6 +22,7 @@ from streamlit.testing.v1 import AppTest
 
 from lab import gradient_flow as readings
 from lab.pages import GRADIENT_FLOW
+from lab.style import LEGEND
 from resnet_core.config import ExperimentConfig
 from resnet_core.results import RunLog
 from resnet_core.training import measure_init, train
@@ -213,6 +214,10 @@ def test_tiny_training_run_draws_curves_heatmap_boundary_and_is_cached(cache_dir
     # a new session opening the same link sees the finished run without training
     again = open_page(TINY)
     assert "Decision boundary" in " | ".join(s["title"] for s in chart_specs(again))
+    # every legend sits at the bottom of its figure, under the x axis's title, whatever the screen's width: beside the
+    # title it covered the title on a phone, below the plot in paper coordinates the axis title (the replay: own rows)
+    legends = [s["layout"]["legend"] for s in chart_specs(at) if "legend" in s["layout"] and not s.get("frames")]
+    assert len(legends) >= 8 and all(legend == {**legend, **LEGEND} for legend in legends)
 
 
 def test_the_trained_run_replays_every_recorded_step_in_the_browser() -> None:

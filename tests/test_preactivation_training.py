@@ -79,7 +79,8 @@ def test_both_figures_name_the_units_with_the_one_wording() -> None:
     init_names = {trace.name for trace in P.unit_figure(blocks).data}
     assert final_names == set(P.UNIT_NAMES.values())
     assert init_names == {f"{v}, {name}" for v in ("plain", "residual") for name in P.UNIT_NAMES.values()}
-    assert P.unit_figure(blocks).layout.legend.y < 0  # four entries wrap: above the plot they covered the title
+    legend = P.unit_figure(blocks).layout.legend  # four entries wrap: above the plot they covered the title
+    assert (legend.yref, legend.y, legend.yanchor) == ("container", 0, "bottom")
 
 
 def test_only_seeds_where_both_units_finished_count() -> None:
