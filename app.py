@@ -12,7 +12,7 @@ import streamlit as st
 from lab.pages import PAGES, page_by_url_path
 from lab.style import COLORS
 from serving import cache
-from ui import follow, gate, lessons, predict, presenter, prewarm
+from ui import follow, lessons, predict, presenter, prewarm
 from ui.phone import PHONE_CSS
 
 TITLE = "ResNet Gradient Flow Lab"
@@ -60,19 +60,18 @@ def sidebar_header() -> None:
         )
 
 
-with gate.page_run():  # at most gate.RUNNING page runs compute at once, so health checks get the GIL (ui/gate.py)
-    st.set_page_config(page_title=TITLE, page_icon=FAVICON, layout="wide", initial_sidebar_state=presenter.sidebar_state())
-    st.html(PHONE_CSS)
-    # Pages in the top bar: the sidebar keeps the experiment's controls above the fold on a projector.
-    navigation = st.navigation(NAVIGATION, position="top")
-    lessons_in_background()
-    sidebar_header()
-    if cache_problem := cache.default_cache().warning:  # a read-only or full cache: results still come, but are not kept
-        st.sidebar.warning(cache_problem, icon=":material/storage:")
-    follow_code = follow.run(page_by_url_path(navigation.url_path))  # presenter: publish this view; student: follow it
-    presenter.apply(follow_code)  # ?present=1: projector styles and the view's QR code in a corner
-    lesson = lessons.open_from_url()  # ?lesson=<name>: switches once to the lesson's page and settings
-    if lesson is not None:
-        lessons.story_panel(lesson)
-        predict.gate(lesson)  # a lesson with a question: the page runs once the viewer has committed a prediction
-    navigation.run()
+st.set_page_config(page_title=TITLE, page_icon=FAVICON, layout="wide", initial_sidebar_state=presenter.sidebar_state())
+st.html(PHONE_CSS)
+# Pages in the top bar: the sidebar keeps the experiment's controls above the fold on a projector.
+navigation = st.navigation(NAVIGATION, position="top")
+lessons_in_background()
+sidebar_header()
+if cache_problem := cache.default_cache().warning:  # a read-only or full cache: results still come, but are not kept
+    st.sidebar.warning(cache_problem, icon=":material/storage:")
+follow_code = follow.run(page_by_url_path(navigation.url_path))  # presenter: publish this view; student: follow it
+presenter.apply(follow_code)  # ?present=1: projector styles and the view's QR code in a corner
+lesson = lessons.open_from_url()  # ?lesson=<name>: switches once to the lesson's page and settings
+if lesson is not None:
+    lessons.story_panel(lesson)
+    predict.gate(lesson)  # a lesson with a question: the page runs once the viewer has committed a prediction
+navigation.run()

@@ -26,7 +26,7 @@ from serving import cache
 from serving.cost import estimate_text
 from serving.job import CANCELLED, DONE, Job, JobRequest
 from serving.jobs import executor
-from ui import gate, host, lessons, shared
+from ui import host, lessons, shared
 from ui.echo import plain, refused
 from ui.pacing import WATCHERS, Progress, redraw_gap, time_left
 
@@ -86,8 +86,7 @@ def compute(request: JobRequest, what: str) -> list[dict[str, Any]]:
     with job.watching():
         while not job.finished:
             progress.show(0.0, waiting_text(job) or what)
-            with gate.waiting():
-                job.wait(TICK_SECONDS)
+            job.wait(TICK_SECONDS)
     line.empty()
     if job.state != DONE:
         raise EngineStopped(job.message)
@@ -206,8 +205,7 @@ def _stop(jobs: Sequence[Job]) -> bool:
         executor().cancel(job)
     for job in jobs:
         while not job.finished:
-            with gate.waiting():
-                job.wait(TICK_SECONDS)
+            job.wait(TICK_SECONDS)
     return all(job.state == DONE for job in jobs)
 
 
@@ -278,8 +276,7 @@ def _follow(
                 draw_seconds = last_draw - now  # a slow machine redraws less often: drawing never crowds out the stream
             pending = [job for job in jobs.values() if not job.finished]  # one may have finished since `finished` was read
             if pending:
-                with gate.waiting():
-                    pending[0].wait(TICK_SECONDS)
+                pending[0].wait(TICK_SECONDS)
     active.pop(view, None)
     if failed is not None:
         for job in jobs.values():

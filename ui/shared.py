@@ -22,8 +22,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
-from ui import gate
-
 T = TypeVar("T")
 # Finished objects and what is derived from them: a trained Gradient Flow view holds ~20 (two logs, a dozen figures,
 # readings, tables; the 1000-layer lesson's figures are 1 MB of JSON), so this keeps the views of about three lessons.
@@ -51,7 +49,7 @@ class _Shared:
                     busy = self._building[key] = threading.Lock()
                     busy.acquire()
                     break
-            with gate.waiting(), busy:  # another thread builds it: wait, then read it (or build it, if that build raised)
+            with busy:  # another thread builds it: wait, then read it (or build it, if that build raised)
                 pass
         try:
             value = build()
