@@ -90,7 +90,9 @@ def base_layout(fig: go.Figure, title: str, x_title: str, y_title: str, *, log_y
     layout.title = {"text": text, "x": 0.0, "xanchor": "left"}
     layout.font = {"size": FONT_SIZE}
     layout.legend = LEGEND
-    layout.margin = {"l": 10, "r": 10, "t": title_margin(text), "b": 10}
+    # subplot titles (make_subplots) sit on the top row's plots, in the title's margin: a line's more room for them
+    top_row_titles = any(a.yref == "paper" and a.yanchor == "bottom" and a.y == 1.0 for a in layout.annotations or ())
+    layout.margin = {"l": 10, "r": 10, "t": title_margin(text) + TITLE_LINE_PX * top_row_titles, "b": 10}
     layout.hovermode = "closest"
     for axis in fig.select_xaxes():
         axis.title.text = x_title

@@ -380,3 +380,14 @@ def test_every_first_last_ratio_follows_one_convention() -> None:
     assert readings.block_ratio(blocks, "plain", "act_grad_norm") == math.inf
     units = pd.DataFrame({"unit": "post", "variant": "residual", "block": [2, 1], "value": [0.0, 3.0]})
     assert first_last(units, "post", "residual") == math.inf
+
+
+def test_subplot_titles_get_a_line_of_their_own_under_the_chart_title() -> None:
+    """A three-line title (a phone's wrapped qualifier) reached the subplot titles 'plain' / 'residual' above the plots."""
+    from plotly.subplots import make_subplots
+
+    title = "Error while training: solid = training set (band: range over seeds), dashed = test"
+    single = style.base_layout(go.Figure(), title, "step", "error")
+    paired = style.base_layout(make_subplots(rows=1, cols=2, subplot_titles=("plain", "residual")), title, "step", "error")
+    assert single.layout.margin.t == style.title_margin(style.chart_title(title))
+    assert paired.layout.margin.t == single.layout.margin.t + style.TITLE_LINE_PX
