@@ -68,8 +68,8 @@ def structure_run(config: ExperimentConfig) -> Iterator[dict[str, Any]]:
 
 
 def shattered_run(config: ExperimentConfig, spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Shattered gradients of ShatterSpec(**spec); `config` is the spec's own mlp, which keys the cache."""
-    yield from shattered_records(ShatterSpec(**spec))
+    """Shattered gradients of ShatterSpec(**spec) on the config's device; `config` is the spec's own mlp, which keys the cache."""
+    yield from shattered_records(ShatterSpec(**spec), config.device)
 
 
 def landscape_run(config: ExperimentConfig, spec: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from resnet_core.config import FIELDS, ExperimentConfig, parse_value
+from resnet_core.config import DEVICES, FIELDS, ExperimentConfig, parse_value
 from resnet_core.landscape import landscape_records
 from resnet_core.results import range_text, seed_summary
 from resnet_core.shattered import shattered_records
@@ -39,6 +39,7 @@ def add_parsers(commands: Any) -> None:
     """Add both subcommands to the main parser's subparsers."""
     shattered = commands.add_parser("shattered", help="dy/dx of plain and residual nets over a 1-D grid, and its autocorrelation")
     _spec_options(shattered, ShatterSpec)
+    shattered.add_argument("--device", default="auto", choices=DEVICES, help=FIELDS["device"].help)
     _outputs(shattered)
     landscape = commands.add_parser("landscape", help="train the pair, then 1-D and 2-D loss slices around the trained weights")
     defaults = ExperimentConfig()
@@ -63,7 +64,7 @@ def _spread_text(spread: dict[str, float], spec: str) -> str:
 
 def shattered_result(args: argparse.Namespace) -> tuple[dict[str, Any], pd.DataFrame, list[str]]:
     spec = ShatterSpec(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ShatterSpec)})
-    records = list(shattered_records(spec))
+    records = list(shattered_records(spec, args.device))
     x, curves = records[0]["x"], records[1:]
     lag1 = {v: _spread([c["acf"][1] for c in curves if c["variant"] == v]) for v in VARIANTS}
     rows = [
@@ -73,7 +74,8 @@ def shattered_result(args: argparse.Namespace) -> tuple[dict[str, Any], pd.DataF
         for i, (pos, value) in enumerate(zip(positions, values, strict=True))
     ]
     lines = [f"{v:>8}: lag-1 autocorrelation of dy/dx {_spread_text(s, '.3f')}" for v, s in lag1.items()]
-    return {"spec": dataclasses.asdict(spec), "x": x, "curves": curves, "lag1": lag1}, pd.DataFrame(rows), lines
+    document = {"spec": dataclasses.asdict(spec), "device": records[0]["device"], "x": x, "curves": curves, "lag1": lag1}
+    return document, pd.DataFrame(rows), lines
 
 
 def landscape_result(args: argparse.Namespace) -> tuple[dict[str, Any], pd.DataFrame, list[str]]:

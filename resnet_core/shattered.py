@@ -22,6 +22,8 @@ Choices, each as in the paper or said where it is ours:
   shatters far more at 24 layers (docs/SCIENCE_NOTES.md 7).
 - One backward pass of sum(y) gives every dy_i/dx_i at once: with the statistics fixed the points
   are independent.
+- Device: the nets and their random biases are drawn on the CPU (the same numbers on every machine),
+  then moved to `device` ("auto": CUDA, then MPS, then CPU, as for training) for the forward and backward pass.
 - Autocorrelation at lag k: sum_i g_i g_{i+k} / sqrt(sum_i g_i^2 * sum_i g_{i+k}^2), the cosine of
   the sequence and its shift (uncentred, so the gradient of a linear map, a constant, scores
   exactly 1; white noise scores about 0).
@@ -39,6 +41,7 @@ from torch import Tensor, nn
 
 from resnet_core.models import Stack, build_model
 from resnet_core.specs import GRID, VARIANTS, ShatterSpec
+from resnet_core.training import resolve_device
 
 
 class SkipEveryLayer(nn.Module):
@@ -113,18 +116,20 @@ def grid(points: int) -> Tensor:
     return torch.linspace(*GRID, points).unsqueeze(1)  # (points, 1)
 
 
-def shattered_records(spec: ShatterSpec) -> Iterator[dict[str, Any]]:
+def shattered_records(spec: ShatterSpec, device: str = "cpu") -> Iterator[dict[str, Any]]:
     """For each seed and net: the gradient curve and its autocorrelation; JSON-ready.
 
-    {"kind": "meta", "spec", "x"}, then per net and seed {"kind": "gradient", "variant", "seed",
+    {"kind": "meta", "spec", "x", "device"}, then per net and seed {"kind": "gradient", "variant", "seed",
     "gradient": [points], "acf": [max_lag + 1], "seconds"}.
     """
+    where = resolve_device(device)
     x = grid(spec.points)
-    yield {"kind": "meta", "variant": "pair", "spec": asdict(spec), "x": x[:, 0].tolist()}
+    yield {"kind": "meta", "variant": "pair", "spec": asdict(spec), "x": x[:, 0].tolist(), "device": where.type}
+    x = x.to(where)
     for seed in range(spec.seed, spec.seed + spec.seeds):
         for variant in VARIANTS:
             began = time.perf_counter()
-            g = input_gradient(scalar_net(spec, variant, seed), x)
+            g = input_gradient(scalar_net(spec, variant, seed).to(where), x).cpu()
             acf = autocorrelation(g.double(), spec.max_lag)
             yield {
                 "kind": "gradient",

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from resnet_core.__main__ import main
 from resnet_core.shattered import shattered_records
@@ -31,6 +32,26 @@ def test_shattered_writes_the_engines_curves_and_a_summary(tmp_path: Path, capsy
     table = pd.read_csv(csv)
     assert len(table[table["table"] == "gradient"]) == 2 * 2 * 32 and len(table[table["table"] == "acf"]) == 2 * 2 * 5
     assert "lag-1 autocorrelation" in capsys.readouterr().err
+
+
+def test_shattered_runs_on_the_device_it_is_given(tmp_path: Path) -> None:
+    """--device picks where the nets run (as for training); the nets are drawn on the CPU, so the curves are the same."""
+    out = tmp_path / "s.json"
+    assert main(["shattered", *SMALL_SHATTER, "--device", "cpu", "--out", str(out)]) == 0
+    document = json.loads(out.read_text())
+    assert document["device"] == "cpu"
+    expected = [r for r in shattered_records(ShatterSpec(depth=4, width=16, points=32, seeds=2, max_lag=4), "cpu")]
+    assert expected[0]["device"] == "cpu"
+    assert [c["gradient"] for c in document["curves"]] == [r["gradient"] for r in expected[1:]]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_shattered_refuses_an_absent_device_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["shattered", *SMALL_SHATTER, "--device", "cuda"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "device: 'cuda' is not available" in err
 
 
 def test_landscape_writes_slices_summary_and_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
