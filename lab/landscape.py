@@ -200,7 +200,10 @@ def landscape_story(summary: dict[str, dict[str, Any]], n_params: int, direction
         f"{plain['nonconvex_2d']:.0%} vs {residual['nonconvex_2d']:.0%} of the 2-D slice bends downward (non-convex)."
     )
     if verdict.sharper is None and verdict.rougher is None:
-        middle = " No clear difference within the spread of the directions: both surfaces are smooth basins."
+        middle = (
+            " No clear difference: the rises overlap across the random directions and the non-convex shares differ "
+            f"by less than {ROUGHER_BY:.0%}."
+        )
     else:
         parts = [f"the {verdict.sharper} net's basin is the sharper"] if verdict.sharper else []
         parts += [f"the {verdict.rougher} net's surface is the rougher"] if verdict.rougher else []

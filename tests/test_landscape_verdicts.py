@@ -73,6 +73,13 @@ def test_landscape_no_clear_difference_within_the_spread() -> None:
     assert "No clear difference" in text and "85x fewer" in text
 
 
+def test_no_clear_difference_does_not_call_a_bumpy_surface_smooth() -> None:
+    """Measured on CNN-20, seed 3: 41% and 33% of both 2-D slices bend downward, so neither is a smooth basin."""
+    text = landscape_story(summary([2.65, 3.36, 3.3], [2.75, 4.51, 3.75], 0.41, 0.33), n_params=67_906, directions=3)
+    assert "No clear difference" in text and "41% vs 33%" in text
+    assert "smooth" not in text and f"differ by less than {ROUGHER_BY:.0%}" in text
+
+
 def test_landscape_plain_sharper_and_rougher_is_li_et_al_s_direction() -> None:
     verdict = landscape_verdict(summary([3.0, 4.0], [1.0, 2.0], 0.5, 0.1))
     assert (verdict.sharper, verdict.rougher) == ("plain", "plain")
