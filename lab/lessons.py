@@ -199,9 +199,9 @@ LESSONS: tuple[Lesson, ...] = (
         title="Shattered gradients: white noise vs brown noise",
         story=(
             "Sweep one scalar input along a line and plot the slope dy/dx of a 24-layer plain and residual stack with "
-            "BatchNorm (Balduzzi et al. 2017). The plain stack's slope jumps from one input to the next like white noise, "
-            "its lag-1 autocorrelation near zero; the residual stack's wanders like brown noise, clearly more correlated. "
-            "Compare the measured figures with the paper's, quoted beside them, and read what the page says about the gap."
+            "BatchNorm (Balduzzi et al. 2017). They found the plain stack's slope jumping from one input to the next like "
+            "white noise (lag-1 autocorrelation near zero) and the residual stack's wandering like brown noise; the sentence "
+            "under the numbers says whether these random nets show it clearly, and how far the figures are from the paper's."
         ),
         page=pages.LANDSCAPE.file,
         params=_frozen({"sg_depth": "24", "sg_norm": "batch", "sg_seeds": "5"}),
@@ -213,9 +213,10 @@ LESSONS: tuple[Lesson, ...] = (
         title="Loss-landscape slices: plain vs residual",
         story=(
             "Both nets are trained, then their loss is measured along filter-normalised random directions through the "
-            "trained weights (Li et al. 2018). Look at the 2-D contours and at the sentence above them: how much sharper "
-            "and how much less convex is the plain net's basin? On nets this small the contrast is far weaker than "
-            "Li et al.'s chaotic CIFAR-10 surfaces, and the page says by how much."
+            "trained weights (Li et al. 2018), who found deep plain nets' surfaces sharp and chaotic where their residual "
+            "twins sit in smooth basins. Look at the 2-D contours and at the sentence above them: is the plain net's basin "
+            "sharper or rougher here, and clearly so across the random directions? On nets this small the contrast is far "
+            "weaker than on Li et al.'s CIFAR-10 nets, and the page says by how much."
         ),
         page=pages.LANDSCAPE.file,
         params=_frozen({"depth": "20", "seed": "0"}),
