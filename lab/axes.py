@@ -19,6 +19,7 @@ from lab.style import unmark_long_lines
 
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 MANTISSAS = (1, 2, 5)  # between decades, when an axis spans too few of them to read a trend
+INTEGER_SPAN = 12  # up to this span an axis of whole numbers ticks every 1 (half of it) or 2: at most 7 labels
 
 
 def power_label(exponent: int, mantissa: int = 1) -> str:
@@ -44,6 +45,15 @@ def log_ticks(values: Iterable[float]) -> tuple[list[float], list[str]]:
     return [value for value, _ in kept], [label for _, label in kept]
 
 
+def _ticks_within(ticks: list[float], data: list[float]) -> int:
+    """How many ticks fall between the smallest and largest positive finite value."""
+    positive = np.asarray([v for v in data if v is not None], dtype=float)
+    positive = positive[np.isfinite(positive) & (positive > 0)]
+    if not positive.size:
+        return len(ticks)
+    return sum(positive.min() <= tick <= positive.max() for tick in ticks)
+
+
 def _axis_values(fig: go.Figure, axis: str) -> list[float]:
     """Every number drawn on a layout axis ("yaxis2"), frames included, read from the traces that use it."""
     letter, number = axis[0], axis[5:]
@@ -56,6 +66,21 @@ def _axis_values(fig: go.Figure, axis: str) -> list[float]:
         if column is not None:
             values.extend(np.asarray(column, dtype=float).ravel().tolist())
     return values
+
+
+def integer_ticks(axis: go.layout.XAxis | go.layout.YAxis, fig: go.Figure, name: str) -> None:
+    """Whole-number ticks on a short axis of whole numbers: Plotly splits layers 1..3 into 1, 1.5, 2, 2.5, 3,
+    and "block 1.5" reads as a measurement that does not exist. Longer axes already tick at whole numbers."""
+    try:
+        values = np.asarray(_axis_values(fig, name), dtype=float)
+    except (TypeError, ValueError):  # text categories
+        return
+    values = values[np.isfinite(values)]
+    if not values.size or not np.all(values == np.round(values)):
+        return
+    low, span = float(values.min()), float(values.max() - values.min())
+    if 1 <= span <= INTEGER_SPAN:
+        axis.update(tick0=low, dtick=1 if span <= INTEGER_SPAN / 2 else 2)
 
 
 def share_y(figures: Sequence[go.Figure], pad: float = 0.04) -> None:
@@ -85,11 +110,17 @@ def for_screen(fig: go.Figure, font_size: int) -> go.Figure:
     for name in axes:
         axis = fig.layout[name]
         axis.update(tickfont_size=font_size, title_font_size=font_size)
+        if axis.type in (None, "linear", "-"):
+            integer_ticks(axis, fig, name)
         if axis.type == "log":
+            data = _axis_values(fig, name)
             framed = [10.0**end for end in axis.range or ()]  # a shared range (share_y) is labelled to its ends
-            values, labels = log_ticks([*_axis_values(fig, name), *framed])
+            values, labels = log_ticks([*data, *framed])
             if values:
                 axis.update(tickmode="array", tickvals=values, ticktext=labels, minor_showgrid=False)
+            if values and not axis.range and _ticks_within(values, data) < 2:
+                # data between two ticks (0.086..0.16: only 10⁻¹ inside) would show one label: frame it by its outer ticks
+                axis.update(range=[math.log10(values[0]), math.log10(values[-1])])
     for annotation in fig.layout.annotations or ():  # subplot titles
         annotation.font.size = font_size
     if any(getattr(trace, "coloraxis", None) for trace in fig.data):

@@ -391,3 +391,32 @@ def test_subplot_titles_get_a_line_of_their_own_under_the_chart_title() -> None:
     paired = style.base_layout(make_subplots(rows=1, cols=2, subplot_titles=("plain", "residual")), title, "step", "error")
     assert single.layout.margin.t == style.title_margin(style.chart_title(title))
     assert paired.layout.margin.t == single.layout.margin.t + style.TITLE_LINE_PX
+
+
+@pytest.mark.parametrize(
+    ("xs", "dtick"),
+    [([1, 2, 3], 1), ([0, 1, 2, 3, 4, 5, 6], 1), (list(range(1, 12)), 2), (list(range(1, 57)), None), ([1.5, 2.5, 3.5], None)],
+)
+def test_a_short_axis_of_whole_numbers_ticks_only_at_whole_numbers(xs: list[float], dtick: int | None) -> None:
+    """Plotly ticks blocks 1..3 at 1, 1.5, 2, ...: "block 1.5" does not exist. Fractions and long axes keep Plotly's."""
+    from lab.axes import for_screen
+
+    fig = style.base_layout(go.Figure(go.Scatter(x=xs, y=[1.0] * len(xs))), "t", style.BLOCK_AXIS, "y")
+    fig.add_trace(go.Bar(x=["a", "b"], y=[1, 2], xaxis="x2"))  # text categories on another axis are left alone
+    fig.layout.xaxis2 = {"anchor": "y"}
+    screen = for_screen(fig, 16)
+    assert screen.layout.xaxis.dtick == dtick and screen.layout.xaxis2.dtick is None
+    if dtick:
+        assert screen.layout.xaxis.tick0 == xs[0]
+
+
+def test_a_log_axis_within_one_tick_interval_is_framed_by_two_labelled_ticks() -> None:
+    """Values 0.086..0.16 hold only the 10⁻¹ tick: Plotly's own range would show that one label alone."""
+    from lab.axes import for_screen
+
+    fig = style.base_layout(go.Figure(go.Scatter(x=[1, 2, 3], y=[0.086, 0.12, 0.16])), "t", "x", "y", log_y=True)
+    axis = for_screen(fig, 16).layout.yaxis
+    shown = [v for v in axis.tickvals if axis.range[0] - 1e-9 <= math.log10(v) <= axis.range[1] + 1e-9]
+    assert len(shown) >= 2 and axis.range[0] <= math.log10(0.086) and axis.range[1] >= math.log10(0.16)
+    wide = style.base_layout(go.Figure(go.Scatter(x=[1, 2], y=[1e-5, 3e-2])), "t", "x", "y", log_y=True)
+    assert for_screen(wide, 16).layout.yaxis.range is None  # several decades inside: Plotly's range is kept
