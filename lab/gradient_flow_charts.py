@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from lab.axes import power_label
-from lab.style import COLORS, base_layout
+from lab.style import BLOCK_AXIS, COLORS, LAYER_AXIS, LOSS_TITLE, base_layout
 from resnet_core.specs import VARIANTS
 
 # Main-path layers as a line; projection shortcuts W_s as separate open diamonds at their block's last layer.
@@ -53,7 +53,7 @@ def layer_gradient_figure(layers: pd.DataFrame, step: int, *, metric: str = "gra
                 fig.add_trace(layer_trace(part, variant, kind, "‖∂L/∂W‖" if metric == "grad_norm" else "‖W‖"))
     when = "at initialisation" if step == 0 else f"at step {step}"
     title = f"Weight-gradient norm per layer {when}" if metric == "grad_norm" else f"Weight norm per layer {when}"
-    return base_layout(fig, title, "layer (1 = input side)", "‖∂L/∂W‖" if metric == "grad_norm" else "‖W‖", log_y=True)
+    return base_layout(fig, title, LAYER_AXIS, "‖∂L/∂W‖" if metric == "grad_norm" else "‖W‖", log_y=True)
 
 
 def block_gradient_figure(blocks: pd.DataFrame, step: int) -> go.Figure:
@@ -74,7 +74,7 @@ def block_gradient_figure(blocks: pd.DataFrame, step: int) -> go.Figure:
             )
         )
     when = "at initialisation" if step == 0 else f"at step {step}"
-    return base_layout(fig, f"Activation-gradient norm per block {when}", "block (1 = input side)", "‖∂L/∂a[l]‖", log_y=True)
+    return base_layout(fig, f"Activation-gradient norm per block {when}", BLOCK_AXIS, "‖∂L/∂a[l]‖", log_y=True)
 
 
 def loss_figure(curves: pd.DataFrame) -> go.Figure:
@@ -92,7 +92,7 @@ def loss_figure(curves: pd.DataFrame) -> go.Figure:
                 hovertemplate="step %{x}<br>loss %{y:.3g}<extra>" + variant + "</extra>",
             )
         )
-    return base_layout(fig, "Training loss (minibatch)", "step", "cross-entropy loss", log_y=True)
+    return base_layout(fig, LOSS_TITLE, "step", "cross-entropy loss", log_y=True)
 
 
 def error_figure(curves: pd.DataFrame, evals: pd.DataFrame) -> go.Figure:
@@ -175,7 +175,7 @@ def gradient_heatmap(layers: pd.DataFrame, metric: str = "grad_norm") -> go.Figu
     ticks = list(range(math.floor(low), math.ceil(high) + 1))
     colorbar = {"title": {"text": symbol}, "tickvals": ticks, "ticktext": [power_label(t) for t in ticks]}
     fig.update_layout(coloraxis={"colorscale": "Viridis", "cmin": low, "cmax": high, "colorbar": colorbar})
-    base_layout(fig, title, "step", "layer (1 = input side)")
+    base_layout(fig, title, "step", LAYER_AXIS)
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text=None, col=2)
     return fig
@@ -264,7 +264,5 @@ def signal_figure(blocks: pd.DataFrame, steps: list[int]) -> go.Figure:
                     hovertemplate=f"block %{{x}}<br>mean a² = %{{y:.3g}}<extra>{variant}, {when}</extra>",
                 )
             )
-    fig = base_layout(
-        fig, "Forward signal: mean square of each block's output", "block (1 = input side)", "mean a[l+2]² (log)", log_y=True
-    )
+    fig = base_layout(fig, "Forward signal: mean square of each block's output", BLOCK_AXIS, "mean a[l+2]² (log)", log_y=True)
     return fig

@@ -15,7 +15,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from lab.style import COLORS, base_layout
+from lab.style import COLORS, LAYER_AXIS, base_layout
 from resnet_core.specs import VARIANTS
 
 GROWTH = 10.0  # ||W|| grown this many times counts as blown up
@@ -68,7 +68,7 @@ def layer_figure(frame: pd.DataFrame, metric: str = "relative_update", step: int
     if metric == "relative_update":
         fig.add_hline(y=1, line={"color": "#555555", "dash": "dot"})
     when = "at initialisation" if step == 0 else f"at step {step}"
-    return base_layout(fig, f"{name} {symbol} per layer {when}", "layer (1 = input side)", y_title, log_y=True)
+    return base_layout(fig, f"{name} {symbol} per layer {when}", LAYER_AXIS, y_title, log_y=True)
 
 
 def weight_norm_figure(frame: pd.DataFrame) -> go.Figure:

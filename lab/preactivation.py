@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from lab.gradient_flow import block_phrase, distance_from_flat
-from lab.style import COLORS, base_layout
+from lab.style import BLOCK_AXIS, COLORS, base_layout
 from resnet_core.config import BLOCKS
 from resnet_core.results import RunLog, end_ratio
 from resnet_core.specs import VARIANTS
@@ -101,4 +101,4 @@ def unit_figure(frame: pd.DataFrame) -> go.Figure:
                 )
             )
     title = "Activation-gradient norm per block at initialisation"
-    return base_layout(fig, title, "block (1 = input side)", "‖∂L/∂a[l]‖", log_y=True)
+    return base_layout(fig, title, BLOCK_AXIS, "‖∂L/∂a[l]‖", log_y=True)

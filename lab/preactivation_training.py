@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 from lab.errors import error_method
 from lab.preactivation import DASHES, UNIT_NAMES
 from lab.spread import MARGIN, Spread, add_band, how_many, seed_summary, spread_of
-from lab.style import COLORS, base_layout
+from lab.style import COLORS, LOSS_TITLE, base_layout
 from resnet_core.config import BLOCKS, ExperimentConfig
 from resnet_core.specs import VARIANTS
 
@@ -109,7 +109,7 @@ def loss_curves(curves: pd.DataFrame) -> go.Figure:
             add_band(
                 fig, seed_summary(part, ["step"], "loss"), "step", COLORS[variant], name, value_format=".3g", dash=DASHES[unit]
             )
-    return base_layout(fig, "Training loss (minibatch), mean and range over seeds", "step", "loss", log_y=True)
+    return base_layout(fig, f"{LOSS_TITLE}, mean and range over seeds", "step", "loss", log_y=True)
 
 
 def final_error_figure(final: pd.DataFrame) -> go.Figure:

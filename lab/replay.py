@@ -18,7 +18,7 @@ from plotly.subplots import make_subplots
 
 from lab.gradient_flow import gradient_reading
 from lab.gradient_flow_charts import LAYER_STYLES, layer_trace
-from lab.style import COLORS, base_layout, chart_title, title_margin
+from lab.style import COLORS, LAYER_AXIS, TITLE_LINE_PX, base_layout, chart_title, title_margin
 from resnet_core.results import RunLog
 from resnet_core.specs import VARIANTS
 
@@ -69,7 +69,10 @@ def _title(log: RunLog, step: int) -> str:
 
 # Rows under the plots, in the plots' heights (below the x-axis titles): the legend, the player's buttons, the single
 # steps, the slider. Two short rows of buttons fit a 390 px phone, where one row of five was cut off.
-LEGEND_Y, PLAYER_Y, STEPS_Y, SLIDER_Y = -0.2, -0.33, -0.45, -0.6
+LEGEND_Y, PLAYER_Y, STEPS_Y, SLIDER_Y = -0.25, -0.36, -0.46, -0.6
+# light buttons with dark labels in both themes: Plotly draws a hovered button near-white whatever its face, so the dark
+# theme's white labels vanished under the pointer ("Play" blank on a dark projector)
+BUTTON = {"bgcolor": "#e4e4e4", "bordercolor": "#8c8c8c", "font": {"size": 14, "color": "#111111"}}
 IMMEDIATE = {"mode": "immediate", "frame": {"duration": 0, "redraw": True}, "transition": {"duration": 0}}
 
 
@@ -95,11 +98,13 @@ def _player_buttons(steps: list[int], ms_per_step: int) -> list[dict]:
 
 
 def _menu(buttons: list[dict], y: float) -> dict:
+    """A row of buttons (BUTTON), none kept highlighted after a click."""
     return {
         "type": "buttons",
         "direction": "right",
         "buttons": buttons,
-        "font": {"size": 14},
+        "showactive": False,
+        **BUTTON,
         "pad": {"t": 0, "r": 2},
         "x": 0.0,
         "y": y,
@@ -116,7 +121,8 @@ def replay_figure(log: RunLog, ms_per_step: int) -> go.Figure:
     steps = sorted(layers["step"].unique().tolist())
     present = set(zip(layers["variant"], layers["kind"], strict=True))
     kinds = [(v, k) for v in VARIANTS for k, _, _ in LAYER_STYLES if (v, k) in present]
-    fig = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], horizontal_spacing=0.1)
+    # the loss panel is named by its own title, not a y-axis title: on a phone that title sat on the gradients' plot
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], horizontal_spacing=0.12, subplot_titles=("", "loss"))
     for trace in _traces(layers, curves, steps[-1], kinds):
         fig.add_trace(trace)
     titles = [_title(log, step) for step in steps]
@@ -144,15 +150,16 @@ def replay_figure(log: RunLog, ms_per_step: int) -> go.Figure:
             }
         ],
     )
-    base_layout(fig, titles[-1], "layer (1 = input side)", "‖∂L/∂W‖", log_y=True)
+    base_layout(fig, titles[-1], LAYER_AXIS, "‖∂L/∂W‖", log_y=True)
     fig.update_yaxes(range=_log_range(layers["value"]), col=1)
     fig.update_xaxes(title_text="step", range=[0, max(log.config.steps - 1, 1)], col=2)
-    fig.update_yaxes(title_text="loss", type="log", range=_log_range(curves["loss"]), col=2)
+    fig.update_yaxes(title_text="", type="log", range=_log_range(curves["loss"]), col=2)
     # the frame with the longest title fits; under the plots, a row each for the legend, the buttons and the slider
     # (a phone's long title would run into a legend at the top)
     fig.update_layout(
         height=760,
-        margin={"t": title_margin(*titles), "b": 290},
-        legend={"orientation": "h", "x": 0.0, "xanchor": "left", "y": LEGEND_Y, "yanchor": "top"},
+        margin={"t": title_margin(*titles) + TITLE_LINE_PX, "b": 290},  # a line more for the panel title
+        # paper coordinates, in the row kept for it: the shared LEGEND's container coordinates put it under the slider
+        legend={"orientation": "h", "yref": "paper", "x": 0.0, "xanchor": "left", "y": LEGEND_Y, "yanchor": "top"},
     )
     return fig

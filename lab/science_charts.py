@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from lab.spread import add_band
-from lab.style import COLORS, FONT_SIZE, base_layout, l2_label
+from lab.style import BLOCK_AXIS, COLORS, FONT_SIZE, LAYER_AXIS, base_layout, l2_label
 from resnet_core.config import SHORTCUTS
 from resnet_core.results import seed_summary
 from resnet_core.specs import VARIANTS
@@ -58,7 +58,7 @@ def branch_ratio_figure(blocks: pd.DataFrame) -> go.Figure:
             width=width,
         )
     title = "Residual branch size after training: ||F(x)|| / ||shortcut(x)|| (band: range over seeds)"
-    return base_layout(fig, title, "block (1 = input side)", "ratio (log)", log_y=True)
+    return base_layout(fig, title, BLOCK_AXIS, "ratio (log)", log_y=True)
 
 
 def _per_l2_bands(fig: go.Figure, rows: pd.DataFrame, x: str, labels: str | None = None) -> None:
@@ -91,7 +91,7 @@ def weight_norm_figure(layers: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
     _per_l2_bands(fig, layers[(layers["metric"] == "weight_norm") & (layers["kind"] == "main")], "layer", "name")
     title = "||W|| per layer after training (fainter = weaker L2; band: range over seeds)"
-    return base_layout(fig, title, "layer (1 = input side)", "||W|| (log)", log_y=True)
+    return base_layout(fig, title, LAYER_AXIS, "||W|| (log)", log_y=True)
 
 
 def response_std_figure(blocks: pd.DataFrame) -> go.Figure:
@@ -99,7 +99,7 @@ def response_std_figure(blocks: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
     _per_l2_bands(fig, blocks[blocks["metric"] == "act_std"], "block")
     title = "Std of each block's branch response (fainter = weaker L2; band: range over seeds)"
-    return base_layout(fig, title, "block (1 = input side)", "std (log)", log_y=True)
+    return base_layout(fig, title, BLOCK_AXIS, "std (log)", log_y=True)
 
 
 def block_output_figure(check: pd.DataFrame) -> go.Figure:
@@ -116,7 +116,7 @@ def block_output_figure(check: pd.DataFrame) -> go.Figure:
                 hovertemplate=f"{variant}<br>block %{{x}}<br>output std %{{y:.3g}}<extra></extra>",
             )
         )
-    fig = base_layout(fig, "Std of each block's output a[l+2]", "block (1 = input side)", "std")
+    fig = base_layout(fig, "Std of each block's output a[l+2]", BLOCK_AXIS, "std")
     fig.update_layout(barmode="group")
     return fig
 
@@ -148,7 +148,7 @@ def transition_gradient_figure(layers: pd.DataFrame) -> go.Figure:
                     hovertemplate=f"{name}<br>layer %{{x}}: %{{customdata}}<br>||dL/dW|| %{{y:.3g}}<extra></extra>",
                 )
             )
-    fig = base_layout(fig, "Mean gradient norm per layer while training", "layer (1 = input side)", "||dL/dW|| (log)", log_y=True)
+    fig = base_layout(fig, "Mean gradient norm per layer while training", LAYER_AXIS, "||dL/dW|| (log)", log_y=True)
     fig.add_annotation(
         text="yellow: layers of the blocks that change shape",
         xref="paper",

@@ -24,6 +24,9 @@ def l2_label(l2: float) -> str:
 
 COLORS = {"plain": "#D55E00", "residual": "#0072B2"}
 FONT_SIZE = 16
+# the words of axes and titles that many charts share
+LAYER_AXIS, BLOCK_AXIS = "layer (1 = input side)", "block (1 = input side)"
+LOSS_TITLE = "Training loss (minibatch)"
 
 
 TITLE_CHARS = 36  # a title line that fits a half-width chart at 1280x720 and a 390 px phone at the chart font

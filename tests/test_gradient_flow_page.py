@@ -229,6 +229,10 @@ def test_the_trained_run_replays_every_recorded_step_in_the_browser() -> None:
     slider = spec["layout"]["sliders"][0]
     assert [step["label"] for step in slider["steps"]] == ["1", "6", "11", "12"]  # step 11 is the gradient of update 12 of 12
     assert slider["currentvalue"]["suffix"] == " of 12"
+    # the legend in its own row under the plots: in container coordinates (the shared LEGEND's) a y below 0 hid it
+    legend = spec["layout"]["legend"]
+    assert legend["yref"] == "paper" and slider["y"] < legend["y"] < 0
+    assert {t["name"] for t in spec["data"] if t.get("showlegend", True)} == {"plain", "residual"}
 
     def buttons(layout: dict) -> list[dict]:  # every menu's: the single steps (updated per frame), the player
         return [b for menu in layout["updatemenus"] for b in menu["buttons"]]
@@ -240,6 +244,9 @@ def test_the_trained_run_replays_every_recorded_step_in_the_browser() -> None:
         "Step ▶",
         "⟲ Reset",
     }
+
+    # dark labels on light buttons in both themes: a hovered button turns near-white, which hid the dark theme's labels
+    assert all(not m["showactive"] and m["font"]["color"] == "#111111" for m in spec["layout"]["updatemenus"])
 
     def neighbours(layout: dict) -> dict[str, str]:  # the frame each step button goes to
         return {b["label"]: b["args"][0][0] for b in buttons(layout) if "Step" in b["label"]}
