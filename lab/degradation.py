@@ -8,6 +8,7 @@ seeds a gap exceeds `spread.MARGIN`, so "that is degradation" is never a one-see
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import pandas as pd
@@ -18,6 +19,8 @@ from lab.spread import MARGIN, Spread, add_band, how_many, spread_of
 from lab.style import COLORS, FONT_SIZE, base_layout
 from resnet_core.results import ExperimentLog, RunLog, gradient_ratio, seed_summary
 from resnet_core.specs import VARIANTS
+
+SAME_SIZE = "ratio 1: same size at both ends"
 
 DEGRADATION_DEPTHS = (8, 20, 32, 44, 56, 110)
 DEFAULT_DEPTHS = (20, 56)  # what the page compares before a visitor chooses
@@ -185,11 +188,26 @@ def final_error_vs_depth(final: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def _label_positions(depths: list[int], means: pd.Series, others: pd.Series, first: bool) -> list[str]:
+    """Where each value label sits: above its point where this net's value is the higher one at that depth, below
+    where it is the lower one (two labels at one depth never overlap), and inward at the two ends of the axis."""
+    shown = sorted(depths)
+    positions = []
+    for depth, mean in zip(depths, means, strict=True):
+        other = others.get(depth, -math.inf)
+        upper = mean > other or (mean == other and first)
+        inward = "right" if depth == shown[0] else "left" if depth == shown[-1] else "center"
+        positions.append(f"{'top' if upper else 'bottom'} {inward if len(shown) > 1 else 'center'}")
+    return positions
+
+
 def init_ratio_figure(ratios: pd.DataFrame) -> go.Figure:
     """First / last hidden layer gradient ratio at initialisation per depth (log, seed mean and range): above 1 is growth."""
     fig = go.Figure()
+    summaries = {v: seed_summary(ratios[ratios["variant"] == v], ["depth"], "ratio") for v in VARIANTS}
     for variant in VARIANTS:
-        summary = seed_summary(ratios[ratios["variant"] == variant], ["depth"], "ratio")
+        summary = summaries[variant]
+        (other,) = (s.set_index("depth")["mean"] for v, s in summaries.items() if v != variant)
         add_band(fig, summary, "depth", COLORS[variant], variant, value_format=".3g")
         fig.add_trace(
             go.Scatter(
@@ -197,15 +215,23 @@ def init_ratio_figure(ratios: pd.DataFrame) -> go.Figure:
                 y=summary["mean"],
                 mode="text",
                 text=[f"{r:.3g}" for r in summary["mean"]],
-                textposition="top center",
+                textposition=_label_positions(summary["depth"].tolist(), summary["mean"], other, variant == VARIANTS[0]),
                 textfont={"color": COLORS[variant], "size": FONT_SIZE},
                 showlegend=False,
                 hoverinfo="skip",
             )
         )
-    fig.add_hline(y=1, line={"color": "#555555", "dash": "dot"})
-    fig.add_annotation(
-        text="ratio 1: same size at both ends", xref="paper", x=1, xanchor="right", y=0, yanchor="bottom", showarrow=False
+    # the reference line named in the legend: as a label on the plot it sat on a line or a value wherever it went
+    span = [min(ratios["depth"]), max(ratios["depth"])] if len(ratios) else []
+    fig.add_trace(
+        go.Scatter(
+            x=span,
+            y=[1.0] * len(span),
+            mode="lines",
+            line={"color": "#888888", "dash": "dot", "width": 2},
+            name=SAME_SIZE,
+            hoverinfo="skip",
+        )
     )
     fig = base_layout(
         fig, "At initialisation: first-layer / last-layer gradient norm", "depth (weight layers)", "ratio (log)", log_y=True

@@ -54,7 +54,17 @@ def test_init_ratio_is_on_a_log_axis_and_printed():
     )
     fig = D.init_ratio_figure(ratios)
     assert fig.layout.yaxis.type == "log"
-    assert list(next(t for t in fig.data if t.mode == "text").text) == ["3.4", "674"]
+    labels = {t.textfont.color: t for t in fig.data if t.mode == "text"}
+    assert list(labels[COLORS["plain"]].text) == ["3.4", "674"]
+    # the higher value's label above its point, the lower one's below, both inward at the axis's ends: at 390 px the
+    # two labels at one depth were drawn over each other, and the first ones over the tick labels
+    assert list(labels[COLORS["plain"]].textposition) == ["top right", "top left"]
+    assert list(labels[COLORS["residual"]].textposition) == ["bottom right", "bottom left"]
+    crossed = ratios.assign(ratio=[0.5, 674.0, 0.9, 4.8])  # residual higher at 20
+    labels = {t.textfont.color: t for t in D.init_ratio_figure(crossed).data if t.mode == "text"}
+    assert list(labels[COLORS["residual"]].textposition) == ["top right", "bottom left"]
+    (reference,) = [t for t in fig.data if t.name == D.SAME_SIZE]  # named in the legend, not written over the data
+    assert list(reference.y) == [1.0, 1.0] and not fig.layout.annotations
 
 
 def test_l2_figures_order_strengths_and_keep_zero():
