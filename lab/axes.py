@@ -15,10 +15,11 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from lab.style import unmark_long_lines
+from lab.style import FONT_SIZE, unmark_long_lines
 
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 MANTISSAS = (1, 2, 5)  # between decades, when an axis spans too few of them to read a trend
+CHART_HEIGHT = 450  # px: st.plotly_chart's height for a figure that sets none
 INTEGER_SPAN = 12  # up to this span an axis of whole numbers ticks every 1 (half of it) or 2: at most 7 labels
 
 
@@ -101,11 +102,16 @@ def share_y(figures: Sequence[go.Figure], pad: float = 0.04) -> None:
 
 
 def for_screen(fig: go.Figure, font_size: int) -> go.Figure:
-    """A copy whose log axes have decade labels, whose every text is `font_size` (titles a fifth larger) and whose
-    long lines have no markers."""
+    """A copy whose log axes have decade labels, whose every text is `font_size` (titles a fifth larger, with a top
+    margin grown to match) and whose long lines have no markers."""
     fig = go.Figure(fig)
     unmark_long_lines(fig)
     fig.update_layout(font_size=font_size, legend_font_size=font_size, title_font_size=round(font_size * 1.2))
+    if fig.layout.margin.t is not None:  # the title's lines grow with the text: so does the room kept for them
+        grown = round(fig.layout.margin.t * font_size / FONT_SIZE)
+        if grown != fig.layout.margin.t:  # and the plot keeps its height (a projector's was cut to a third)
+            fig.layout.height = (fig.layout.height or CHART_HEIGHT) + grown - fig.layout.margin.t
+        fig.layout.margin.t = grown
     axes = [name for name in fig.layout if name.startswith(("xaxis", "yaxis"))] or ["xaxis", "yaxis"]
     for name in axes:
         axis = fig.layout[name]

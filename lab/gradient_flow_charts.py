@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from lab.axes import power_label
-from lab.style import BLOCK_AXIS, COLORS, LAYER_AXIS, LOSS_TITLE, base_layout
+from lab.style import BLOCK_AXIS, COLORS, LAYER_AXIS, LOSS_TITLE, base_layout, chart_title
 from resnet_core.specs import VARIANTS
 
 # Main-path layers as a line; projection shortcuts W_s as separate open diamonds at their block's last layer.
@@ -95,8 +95,14 @@ def loss_figure(curves: pd.DataFrame) -> go.Figure:
     return base_layout(fig, LOSS_TITLE, "step", "cross-entropy loss", log_y=True)
 
 
+ERROR_KEY = "thin = each minibatch, thick = whole training set, open circles = test set"
+
+
 def error_figure(curves: pd.DataFrame, evals: pd.DataFrame) -> go.Figure:
-    """Minibatch error (thin), full training error (solid markers) and test error (open markers) for both nets."""
+    """Minibatch error (thin), full training error (solid markers) and test error (open markers) for both nets.
+
+    The legend names the two nets (each entry toggles all three of its curves) and the title says which curve is which:
+    six entries took three legend rows, half the chart's height on a projector."""
     fig = go.Figure()
     for variant in VARIANTS:
         color = COLORS[variant]
@@ -110,6 +116,7 @@ def error_figure(curves: pd.DataFrame, evals: pd.DataFrame) -> go.Figure:
                 line={"color": color, "width": 1},
                 opacity=0.45,
                 legendgroup=variant,
+                showlegend=False,
                 hovertemplate="step %{x}<br>minibatch error %{y:.1%}<extra>" + variant + "</extra>",
             )
         )
@@ -119,7 +126,7 @@ def error_figure(curves: pd.DataFrame, evals: pd.DataFrame) -> go.Figure:
                 x=points["step"],
                 y=points["train_error"],
                 mode="lines+markers",
-                name=f"{variant}: training set",
+                name=variant,
                 line={"color": color, "width": 3},
                 marker={"size": 9},
                 legendgroup=variant,
@@ -134,10 +141,11 @@ def error_figure(curves: pd.DataFrame, evals: pd.DataFrame) -> go.Figure:
                 name=f"{variant}: test set",
                 marker={"size": 10, "symbol": "circle-open", "color": color, "line": {"width": 2}},
                 legendgroup=variant,
+                showlegend=False,
                 hovertemplate="step %{x}<br>test error %{y:.1%}<extra>" + variant + "</extra>",
             )
         )
-    fig = base_layout(fig, "Training and test error", "step", "error")
+    fig = base_layout(fig, chart_title("Training and test error", ERROR_KEY), "step", "error")
     fig.update_yaxes(tickformat=".0%", rangemode="tozero")
     return fig
 

@@ -157,8 +157,8 @@ def replay_figure(log: RunLog, ms_per_step: int) -> go.Figure:
     # the frame with the longest title fits; under the plots, a row each for the legend, the buttons and the slider
     # (a phone's long title would run into a legend at the top)
     fig.update_layout(
-        height=760,
-        margin={"t": title_margin(*titles) + TITLE_LINE_PX, "b": 290},  # a line more for the panel title
+        height=780,
+        margin={"t": title_margin(*titles) + TITLE_LINE_PX, "b": 310},  # a line more for the panel title
         # paper coordinates, in the row kept for it: the shared LEGEND's container coordinates put it under the slider
         legend={"orientation": "h", "yref": "paper", "x": 0.0, "xanchor": "left", "y": LEGEND_Y, "yanchor": "top"},
     )

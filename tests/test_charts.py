@@ -122,8 +122,11 @@ def test_curves_carry_loss_minibatch_and_full_evaluations() -> None:
     assert list(loss.data[0].y) == [2.0, 2.0 / 11] and loss.layout.yaxis.type == "log"
     errors = charts.error_figure(log.curve_frame(), log.eval_frame())
     by_name = {t.name: t for t in errors.data}
-    assert list(by_name["plain: training set"].y) == [0.5, 0.1]
+    assert list(by_name["plain"].y) == [0.5, 0.1]  # the training set's curve carries the net's legend entry
     assert list(by_name["residual: test set"].y) == [0.55, pytest.approx(0.15)]
+    # one legend entry per net (six took three rows, half the chart on a projector); the title names the curves
+    assert [t.name for t in errors.data if t.showlegend is not False] == ["plain", "residual"]
+    assert charts.ERROR_KEY in errors.layout.title.text.replace("<br>", " ")
 
 
 @pytest.mark.parametrize(
@@ -420,3 +423,17 @@ def test_a_log_axis_within_one_tick_interval_is_framed_by_two_labelled_ticks() -
     assert len(shown) >= 2 and axis.range[0] <= math.log10(0.086) and axis.range[1] >= math.log10(0.16)
     wide = style.base_layout(go.Figure(go.Scatter(x=[1, 2], y=[1e-5, 3e-2])), "t", "x", "y", log_y=True)
     assert for_screen(wide, 16).layout.yaxis.range is None  # several decades inside: Plotly's range is kept
+
+
+def test_larger_text_gets_a_proportionally_larger_top_margin_for_its_title_lines() -> None:
+    """Presenter mode's 24 px titles in a margin sized for 16 px ran their second subtitle line into the plot."""
+    from lab.axes import for_screen
+
+    fig = charts.error_figure(handmade_log().curve_frame(), handmade_log().eval_frame())
+    from lab.axes import CHART_HEIGHT
+
+    same = for_screen(fig, style.FONT_SIZE).layout
+    assert same.margin.t == fig.layout.margin.t and same.height is None
+    larger = for_screen(fig, style.FONT_SIZE * 3 // 2).layout
+    assert larger.margin.t == round(fig.layout.margin.t * 1.5)
+    assert larger.height - larger.margin.t == CHART_HEIGHT - fig.layout.margin.t  # the plot keeps its height
