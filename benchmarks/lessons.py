@@ -10,7 +10,8 @@ the server has warmed its lessons"): `python -m ui.prewarm` fills a cache, `pyth
 it, and Chromium opens each lesson link as a new visitor, timed from navigation until the full
 result is on screen (the script idle, every chart drawn, no progress bar); a lesson that asks a
 question first is timed from the question's Commit click. Beside it, the same page's script alone
-(AppTest on the same cache), so the gap is the browser's and the connection's.
+(AppTest on the same cache), so the gap is the browser's and the connection's; and first, the floor: a bare
+Streamlit page with one small chart (benchmarks/floor_app.py), what any page costs before the lab draws anything.
 
     python -m benchmarks.lessons --warmed CACHE_DIR   # prints the rows; the cache is warmed first if it is not
     python -m benchmarks.lessons --warmed CACHE_DIR --lesson thousand-layers   # one lesson (warmed in-process)
@@ -101,6 +102,30 @@ def open_lesson(page: Any, url: str, choice: str) -> tuple[float, float]:
     return opened, time.perf_counter() - start
 
 
+def floor_row(row: Any, browser: Any) -> Any:
+    """Streamlit's own cost: benchmarks/floor_app.py (one small chart, the lab's .streamlit config) opened as a lesson is."""
+    from benchmarks.serve import free_port, launch, stop_server
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "streamlit", "run", "benchmarks/floor_app.py", "--server.port", str(port)]
+    server = launch([*argv, "--server.address", "127.0.0.1"], dict(os.environ), url)
+    try:
+        page = browser.new_context(viewport=VIEWPORT).new_page()
+        first, again = (open_lesson(page, url, "")[0] for _ in range(2))
+        page.context.close()
+    finally:
+        stop_server(server)
+    return row(
+        "5 lessons",
+        "floor: Streamlit and one small chart (benchmarks/floor_app.py) in Chromium, new visitor",
+        first,
+        "s",
+        note=f"same tab again {again:.2f} s; what any Streamlit page costs here before the lab draws anything; "
+        f"load {os.getloadavg()[0]:.1f}",
+    )
+
+
 def warmed_rows(row: Any, cache_dir: str | None = None, names: list[str] | None = None) -> list[Any]:
     """Warm `cache_dir` (cached lessons are skipped; default: a new one), then time each lesson's script and page.
 
@@ -130,6 +155,8 @@ def warmed_rows(row: Any, cache_dir: str | None = None, names: list[str] | None 
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            rows.append(floor_row(row, browser))
+            print(rows[-1], flush=True)
             for lesson in lessons:
                 context = browser.new_context(viewport=VIEWPORT)  # a new visitor: no session, no browser cache
                 page = context.new_page()

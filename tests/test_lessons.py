@@ -143,6 +143,7 @@ def test_each_lesson_link_opens_its_page_with_settings_story_and_charts(lesson) 
     assert story_shown(at, lesson.title)
     assert len(at.get("plotly_chart")) >= 1
     assert not at.error and not at.warning  # every setting is one the page's controls can hold
+    assert not at.code  # st.code: every visitor would download and run a 1.56 MB code highlighter before the charts
 
 
 def test_a_shared_view_of_a_lesson_keeps_its_changed_settings() -> None:
@@ -187,6 +188,7 @@ def test_training_lesson_trains_on_open_then_comes_from_the_cache(lesson, monkey
     assert not first.error, [e.value for e in first.error]
     assert story_shown(first, lesson.title)
     assert len(first.get("plotly_chart")) >= 1
+    assert not first.code  # st.code: every visitor would download and run a 1.56 MB code highlighter before the charts
     trained = [kind for kind in stored if kind != "init"]
     assert trained  # it trained on open, without a click, and stored the result
 

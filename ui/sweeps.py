@@ -20,6 +20,12 @@ from ui import shared
 from ui.exports import show_figure
 
 
+def show_command(command: str) -> None:
+    """A command line as inline code, to select and copy: st.code (even inside a closed expander) made every visitor
+    download and run Streamlit's 1.56 MB code highlighter before the page's charts showed (benchmarks/RESULTS.md)."""
+    st.markdown(f"`{command}`")
+
+
 def stored_sweep_section(config: ExperimentConfig, field: str, values: Iterable[Any], name: str) -> None:
     """The page's config at each of `values` of `field` and each of SEEDS: what is stored, its spread, what is missing."""
     cells = [config.replace(**{field: value, "seed": seed}) for value in values for seed in SEEDS]
@@ -37,6 +43,6 @@ def stored_sweep_section(config: ExperimentConfig, field: str, values: Iterable[
                 f"Missing {len(stored.missing)} cells: " + ", ".join(cell_label(c, stored.fields) for c in stored.missing) + "."
             )
             st.caption("Compute them (cells already stored are skipped; add --ray to run on a Ray cluster):")
-            st.code(sweep_command(cells), language="bash")
+            show_command(sweep_command(cells))
         else:
             st.caption("Every cell is stored.")

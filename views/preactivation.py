@@ -21,6 +21,7 @@ from ui.controls import experiment_controls
 from ui.exports import share_box, show_figure, view_name
 from ui.runner import EngineStopped, Run, shared_result, show_refusal
 from ui.science import SEED_LISTS, experiment_downloads, seed_control, train_and_draw
+from ui.sweeps import show_command
 from ui.url import check_url
 
 DEFAULTS = PREACTIVATION.defaults  # why these: lab/pages.py
@@ -103,7 +104,7 @@ log, finished = train_and_draw(
 if finished:
     experiment_downloads(log, config, f"{view_name(PAGE, config, DEFAULTS)}_units", "preactivation")
 st.markdown("The same runs from the command line (stored in the cache this page reads):")
-st.code(sweep_command([run.request.config for run in training_runs(config, seeds)]), language="bash", wrap_lines=True)
+show_command(sweep_command([run.request.config for run in training_runs(config, seeds)]))
 st.caption(
     "The paper's figures, not this lab's: He et al. 2016 trained the units on CIFAR-10 for 64k iterations, "
     "ResNet-110 6.61% (post) vs 6.37% (pre) test error, ResNet-1001 7.61% vs 4.92%. The numbers above are this "
