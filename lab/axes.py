@@ -46,13 +46,15 @@ def log_ticks(values: Iterable[float]) -> tuple[list[float], list[str]]:
     return [value for value, _ in kept], [label for _, label in kept]
 
 
-def _ticks_within(ticks: list[float], data: list[float]) -> int:
-    """How many ticks fall between the smallest and largest positive finite value."""
+def _tick_frame(ticks: list[float], data: list[float]) -> tuple[float, float] | None:
+    """The nearest ticks at or outside the positive finite data, when fewer than two ticks fall within it (else None)."""
     positive = np.asarray([v for v in data if v is not None], dtype=float)
     positive = positive[np.isfinite(positive) & (positive > 0)]
-    if not positive.size:
-        return len(ticks)
-    return sum(positive.min() <= tick <= positive.max() for tick in ticks)
+    if not positive.size or sum(positive.min() <= tick <= positive.max() for tick in ticks) >= 2:
+        return None
+    below = [tick for tick in ticks if tick <= positive.min()] or ticks[:1]
+    above = [tick for tick in ticks if tick >= positive.max()] or ticks[-1:]
+    return below[-1], above[0]
 
 
 def _axis_values(fig: go.Figure, axis: str) -> list[float]:
@@ -124,9 +126,9 @@ def for_screen(fig: go.Figure, font_size: int) -> go.Figure:
             values, labels = log_ticks([*data, *framed])
             if values:
                 axis.update(tickmode="array", tickvals=values, ticktext=labels, minor_showgrid=False)
-            if values and not axis.range and _ticks_within(values, data) < 2:
-                # data between two ticks (0.086..0.16: only 10⁻¹ inside) would show one label: frame it by its outer ticks
-                axis.update(range=[math.log10(values[0]), math.log10(values[-1])])
+            if values and not axis.range and (frame := _tick_frame(values, data)):
+                # data between two ticks (0.086..0.16: only 10⁻¹ inside) would show one label: frame it by ticks
+                axis.update(range=[math.log10(frame[0]), math.log10(frame[1])])
     for annotation in fig.layout.annotations or ():  # subplot titles
         annotation.font.size = font_size
     if any(getattr(trace, "coloraxis", None) for trace in fig.data):

@@ -421,6 +421,8 @@ def test_a_log_axis_within_one_tick_interval_is_framed_by_two_labelled_ticks() -
     axis = for_screen(fig, 16).layout.yaxis
     shown = [v for v in axis.tickvals if axis.range[0] - 1e-9 <= math.log10(v) <= axis.range[1] + 1e-9]
     assert len(shown) >= 2 and axis.range[0] <= math.log10(0.086) and axis.range[1] >= math.log10(0.16)
+    flat = style.base_layout(go.Figure(go.Scatter(x=[1, 2, 3], y=[3.5, 3.5, 3.5])), "t", "x", "y", log_y=True)
+    assert for_screen(flat, 16).layout.yaxis.range == pytest.approx((math.log10(2), math.log10(5)))  # not 1..50
     wide = style.base_layout(go.Figure(go.Scatter(x=[1, 2], y=[1e-5, 3e-2])), "t", "x", "y", log_y=True)
     assert for_screen(wide, 16).layout.yaxis.range is None  # several decades inside: Plotly's range is kept
 
