@@ -90,7 +90,7 @@ PAGES: dict[str, tuple[str, ...]] = {
 }
 NEEDS_NAVIGATION = ("views/theory.py", "views/lessons.py")
 ALERTS = ("warning", "error", "info", "success", "caption")
-TEXT_ELEMENTS = (*ALERTS, "markdown", "title", "header", "subheader")
+TEXT_ELEMENTS = (*ALERTS, "markdown", "text", "title", "header", "subheader")
 _BACKTICK_RUNS = re.compile(r"`+")
 _LONG_WORD = re.compile(rf"\S{{{ECHO_LIMIT + 20},}}")  # longer than any word or number of the lab's own messages
 _LIVE_MARKUP = ("](http", "![", "<script", "<img", "javascript:")

@@ -105,7 +105,7 @@ def test_page_trains_both_units_per_seed_and_draws_the_workers_numbers(cache_dir
     png_names = [json.loads(c.proto.config)["toImageButtonOptions"]["filename"] for c in at.get("plotly_chart")]
     differs = "dataset-spirals_width-8_norm-none_activation-sigmoid_init-xavier_steps-6_batch_size-32"
     assert f"preactivation_mlp-8_A_l2-1e-4_{differs}_units" in png_names  # only what differs from the page's defaults
-    command = next(m.value for m in at.markdown if "resnet_core sweep" in m.value)
+    command = next(t.value for t in at.text if "resnet_core sweep" in t.value)
     assert "--block post,pre" in command and "--seed 0,1" in command and "--steps 6" in command
     at.button(key="science_run").click().run()
     assert not at.exception

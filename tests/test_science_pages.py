@@ -158,8 +158,9 @@ def test_shortcuts_page_shows_measured_shapes_counts_and_trains_all_four(cache_d
     assert counts.iloc[1].to_dict() == N.parameter_counts(ExperimentConfig(depth=8, width=16), (3, 32, 32), 10)
     shapes = at.dataframe[0].value
     assert shapes.loc[shapes["transition"] == "◆ yes", "in"].tolist() == ["4x8x8", "8x4x4"]
-    assert any("Block(nn.Module)" in t.value for t in at.text)  # the engine's source, read with inspect
-    assert not at.code  # as plain text: st.code would make every visitor download a 1.56 MB code highlighter
+    assert not at.code  # only on request: st.code makes the browser download and run a 1.56 MB code highlighter
+    at.toggle(key="code").set_value(True).run()
+    assert any("Block(nn.Module)" in c.value for c in at.code)  # the engine's source, read with ast
     diagram_text = " ".join(a.get("text", "") for a in chart(at, "transition block")["layout"]["annotations"])
     assert "zero-pad" in diagram_text
 

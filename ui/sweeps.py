@@ -21,9 +21,10 @@ from ui.exports import show_figure
 
 
 def show_command(command: str) -> None:
-    """A command line as inline code, to select and copy: st.code (even inside a closed expander) made every visitor
-    download and run Streamlit's 1.56 MB code highlighter before the page's charts showed (benchmarks/RESULTS.md)."""
-    st.markdown(f"`{command}`")
+    """A command line as plain text, to select and copy. Not st.code: that (even inside a closed expander) made every
+    visitor download and run Streamlit's 1.56 MB code highlighter before the page's charts showed
+    (benchmarks/RESULTS.md); not inline code either, the form URL values are echoed in (the fuzz suite's rule)."""
+    st.text(command)
 
 
 def stored_sweep_section(config: ExperimentConfig, field: str, values: Iterable[Any], name: str) -> None:

@@ -196,9 +196,11 @@ if log is not None:
         experiment_downloads(log, config, f"{name}_options", "shortcuts")
 stored_sweep_section(config, "shortcut", SHORTCUT_OPTIONS, name)
 
-with st.expander("The engine's code for the block and its shortcuts (read from resnet_core/models.py and structure.py)"):
+# Drawn only when asked for: st.code, even in a closed expander, made every visitor of the page download and run
+# Streamlit's 1.56 MB code highlighter before the charts showed (benchmarks/RESULTS.md, 2026-11-24).
+if st.toggle("Show the engine's code for the block and its shortcuts (resnet_core/models.py and structure.py)", key="code"):
     for file, names in SHOWN.items():
         source = (ENGINE / file).read_text()
         parts = {node.name: node for node in ast.parse(source).body if isinstance(node, ast.ClassDef | ast.FunctionDef)}
         for name in names:
-            st.text(ast.get_source_segment(source, parts[name]))  # st.code: a 1.56 MB highlighter for every visitor
+            st.code(ast.get_source_segment(source, parts[name]), language="python")
