@@ -31,6 +31,8 @@ CNN = {"arch": "cnn", "dataset": "digits", "depth": "8", "width": "4"}  # where 
 pages = {}
 for name, case in [*((page, Case(page, dict(BASE))) for page in PAGES), ("cnn shortcuts", Case("views/shortcuts.py", BASE | CNN))]:
     at = run_case(case)
+    if name == "cnn shortcuts":
+        at.toggle(key="code").set_value(True).run()  # the engine's code, drawn when the visitor asks for it
     pages[name] = {
         "exceptions": [str(e.value)[:300] for e in at.exception],
         "charts": len(at.get("plotly_chart")),
