@@ -10,7 +10,7 @@
    workers kept computing after the last tab closed (a job nobody waits for is cancelled).
 Figures go to docs/RELIABILITY.md by hand, with the date and the machine; nothing here fails on time.
 `--browser-nice 10` runs the browsers below the server's priority (here they share its 2 cores; a
-visitor's browser runs on the visitor's device). `--profile flame.txt` samples the server process with py-spy during the load (requirements-dev.txt):
+visitor's browser runs on the visitor's device), and `--browser-cpus 1` confines them to CPU 1. `--profile flame.txt` samples the server process with py-spy during the load (requirements-dev.txt):
 where its own CPU time per session goes. `--tabs 0` skips part 2. `--lesson shortcuts-abc` has every session open a science lesson instead of thousand-layers.
 """
 
@@ -97,12 +97,14 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-def niced_chromium(folder: Path, niceness: int) -> str:
-    """A chromium that runs `niceness` below normal priority: browsers that stand in for visitors' own machines."""
-    if niceness == 0:
+def visitor_chromium(folder: Path, niceness: int, cpus: str = "") -> str:
+    """A chromium `niceness` below normal priority and, if `cpus` is given, confined to those CPUs (taskset's list):
+    browsers that stand in for the visitors' own devices, kept off the server's share of the machine."""
+    if niceness == 0 and not cpus:
         return CHROMIUM
-    wrapper = folder / "chromium-niced"
-    wrapper.write_text(f'#!/bin/sh\nexec nice -n {niceness} {CHROMIUM} "$@"\n')
+    wrapper = folder / "chromium-visitor"
+    pin = f"taskset -c {cpus} " if cpus else ""
+    wrapper.write_text(f'#!/bin/sh\nexec {pin}nice -n {niceness} {CHROMIUM} "$@"\n')
     wrapper.chmod(0o755)
     return str(wrapper)
 
@@ -151,7 +153,9 @@ def py_spy(pid: int, output: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([*command, "--nonblocking", "--format", "raw", "--output", output], stdout=subprocess.DEVNULL)
 
 
-def load(sessions: int, profile: str | None = None, browser_nice: int = 0, lesson: str = "thousand-layers") -> None:
+def load(
+    sessions: int, profile: str | None = None, browser_nice: int = 0, lesson: str = "thousand-layers", browser_cpus: str = ""
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "server.log"
         server, url = start_server(str(Path(tmp) / "cache"), log)
@@ -160,7 +164,9 @@ def load(sessions: int, profile: str | None = None, browser_nice: int = 0, lesso
         sampler = py_spy(server.pid, profile) if profile else None
         try:
             began, cpu_before = time.monotonic(), cpu_seconds([server.pid])
-            results = asyncio.run(open_sessions(url, sessions, 600, niced_chromium(Path(tmp), browser_nice), lesson))
+            results = asyncio.run(
+                open_sessions(url, sessions, 600, visitor_chromium(Path(tmp), browser_nice, browser_cpus), lesson)
+            )
             elapsed, server_cpu = time.monotonic() - began, cpu_seconds([server.pid]) - cpu_before
             probe.stop.set()
             workers = children(server.pid)
@@ -219,10 +225,15 @@ def main() -> None:
         default=0,
         help="run the browsers at this niceness: on one machine they stand in for the visitors' own devices",
     )
+    parser.add_argument(
+        "--browser-cpus",
+        default="",
+        help="confine the browsers to these CPUs (taskset's list, e.g. 1): the visitors' devices off the server's core",
+    )
     parser.add_argument("--profile", help="write py-spy's samples of the server process during the load here")
     parser.add_argument("--lesson", choices=DONE_TEXTS, default="thousand-layers", help="the lesson every session opens")
     args = parser.parse_args()
-    load(args.sessions, args.profile, args.browser_nice, args.lesson)
+    load(args.sessions, args.profile, args.browser_nice, args.lesson, args.browser_cpus)
     if args.tabs:
         many_tabs(args.tabs)
 
