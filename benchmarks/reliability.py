@@ -43,11 +43,13 @@ EXPENSIVE = "/?depth=8&width=256&batch_size=4096&steps=0"
 
 
 class HealthProbe(threading.Thread):
-    """Asks /_stcore/health every 0.2 s; keeps every answer's latency (a timeout counts as its 10 s) and the load average."""
+    """Asks /_stcore/health every 0.2 s; keeps every answer's latency (a timeout counts as its 10 s), when it was asked
+    (seconds since the probe started) and the load average."""
 
     def __init__(self, url: str) -> None:
         super().__init__(daemon=True)
-        self.url, self.latencies, self.loads, self.stop = url, [], [], threading.Event()
+        self.url, self.latencies, self.asked, self.loads, self.stop = url, [], [], [], threading.Event()
+        self.started = time.monotonic()
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -58,17 +60,18 @@ class HealthProbe(threading.Thread):
             except OSError:
                 pass
             self.latencies.append(time.monotonic() - began)
+            self.asked.append(began - self.started)
             self.loads.append(os.getloadavg()[0])
             time.sleep(0.2)
 
     def summary(self) -> str:
-        """p50 / p95 / max of the answers, how many took over 1 s, and the 1-minute load average's range meanwhile."""
+        """p50 / p95 / max of the answers, the ones over 1 s (how long, asked when), and the load average's range."""
         ordered = sorted(self.latencies)
         p50, p95 = ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
-        slow = sum(latency > 1.0 for latency in ordered)
+        slow = [f"{latency:.1f} s at {at:.0f} s" for at, latency in zip(self.asked, self.latencies, strict=True) if latency > 1]
         return (
-            f"{len(ordered)} checks, p50 {p50:.3f} s, p95 {p95:.3f} s, max {ordered[-1]:.2f} s, {slow} over 1 s; "
-            f"load average {min(self.loads):.1f} to {max(self.loads):.1f}"
+            f"{len(ordered)} checks, p50 {p50:.3f} s, p95 {p95:.3f} s, max {ordered[-1]:.2f} s, {len(slow)} over 1 s"
+            f"{' (' + ', '.join(slow) + ')' if slow else ''}; load average {min(self.loads):.1f} to {max(self.loads):.1f}"
         )
 
 
