@@ -20,6 +20,9 @@ from lab.style import FONT_SIZE, unmark_long_lines
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 MANTISSAS = (1, 2, 5)  # between decades, when an axis spans too few of them to read a trend
 CHART_HEIGHT = 450  # px: st.plotly_chart's height for a figure that sets none
+DECADE_LABELS = 7  # at most this many decades labelled on a log axis: twelve 24 px labels overlapped on a projector
+LEGEND_FREE = 4  # legend entries a chart holds at the default height (two rows of two on a phone)
+LEGEND_ROW = 1.9  # a legend row's height in font sizes (30 px at 16 px, measured in a 390 px screenshot)
 INTEGER_SPAN = 12  # up to this span an axis of whole numbers ticks every 1 (half of it) or 2: at most 7 labels
 
 
@@ -30,13 +33,15 @@ def power_label(exponent: int, mantissa: int = 1) -> str:
 
 
 def log_ticks(values: Iterable[float]) -> tuple[list[float], list[str]]:
-    """Tick positions and labels over the positive finite values: every decade, plus 2 and 5 when under two decades show."""
+    """Tick positions and labels over the positive finite values: every decade (every 2nd, 3rd, ... when more than
+    DECADE_LABELS would show), plus 2 and 5 when under two decades show."""
     data = np.asarray([v for v in values if v is not None], dtype=float)
     data = data[np.isfinite(data) & (data > 0)]
     if not data.size:
         return [], []
     low, high = math.log10(float(data.min())), math.log10(float(data.max()))
-    decades = range(math.floor(low), math.ceil(high) + 1)
+    stride = math.ceil((math.ceil(high) - math.floor(low) + 1) / DECADE_LABELS)  # 10⁻² .. 10⁹ on a chart: every 2nd
+    decades = [e for e in range(math.floor(low) - stride, math.ceil(high) + stride + 1) if e % stride == 0]
     mantissas = MANTISSAS if math.floor(high) - math.ceil(low) < 1 else (1,)
     ticks = [(m * 10.0**e, power_label(e, m)) for e in decades for m in mantissas]
     # keep the ticks inside the data, plus one on each side so the range is framed
@@ -44,6 +49,15 @@ def log_ticks(values: Iterable[float]) -> tuple[list[float], list[str]]:
     first, last = (max(inside[0] - 1, 0), min(inside[-1] + 1, len(ticks) - 1)) if inside else (0, len(ticks) - 1)
     kept = ticks[first : last + 1]
     return [value for value, _ in kept], [label for _, label in kept]
+
+
+def _legend_growth(fig: go.Figure, font_size: int) -> int:
+    """Pixels to add for a bottom legend of many entries: on a phone each entry can take a row of its own, and ten of
+    them left the Identity page's charts a plot 60 px high. Up to LEGEND_FREE entries fit in the chart as it is."""
+    if fig.layout.legend.yref != "container" or fig.layout.showlegend is False:
+        return 0
+    entries = [t for t in fig.data if t.type in ("scatter", "bar") and t.name and t.showlegend is not False]
+    return max(0, len(entries) - LEGEND_FREE) * round(font_size * LEGEND_ROW) if len(entries) > 1 else 0
 
 
 def _tick_frame(ticks: list[float], data: list[float]) -> tuple[float, float] | None:
@@ -114,6 +128,8 @@ def for_screen(fig: go.Figure, font_size: int) -> go.Figure:
         if grown != fig.layout.margin.t:  # and the plot keeps its height (a projector's was cut to a third)
             fig.layout.height = (fig.layout.height or CHART_HEIGHT) + grown - fig.layout.margin.t
         fig.layout.margin.t = grown
+    if extra := _legend_growth(fig, font_size):  # the shared bottom legend's rows take the plot's height otherwise
+        fig.layout.height = (fig.layout.height or CHART_HEIGHT) + extra
     axes = [name for name in fig.layout if name.startswith(("xaxis", "yaxis"))] or ["xaxis", "yaxis"]
     for name in axes:
         axis = fig.layout[name]

@@ -237,6 +237,8 @@ def test_log_axes_label_decades_never_bare_minor_digits() -> None:
     assert labels == ["10⁻⁵", "10⁻⁴", "10⁻³", "10⁻²", "10⁻¹"] and values[0] == pytest.approx(1e-5)
     values, labels = log_ticks([0.3, 0.9])  # under a decade: 2 and 5 as well, still with their power of ten
     assert labels == ["2·10⁻¹", "5·10⁻¹", "10⁰"]
+    values, labels = log_ticks([1.5e-2, 2e9])  # twelve decades: every second one, so the labels never overlap
+    assert labels == ["10⁻²", "10⁰", "10²", "10⁴", "10⁶", "10⁸", "10¹⁰"]
     fig = for_screen(charts.layer_gradient_figure(handmade_log().layer_frame(), 0), 24)
     assert fig.layout.yaxis.tickmode == "array" and all("10" in text for text in fig.layout.yaxis.ticktext)
     assert fig.layout.xaxis.tickfont.size == 24 and fig.layout.yaxis.tickfont.size == 24
@@ -439,3 +441,16 @@ def test_larger_text_gets_a_proportionally_larger_top_margin_for_its_title_lines
     larger = for_screen(fig, style.FONT_SIZE * 3 // 2).layout
     assert larger.margin.t == round(fig.layout.margin.t * 1.5)
     assert larger.height - larger.margin.t == CHART_HEIGHT - fig.layout.margin.t  # the plot keeps its height
+
+
+def test_a_chart_with_many_legend_entries_grows_so_its_plot_keeps_its_height() -> None:
+    """Ten entries (the Identity page's per-L2 lines) wrapped into ten rows on a phone and left a 60 px plot."""
+    from lab.axes import CHART_HEIGHT, LEGEND_FREE, LEGEND_ROW, for_screen
+
+    def lines(n: int) -> go.Figure:
+        traces = [go.Scatter(x=[1, 2], y=[1, 2], name=f"line {i}") for i in range(n)]
+        return style.base_layout(go.Figure(traces), "t", "x", "y")
+
+    assert for_screen(lines(LEGEND_FREE), 16).layout.height is None
+    assert for_screen(lines(10), 16).layout.height == CHART_HEIGHT + (10 - LEGEND_FREE) * round(16 * LEGEND_ROW)
+    assert for_screen(lines(10), 24).layout.height > for_screen(lines(10), 16).layout.height  # presenter's larger rows
