@@ -118,8 +118,9 @@ def share_y(figures: Sequence[go.Figure], pad: float = 0.04) -> None:
 
 
 def for_screen(fig: go.Figure, font_size: int) -> go.Figure:
-    """A copy whose log axes have decade labels, whose every text is `font_size` (titles a fifth larger, with a top
-    margin grown to match) and whose long lines have no markers."""
+    """A copy for the screen: decade labels on log axes, whole-number ticks on short integer axes, every text
+    `font_size` (titles a fifth larger, with a top margin grown to match), room for a long legend, and long lines
+    without markers."""
     fig = go.Figure(fig)
     unmark_long_lines(fig)
     fig.update_layout(font_size=font_size, legend_font_size=font_size, title_font_size=round(font_size * 1.2))
