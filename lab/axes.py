@@ -85,7 +85,7 @@ def _axis_values(fig: go.Figure, axis: str) -> list[float]:
     return values
 
 
-def integer_ticks(axis: go.layout.XAxis | go.layout.YAxis, fig: go.Figure, name: str) -> None:
+def _integer_ticks(axis: go.layout.XAxis | go.layout.YAxis, fig: go.Figure, name: str) -> None:
     """Whole-number ticks on a short axis of whole numbers: Plotly splits layers 1..3 into 1, 1.5, 2, 2.5, 3,
     and "block 1.5" reads as a measurement that does not exist. Longer axes already tick at whole numbers."""
     try:
@@ -136,7 +136,7 @@ def for_screen(fig: go.Figure, font_size: int) -> go.Figure:
         axis = fig.layout[name]
         axis.update(tickfont_size=font_size, title_font_size=font_size)
         if axis.type in (None, "linear", "-"):
-            integer_ticks(axis, fig, name)
+            _integer_ticks(axis, fig, name)
         if axis.type == "log":
             data = _axis_values(fig, name)
             framed = [10.0**end for end in axis.range or ()]  # a shared range (share_y) is labelled to its ends

@@ -191,13 +191,13 @@ def final_error_vs_depth(final: pd.DataFrame) -> go.Figure:
 def _label_positions(depths: list[int], means: pd.Series, others: pd.Series, first: bool) -> list[str]:
     """Where each value label sits: above its point where this net's value is the higher one at that depth, below
     where it is the lower one (two labels at one depth never overlap), and inward at the two ends of the axis."""
-    shown = sorted(depths)
+    low, high = (min(depths), max(depths)) if depths else (0, 0)
     positions = []
     for depth, mean in zip(depths, means, strict=True):
         other = others.get(depth, -math.inf)
         upper = mean > other or (mean == other and first)
-        inward = "right" if depth == shown[0] else "left" if depth == shown[-1] else "center"
-        positions.append(f"{'top' if upper else 'bottom'} {inward if len(shown) > 1 else 'center'}")
+        inward = "center" if low == high else "right" if depth == low else "left" if depth == high else "center"
+        positions.append(f"{'top' if upper else 'bottom'} {inward}")
     return positions
 
 
